@@ -1,0 +1,1 @@
+"""Lianfu domain: models, validation, policy, audit, settings and shared web pieces."""

@@ -1,0 +1,98 @@
+"""/api/v1/visits and /api/v1/bulletins."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Controller, Request, delete, get, patch, post
+from sqlalchemy import select
+
+from common import policy
+from common.api.deps import Caller, LimitQ, OffsetQ
+from common.api.paging import page
+from common.api.schemas import BulletinCreate, BulletinUpdate, VisitCreate, VisitUpdate
+from common.models import Bulletin, BulletinAck, Visit
+from common.services import bulletins, visits
+
+class VisitController(Controller):
+    path = "/api/v1/visits"
+    tags = ["visits"]
+
+    @get("/", sync_to_thread=True, summary="List visits in scope")
+    def list_visits(self, request: Request, principal: Caller, limit: LimitQ = 50, offset: OffsetQ = 0,
+                    enterprise_id: FromQuery[UUID | None] = None, kind: FromQuery[str | None] = None, node: FromQuery[str | None] = None) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            stmt = policy.scoped(Visit, principal)
+            if enterprise_id:
+                stmt = stmt.where(Visit.enterprise_id == enterprise_id)
+            if kind:
+                stmt = stmt.where(Visit.kind == kind)
+            if node:
+                stmt = stmt.where(Visit.node_id == node)
+            stmt = stmt.order_by(Visit.visited_at.desc(), Visit.id.desc())
+            return page(session, stmt, limit, offset, lambda v: visits.visit_out(v, principal))
+
+    @post("/", sync_to_thread=True)
+    def create_visit(self, request: Request, principal: Caller, data: JSONBody[VisitCreate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return visits.visit_out(visits.create_visit(session, principal, data.to_dict()), principal)
+
+    @get("/{visit_id:uuid}", sync_to_thread=True)
+    def get_visit(self, request: Request, principal: Caller, visit_id: FromPath[UUID]) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            return visits.visit_out(policy.get_visible(session, Visit, visit_id, principal), principal)
+
+    @patch("/{visit_id:uuid}", sync_to_thread=True)
+    def update_visit(self, request: Request, principal: Caller, visit_id: FromPath[UUID], data: JSONBody[VisitUpdate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return visits.visit_out(visits.update_visit(session, principal, visit_id, data.to_dict()), principal)
+
+    @delete("/{visit_id:uuid}", sync_to_thread=True, status_code=204)
+    def delete_visit(self, request: Request, principal: Caller, visit_id: FromPath[UUID]) -> None:
+        with request.app.state.db.transaction() as session:
+            visits.delete_visit(session, principal, visit_id)
+
+
+class BulletinController(Controller):
+    path = "/api/v1/bulletins"
+    tags = ["bulletins"]
+
+    @get("/", sync_to_thread=True, summary="Bulletins addressed to the caller (all of them for the office)")
+    def list_bulletins(self, request: Request, principal: Caller, limit: LimitQ = 50, offset: OffsetQ = 0,
+                       kind: FromQuery[str | None] = None, q: FromQuery[str | None] = None) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            stmt = policy.scoped(Bulletin, principal)
+            if kind:
+                stmt = stmt.where(Bulletin.kind == kind)
+            if q and q.strip():
+                stmt = stmt.where(Bulletin.title.contains(q.strip(), autoescape=True))
+            acked = set(session.scalars(select(BulletinAck.bulletin_id).where(BulletinAck.node_id == principal.node_id)))
+            stmt = stmt.order_by(Bulletin.id.desc())
+            return page(session, stmt, limit, offset, lambda b: bulletins.bulletin_out(b, principal, b.id in acked))
+
+    @post("/", sync_to_thread=True)
+    def create_bulletin(self, request: Request, principal: Caller, data: JSONBody[BulletinCreate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return bulletins.bulletin_out(bulletins.create_bulletin(session, principal, data.to_dict()), principal)
+
+    @get("/{bulletin_id:uuid}", sync_to_thread=True)
+    def get_bulletin(self, request: Request, principal: Caller, bulletin_id: FromPath[UUID]) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            return bulletins.bulletin_out(policy.get_visible(session, Bulletin, bulletin_id, principal), principal)
+
+    @patch("/{bulletin_id:uuid}", sync_to_thread=True)
+    def update_bulletin(self, request: Request, principal: Caller, bulletin_id: FromPath[UUID], data: JSONBody[BulletinUpdate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return bulletins.bulletin_out(bulletins.update_bulletin(session, principal, bulletin_id, data.to_dict()), principal)
+
+    @delete("/{bulletin_id:uuid}", sync_to_thread=True, status_code=204)
+    def delete_bulletin(self, request: Request, principal: Caller, bulletin_id: FromPath[UUID]) -> None:
+        with request.app.state.db.transaction() as session:
+            bulletins.delete_bulletin(session, principal, bulletin_id)
+
+    @post("/{bulletin_id:uuid}/ack", sync_to_thread=True, summary="Acknowledge a bulletin for the caller's node")
+    def acknowledge(self, request: Request, principal: Caller, bulletin_id: FromPath[UUID]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            ack = bulletins.acknowledge(session, principal, bulletin_id)
+            return {"bulletin_id": str(ack.bulletin_id), "node": ack.node_id, "at": ack.at.isoformat()}

@@ -1,0 +1,87 @@
+"""/api/v1/enterprises and /api/v1/people."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Controller, Request, delete, get, patch, post
+
+from common import policy
+from common.api.deps import Caller, LimitQ, OffsetQ
+from common.api.paging import page
+from common.api.schemas import EnterpriseCreate, EnterpriseUpdate, PersonCreate, PersonUpdate
+from common.models import Enterprise, Person
+from common.services import roster
+
+class EnterpriseController(Controller):
+    path = "/api/v1/enterprises"
+    tags = ["roster"]
+
+    @get("/", sync_to_thread=True, summary="List, search and filter the roster")
+    def list_enterprises(self, request: Request, principal: Caller, limit: LimitQ = 50, offset: OffsetQ = 0,
+                         q: FromQuery[str | None] = None, node: FromQuery[str | None] = None, industry: FromQuery[str | None] = None,
+                         region_code: FromQuery[str | None] = None, is_key: FromQuery[bool | None] = None,
+                         risk_level: FromQuery[str | None] = None) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            stmt = roster.enterprise_query(principal, q, node, industry, region_code, is_key, risk_level)
+            return page(session, stmt, limit, offset, lambda e: roster.enterprise_out(e, principal))
+
+    @post("/", sync_to_thread=True, summary="Add an enterprise to the roster")
+    def create_enterprise(self, request: Request, principal: Caller, data: JSONBody[EnterpriseCreate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return roster.enterprise_out(roster.create_enterprise(session, principal, data.to_dict()), principal)
+
+    @get("/{enterprise_id:uuid}", sync_to_thread=True)
+    def get_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID]) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            return roster.enterprise_out(policy.get_visible(session, Enterprise, enterprise_id, principal), principal)
+
+    @patch("/{enterprise_id:uuid}", sync_to_thread=True)
+    def update_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID],
+                          data: JSONBody[EnterpriseUpdate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return roster.enterprise_out(roster.update_enterprise(session, principal, enterprise_id, data.to_dict()), principal)
+
+    @delete("/{enterprise_id:uuid}", sync_to_thread=True, status_code=204)
+    def delete_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID]) -> None:
+        with request.app.state.db.transaction() as session:
+            roster.delete_enterprise(session, principal, enterprise_id)
+
+
+class PersonController(Controller):
+    path = "/api/v1/people"
+    tags = ["roster"]
+
+    @get("/", sync_to_thread=True, summary="List and search people of the enterprises in scope")
+    def list_people(self, request: Request, principal: Caller, limit: LimitQ = 50, offset: OffsetQ = 0,
+                    q: FromQuery[str | None] = None, enterprise_id: FromQuery[UUID | None] = None) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            stmt = policy.scoped(Person, principal)
+            if enterprise_id:
+                stmt = stmt.where(Person.enterprise_id == enterprise_id)
+            if q and q.strip():
+                term = q.strip()
+                # An ID number is searched exactly, never by fragment: partial matches would leak digits.
+                stmt = stmt.where(Person.name.contains(term, autoescape=True) | (Person.id_number == term.upper()))
+            return page(session, stmt.order_by(Person.id.desc()), limit, offset, lambda x: roster.person_out(x, principal))
+
+    @post("/", sync_to_thread=True)
+    def create_person(self, request: Request, principal: Caller, data: JSONBody[PersonCreate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return roster.person_out(roster.create_person(session, principal, data.to_dict()), principal)
+
+    @get("/{person_id:uuid}", sync_to_thread=True)
+    def get_person(self, request: Request, principal: Caller, person_id: FromPath[UUID]) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            return roster.person_out(policy.get_visible(session, Person, person_id, principal), principal)
+
+    @patch("/{person_id:uuid}", sync_to_thread=True)
+    def update_person(self, request: Request, principal: Caller, person_id: FromPath[UUID], data: JSONBody[PersonUpdate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return roster.person_out(roster.update_person(session, principal, person_id, data.to_dict()), principal)
+
+    @delete("/{person_id:uuid}", sync_to_thread=True, status_code=204)
+    def delete_person(self, request: Request, principal: Caller, person_id: FromPath[UUID]) -> None:
+        with request.app.state.db.transaction() as session:
+            roster.delete_person(session, principal, person_id)

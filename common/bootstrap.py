@@ -1,0 +1,20 @@
+"""Reference data every node needs: the police units and the hub node (idempotent)."""
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from common.models import Node, Unit
+from common.reference import UNITS
+from common.settings import Settings
+
+
+def ensure_reference_data(session: Session, settings: Settings) -> None:
+    for order, (unit_id, name, name_en) in enumerate(UNITS):
+        unit = session.get(Unit, unit_id)
+        if unit is None:
+            session.add(Unit(id=unit_id, name=name, name_en=name_en, sort_order=order,
+                             kind="station" if unit_id.startswith("ps-") else "department"))
+    if session.get(Node, "hub") is None:
+        session.add(Node(id="hub", kind="hub", name=f"{settings.home_city_name}警企联动服务中心", parent_id=None,
+                         path="/hub/", region_code=settings.home_city_code))
+    session.flush()

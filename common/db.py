@@ -1,0 +1,79 @@
+"""Engines and sessions: one pattern for hub and spoke, SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+
+def make_engine(url: str, **kwargs: object) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn, _record):  # noqa: ANN001
+            # Let SQLAlchemy emit BEGIN itself, so write transactions can take the lock up front.
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            # WAL lets readers and one writer work together; a spoke lives on one SQLite file.
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn):  # noqa: ANN001
+            # A deferred transaction that reads and then writes can fail at once with SQLITE_BUSY when
+            # another writer got in between; BEGIN IMMEDIATE waits for the lock instead.
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writes") else "BEGIN")
+
+        return engine
+    if "poolclass" not in kwargs:
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def dialect_name(engine: Engine) -> str:
+    return "postgresql" if engine.dialect.name.startswith("postgres") else "sqlite"
+
+
+@dataclass
+class Database:
+    """An engine with two session factories: reads, and writes that lock early on SQLite."""
+
+    engine: Engine
+    reads: sessionmaker[Session]
+    writes: sessionmaker[Session]
+
+    @classmethod
+    def connect(cls, url: str, **kwargs: object) -> "Database":
+        engine = make_engine(url, **kwargs)
+        return cls(
+            engine,
+            sessionmaker(engine, expire_on_commit=False),
+            sessionmaker(engine.execution_options(writes=True), expire_on_commit=False),
+        )
+
+    @property
+    def dialect(self) -> str:
+        return dialect_name(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write session that commits when the block ends well and rolls back otherwise."""
+        with self.writes() as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()

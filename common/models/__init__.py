@@ -1,0 +1,13 @@
+"""All entities, imported together so the metadata is complete for Alembic and the app."""
+from common.models.audit import AuditEntry, AuditHead, WebSession
+from common.models.base import Base, new_id, utcnow
+from common.models.cases import Case, CaseEvent, CaseSequence, CaseUnit
+from common.models.field import Attachment, Bulletin, BulletinAck, BulletinAudience, InfoReport, Visit
+from common.models.nodes import EnrollmentCode, Node, NodeApplication, Unit, User
+from common.models.roster import Enterprise, Person
+
+__all__ = [
+    "Attachment", "AuditEntry", "AuditHead", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "Case",
+    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "Node", "NodeApplication", "Person",
+    "Unit", "User", "Visit", "WebSession", "new_id", "utcnow",
+]

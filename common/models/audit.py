@@ -1,0 +1,55 @@
+"""The audit trail and the server-side page sessions."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.models.base import Base, Synced, utcnow
+
+
+class AuditEntry(Base, Synced):
+    """One change or security event; each node keeps its own hash chain (seq, prev_hash, hash)."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (UniqueConstraint("node_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    actor: Mapped[str] = mapped_column(String(64), default="")
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    action: Mapped[str] = mapped_column(String(40), index=True)
+    entity_type: Mapped[str] = mapped_column(String(40), default="")
+    entity_id: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The tip of one node's chain; locked while appending so concurrent writers stay in one line."""
+
+    __tablename__ = "audit_head"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+
+
+class WebSession(Base):
+    """A page session; the cookie holds a random token, the table only its sha256."""
+
+    __tablename__ = "web_session"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    address: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    offline: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -1,0 +1,230 @@
+"""One policy layer: what a role at a node may see and do, applied where every query is built."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select, true
+from sqlalchemy.orm import Session
+
+from common.errors import Forbidden, NotFound
+from common.i18n import N_
+from common.models import (
+    AuditEntry, Bulletin, BulletinAck, BulletinAudience, Case, CaseEvent, CaseUnit, Enterprise, InfoReport, Node,
+    NodeApplication, Person, User, Visit,
+)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is asking: from a page session or a bearer token, the policy needs only this."""
+
+    user_id: uuid.UUID | None
+    username: str
+    role: str
+    node_id: str
+    unit_id: str | None = None
+    leader: bool = False
+    # The node itself and every node below it, resolved once per request.
+    subtree: frozenset[str] = field(default_factory=frozenset)
+    # The node and its ancestors up to the hub (which nodes it may know of).
+    lineage: frozenset[str] = field(default_factory=frozenset)
+    offline: bool = False
+    address: str = ""
+
+    @property
+    def is_office(self) -> bool:
+        return self.role == "office"
+
+
+def load_principal(session: Session, user: User, offline: bool = False, address: str = "") -> Principal:
+    node = session.get(Node, user.node_id)
+    path = node.path if node else f"/{user.node_id}/"
+    subtree = frozenset(session.scalars(select(Node.id).where(Node.path.startswith(path))))
+    lineage = frozenset(part for part in path.split("/") if part)
+    return Principal(user.id, user.username, user.role, user.node_id, user.unit_id, user.is_leader,
+                     subtree | {user.node_id}, lineage, offline, address)
+
+
+# --- what each role may see ------------------------------------------------------------------------------------
+
+def _liaison_cases(p: Principal) -> ColumnElement[bool]:
+    return exists().where(CaseUnit.case_id == Case.id, CaseUnit.unit_id == p.unit_id)
+
+
+def _liaison_case_ids(p: Principal) -> Select[Any]:
+    return select(CaseUnit.case_id).where(CaseUnit.unit_id == p.unit_id)
+
+
+def _liaison_enterprise_ids(p: Principal) -> Select[Any]:
+    return select(Case.enterprise_id).where(Case.id.in_(_liaison_case_ids(p)))
+
+
+def _in_subtree(column: Any, p: Principal) -> ColumnElement[bool]:
+    return column.in_(sorted(p.subtree))
+
+
+def _enterprise_rule(p: Principal) -> ColumnElement[bool]:
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return Enterprise.id.in_(_liaison_enterprise_ids(p))
+    return _in_subtree(Enterprise.node_id, p)
+
+
+def _person_rule(p: Principal) -> ColumnElement[bool]:
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return Person.enterprise_id.in_(_liaison_enterprise_ids(p))
+    return _in_subtree(Person.node_id, p)
+
+
+def _case_rule(p: Principal) -> ColumnElement[bool]:
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return _liaison_cases(p)
+    return _in_subtree(Case.node_id, p)
+
+
+def _case_event_rule(p: Principal) -> ColumnElement[bool]:
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return CaseEvent.case_id.in_(_liaison_case_ids(p))
+    return CaseEvent.case_id.in_(select(Case.id).where(_in_subtree(Case.node_id, p)))
+
+
+def _visit_rule(p: Principal) -> ColumnElement[bool]:
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return false()
+    return _in_subtree(Visit.node_id, p)
+
+
+def _bulletin_rule(p: Principal) -> ColumnElement[bool]:
+    if p.is_office:
+        return true()
+    published = Bulletin.published_at.is_not(None)
+    if p.role == "liaison":
+        return published
+    addressed = exists().where(BulletinAudience.bulletin_id == Bulletin.id, _in_subtree(BulletinAudience.node_id, p))
+    return and_(published, or_(Bulletin.for_all.is_(True), addressed))
+
+
+def _bulletin_ack_rule(p: Principal) -> ColumnElement[bool]:
+    return true() if p.is_office else _in_subtree(BulletinAck.node_id, p)
+
+
+def _application_rule(p: Principal) -> ColumnElement[bool]:
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return false()
+    return _in_subtree(NodeApplication.node_id, p)
+
+
+def _node_rule(p: Principal) -> ColumnElement[bool]:
+    if p.role in ("office", "liaison"):
+        return true()
+    return or_(_in_subtree(Node.id, p), Node.id.in_(sorted(p.lineage)))
+
+
+def _user_rule(p: Principal) -> ColumnElement[bool]:
+    return true() if p.is_office else _in_subtree(User.node_id, p)
+
+
+def _info_rule(p: Principal) -> ColumnElement[bool]:
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return InfoReport.source_unit == p.unit_id
+    return _in_subtree(InfoReport.node_id, p)
+
+
+def _audit_rule(p: Principal) -> ColumnElement[bool]:
+    return true() if p.is_office else false()
+
+
+VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
+    Enterprise: _enterprise_rule,
+    Person: _person_rule,
+    Case: _case_rule,
+    CaseEvent: _case_event_rule,
+    Visit: _visit_rule,
+    Bulletin: _bulletin_rule,
+    BulletinAck: _bulletin_ack_rule,
+    NodeApplication: _application_rule,
+    Node: _node_rule,
+    User: _user_rule,
+    InfoReport: _info_rule,
+    AuditEntry: _audit_rule,
+}
+
+
+def visible(model: type, p: Principal) -> ColumnElement[bool]:
+    """The WHERE clause of everything `p` may see of `model`, soft-deleted rows excluded."""
+    rule = VISIBILITY[model](p)
+    deleted_at = getattr(model, "deleted_at", None)
+    return and_(rule, deleted_at.is_(None)) if deleted_at is not None else rule
+
+
+def scoped(model: type, p: Principal) -> Select[Any]:
+    """`select(model)` already limited to what `p` may see: every list, count and search starts here."""
+    return select(model).where(visible(model, p))
+
+
+def get_visible(session: Session, model: type, row_id: Any, p: Principal) -> Any:
+    """One row `p` may see, or NotFound — a row of another tenant is indistinguishable from a missing one."""
+    pk = model.__mapper__.primary_key[0]
+    row = session.scalars(select(model).where(pk == row_id, visible(model, p))).first()
+    if row is None:
+        raise NotFound()
+    return row
+
+
+# --- what each role may change ---------------------------------------------------------------------------------
+
+# Which roles may create / update / delete each kind of row at all; the node check comes after.
+WRITERS: dict[str, dict[str, frozenset[str]]] = {
+    "enterprise": {"create": frozenset({"office", "subcenter"}), "update": frozenset({"office", "subcenter", "enterprise"}),
+                   "delete": frozenset({"office"})},
+    "person": {"create": frozenset({"office", "subcenter", "enterprise"}), "update": frozenset({"office", "subcenter", "enterprise"}),
+               "delete": frozenset({"office", "subcenter", "enterprise"})},
+    "case": {"create": frozenset({"office", "subcenter", "enterprise"}), "update": frozenset({"office"}), "delete": frozenset()},
+    "visit": {"create": frozenset({"office", "subcenter"}), "update": frozenset({"office", "subcenter"}),
+              "delete": frozenset({"office", "subcenter"})},
+    "bulletin": {"create": frozenset({"office"}), "update": frozenset({"office"}), "delete": frozenset({"office"})},
+    "application": {"create": frozenset({"office", "subcenter", "enterprise"}), "update": frozenset({"office", "subcenter", "enterprise"}),
+                    "delete": frozenset()},
+    "node": {"create": frozenset({"office"}), "update": frozenset({"office"}), "delete": frozenset()},
+}
+
+
+def require_write(p: Principal, resource: str, action: str, node_id: str | None = None) -> None:
+    """Refuse a write the role may not make, or one aimed at a node outside the caller's subtree."""
+    if p.role not in WRITERS.get(resource, {}).get(action, frozenset()):
+        raise Forbidden(N_("Your role may not do this."))
+    if p.offline and resource in ("bulletin", "node"):
+        raise Forbidden(N_("Your role may not do this."))
+    if node_id is not None and not p.is_office and node_id not in p.subtree:
+        raise Forbidden(N_("This belongs to a node outside your scope."))
+
+
+def require_office(p: Principal) -> None:
+    if not p.is_office:
+        raise Forbidden(N_("Only the center office may do this."))
+
+
+# --- personal data ---------------------------------------------------------------------------------------------
+
+def reveals(p: Principal, field_name: str) -> bool:
+    """Whether `p` sees a personal-data field in full: police roles see ID numbers; phones also the sub-center."""
+    if field_name == "id_number":
+        return p.role in ("office", "liaison")
+    if field_name == "phone":
+        return p.role in ("office", "liaison", "subcenter")
+    return True

@@ -1,0 +1,1 @@
+"""Domain services: each write is validated, scoped by the policy and audited in one transaction."""

@@ -1,0 +1,221 @@
+"""The roster: enterprises and their people, validated, scoped and audited."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pypinyin import Style, lazy_pinyin
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from common import policy
+from common.errors import InvalidField
+from common.i18n import N_
+from common.models import Enterprise, Node, Person
+from common.policy import Principal
+from common.reference import INDUSTRIES, RISK_LEVELS
+from common.services.base import Problems, apply_changes, audit_write, choice, optional_text, required_text, soft_delete
+from common.validation import (
+    mask_id_number, mask_phone, validate_credit_code, validate_id_number, validate_mobile, validate_region_code,
+)
+
+
+def name_pinyin(name: str) -> str:
+    """Full pinyin and initials, lower case, so a search for "zjg" or "zhangjiagang" finds the name."""
+    full = "".join(lazy_pinyin(name)).lower()
+    initials = "".join(lazy_pinyin(name, style=Style.FIRST_LETTER)).lower()
+    return f"{full} {initials}"
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.lower() in {"1", "true", "on", "yes"}
+    return bool(value)
+
+
+def clean_enterprise(session: Session, data: dict[str, Any], partial: bool) -> dict[str, Any]:
+    """Validate an enterprise's fields (all of them, or those present when `partial`); refuse them all at once."""
+    problems = Problems()
+    out: dict[str, Any] = {}
+    present = (lambda f: f in data) if partial else (lambda f: True)  # noqa: E731
+    if present("name"):
+        out["name"] = required_text(problems, data, "name", 200)
+    if present("credit_code"):
+        out["credit_code"] = problems.check(validate_credit_code, data.get("credit_code") or "", "credit_code")
+    if present("region_code"):
+        out["region_code"] = problems.check(validate_region_code, data.get("region_code") or "", "region_code")
+    if present("node"):
+        node_id = data.get("node")
+        if not node_id or session.get(Node, node_id) is None:
+            problems.add("node", N_("No such node"))
+        out["node_id"] = node_id
+    for field, size in (("address", 300), ("parent_company", 200), ("contact_name", 100), ("notes", 4000)):
+        if field in data:
+            out[field] = optional_text(problems, data, field, size) or ""
+    if "contact_phone" in data and data["contact_phone"]:
+        out["contact_phone"] = problems.check(validate_mobile, data["contact_phone"], "contact_phone")
+    if present("industry"):
+        out["industry"] = choice(problems, data, "industry", INDUSTRIES, required=not partial) or "other"
+    if "risk_level" in data:
+        out["risk_level"] = choice(problems, data, "risk_level", RISK_LEVELS) or "low"
+    if "is_key" in data or not partial:
+        out["is_key"] = _bool(data.get("is_key", False))
+    problems.raise_if_any()
+    if "name" in out:
+        out["name_pinyin"] = name_pinyin(out["name"])
+    return out
+
+
+def _refuse_duplicate_code(session: Session, code: str, own_id: uuid.UUID | None = None) -> None:
+    # Checked against every live row, not only the caller's scope: a credit code is unique in the city.
+    clash = session.scalar(select(Enterprise.id).where(Enterprise.credit_code == code, Enterprise.deleted_at.is_(None)))
+    if clash is not None and clash != own_id:
+        raise InvalidField("credit_code", N_("An enterprise with this credit code is already on the roster"))
+
+
+def create_enterprise(session: Session, p: Principal, data: dict[str, Any]) -> Enterprise:
+    payload = dict(data)
+    if not payload.get("node"):
+        payload["node"] = p.node_id
+    values = clean_enterprise(session, payload, partial=False)
+    policy.require_write(p, "enterprise", "create", values["node_id"])
+    _refuse_duplicate_code(session, values["credit_code"])
+    enterprise = Enterprise(**values)
+    session.add(enterprise)
+    session.flush()
+    audit_write(session, p, "create", "enterprise", enterprise.id, {"name": enterprise.name, "node": enterprise.node_id})
+    return enterprise
+
+
+def update_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID, data: dict[str, Any]) -> Enterprise:
+    enterprise = policy.get_visible(session, Enterprise, enterprise_id, p)
+    policy.require_write(p, "enterprise", "update", enterprise.node_id)
+    values = clean_enterprise(session, data, partial=True)
+    if "node_id" in values:
+        # Moving an enterprise to another node is the office's decision or a move inside one's own subtree.
+        policy.require_write(p, "enterprise", "update", values["node_id"])
+    if "credit_code" in values:
+        _refuse_duplicate_code(session, values["credit_code"], enterprise.id)
+    changed = apply_changes(enterprise, values)
+    if changed:
+        if "node_id" in changed:
+            session.execute(Person.__table__.update().where(Person.enterprise_id == enterprise.id).values(node_id=enterprise.node_id))
+        session.flush()
+        audit_write(session, p, "update", "enterprise", enterprise.id, {"changed": changed})
+    return enterprise
+
+
+def delete_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID) -> None:
+    enterprise = policy.get_visible(session, Enterprise, enterprise_id, p)
+    policy.require_write(p, "enterprise", "delete", enterprise.node_id)
+    soft_delete(enterprise)
+    session.flush()
+    audit_write(session, p, "delete", "enterprise", enterprise.id, {"name": enterprise.name})
+
+
+def enterprise_out(e: Enterprise, p: Principal) -> dict[str, Any]:
+    return {
+        "id": str(e.id), "name": e.name, "credit_code": e.credit_code, "region_code": e.region_code,
+        "address": e.address, "industry": e.industry, "node": e.node_id, "is_key": e.is_key,
+        "parent_company": e.parent_company, "risk_level": e.risk_level, "contact_name": e.contact_name,
+        "contact_phone": e.contact_phone if policy.reveals(p, "phone") else mask_phone(e.contact_phone),
+        "notes": e.notes, "created_at": e.created_at.isoformat(), "updated_at": e.updated_at.isoformat(),
+        "version": e.version,
+    }
+
+
+# --- people ----------------------------------------------------------------------------------------------------
+
+def clean_person(data: dict[str, Any], partial: bool, current: Person | None, p: Principal) -> dict[str, Any]:
+    problems = Problems()
+    out: dict[str, Any] = {}
+    present = (lambda f: f in data) if partial else (lambda f: True)  # noqa: E731
+    if present("name"):
+        out["name"] = required_text(problems, data, "name", 100)
+    for field, validator, masker in (("id_number", validate_id_number, mask_id_number), ("phone", validate_mobile, mask_phone)):
+        if field not in data:
+            continue
+        value = (data.get(field) or "").strip()
+        if current is not None and value and value == masker(getattr(current, field)):
+            continue  # the masked form came back unchanged from a form: keep what is stored
+        out[field] = problems.check(validator, value, field) if value else ""
+    if "position" in data:
+        out["position"] = optional_text(problems, data, "position", 100) or ""
+    problems.raise_if_any()
+    return out
+
+
+def create_person(session: Session, p: Principal, data: dict[str, Any]) -> Person:
+    problems = Problems()
+    raw_id = data.get("enterprise_id")
+    try:
+        enterprise_id = uuid.UUID(str(raw_id))
+        enterprise = session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == enterprise_id)).first()
+    except ValueError:
+        enterprise = None
+    if enterprise is None:
+        problems.add("enterprise_id", N_("No such enterprise"))
+    try:
+        values = clean_person(data, partial=False, current=None, p=p)
+    except InvalidField as exc:
+        problems.errors.append(exc)
+        values = {}
+    problems.raise_if_any()
+    policy.require_write(p, "person", "create", enterprise.node_id)
+    person = Person(enterprise_id=enterprise.id, node_id=enterprise.node_id, **values)
+    session.add(person)
+    session.flush()
+    audit_write(session, p, "create", "person", person.id, {"enterprise_id": str(enterprise.id)})
+    return person
+
+
+def update_person(session: Session, p: Principal, person_id: uuid.UUID, data: dict[str, Any]) -> Person:
+    person = policy.get_visible(session, Person, person_id, p)
+    policy.require_write(p, "person", "update", person.node_id)
+    changed = apply_changes(person, clean_person(data, partial=True, current=person, p=p))
+    if changed:
+        session.flush()
+        audit_write(session, p, "update", "person", person.id, {"changed": changed})
+    return person
+
+
+def delete_person(session: Session, p: Principal, person_id: uuid.UUID) -> None:
+    person = policy.get_visible(session, Person, person_id, p)
+    policy.require_write(p, "person", "delete", person.node_id)
+    soft_delete(person)
+    session.flush()
+    audit_write(session, p, "delete", "person", person.id)
+
+
+def person_out(person: Person, p: Principal) -> dict[str, Any]:
+    return {
+        "id": str(person.id), "enterprise_id": str(person.enterprise_id), "name": person.name,
+        "id_number": person.id_number if policy.reveals(p, "id_number") else mask_id_number(person.id_number),
+        "phone": person.phone if policy.reveals(p, "phone") else mask_phone(person.phone),
+        "position": person.position, "node": person.node_id, "version": person.version,
+        "created_at": person.created_at.isoformat(), "updated_at": person.updated_at.isoformat(),
+    }
+
+
+def enterprise_query(p: Principal, q: str | None = None, node: str | None = None, industry: str | None = None,
+                     region_code: str | None = None, is_key: bool | None = None, risk_level: str | None = None):  # noqa: ANN201
+    """The roster as `p` may see it, searched and filtered, newest first; the API and the pages both use it."""
+    stmt = policy.scoped(Enterprise, p)
+    if q and q.strip():
+        term = q.strip()
+        stmt = stmt.where(or_(
+            Enterprise.name.contains(term, autoescape=True),
+            Enterprise.credit_code.startswith(term.upper(), autoescape=True),
+            Enterprise.name_pinyin.contains(term.lower(), autoescape=True),
+        ))
+    if node:
+        stmt = stmt.where(Enterprise.node_id == node)
+    if industry:
+        stmt = stmt.where(Enterprise.industry == industry)
+    if region_code:
+        stmt = stmt.where(Enterprise.region_code.startswith(region_code.rstrip("0") or region_code, autoescape=True))
+    if is_key is not None:
+        stmt = stmt.where(Enterprise.is_key.is_(is_key))
+    if risk_level:
+        stmt = stmt.where(Enterprise.risk_level == risk_level)
+    return stmt.order_by(Enterprise.id.desc())

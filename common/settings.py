@@ -1,0 +1,78 @@
+"""One settings loader: explicit values, then LIANFU_* environment variables, then defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    role: str = "hub"
+    node_id: str = "hub"
+    data_dir: Path = Path("var/hub")
+    db_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8600
+    base_url: str = ""
+    secret_key: str = ""
+    cookie_secure: bool = True
+    session_hours: int = 12
+    home_city_code: str = "320681"
+    home_city_name: str = "启东市"
+    debug: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def database_url(self) -> str:
+        return self.db_url or f"sqlite:///{(self.data_dir / 'lianfu.db').resolve()}"
+
+    @property
+    def cookie_prefix(self) -> str:
+        # Each node has its own cookie names so a hub and spokes on one host never overwrite each other.
+        return f"lianfu_{self.node_id.replace('-', '_')}"
+
+    def with_overrides(self, **values: object) -> "Settings":
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def load_settings(role: str = "hub", **overrides: object) -> Settings:
+    """Build settings from overrides (flags), then LIANFU_* variables, then defaults."""
+    env = os.environ
+    data_dir = Path(str(overrides.pop("data_dir", None) or env.get("LIANFU_DATA_DIR") or f"var/{role}"))
+    settings = Settings(
+        role=role,
+        node_id=env.get("LIANFU_NODE_ID", "hub" if role == "hub" else ""),
+        data_dir=data_dir,
+        db_url=env.get("LIANFU_DB", ""),
+        host=env.get("LIANFU_HOST", "127.0.0.1"),
+        port=int(env.get("LIANFU_PORT", "8600")),
+        base_url=env.get("LIANFU_BASE_URL", ""),
+        secret_key=env.get("LIANFU_SECRET_KEY", ""),
+        cookie_secure=_env_bool("LIANFU_COOKIE_SECURE", True),
+        session_hours=int(env.get("LIANFU_SESSION_HOURS", "12")),
+        home_city_code=env.get("LIANFU_HOME_CITY_CODE", "320681"),
+        home_city_name=env.get("LIANFU_HOME_CITY_NAME", "启东市"),
+        debug=_env_bool("LIANFU_DEBUG", False),
+    )
+    return settings.with_overrides(**overrides)
+
+
+def ensure_secret_key(settings: Settings) -> Settings:
+    """A key kept in the data dir, so every worker of one node signs alike and restarts keep sessions."""
+    if settings.secret_key:
+        return settings
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    key_file = settings.data_dir / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return replace(settings, secret_key=key_file.read_text().strip())

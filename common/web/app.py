@@ -1,0 +1,54 @@
+"""Assemble a Litestar app for a node: the shared API, pages, errors, sessions and static files."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from litestar import Litestar, Request, get
+from litestar.config.compression import CompressionConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.static_files import create_static_files_router
+from litestar.types import ControllerRouterHandler
+
+from common.api.cases import CaseController
+from common.api.federation import ApplicationController, NodeController
+from common.api.field import BulletinController, VisitController
+from common.api.roster import EnterpriseController, PersonController
+from common.db import Database
+from common.settings import Settings
+from common.web.auth import before_request, require_principal, web_context_middleware
+from common.web.errors import EXCEPTION_HANDLERS
+from common.web.pages import PAGE_HANDLERS
+from common.web.templating import STATIC
+
+VERSION = "0.1.0"
+
+API_HANDLERS: list[ControllerRouterHandler] = [
+    EnterpriseController, PersonController, CaseController, VisitController, BulletinController,
+    ApplicationController, NodeController,
+]
+
+
+@get("/healthz", sync_to_thread=False, tags=["ops"], summary="Liveness and identity of this node")
+def healthz(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    return {"status": "ok", "role": state.settings.role, "node": state.settings.node_id, "version": VERSION,
+            "db": state.db.dialect}
+
+
+def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: Sequence[ControllerRouterHandler] = (),
+              on_shutdown: Sequence[Any] = ()) -> Litestar:
+    return Litestar(
+        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *extra_handlers,
+                        create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
+        state=State({"settings": settings, "db": db, "node_name": node_name}),
+        dependencies={"principal": Provide(require_principal, sync_to_thread=False)},
+        before_request=before_request,
+        middleware=[web_context_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        openapi_config=OpenAPIConfig(title="Lianfu 警企联服", version=VERSION, path="/schema"),
+        on_shutdown=[db.dispose, *on_shutdown],
+        debug=settings.debug,
+    )

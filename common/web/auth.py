@@ -1,0 +1,171 @@
+"""Page sessions, CSRF and the principal of each request: one before-request hook for every route."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from litestar import Request
+from litestar.datastructures import Cookie
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from common import audit, i18n
+from common.db import Database
+from common.i18n import N_
+from common.models import User, WebSession, utcnow
+from common.passwords import verify_password
+from common.policy import Principal, load_principal
+from common.settings import Settings
+
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+def _sha256(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def cookie_names(settings: Settings) -> dict[str, str]:
+    prefix = settings.cookie_prefix
+    return {"session": f"{prefix}_session", "csrf": f"{prefix}_csrf", "lang": f"{prefix}_lang"}
+
+
+def csrf_token_for(settings: Settings, cookie_value: str) -> str:
+    """The token forms carry: an HMAC of the CSRF cookie, so a planted cookie alone cannot be used."""
+    return hmac.new(settings.secret_key.encode(), cookie_value.encode(), hashlib.sha256).hexdigest()
+
+
+def web_context_middleware(app: ASGIApp) -> ASGIApp:
+    """Per request: choose the language, and make sure the browser holds a CSRF cookie."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        settings: Settings = scope["app"].state.settings
+        names = cookie_names(settings)
+        request: Request[Any, Any, Any] = Request(scope)
+        cookies = request.cookies
+        query_lang = request.query_params.get("lang")
+        language = i18n.negotiate(query_lang, request.headers.get("accept-language"), cookies.get(names["lang"]))
+        csrf_cookie = cookies.get(names["csrf"]) or ""
+        new_csrf = None
+        if len(csrf_cookie) < 32:
+            csrf_cookie = new_csrf = secrets.token_urlsafe(32)
+        state = scope.setdefault("state", {})
+        state["csrf_cookie"] = csrf_cookie
+        state["csrf_token"] = csrf_token_for(settings, csrf_cookie)
+        token = i18n.set_language(language)
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                if new_csrf:
+                    headers.append(_set_cookie(names["csrf"], new_csrf, settings, max_age=None))
+                if query_lang and i18n._normalize(query_lang):
+                    headers.append(_set_cookie(names["lang"], language, settings, max_age=365 * 86400, http_only=False))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await app(scope, receive, send_with_cookies)
+        finally:
+            i18n.reset_language(token)
+
+    return middleware
+
+
+def _set_cookie(name: str, value: str, settings: Settings, max_age: int | None, http_only: bool = True) -> tuple[bytes, bytes]:
+    cookie = Cookie(key=name, value=value, max_age=max_age, httponly=http_only, secure=settings.cookie_secure,
+                    samesite="lax", path="/")
+    return b"set-cookie", cookie.to_header(header="").strip().encode("latin-1")
+
+
+async def before_request(request: Request[Any, Any, Any]) -> None:
+    """Resolve who is asking, then refuse an unsafe cookie-authenticated request without its CSRF token."""
+    state = request.app.state
+    settings: Settings = state.settings
+    names = cookie_names(settings)
+    session_token = request.cookies.get(names["session"])
+    authorization = request.headers.get("authorization", "")
+    principal = None
+    if authorization.lower().startswith("bearer "):
+        verifier = getattr(state, "bearer_verifier", None)
+        if verifier is None:
+            raise NotAuthorizedException(i18n.gettext(N_("Bearer tokens are not accepted here")))
+        principal = await verifier(request, authorization[7:].strip())
+    elif session_token:
+        address = request.client.host if request.client else ""
+        principal = await anyio.to_thread.run_sync(_principal_from_session, state.db, session_token, address)
+    request.state.principal = principal
+    request.state.session_token = session_token if principal and not authorization else None
+
+    if request.method in UNSAFE and not authorization and not request.route_handler.opt.get("csrf_exempt"):
+        sent = request.headers.get("x-csrf-token")
+        if sent is None and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            sent = form.get("csrf_token")
+        expected = request.state.csrf_token
+        if not sent or not hmac.compare_digest(str(sent), expected):
+            raise PermissionDeniedException(i18n.gettext(N_("The form has expired or did not come from this site. Reload the page and try again.")))
+
+
+def _principal_from_session(db: Database, token: str, address: str) -> Principal | None:
+    with db.reads() as session:
+        row = session.execute(
+            select(WebSession, User).join(User, User.id == WebSession.user_id)
+            .where(WebSession.id == _sha256(token), WebSession.expires_at > utcnow(), User.active.is_(True),
+                   User.deleted_at.is_(None))
+        ).first()
+        if row is None:
+            return None
+        web_session, user = row
+        return load_principal(session, user, offline=web_session.offline, address=address)
+
+
+def require_principal(request: Request[Any, Any, Any]) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise NotAuthorizedException(i18n.gettext(N_("Please log in")))
+    return principal
+
+
+# --- logging in and out ----------------------------------------------------------------------------------------
+
+def authenticate(session: Session, node_id: str, username: str, password: str, address: str) -> User | None:
+    """Check a password; every attempt, good or bad, goes to the audit trail (without the password)."""
+    user = session.scalars(select(User).where(User.username == username, User.deleted_at.is_(None))).first()
+    ok = verify_password(user.password_hash if user else None, password) and user is not None and user.active
+    audit.record(session, node_id, "login.ok" if ok else "login.fail", actor=username[:64],
+                 actor_id=user.id if ok and user else None, entity_type="user",
+                 entity_id=user.id if ok and user else "", address=address)
+    return user if ok else None
+
+
+def open_session(session: Session, settings: Settings, user: User, address: str, user_agent: str,
+                 offline: bool = False) -> str:
+    """A brand-new session id at every login, so a planted session id is worth nothing."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.execute(delete(WebSession).where(WebSession.expires_at < now))
+    session.add(WebSession(id=_sha256(token), user_id=user.id, created_at=now,
+                           expires_at=now + timedelta(hours=settings.session_hours), address=address[:64],
+                           user_agent=user_agent[:300], offline=offline))
+    return token
+
+
+def close_session(session: Session, token: str) -> None:
+    session.execute(delete(WebSession).where(WebSession.id == _sha256(token)))
+
+
+def session_cookie(settings: Settings, token: str | None) -> Cookie:
+    name = cookie_names(settings)["session"]
+    if token is None:
+        return Cookie(key=name, value="", max_age=0, httponly=True, secure=settings.cookie_secure, samesite="lax", path="/")
+    return Cookie(key=name, value=token, max_age=settings.session_hours * 3600, httponly=True,
+                  secure=settings.cookie_secure, samesite="lax", path="/")

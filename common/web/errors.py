@@ -1,0 +1,109 @@
+"""One error format: RFC 9457 problem details for the API, a page with the message for people."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+from common.errors import Conflict, DomainError, Forbidden, InvalidField, NotFound
+from common.i18n import N_, gettext
+
+log = logging.getLogger("lianfu.web")
+PROBLEM = "application/problem+json"
+
+TITLES = {
+    400: N_("The request is not valid"),
+    401: N_("Please log in"),
+    403: N_("Not allowed"),
+    404: N_("Not found"),
+    405: N_("Method not allowed"),
+    409: N_("Conflicts with the current state"),
+    413: N_("Too large"),
+    422: N_("Some fields are not valid"),
+    429: N_("Too many requests"),
+    500: N_("Internal error"),
+}
+
+
+def problem(request: Request, status: int, detail: str | None = None, errors: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None) -> Response[Any]:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": gettext(TITLES.get(status, "Error")),
+        "status": status,
+        "instance": request.url.path,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    if _wants_page(request):
+        from common.web.templating import render_error_page
+
+        return render_error_page(request, status, body, headers)
+    return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _wants_page(request: Request) -> bool:
+    if request.url.path.startswith(("/api/", "/oauth", "/sync/", "/.well-known", "/healthz", "/schema")):
+        return False
+    return "text/html" in request.headers.get("accept", "") or request.headers.get("hx-request") == "true"
+
+
+def field_errors(exc: InvalidField) -> list[dict[str, Any]]:
+    return [{"field": p.field, "message": gettext(p.message, **p.params)} for p in exc.problems]
+
+
+def domain_error_handler(request: Request, exc: DomainError) -> Response[Any]:
+    if isinstance(exc, InvalidField):
+        errors = field_errors(exc)
+        return problem(request, 422, "; ".join(f"{e['field']}: {e['message']}" for e in errors), errors)
+    if isinstance(exc, NotFound):
+        return problem(request, 404, gettext(N_("No such record, or it is outside your scope.")))
+    if isinstance(exc, Forbidden):
+        return problem(request, 403, gettext(exc.message, **exc.params))
+    if isinstance(exc, Conflict):
+        return problem(request, 409, gettext(exc.message, **exc.params))
+    return problem(request, 400, str(exc))
+
+
+def validation_error_handler(request: Request, exc: ValidationException) -> Response[Any]:
+    errors = []
+    for item in exc.extra or []:
+        if isinstance(item, dict):
+            field = str(item.get("key") or item.get("source") or "body")
+            errors.append({"field": field, "message": gettext(N_("Not a valid value")) + f" ({item.get('message', '')})"})
+    if not errors:
+        errors.append({"field": "body", "message": gettext(N_("The request body is not valid JSON of the expected shape"))})
+    return problem(request, 400, exc.detail, errors)
+
+
+def http_error_handler(request: Request, exc: HTTPException) -> Response[Any]:
+    headers = dict(exc.headers or {})
+    if isinstance(exc, NotAuthorizedException):
+        if _wants_page(request):
+            from litestar.response import Redirect
+
+            from common.web.htmx import redirect
+
+            return redirect(request, "/login?next=" + request.url.path)
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="lianfu"')
+    detail = exc.detail if exc.status_code < 500 else None
+    title = TITLES.get(exc.status_code)
+    return problem(request, exc.status_code, gettext(title) if detail == title or not detail else detail, headers=headers)
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR)
+
+
+EXCEPTION_HANDLERS = {
+    DomainError: domain_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

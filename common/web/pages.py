@@ -1,0 +1,128 @@
+"""The first pages: login, logout, home and the enterprise roster with search as you type."""
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+from uuid import UUID
+
+import anyio
+from litestar.params import FromPath, FromQuery
+from litestar import Request, Response, get, post
+from litestar.exceptions import NotAuthorizedException
+from sqlalchemy import select
+
+from common import i18n, policy
+from common.i18n import N_
+from common.api.deps import OffsetQ
+from common.models import Enterprise, Node, Person, Visit
+from common.policy import Principal
+from common.reference import INDUSTRIES, RISK_LEVELS
+from common.services import roster
+from common.web.auth import authenticate, close_session, open_session, session_cookie
+from common.web.htmx import redirect
+from common.web.templating import render
+
+ROSTER_PAGE = 30
+
+
+def _principal(request: Request) -> Principal:
+    principal = getattr(request.state, "principal", None)
+    if principal is None:
+        raise NotAuthorizedException()
+    return principal
+
+
+def _safe_next(target: FromPath[str | None]) -> str:
+    # Only paths on this site: an open redirect after login would be a phishing aid.
+    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
+        return "/"
+    return target
+
+
+@get("/login", include_in_schema=False, sync_to_thread=False)
+def login_page(request: Request, next: FromQuery[str | None] = None) -> Response[str]:  # noqa: A002
+    return render(request, "login.html", {"next": _safe_next(next), "error": None, "username": ""})
+
+
+@post("/login", include_in_schema=False)
+async def login(request: Request) -> Response[Any]:
+    form = await request.form()
+    username = str(form.get("username") or "").strip()
+    password = str(form.get("password") or "")
+    target = _safe_next(str(form.get("next") or ""))
+    state = request.app.state
+    address = request.client.host if request.client else ""
+
+    def attempt() -> str | None:
+        with state.db.transaction() as session:
+            user = authenticate(session, state.settings.node_id, username, password, address)
+            if user is None:
+                return None
+            return open_session(session, state.settings, user, address, request.headers.get("user-agent", ""))
+
+    token = await anyio.to_thread.run_sync(attempt)
+    if token is None:
+        # One message for a wrong name and a wrong password: no hint which accounts exist.
+        return render(request, "login.html", {"next": target, "username": username,
+                                              "error": i18n.gettext(N_("Wrong username or password"))}, status=400)
+    response = redirect(request, target)
+    response.set_cookie(session_cookie(state.settings, token))
+    return response
+
+
+@post("/logout", include_in_schema=False, sync_to_thread=True)
+def logout(request: Request) -> Response[Any]:
+    token = getattr(request.state, "session_token", None)
+    if token:
+        with request.app.state.db.transaction() as session:
+            close_session(session, token)
+    response = redirect(request, "/login")
+    response.set_cookie(session_cookie(request.app.state.settings, None))
+    return response
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def home(request: Request) -> Response[Any]:
+    _principal(request)
+    return redirect(request, "/enterprises")
+
+
+def _flag(value: FromPath[str | None]) -> bool | None:
+    return {"1": True, "0": False, "true": True, "false": False}.get((value or "").lower())
+
+
+@get("/enterprises", include_in_schema=False, sync_to_thread=True)
+def enterprises_page(request: Request, q: FromQuery[str | None] = None, industry: FromQuery[str | None] = None, risk_level: FromQuery[str | None] = None,
+                     is_key: FromQuery[str | None] = None, offset: OffsetQ = 0) -> Response[str]:
+    p = _principal(request)
+    offset = max(0, offset)
+    with request.app.state.db.reads() as session:
+        stmt = roster.enterprise_query(p, q, None, industry or None, None, _flag(is_key), risk_level or None)
+        rows = session.scalars(stmt.limit(ROSTER_PAGE + 1).offset(offset)).all()
+        nodes = dict(session.execute(select(Node.id, Node.name)).all())
+    context = {
+        "enterprises": rows[:ROSTER_PAGE], "has_more": len(rows) > ROSTER_PAGE, "offset": offset, "page_size": ROSTER_PAGE,
+        "q": q or "", "industry": industry or "", "risk_level": risk_level or "", "is_key": is_key or "",
+        "industries": INDUSTRIES, "risk_levels": RISK_LEVELS, "nodes": nodes,
+    }
+    return render(request, "enterprises/list.html", context, partial="enterprises/_rows.html")
+
+
+@get("/enterprises/{enterprise_id:uuid}", include_in_schema=False, sync_to_thread=True)
+def enterprise_page(request: Request, enterprise_id: FromPath[UUID]) -> Response[str]:
+    p = _principal(request)
+    with request.app.state.db.reads() as session:
+        enterprise = policy.get_visible(session, Enterprise, enterprise_id, p)
+        people = session.scalars(policy.scoped(Person, p).where(Person.enterprise_id == enterprise.id)
+                                 .order_by(Person.name).limit(200)).all()
+        visits = session.scalars(policy.scoped(Visit, p).where(Visit.enterprise_id == enterprise.id)
+                                 .order_by(Visit.visited_at.desc()).limit(50)).all()
+        node = session.get(Node, enterprise.node_id)
+    context = {
+        "enterprise": roster.enterprise_out(enterprise, p), "people": [roster.person_out(x, p) for x in people],
+        "visits": visits, "node": node, "industries": INDUSTRIES, "risk_levels": RISK_LEVELS,
+    }
+    return render(request, "enterprises/detail.html", context)
+
+
+PAGE_HANDLERS = [login_page, login, logout, home, enterprises_page, enterprise_page]

@@ -1,0 +1,63 @@
+"""Jinja2 for the pages: autoescaped, translated, one base template, partials beside their pages."""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Request, Response
+
+from common import i18n, reference, regions
+from common.web.htmx import is_partial
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
+STATIC = Path(__file__).resolve().parents[1] / "static"
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html", "xml"], default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
+    env.globals.update(ref=reference, region_name=regions.region_name, label=lambda table, key: i18n.gettext(table.get(key, key)) if key else "")
+    env.filters["dt"] = lambda value, fmt="%Y-%m-%d %H:%M": _local(value).strftime(fmt) if value else ""
+    return env
+
+
+def _local(value: Any) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return value.astimezone(ZoneInfo("Asia/Shanghai")) if getattr(value, "tzinfo", None) else value
+
+
+def page_context(request: Request) -> dict[str, Any]:
+    state = request.app.state
+    return {
+        "request": request,
+        "principal": getattr(request.state, "principal", None),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
+        "lang": i18n.current_language(),
+        "html_lang": "zh-CN" if i18n.current_language() == "zh_Hans" else "en",
+        "node_name": state.node_name,
+        "node_role": state.settings.role,
+        "static": lambda name: f"/static/{name}",
+    }
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, *, partial: str | None = None,
+           status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
+    """Render the page, or only its fragment when htmx swaps part of it."""
+    name = partial if partial and is_partial(request) else template
+    html = environment().get_template(name).render({**page_context(request), **(context or {})})
+    return Response(html, status_code=status, media_type="text/html", headers=headers)
+
+
+def render_error_page(request: Request, status: int, body: dict[str, Any], headers: dict[str, str] | None) -> Response[str]:
+    return render(request, "error.html", {"problem": body}, status=status, headers=headers)

@@ -1,0 +1,1 @@
+"""The hub: the office's application, all tenants, the identity provider."""

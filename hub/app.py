@@ -1,0 +1,19 @@
+"""The hub application: the office's node, every tenant, the API and pages for all roles."""
+from __future__ import annotations
+
+from litestar import Litestar
+from sqlalchemy import select
+
+from common.db import Database
+from common.models import Node
+from common.settings import Settings, ensure_secret_key, load_settings
+from common.web.app import build_app
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """`settings=None` reads the environment; nothing is built at import time."""
+    settings = ensure_secret_key(settings or load_settings("hub"))
+    db = Database.connect(settings.database_url)
+    with db.reads() as session:
+        node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
+    return build_app(settings, db, node_name)

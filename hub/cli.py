@@ -1,0 +1,210 @@
+"""`lianfu hub …`: serve, migrate, accounts, demo data, enrollment codes and the audit check."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import click
+
+from common.settings import load_settings
+
+
+def _settings(db: str | None = None, **overrides: object):  # noqa: ANN202
+    return load_settings("hub", db_url=db, **overrides)
+
+
+def _database(settings):  # noqa: ANN001, ANN202
+    from common.db import Database
+
+    return Database.connect(settings.database_url)
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+def prepare(settings) -> None:  # noqa: ANN001
+    """Migrate to head and make sure the reference data is there."""
+    from common.bootstrap import ensure_reference_data
+    from common.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    db = _database(settings)
+    try:
+        with db.transaction() as session:
+            ensure_reference_data(session, settings)
+    finally:
+        db.dispose()
+
+
+@click.group()
+def hub() -> None:
+    """The hub: the office's node."""
+
+
+@hub.command()
+@click.option("--db", help="Database URL (default: SQLite in the data dir).")
+@click.option("--host", default=None, help="Address to listen on [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [8600].")
+@click.option("--workers", type=int, default=1, show_default=True, help="Worker processes.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory [var/hub].")
+def serve(db: str | None, host: str | None, port: int | None, workers: int, data_dir: str | None) -> None:
+    """Run the hub (migrates first)."""
+    import uvicorn
+
+    settings = _settings(db, host=host, port=port, data_dir=data_dir)
+    prepare(settings)
+    # Workers build the app from the environment: pass the resolved settings down that way.
+    os.environ.update({"LIANFU_DATA_DIR": str(settings.data_dir), "LIANFU_HOST": settings.host,
+                       "LIANFU_PORT": str(settings.port)})
+    if settings.db_url:
+        os.environ["LIANFU_DB"] = settings.db_url
+    from common.settings import ensure_secret_key
+
+    ensure_secret_key(settings)
+    uvicorn.run("hub.app:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
+                log_level="info", proxy_headers=True, timeout_graceful_shutdown=5)
+
+
+@hub.command()
+@click.option("--db", help="Database URL (default: SQLite in the data dir).")
+def migrate(db: str | None) -> None:
+    """Upgrade the hub database to the newest schema."""
+    prepare(_settings(db))
+    click.echo("database is at the newest revision")
+
+
+@hub.command("create-user")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["office", "liaison", "subcenter", "enterprise"]), required=True)
+@click.option("--node", default=None, help="The user's node [hub].")
+@click.option("--unit", default=None, help="Police unit of a liaison, e.g. criminal-investigation.")
+@click.option("--leader", is_flag=True, help="Leader of the center (may approve a joint working group).")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--db", help="Database URL.")
+def create_user(username: str, role: str, node: str | None, unit: str | None, leader: bool, password_stdin: bool,
+                db: str | None) -> None:
+    """Add a user."""
+    from sqlalchemy import select
+
+    from common import audit
+    from common.errors import InvalidField
+    from common.i18n import translate
+    from common.models import Node, Unit, User
+    from common.passwords import check_password_policy, hash_password
+
+    settings = _settings(db)
+    node = node or "hub"
+    if role == "liaison" and not unit:
+        _fail("a liaison needs --unit")
+    if role in ("office", "liaison") and node != "hub":
+        _fail("office and liaison users belong to the hub node")
+    if role in ("subcenter", "enterprise") and node == "hub":
+        _fail(f"a {role} user needs --node (their sub-center or workstation)")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        check_password_policy(password, username)
+    except InvalidField as exc:
+        _fail(translate(exc.problems[0].message, "en"))
+    prepare(settings)
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            if session.get(Node, node) is None:
+                _fail(f"no such node: {node}")
+            if unit and session.get(Unit, unit) is None:
+                _fail(f"no such unit: {unit}")
+            if session.scalars(select(User).where(User.username == username)).first():
+                _fail(f"user {username} already exists")
+            user = User(username=username, role=role, node_id=node, unit_id=unit, is_leader=leader,
+                        password_hash=hash_password(password))
+            session.add(user)
+            session.flush()
+            audit.record(session, "hub", "create", actor="cli", entity_type="user", entity_id=user.id,
+                         detail={"username": username, "role": role, "node": node, "unit": unit, "leader": leader})
+    finally:
+        database.dispose()
+    click.echo(f"created {role} user {username} at node {node}")
+
+
+@hub.command("seed-demo")
+@click.option("--db", help="Database URL.")
+@click.option("--enterprises", type=int, default=300, show_default=True, help="How many enterprises to add.")
+def seed_demo_command(db: str | None, enterprises: int) -> None:
+    """Load demo nodes, accounts (password lianfu-demo) and a realistic roster."""
+    from hub.seed import seed_demo
+
+    if enterprises < 0:
+        _fail("--enterprises must be zero or more")
+    settings = _settings(db)
+    prepare(settings)
+    database = _database(settings)
+    started = time.perf_counter()
+    try:
+        with database.transaction() as session:
+            counts = seed_demo(session, enterprises)
+    finally:
+        database.dispose()
+    counts_text = ", ".join(f"{v} {k}" for k, v in counts.items())
+    click.echo(f"seeded {counts_text} in {time.perf_counter() - started:.1f} s")
+
+
+@hub.command("enrollment-code")
+@click.argument("node")
+@click.option("--db", help="Database URL.")
+def enrollment_code(node: str, db: str | None) -> None:
+    """Issue a one-time, expiring enrollment code for an approved node."""
+    from common import audit
+    from common.errors import Conflict, InvalidField
+    from common.services.federation import ENROLLMENT_TTL, issue_enrollment_code
+
+    settings = _settings(db)
+    prepare(settings)
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            code = issue_enrollment_code(session, node)
+            audit.record(session, "hub", "enrollment-code", actor="cli", entity_type="node", entity_id=node)
+    except (InvalidField, Conflict) as exc:
+        _fail(f"cannot issue a code for {node}: {exc}")
+    finally:
+        database.dispose()
+    click.echo(code)
+    click.echo(f"valid once, for {int(ENROLLMENT_TTL.total_seconds() // 3600)} hours", err=True)
+
+
+@hub.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@click.option("--db", help="Database URL.")
+def audit_verify(db: str | None) -> None:
+    """Check every node's hash chain; exit non-zero naming the first broken entry."""
+    from sqlalchemy import func, select
+
+    from common.audit import verify
+    from common.models import AuditEntry
+
+    settings = _settings(db)
+    database = _database(settings)
+    try:
+        with database.reads() as session:
+            breaks = list(verify(session))
+            total = session.scalar(select(func.count()).select_from(AuditEntry))
+    finally:
+        database.dispose()
+    if breaks:
+        first = breaks[0]
+        click.echo(f"audit chain broken at node {first.node_id}, entry {first.seq} (id {first.entry_id or '-'}): {first.reason}", err=True)
+        for extra in breaks[1:]:
+            click.echo(f"also broken at node {extra.node_id}, entry {extra.seq}: {extra.reason}", err=True)
+        sys.exit(1)
+    click.echo(f"audit trail intact: {total} entries")

@@ -1,0 +1,239 @@
+"""Demo data: the nodes and accounts of the contract and a realistic roster of the city's enterprises elsewhere."""
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from pypinyin import Style, lazy_pinyin
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+from uuid_utils.compat import uuid7
+
+from common import audit
+from common.clock import clock
+from common.models import Enterprise, Node, Person, User, Visit
+from common.passwords import hash_password
+from common.policy import load_principal
+from common.services import cases as case_service
+from common.services.federation import add_node
+from common.validation import make_credit_code, make_id_number
+
+DEMO_PASSWORD = "lianfu-demo"
+
+NODES = [
+    # id, kind, name, parent, region
+    ("sc-shanghai", "subcenter", "上海分中心", "hub", "310000"),
+    ("sc-suzhou", "subcenter", "苏州分中心", "hub", "320500"),
+    ("ws-demo-1", "workstation", "启东建工集团上海工作站", "sc-shanghai", "310115"),
+]
+
+ACCOUNTS = [
+    # username, role, node, unit, leader, display name
+    ("office", "office", "hub", None, False, "联服办值班员"),
+    ("leader", "office", "hub", None, True, "联服中心主任"),
+    ("liaison_xz", "liaison", "hub", "criminal-investigation", False, "刑侦大队联络员"),
+    ("liaison_jz", "liaison", "hub", "economic-crime", False, "经侦大队联络员"),
+    ("subcenter_sh", "subcenter", "sc-shanghai", None, False, "上海分中心主任"),
+    ("subcenter_sz", "subcenter", "sc-suzhou", None, False, "苏州分中心主任"),
+    ("workstation_1", "enterprise", "ws-demo-1", None, False, "工作站站长"),
+]
+
+# Where the city's enterprises operate: (node, region code, place name, share of the roster).
+PLACES = [
+    ("sc-shanghai", "310115", "上海", 0.22), ("sc-shanghai", "310112", "上海", 0.10), ("sc-shanghai", "310104", "上海", 0.08),
+    ("sc-suzhou", "320505", "苏州", 0.12), ("sc-suzhou", "320506", "苏州", 0.08), ("sc-suzhou", "320583", "昆山", 0.08),
+    ("hub", "330106", "杭州", 0.08), ("hub", "440305", "深圳", 0.07), ("hub", "650102", "乌鲁木齐", 0.05),
+    ("hub", "110105", "北京", 0.06), ("hub", "510107", "成都", 0.06),
+]
+
+BRANDS = ["华顺", "海通", "江海", "汇龙", "东疆", "恒达", "宏盛", "联峰", "瑞丰", "吕四", "滨江", "通启", "金海", "启隆",
+          "振华", "永固", "长江", "天汇", "圆陀", "惠萍", "南阳", "合作", "近海", "北新", "东元", "和合", "寅阳", "王鲍"]
+INDUSTRY_WORDS = {
+    "construction": ["建设工程", "建筑安装", "市政工程", "装饰工程"],
+    "shipbuilding": ["船舶重工", "海洋工程", "船舶配套"],
+    "manufacturing": ["机械制造", "精密机械", "电动工具"],
+    "textiles": ["纺织服饰", "家纺"],
+    "electronics": ["电子科技", "智能科技"],
+    "trade": ["物流", "国际贸易"],
+    "food": ["食品", "餐饮管理"],
+    "chemicals": ["化工", "新材料"],
+    "services": ["劳务服务", "物业管理"],
+}
+SURNAMES = "张王李陈刘杨黄周吴徐孙朱马胡郭何高林罗郑梁宋谢唐韩曹许邓冯沈曾彭吕蔡施陆顾"
+GIVEN = ["建国", "海峰", "志强", "晓燕", "丽华", "伟", "敏", "静", "军", "磊", "秀英", "建华", "国平", "红梅", "春生",
+         "卫东", "小平", "雪梅", "永康", "海燕", "立新", "文杰", "佳怡", "子涵", "浩然"]
+POSITIONS = ["总经理", "项目经理", "安全员", "财务主管", "劳资专员", "施工队长", "办公室主任", "技术员"]
+
+
+def _pinyin_parts(words: list[str]) -> dict[str, tuple[str, str]]:
+    return {w: ("".join(lazy_pinyin(w)).lower(), "".join(lazy_pinyin(w, style=Style.FIRST_LETTER)).lower()) for w in words}
+
+
+def seed_reference_nodes(session: Session) -> None:
+    for node_id, kind, name, parent, region in NODES:
+        if session.get(Node, node_id) is None:
+            add_node(session, node_id, kind, name, parent, region)
+
+
+def seed_accounts(session: Session) -> dict[str, User]:
+    users: dict[str, User] = {}
+    password_hash = hash_password(DEMO_PASSWORD)
+    for username, role, node, unit, leader, display in ACCOUNTS:
+        user = session.scalars(select(User).where(User.username == username)).first()
+        if user is None:
+            user = User(username=username, role=role, node_id=node, unit_id=unit, is_leader=leader,
+                        display_name=display, password_hash=password_hash)
+            session.add(user)
+        users[username] = user
+    session.flush()
+    return users
+
+
+def seed_roster(session: Session, count: int, rng: random.Random, batch: int = 5000) -> list[dict[str, Any]]:
+    """Bulk-insert `count` enterprises with two or three people each; returns a small sample for visits and cases."""
+    already = session.scalar(select(func.count()).select_from(Enterprise)) or 0
+    words = [w for ws in INDUSTRY_WORDS.values() for w in ws]
+    pinyin = _pinyin_parts(BRANDS + words + [p[2] for p in PLACES] + ["启东", "集团", "有限公司", "分公司"])
+    weights = [p[3] for p in PLACES]
+    now = datetime.now(timezone.utc)
+    sample: list[dict[str, Any]] = []
+    enterprises: list[dict[str, Any]] = []
+    people: list[dict[str, Any]] = []
+    person_seq = 0
+
+    def flush() -> None:
+        if enterprises:
+            session.execute(insert(Enterprise), enterprises)
+        if people:
+            session.execute(insert(Person), people)
+        enterprises.clear()
+        people.clear()
+
+    for i in range(already, already + count):
+        node, region, place, _ = rng.choices(PLACES, weights)[0]
+        industry = rng.choice(list(INDUSTRY_WORDS))
+        brand, word = rng.choice(BRANDS), rng.choice(INDUSTRY_WORDS[industry])
+        name = f"启东{brand}{word}有限公司{place}分公司"
+        full = "qidong" + pinyin[brand][0] + pinyin[word][0] + "youxiangongsi" + pinyin[place][0] + "fengongsi"
+        initials = "qd" + pinyin[brand][1] + pinyin[word][1] + "yxgs" + pinyin[place][1] + "fgs"
+        # The organisation body is the row number spread over the alphabet: unique, deterministic, valid.
+        body = f"{(i * 7919 + 13) % 100_000_000:08d}"
+        enterprise_id = uuid7()
+        row = {
+            "id": enterprise_id, "node_id": node, "name": name, "name_pinyin": f"{full} {initials}",
+            "credit_code": make_credit_code("9", "1", region, body), "region_code": region,
+            "address": f"{place}{rng.choice(['浦东新区', '工业园区', '高新区', '经济开发区'])}{rng.randint(1, 999)}号",
+            "industry": industry, "is_key": rng.random() < 0.08, "parent_company": f"启东{brand}集团有限公司",
+            "risk_level": rng.choices(["low", "medium", "high"], [0.75, 0.2, 0.05])[0],
+            "contact_name": rng.choice(SURNAMES) + rng.choice(GIVEN), "contact_phone": f"138{i % 100_000_000:08d}",
+            "notes": "", "created_at": now, "updated_at": now, "version": clock.now(), "deleted_at": None,
+        }
+        enterprises.append(row)
+        if len(sample) < 400:
+            sample.append(row)
+        for _ in range(rng.choice((2, 2, 3))):
+            person_seq += 1
+            birth = date(1960, 1, 1) + timedelta(days=rng.randint(0, 365 * 40))
+            people.append({
+                "id": uuid7(), "node_id": node, "enterprise_id": enterprise_id,
+                "name": rng.choice(SURNAMES) + rng.choice(GIVEN),
+                # Order codes 900–999 under the home city's code: valid in form, plainly not a real person's.
+                "id_number": make_id_number("320681", birth, 900 + person_seq % 100),
+                "phone": f"139{person_seq % 100_000_000:08d}", "position": rng.choice(POSITIONS),
+                "created_at": now, "updated_at": now, "version": clock.now(), "deleted_at": None,
+            })
+        if len(enterprises) >= batch:
+            flush()
+    flush()
+    return sample
+
+
+def seed_visits(session: Session, sample: list[dict[str, Any]], users: dict[str, User], rng: random.Random) -> int:
+    rows = []
+    now = datetime.now(timezone.utc)
+    for e in sample:
+        if e["node_id"] == "hub" or rng.random() < 0.4:
+            continue
+        visited = now - timedelta(days=rng.randint(1, 200), hours=rng.randint(0, 8))
+        hazards = [] if rng.random() < 0.6 else [{"description": rng.choice(
+            ["宿舍消防通道堆放杂物", "工地临时用电不规范", "外来务工人员登记不全", "工资发放记录缺失"]),
+            "severity": rng.choice(["low", "medium", "high"])}]
+        rows.append({
+            "id": uuid7(), "node_id": e["node_id"], "enterprise_id": e["id"], "visited_at": visited,
+            "kind": rng.choice(["safety", "safety", "legal_education", "follow_up"]),
+            "visitors": users["subcenter_sh"].display_name if e["node_id"] != "sc-suzhou" else users["subcenter_sz"].display_name,
+            "checklist": {"fire_safety": True, "security_staff": rng.random() < 0.8, "labour_relations": True,
+                          "personnel_stability": rng.random() < 0.9},
+            "findings": "企业安全管理制度健全，员工情绪稳定。" if not hazards else "发现隐患，已现场指导整改。",
+            "hazards": hazards, "guidance": "加强消防安全培训，落实值班制度。", "topic": "", "attendance": None,
+            "latitude": None, "longitude": None, "visitor_id": None,
+            "created_at": visited, "updated_at": visited, "version": clock.now(), "deleted_at": None,
+        })
+    if rows:
+        session.execute(insert(Visit), rows)
+    return len(rows)
+
+
+CASE_STORIES = [
+    ("economic_dispute", "urgent", "分包方拖欠工程款引发纠纷", "分包方拖欠工程款约85万元，工人情绪激动，请求协调。"),
+    ("criminal_report", "major", "工地材料被盗", "夜间工地钢材被盗，价值约12万元，已向当地派出所报案。"),
+    ("licensing", "routine", "外派员工护照加急办理", "三名员工需赴境外项目，申请出入境证件绿色通道。"),
+    ("dispute_mediation", "mass_incident", "农民工聚集讨薪", "约40名农民工在项目部聚集讨薪，请求协助处置。"),
+    ("consultation", "routine", "劳动合同法律咨询", "咨询外地用工劳动合同签订及社保缴纳政策。"),
+    ("certificate", "routine", "无犯罪记录证明办理", "项目投标需要法定代表人无犯罪记录证明。"),
+]
+
+# The events that bring a case to each state, with who acts.
+JOURNEYS = [
+    [],
+    [("office", "accepted", None, None)],
+    [("office", "accepted", None, None), ("office", "dispatched", "economic-crime", None)],
+    [("office", "accepted", None, None), ("office", "dispatched", "criminal-investigation", None),
+     ("liaison_xz", "signed", None, None)],
+    [("office", "accepted", None, None), ("office", "dispatched", "economic-crime", None), ("liaison_jz", "signed", None, None),
+     ("liaison_jz", "reported", None, "已约谈分包方负责人，约定分期支付。"), ("office", "filed", None, None)],
+    [("office", "accepted", None, None), ("office", "escalated", None, None), ("office", "dispatched", "criminal-investigation", None),
+     ("office", "jwg_requested", None, None)],
+]
+
+
+def seed_cases(session: Session, sample: list[dict[str, Any]], users: dict[str, User], rng: random.Random, count: int) -> int:
+    principals = {name: load_principal(session, user) for name, user in users.items()}
+    made = 0
+    for i, e in enumerate(e for e in sample if e["node_id"] != "hub"):
+        if made >= count:
+            break
+        category, urgency, title, description = CASE_STORIES[i % len(CASE_STORIES)]
+        raiser = "workstation_1" if e["node_id"] == "ws-demo-1" else ("subcenter_sz" if e["node_id"] == "sc-suzhou" else "subcenter_sh")
+        case = case_service.create_case(session, principals[raiser], {
+            "enterprise_id": str(e["id"]), "channel": rng.choice(["platform", "hotline", "wechat"]), "category": category,
+            "urgency": urgency, "title": title, "description": description,
+            "jurisdiction": "elsewhere" if rng.random() < 0.7 else "local"})
+        for actor, kind, unit, note in JOURNEYS[i % len(JOURNEYS)]:
+            case_service.add_case_event(session, principals[actor], case.id, {"kind": kind, "unit": unit, "note": note})
+        made += 1
+    return made
+
+
+def seed_demo(session: Session, enterprises: int, seed: int = 20200812) -> dict[str, int]:
+    """Idempotent for nodes and accounts; each run adds `enterprises` more to the roster."""
+    rng = random.Random(seed + (session.scalar(select(func.count()).select_from(Enterprise)) or 0))
+    seed_reference_nodes(session)
+    users = seed_accounts(session)
+    sample = seed_roster(session, enterprises, rng)
+    # ws-demo-1 is hosted by the first enterprise it holds; give it one if the draw gave none.
+    ws = session.get(Node, "ws-demo-1")
+    host = next((row for row in sample if row["node_id"] == "sc-shanghai"), None)
+    if ws is not None and ws.host_enterprise_id is None and host is not None:
+        session.execute(Enterprise.__table__.update().where(Enterprise.id == host["id"]).values(
+            node_id="ws-demo-1", name="启东建工集团有限公司上海分公司", is_key=True))
+        session.execute(Person.__table__.update().where(Person.enterprise_id == host["id"]).values(node_id="ws-demo-1"))
+        host["node_id"] = "ws-demo-1"
+        ws.host_enterprise_id = host["id"]
+    visits = seed_visits(session, sample, users, rng)
+    made_cases = seed_cases(session, sample, users, rng, min(36, max(6, enterprises // 10)))
+    audit.record(session, "hub", "seed-demo", actor="lianfu", entity_type="roster",
+                 detail={"enterprises": enterprises, "visits": visits, "cases": made_cases})
+    return {"enterprises": enterprises, "visits": visits, "cases": made_cases, "accounts": len(users)}
+

@@ -1,0 +1,1 @@
+"""A spoke: a sub-center's or workstation's lightweight node."""

@@ -1,0 +1,1 @@
+"""The sync engine between the hub and its spokes."""

@@ -1,0 +1,76 @@
+"""Launch the system Chromium with Playwright's sync API.
+
+Playwright cannot download its own browsers here, so the tests drive the
+Debian ``chromium`` package. Usage::
+
+    from playwright.sync_api import sync_playwright
+
+    if chromium_path() is None:
+        pytest.skip("Chromium not installed (apt-get install chromium)")
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        page = browser.new_page(**PHONE)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
+
+__all__ = [
+    "CHROMIUM_ARGS",
+    "DESKTOP",
+    "DESKTOP_VIEWPORT",
+    "PHONE",
+    "PHONE_VIEWPORT",
+    "chromium_path",
+    "launch_chromium",
+]
+
+#: Where Debian's chromium package puts the browser.
+DEFAULT_CHROMIUM = "/usr/bin/chromium"
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+#: A common phone, portrait (iPhone 12–15 class: 390 × 844 CSS px).
+PHONE_VIEWPORT = {"width": 390, "height": 844}
+PHONE: dict[str, Any] = dict(viewport=PHONE_VIEWPORT, device_scale_factor=2, is_mobile=True, has_touch=True)
+
+#: An ordinary office desktop screen.
+DESKTOP_VIEWPORT = {"width": 1366, "height": 768}
+DESKTOP: dict[str, Any] = dict(viewport=DESKTOP_VIEWPORT, device_scale_factor=1, is_mobile=False, has_touch=False)
+
+
+def chromium_path() -> str | None:
+    """Path of the Chromium executable, or None when it is not installed.
+
+    ``$LIANFU_CHROMIUM`` overrides the default ``/usr/bin/chromium``.
+    """
+    candidates = [os.environ.get("LIANFU_CHROMIUM"), DEFAULT_CHROMIUM, shutil.which("chromium")]
+    for candidate in candidates:
+        if candidate and os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def launch_chromium(playwright: Playwright, **kwargs: Any) -> Browser:
+    """Launch headless system Chromium; extra ``kwargs`` go to ``chromium.launch``."""
+    path = chromium_path()
+    if path is None:
+        raise RuntimeError(f"Chromium not found at {DEFAULT_CHROMIUM}; install it with `apt-get install -y chromium`")
+    options: dict[str, Any] = {"executable_path": path, "headless": True, "args": list(CHROMIUM_ARGS)}
+    options.update(kwargs)
+    return playwright.chromium.launch(**options)

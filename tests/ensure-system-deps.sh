@@ -1,0 +1,18 @@
+#!/bin/sh
+# Install what the suite drives for real when it is missing: Debian's Chromium (with CJK fonts, so
+# screenshots show Chinese) and PostgreSQL 15 server binaries. Only root can install; others get told.
+set -eu
+need=""
+[ -x /usr/bin/chromium ] || need="$need chromium"
+fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need="$need fonts-noto-cjk"
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  need="$need postgresql"
+fi
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing:$need"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $need >/dev/null
+else
+  echo "note: missing$need — the tests that need them will be skipped with a reason (install them as root)" >&2
+fi

@@ -1,0 +1,23 @@
+"""The node answers who it is, and every JSON endpoint is in the OpenAPI document."""
+from __future__ import annotations
+
+from typing import Any
+
+
+def test_healthz_names_role_node_and_database(clients: Any, db_kind: str) -> None:
+    response = clients().get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["role"] == "hub" and body["node"] == "hub"
+    assert body["db"] == db_kind and body["version"]
+
+
+def test_openapi_lists_every_resource(clients: Any) -> None:
+    schema = clients().get("/schema/openapi.json").json()
+    assert schema["openapi"].startswith("3.1")
+    paths = schema["paths"]
+    for resource in ("enterprises", "people", "cases", "visits", "bulletins", "applications", "nodes"):
+        assert f"/api/v1/{resource}" in paths, resource
+    assert "/api/v1/cases/{case_id}/events" in paths
+    assert "/api/v1/applications/{application_id}/decision" in paths
+    assert "/api/v1/bulletins/{bulletin_id}/ack" in paths
