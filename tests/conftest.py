@@ -220,21 +220,19 @@ class Client:
 
 
 @pytest.fixture
-def app(settings: Settings, db: Database) -> Any:
+def clients(settings: Settings, db: Database, world: dict[str, Any]) -> Iterator[Any]:
+    """`clients("office")` → a client logged in as that demo account (one per name per test).
+
+    Each client gets its own app instance: a Litestar app runs one lifespan per test client.
+    """
     from hub.app import create_app
 
-    return create_app(settings)
-
-
-@pytest.fixture
-def clients(app: Any, world: dict[str, Any]) -> Iterator[Any]:
-    """`clients("office")` → a client logged in as that demo account (one per name per test)."""
     made: dict[str, Client] = {}
 
     def get(username: str | None = None) -> Client:
         key = username or ""
         if key not in made:
-            client = Client(app)
+            client = Client(create_app(settings))
             if username:
                 response = client.login(username)
                 assert response.status_code == 303, response.text

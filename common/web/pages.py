@@ -23,6 +23,7 @@ from common.web.htmx import redirect
 from common.web.templating import render
 
 ROSTER_PAGE = 30
+KEY_FILTER = {"1": N_("Key enterprises only"), "0": N_("Not key enterprises")}
 
 
 def _principal(request: Request) -> Principal:
@@ -103,7 +104,7 @@ def enterprises_page(request: Request, q: FromQuery[str | None] = None, industry
     context = {
         "enterprises": rows[:ROSTER_PAGE], "has_more": len(rows) > ROSTER_PAGE, "offset": offset, "page_size": ROSTER_PAGE,
         "q": q or "", "industry": industry or "", "risk_level": risk_level or "", "is_key": is_key or "",
-        "industries": INDUSTRIES, "risk_levels": RISK_LEVELS, "nodes": nodes,
+        "industries": INDUSTRIES, "risk_levels": RISK_LEVELS, "nodes": nodes, "key_filter": KEY_FILTER,
     }
     return render(request, "enterprises/list.html", context, partial="enterprises/_rows.html")
 
