@@ -39,12 +39,14 @@ class Principal:
 
 
 def load_principal(session: Session, user: User, offline: bool = False, address: str = "") -> Principal:
-    node = session.get(Node, user.node_id)
-    path = node.path if node else f"/{user.node_id}/"
-    subtree = frozenset(session.scalars(select(Node.id).where(Node.path.startswith(path))))
+    # One query: every node whose path starts with the user's node's path; the shortest is the node itself.
+    own_path = select(Node.path).where(Node.id == user.node_id).scalar_subquery()
+    rows = session.execute(select(Node.id, Node.path).where(Node.path.startswith(own_path))).all()
+    path = min((r.path for r in rows), key=len, default=f"/{user.node_id}/")
+    subtree = frozenset(r.id for r in rows) | {user.node_id}
     lineage = frozenset(part for part in path.split("/") if part)
     return Principal(user.id, user.username, user.role, user.node_id, user.unit_id, user.is_leader,
-                     subtree | {user.node_id}, lineage, offline, address)
+                     subtree, lineage, offline, address)
 
 
 # --- what each role may see ------------------------------------------------------------------------------------

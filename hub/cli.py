@@ -36,6 +36,10 @@ def prepare(settings) -> None:  # noqa: ANN001
     try:
         with db.transaction() as session:
             ensure_reference_data(session, settings)
+        if db.dialect == "sqlite":
+            # SQLite has no autovacuum daemon: refresh the planner's statistics at each start.
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
     finally:
         db.dispose()
 

@@ -234,3 +234,18 @@ def test_bulletin_acknowledgement(clients: Any, world: dict[str, Any]) -> None:
     assert sz.post(f"/api/v1/bulletins/{bulletin}/ack").status_code == 201  # idempotent
     assert {b["id"]: b for b in sz.get("/api/v1/bulletins").json()["items"]}[str(bulletin)]["acknowledged"] is True
     assert clients("subcenter_sh").post(f"/api/v1/bulletins/{bulletin}/ack").status_code == 404
+
+
+def test_search_follows_renames_and_deletions(clients: Any, world: dict[str, Any]) -> None:
+    office = clients("office")
+    eid = str(world["enterprises"]["sz"])
+
+    def found(term: str) -> list[str]:
+        return [i["id"] for i in office.get("/api/v1/enterprises", params={"q": term}).json()["items"]]
+
+    assert found("测试sz") == [eid]
+    office.patch(f"/api/v1/enterprises/{eid}", json={"name": "启东瑞丰纺织有限公司昆山分公司"})
+    assert found("测试sz") == [] and found("瑞丰纺织") == [eid] and found("rffz") == [eid]
+    assert found("瑞丰") == [eid]  # a two-character term takes the scanning path
+    office.delete(f"/api/v1/enterprises/{eid}")
+    assert found("瑞丰纺织") == [] and found("瑞丰") == []

@@ -24,7 +24,7 @@ class EnterpriseController(Controller):
                          region_code: FromQuery[str | None] = None, is_key: FromQuery[bool | None] = None,
                          risk_level: FromQuery[str | None] = None) -> dict[str, Any]:
         with request.app.state.db.reads() as session:
-            stmt = roster.enterprise_query(principal, q, node, industry, region_code, is_key, risk_level)
+            stmt = roster.enterprise_query(principal, request.app.state.db.dialect, q, node, industry, region_code, is_key, risk_level)
             return page(session, stmt, limit, offset, lambda e: roster.enterprise_out(e, principal))
 
     @post("/", sync_to_thread=True, summary="Add an enterprise to the roster")

@@ -96,7 +96,7 @@ def hash_code(code: str) -> str:
 
 # --- applications ----------------------------------------------------------------------------------------------
 
-def clean_application(session: Session, data: dict[str, Any], partial: bool) -> dict[str, Any]:
+def clean_application(session: Session, data: dict[str, Any], partial: bool, p: Principal) -> dict[str, Any]:
     problems = Problems()
     out: dict[str, Any] = {}
     present = (lambda f: f in data) if partial else (lambda f: True)  # noqa: E731
@@ -107,7 +107,8 @@ def clean_application(session: Session, data: dict[str, Any], partial: bool) -> 
     if present("region_code"):
         out["region_code"] = problems.check(validate_region_code, data.get("region_code") or "", "region_code")
     if present("parent_node"):
-        parent = session.get(Node, data.get("parent_node") or "")
+        # Only a node the applicant may see can be named: another tenant's node reads as a missing one.
+        parent = session.scalars(policy.scoped(Node, p).where(Node.id == (data.get("parent_node") or ""))).first()
         if parent is None or parent.kind == "workstation":
             problems.add("parent_node", N_("No such node"))
         out["parent_node"] = data.get("parent_node")
@@ -120,7 +121,7 @@ def clean_application(session: Session, data: dict[str, Any], partial: bool) -> 
             out[field] = optional_text(problems, data, field, 8000) or ""
     if data.get("host_enterprise_id"):
         host = parse_uuid(problems, data, "host_enterprise_id")
-        if host is not None and session.get(Enterprise, host) is None:
+        if host is not None and session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == host)).first() is None:
             problems.add("host_enterprise_id", N_("No such enterprise"))
         out["host_enterprise_id"] = host
     kind = out.get("kind")
@@ -131,7 +132,7 @@ def clean_application(session: Session, data: dict[str, Any], partial: bool) -> 
 
 
 def create_application(session: Session, p: Principal, data: dict[str, Any]) -> NodeApplication:
-    values = clean_application(session, data, partial=False)
+    values = clean_application(session, data, partial=False, p=p)
     policy.require_write(p, "application", "create", p.node_id)
     application = NodeApplication(node_id=p.node_id, submitted_by=p.user_id, status="submitted", **values)
     session.add(application)
@@ -145,7 +146,7 @@ def update_application(session: Session, p: Principal, application_id: uuid.UUID
     policy.require_write(p, "application", "update", application.node_id)
     if application.status not in ("submitted", "returned"):
         raise Conflict(N_("A decided application can no longer be changed."))
-    changed = apply_changes(application, clean_application(session, data, partial=True))
+    changed = apply_changes(application, clean_application(session, data, partial=True, p=p))
     if application.status == "returned":
         # Editing a returned application resubmits it for review.
         application.status = "submitted"
@@ -159,8 +160,8 @@ def update_application(session: Session, p: Principal, application_id: uuid.UUID
 def decide_application(session: Session, p: Principal, application_id: uuid.UUID, decision: str,
                        comment: str) -> tuple[NodeApplication, str | None]:
     """The office approves, rejects or returns an application; an approval creates the node and its code."""
-    policy.require_office(p)
     application = policy.get_visible(session, NodeApplication, application_id, p)
+    policy.require_office(p)
     if decision not in ("approve", "reject", "return"):
         raise InvalidField("decision", N_("Not one of the allowed values"))
     if application.status != "submitted":

@@ -98,7 +98,8 @@ def enterprises_page(request: Request, q: FromQuery[str | None] = None, industry
     p = _principal(request)
     offset = max(0, offset)
     with request.app.state.db.reads() as session:
-        stmt = roster.enterprise_query(p, q, None, industry or None, None, _flag(is_key), risk_level or None)
+        stmt = roster.enterprise_query(p, request.app.state.db.dialect, q, None, industry or None, None, _flag(is_key),
+                                       risk_level or None)
         rows = session.scalars(stmt.limit(ROSTER_PAGE + 1).offset(offset)).all()
         nodes = dict(session.execute(select(Node.id, Node.name)).all())
     context = {
