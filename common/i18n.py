@@ -64,7 +64,7 @@ def negotiate(query_lang: str | None, accept_language: str | None, cookie_lang: 
     """`?lang=` wins, then a remembered choice, then the browser's Accept-Language, then Chinese."""
     for candidate in (query_lang, cookie_lang):
         if candidate:
-            normalized = _normalize(candidate)
+            normalized = normalize(candidate)
             if normalized:
                 return normalized
     if accept_language:
@@ -77,13 +77,14 @@ def negotiate(query_lang: str | None, accept_language: str | None, cookie_lang: 
                 weight = 0.0
             ranked.append((weight, piece.strip()))
         for _, tag in sorted(ranked, key=lambda item: -item[0]):
-            normalized = _normalize(tag)
+            normalized = normalize(tag)
             if normalized:
                 return normalized
     return DEFAULT_LANGUAGE
 
 
-def _normalize(tag: str) -> str | None:
+def normalize(tag: str) -> str | None:
+    """A language tag as one of LANGUAGES, or None when we do not speak it."""
     tag = tag.lower().replace("-", "_")
     if tag.startswith("zh"):
         return "zh_Hans"

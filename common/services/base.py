@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import uuid
-from contextlib import contextmanager
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
@@ -20,13 +19,6 @@ class Problems:
 
     def __init__(self) -> None:
         self.errors: list[InvalidField] = []
-
-    @contextmanager
-    def field(self) -> Iterator[None]:
-        try:
-            yield
-        except InvalidField as exc:
-            self.errors.append(exc)
 
     def check(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:

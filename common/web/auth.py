@@ -71,7 +71,7 @@ def web_context_middleware(app: ASGIApp) -> ASGIApp:
                 headers.append((b"server-timing", f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()))
                 if new_csrf:
                     headers.append(_set_cookie(names["csrf"], new_csrf, settings, max_age=None))
-                if query_lang and i18n._normalize(query_lang):
+                if query_lang and i18n.normalize(query_lang):
                     headers.append(_set_cookie(names["lang"], language, settings, max_age=365 * 86400, http_only=False))
                 message = {**message, "headers": headers}
             await send(message)

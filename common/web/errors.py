@@ -85,8 +85,6 @@ def http_error_handler(request: Request, exc: HTTPException) -> Response[Any]:
     headers = dict(exc.headers or {})
     if isinstance(exc, NotAuthorizedException):
         if _wants_page(request):
-            from litestar.response import Redirect
-
             from common.web.htmx import redirect
 
             return redirect(request, "/login?next=" + request.url.path)

@@ -8,8 +8,10 @@ from litestar.response import Redirect
 
 
 def is_partial(request: Request) -> bool:
-    """An htmx swap wants the fragment; a boosted navigation or a plain load wants the whole page."""
-    return request.headers.get("hx-request") == "true" and request.headers.get("hx-boosted") != "true"
+    """An htmx swap wants the fragment; a boosted navigation, a history restore or a plain load wants the page."""
+    headers = request.headers
+    return (headers.get("hx-request") == "true" and headers.get("hx-boosted") != "true"
+            and headers.get("hx-history-restore-request") != "true")
 
 
 def redirect(request: Request, url: str) -> Response[Any]:

@@ -56,6 +56,9 @@ def render(request: Request, template: str, context: dict[str, Any] | None = Non
     """Render the page, or only its fragment when htmx swaps part of it."""
     name = partial if partial and is_partial(request) else template
     html = environment().get_template(name).render({**page_context(request), **(context or {})})
+    if partial:
+        # The same URL answers a fragment or a page: caches must keep the two apart.
+        headers = {**(headers or {}), "Vary": "HX-Request, HX-History-Restore-Request"}
     return Response(html, status_code=status, media_type="text/html", headers=headers)
 
 
