@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import func, insert, select, text
@@ -20,6 +21,7 @@ from common.services.federation import add_node
 from common.validation import make_credit_code, make_id_number
 
 DEMO_PASSWORD = "lianfu-demo"
+CST = ZoneInfo("Asia/Shanghai")
 
 NODES = [
     # id, kind, name, parent, region
@@ -155,7 +157,10 @@ def seed_visits(session: Session, sample: list[dict[str, Any]], users: dict[str,
     for e in sample:
         if e["node_id"] == "hub" or rng.random() < 0.4:
             continue
-        visited = now - timedelta(days=rng.randint(1, 200), hours=rng.randint(0, 8))
+        # Visits happen in working hours, China Standard Time.
+        day = (now - timedelta(days=rng.randint(1, 200))).astimezone(CST).replace(hour=rng.randint(9, 16),
+                                                                                  minute=rng.choice((0, 15, 30, 45)))
+        visited = day.astimezone(timezone.utc)
         hazards = [] if rng.random() < 0.6 else [{"description": rng.choice(
             ["宿舍消防通道堆放杂物", "工地临时用电不规范", "外来务工人员登记不全", "工资发放记录缺失"]),
             "severity": rng.choice(["low", "medium", "high"])}]

@@ -52,3 +52,8 @@ def test_api_problem_details_speak_the_callers_language(clients: Any) -> None:
     assert fields["name"] == "此项必填"
     english = office.post("/api/v1/enterprises", json=body, headers={"Accept-Language": "en"})
     assert {e["field"]: e["message"] for e in english.json()["errors"]}["name"] == "This field is required"
+
+
+def test_switching_language_keeps_the_search(clients: Any) -> None:
+    page = clients("office").get("/enterprises?q=测试&industry=construction")
+    assert "lang=en" in page.text and "q=%E6%B5%8B%E8%AF%95" in page.text and "industry=construction" in page.text

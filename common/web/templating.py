@@ -48,7 +48,17 @@ def page_context(request: Request) -> dict[str, Any]:
         "node_name": state.node_name,
         "node_role": state.settings.role,
         "static": lambda name: f"/static/{name}",
+        "lang_url": lambda code: _with_query(request, lang=code),
     }
+
+
+def _with_query(request: Request, **changes: str) -> str:
+    """The current URL with some query parameters replaced (switching language keeps the search)."""
+    from urllib.parse import urlencode
+
+    params = {k: v for k, v in request.query_params.items() if k not in changes}
+    params.update(changes)
+    return f"{request.url.path}?{urlencode(params)}"
 
 
 def render(request: Request, template: str, context: dict[str, Any] | None = None, *, partial: str | None = None,
