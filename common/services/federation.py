@@ -146,6 +146,8 @@ def update_application(session: Session, p: Principal, application_id: uuid.UUID
     policy.require_write(p, "application", "update", application.node_id)
     if application.status not in ("submitted", "returned"):
         raise Conflict(N_("A decided application can no longer be changed."))
+    if data.get("head_phone") and data["head_phone"] == mask_phone(application.head_phone):
+        data = {k: v for k, v in data.items() if k != "head_phone"}  # the masked form came back unchanged: keep it
     changed = apply_changes(application, clean_application(session, data, partial=True, p=p))
     if application.status == "returned":
         # Editing a returned application resubmits it for review.

@@ -91,6 +91,8 @@ def create_enterprise(session: Session, p: Principal, data: dict[str, Any]) -> E
 def update_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID, data: dict[str, Any]) -> Enterprise:
     enterprise = policy.get_visible(session, Enterprise, enterprise_id, p)
     policy.require_write(p, "enterprise", "update", enterprise.node_id)
+    if data.get("contact_phone") and data["contact_phone"] == mask_phone(enterprise.contact_phone):
+        data = {k: v for k, v in data.items() if k != "contact_phone"}  # the masked form came back unchanged: keep it
     values = clean_enterprise(session, data, partial=True)
     if "node_id" in values:
         # Moving an enterprise to another node is the office's decision or a move inside one's own subtree.
