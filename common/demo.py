@@ -10,14 +10,17 @@ from pathlib import Path
 
 import httpx
 
+DEMO_PASSWORD = "lianfu-demo"
+
+# The accounts of the outside contract: username, role, node, unit, leader flag, display name.
 DEMO_ACCOUNTS = [
-    ("office", "office", "hub", ""),
-    ("leader", "office", "hub", "leader"),
-    ("liaison_xz", "liaison", "hub", "criminal-investigation 刑侦大队"),
-    ("liaison_jz", "liaison", "hub", "economic-crime 经侦大队"),
-    ("subcenter_sh", "subcenter", "sc-shanghai", ""),
-    ("subcenter_sz", "subcenter", "sc-suzhou", ""),
-    ("workstation_1", "enterprise", "ws-demo-1", ""),
+    ("office", "office", "hub", None, False, "联服办值班员"),
+    ("leader", "office", "hub", None, True, "联服中心主任"),
+    ("liaison_xz", "liaison", "hub", "criminal-investigation", False, "刑侦大队联络员"),
+    ("liaison_jz", "liaison", "hub", "economic-crime", False, "经侦大队联络员"),
+    ("subcenter_sh", "subcenter", "sc-shanghai", None, False, "上海分中心主任"),
+    ("subcenter_sz", "subcenter", "sc-suzhou", None, False, "苏州分中心主任"),
+    ("workstation_1", "enterprise", "ws-demo-1", None, False, "工作站站长"),
 ]
 
 
@@ -69,8 +72,9 @@ def run_demo(base_port: int, root: str, enterprises: int) -> int:
         return 1
     print(f"\nLianfu demo is running:\n  hub  {hub_url}/  (data in {hub_dir})")
     print("  the sub-center and workstation spokes join when sync lands\n")
-    print("Demo accounts (password: lianfu-demo):")
-    for username, role, node, note in DEMO_ACCOUNTS:
+    print(f"Demo accounts (password: {DEMO_PASSWORD}):")
+    for username, role, node, unit, leader, display in DEMO_ACCOUNTS:
+        note = " ".join(part for part in (unit or "", "leader" if leader else "", display) if part)
         print(f"  {username:<14} {role:<10} {node:<12} {note}")
     print("\nCtrl-C stops the demo.", flush=True)
     try:

@@ -13,6 +13,7 @@ from uuid_utils.compat import uuid7
 
 from common import audit
 from common.clock import clock
+from common.demo import DEMO_ACCOUNTS as ACCOUNTS, DEMO_PASSWORD
 from common.models import Enterprise, Node, Person, User, Visit
 from common.passwords import hash_password
 from common.policy import load_principal
@@ -20,7 +21,6 @@ from common.services import cases as case_service
 from common.services.federation import add_node
 from common.validation import make_credit_code, make_id_number
 
-DEMO_PASSWORD = "lianfu-demo"
 CST = ZoneInfo("Asia/Shanghai")
 
 NODES = [
@@ -30,16 +30,6 @@ NODES = [
     ("ws-demo-1", "workstation", "启东建工集团上海工作站", "sc-shanghai", "310115"),
 ]
 
-ACCOUNTS = [
-    # username, role, node, unit, leader, display name
-    ("office", "office", "hub", None, False, "联服办值班员"),
-    ("leader", "office", "hub", None, True, "联服中心主任"),
-    ("liaison_xz", "liaison", "hub", "criminal-investigation", False, "刑侦大队联络员"),
-    ("liaison_jz", "liaison", "hub", "economic-crime", False, "经侦大队联络员"),
-    ("subcenter_sh", "subcenter", "sc-shanghai", None, False, "上海分中心主任"),
-    ("subcenter_sz", "subcenter", "sc-suzhou", None, False, "苏州分中心主任"),
-    ("workstation_1", "enterprise", "ws-demo-1", None, False, "工作站站长"),
-]
 
 # Where the city's enterprises operate: (node, region code, place name, share of the roster).
 PLACES = [

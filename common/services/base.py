@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from common import audit
+from common import audit, policy
 from common.errors import InvalidField
 from common.i18n import N_
 from common.models import utcnow
@@ -107,6 +107,42 @@ def parse_datetime(problems: Problems, data: dict[str, Any], field: str, require
     return parsed
 
 
+def visible_enterprise(session: Session, p: Principal, problems: Problems, data: dict[str, Any],
+                       field: str = "enterprise_id", required: bool = True) -> Any:
+    """The enterprise a new row hangs off, looked up only among those `p` may see (else a field problem)."""
+    from common.models import Enterprise
+
+    enterprise_id = parse_uuid(problems, data, field, required=required)
+    if enterprise_id is None:
+        return None
+    enterprise = session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == enterprise_id)).first()
+    if enterprise is None:
+        problems.add(field, N_("No such enterprise"))
+    return enterprise
+
+
+def update_row(session: Session, p: Principal, model: type, resource: str, row_id: Any,
+               values_for: Callable[[Any], dict[str, Any]]) -> Any:
+    """Change a row `p` may see and write: only the fields that differ, audited with old and new values."""
+    row = policy.get_visible(session, model, row_id, p)
+    policy.require_write(p, resource, "update", row.node_id)
+    changed = apply_changes(row, values_for(row))
+    if changed:
+        session.flush()
+        audit_write(session, p, "update", resource, row.id, {"changed": changed})
+    return row
+
+
+def delete_row(session: Session, p: Principal, model: type, resource: str, row_id: Any) -> Any:
+    """Soft-delete a row `p` may see and delete; the tombstone syncs like any other change."""
+    row = policy.get_visible(session, model, row_id, p)
+    policy.require_write(p, resource, "delete", row.node_id)
+    row.deleted_at = utcnow()
+    session.flush()
+    audit_write(session, p, "delete", resource, row.id)
+    return row
+
+
 def audit_write(session: Session, p: Principal, action: str, entity_type: str, entity_id: Any,
                 detail: dict[str, Any] | None = None) -> None:
     audit.record(session, p.node_id, action, actor=p.username, actor_id=p.user_id, entity_type=entity_type,
@@ -127,6 +163,3 @@ def apply_changes(row: Any, values: dict[str, Any]) -> dict[str, list[Any]]:
             setattr(row, key, value)
     return changed
 
-
-def soft_delete(row: Any) -> None:
-    row.deleted_at = utcnow()

@@ -13,7 +13,7 @@ from common.i18n import N_
 from common.models import Bulletin, BulletinAck, BulletinAudience, Enterprise, Node, utcnow
 from common.policy import Principal
 from common.reference import BULLETIN_KINDS, BULLETIN_SEVERITIES, INDUSTRIES
-from common.services.base import Problems, apply_changes, audit_write, choice, required_text, soft_delete
+from common.services.base import Problems, apply_changes, audit_write, choice, delete_row, required_text
 
 
 def clean_targets(problems: Problems, raw: Any) -> dict[str, Any]:
@@ -106,11 +106,7 @@ def update_bulletin(session: Session, p: Principal, bulletin_id: uuid.UUID, data
 
 
 def delete_bulletin(session: Session, p: Principal, bulletin_id: uuid.UUID) -> None:
-    bulletin = policy.get_visible(session, Bulletin, bulletin_id, p)
-    policy.require_write(p, "bulletin", "delete")
-    soft_delete(bulletin)
-    session.flush()
-    audit_write(session, p, "delete", "bulletin", bulletin.id)
+    delete_row(session, p, Bulletin, "bulletin", bulletin_id)
 
 
 def acknowledge(session: Session, p: Principal, bulletin_id: uuid.UUID) -> BulletinAck:

@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from common import lifecycle, policy
 from common.errors import InvalidField
 from common.i18n import N_
-from common.models import Case, CaseEvent, CaseSequence, CaseUnit, Enterprise, Unit, utcnow
+from common.models import Case, CaseEvent, CaseSequence, CaseUnit, Unit, utcnow
 from common.policy import Principal
 from common.reference import CATEGORIES, CHANNELS, JURISDICTIONS, URGENCIES
-from common.services.base import Problems, apply_changes, audit_write, choice, optional_text, parse_uuid, required_text
+from common.services.base import Problems, audit_write, choice, optional_text, required_text, update_row, visible_enterprise
 
 
 def next_case_number(session: Session, node_id: str, year: int) -> str:
@@ -55,12 +55,8 @@ def clean_case(data: dict[str, Any], partial: bool) -> dict[str, Any]:
 
 def create_case(session: Session, p: Principal, data: dict[str, Any]) -> Case:
     problems = Problems()
-    enterprise = None
-    enterprise_id = parse_uuid(problems, data, "enterprise_id", required=p.role == "enterprise")
-    if enterprise_id is not None:
-        enterprise = session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == enterprise_id)).first()
-        if enterprise is None:
-            problems.add("enterprise_id", N_("No such enterprise"))
+    # A workstation always raises for an enterprise; the office may record a call before knowing which.
+    enterprise = visible_enterprise(session, p, problems, data, required=p.role == "enterprise")
     values = problems.check(clean_case, data, False) or {}
     problems.raise_if_any()
     node_id = enterprise.node_id if enterprise is not None else p.node_id
@@ -74,13 +70,7 @@ def create_case(session: Session, p: Principal, data: dict[str, Any]) -> Case:
 
 
 def update_case(session: Session, p: Principal, case_id: uuid.UUID, data: dict[str, Any]) -> Case:
-    case = policy.get_visible(session, Case, case_id, p)
-    policy.require_write(p, "case", "update", case.node_id)
-    changed = apply_changes(case, clean_case(data, partial=True))
-    if changed:
-        session.flush()
-        audit_write(session, p, "update", "case", case.id, {"changed": changed})
-    return case
+    return update_row(session, p, Case, "case", case_id, lambda _: clean_case(data, partial=True))
 
 
 def timeline(session: Session, case_id: uuid.UUID) -> list[CaseEvent]:

@@ -15,7 +15,9 @@ from common.i18n import N_
 from common.models import Enterprise, Node, Person
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
-from common.services.base import Problems, apply_changes, audit_write, choice, optional_text, required_text, soft_delete
+from common.services.base import (
+    Problems, apply_changes, audit_write, choice, delete_row, optional_text, required_text, update_row, visible_enterprise,
+)
 from common.validation import (
     mask_id_number, mask_phone, validate_credit_code, validate_id_number, validate_mobile, validate_region_code,
 )
@@ -109,11 +111,7 @@ def update_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID, 
 
 
 def delete_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID) -> None:
-    enterprise = policy.get_visible(session, Enterprise, enterprise_id, p)
-    policy.require_write(p, "enterprise", "delete", enterprise.node_id)
-    soft_delete(enterprise)
-    session.flush()
-    audit_write(session, p, "delete", "enterprise", enterprise.id, {"name": enterprise.name})
+    delete_row(session, p, Enterprise, "enterprise", enterprise_id)
 
 
 def enterprise_out(e: Enterprise, p: Principal) -> dict[str, Any]:
@@ -150,19 +148,8 @@ def clean_person(data: dict[str, Any], partial: bool, current: Person | None, p:
 
 def create_person(session: Session, p: Principal, data: dict[str, Any]) -> Person:
     problems = Problems()
-    raw_id = data.get("enterprise_id")
-    try:
-        enterprise_id = uuid.UUID(str(raw_id))
-        enterprise = session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == enterprise_id)).first()
-    except ValueError:
-        enterprise = None
-    if enterprise is None:
-        problems.add("enterprise_id", N_("No such enterprise"))
-    try:
-        values = clean_person(data, partial=False, current=None, p=p)
-    except InvalidField as exc:
-        problems.errors.append(exc)
-        values = {}
+    enterprise = visible_enterprise(session, p, problems, data)
+    values = problems.check(clean_person, data, False, None, p) or {}
     problems.raise_if_any()
     policy.require_write(p, "person", "create", enterprise.node_id)
     person = Person(enterprise_id=enterprise.id, node_id=enterprise.node_id, **values)
@@ -173,21 +160,12 @@ def create_person(session: Session, p: Principal, data: dict[str, Any]) -> Perso
 
 
 def update_person(session: Session, p: Principal, person_id: uuid.UUID, data: dict[str, Any]) -> Person:
-    person = policy.get_visible(session, Person, person_id, p)
-    policy.require_write(p, "person", "update", person.node_id)
-    changed = apply_changes(person, clean_person(data, partial=True, current=person, p=p))
-    if changed:
-        session.flush()
-        audit_write(session, p, "update", "person", person.id, {"changed": changed})
-    return person
+    return update_row(session, p, Person, "person", person_id,
+                      lambda person: clean_person(data, partial=True, current=person, p=p))
 
 
 def delete_person(session: Session, p: Principal, person_id: uuid.UUID) -> None:
-    person = policy.get_visible(session, Person, person_id, p)
-    policy.require_write(p, "person", "delete", person.node_id)
-    soft_delete(person)
-    session.flush()
-    audit_write(session, p, "delete", "person", person.id)
+    delete_row(session, p, Person, "person", person_id)
 
 
 def person_out(person: Person, p: Principal) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 
 from common import policy
 from common.i18n import N_
-from common.models import Enterprise, Visit
+from common.models import Visit
 from common.policy import Principal
 from common.reference import HAZARD_SEVERITIES, VISIT_KINDS
-from common.services.base import Problems, apply_changes, audit_write, choice, optional_text, parse_datetime, parse_uuid, soft_delete
+from common.services.base import Problems, audit_write, choice, delete_row, optional_text, parse_datetime, update_row, visible_enterprise
 
 
 def _hazards(problems: Problems, raw: Any) -> list[dict[str, str]]:
@@ -77,12 +77,7 @@ def clean_visit(data: dict[str, Any], partial: bool) -> dict[str, Any]:
 
 def create_visit(session: Session, p: Principal, data: dict[str, Any]) -> Visit:
     problems = Problems()
-    enterprise_id = parse_uuid(problems, data, "enterprise_id")
-    enterprise = None
-    if enterprise_id is not None:
-        enterprise = session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == enterprise_id)).first()
-        if enterprise is None:
-            problems.add("enterprise_id", N_("No such enterprise"))
+    enterprise = visible_enterprise(session, p, problems, data)
     values = problems.check(clean_visit, data, False) or {}
     problems.raise_if_any()
     policy.require_write(p, "visit", "create", enterprise.node_id)
@@ -96,21 +91,11 @@ def create_visit(session: Session, p: Principal, data: dict[str, Any]) -> Visit:
 
 
 def update_visit(session: Session, p: Principal, visit_id: uuid.UUID, data: dict[str, Any]) -> Visit:
-    visit = policy.get_visible(session, Visit, visit_id, p)
-    policy.require_write(p, "visit", "update", visit.node_id)
-    changed = apply_changes(visit, clean_visit(data, partial=True))
-    if changed:
-        session.flush()
-        audit_write(session, p, "update", "visit", visit.id, {"changed": changed})
-    return visit
+    return update_row(session, p, Visit, "visit", visit_id, lambda _: clean_visit(data, partial=True))
 
 
 def delete_visit(session: Session, p: Principal, visit_id: uuid.UUID) -> None:
-    visit = policy.get_visible(session, Visit, visit_id, p)
-    policy.require_write(p, "visit", "delete", visit.node_id)
-    soft_delete(visit)
-    session.flush()
-    audit_write(session, p, "delete", "visit", visit.id)
+    delete_row(session, p, Visit, "visit", visit_id)
 
 
 def visit_out(v: Visit, p: Principal) -> dict[str, Any]:
