@@ -212,3 +212,86 @@ def audit_verify(db: str | None) -> None:
             click.echo(f"also broken at node {extra.node_id}, entry {extra.seq}: {extra.reason}", err=True)
         sys.exit(1)
     click.echo(f"audit trail intact: {total} entries")
+
+
+@hub.group("client")
+def client_group() -> None:
+    """OAuth clients of the hub's identity provider."""
+
+
+@client_group.command("create")
+@click.argument("name")
+@click.option("--grant", type=click.Choice(["authorization_code", "client_credentials"]), required=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Exact redirect URI (repeatable).")
+@click.option("--post-logout-redirect-uri", "logout_uris", multiple=True, help="Where RP-initiated logout may return.")
+@click.option("--scope", default=None, help="Space-separated scopes [a sensible default for the grant].")
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE protects the code).")
+@click.option("--node", default=None, help="The node this client acts for (a spoke).")
+@click.option("--first-party", is_flag=True, help="One of our own applications: people are not asked to consent.")
+@click.option("--jwks-file", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="The client's public JWK set: it authenticates with private_key_jwt instead of a secret.")
+@click.option("--db", help="Database URL.")
+def client_create(name: str, grant: str, redirect_uris: tuple[str, ...], logout_uris: tuple[str, ...], scope: str | None,
+                  public: bool, node: str | None, first_party: bool, jwks_file: str | None, db: str | None) -> None:
+    """Register an OAuth client; prints JSON with client_id (and client_secret, shown only this once)."""
+    import json
+    from pathlib import Path
+
+    from common import audit
+    from hub.oauth.clients import ClientError, create_client
+
+    jwks = None
+    if jwks_file:
+        try:
+            jwks = json.loads(Path(jwks_file).read_text())
+        except ValueError as exc:
+            _fail(f"{jwks_file} is not JSON: {exc}")
+        if isinstance(jwks, dict) and "keys" not in jwks:
+            jwks = {"keys": [jwks]}
+    settings = _settings(db)
+    prepare(settings)
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            made = create_client(session, name, grant, list(redirect_uris), scope, public, node, first_party, jwks,
+                                 list(logout_uris) or None)
+            audit.record(session, "hub", "oauth.client_created", actor="cli", entity_type="oauth_client",
+                         entity_id=made.client_id, detail={"name": name, "grant": grant, "node": node,
+                                                           "method": made.row.token_endpoint_auth_method})
+    except ClientError as exc:
+        _fail(str(exc))
+    finally:
+        database.dispose()
+    out = {"client_id": made.client_id, "token_endpoint_auth_method": made.row.token_endpoint_auth_method,
+           "grant_types": made.row.grant_types, "scope": made.row.scope, "redirect_uris": made.row.redirect_uris}
+    if made.client_secret:
+        out["client_secret"] = made.client_secret
+    click.echo(json.dumps(out, ensure_ascii=False, indent=2))
+
+
+@hub.group("keys")
+def keys_group() -> None:
+    """The hub's token signing keys."""
+
+
+@keys_group.command("rotate")
+@click.option("--db", help="Database URL.")
+def keys_rotate(db: str | None) -> None:
+    """Make a new active signing key; the old one stays published until its tokens have expired."""
+    from common import audit
+    from common.settings import ensure_secret_key
+    from hub.oauth import keys
+
+    settings = ensure_secret_key(_settings(db))
+    prepare(settings)
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            row, retired = keys.rotate(session, settings)
+            audit.record(session, "hub", "oauth.keys_rotated", actor="cli", entity_type="signing_key", entity_id=row.kid,
+                         detail={"retired": retired})
+    finally:
+        database.dispose()
+    click.echo(f"active signing key: {row.kid}")
+    if retired:
+        click.echo(f"retired (published until their tokens expire): {', '.join(retired)}")

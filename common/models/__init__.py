@@ -3,11 +3,12 @@ from common.models.audit import AuditEntry, AuditHead, WebSession
 from common.models.base import Base, new_id, utcnow
 from common.models.cases import Case, CaseEvent, CaseSequence, CaseUnit
 from common.models.field import Attachment, Bulletin, BulletinAck, BulletinAudience, InfoReport, Visit
+from common.models.identity import AuthorizationCode, OAuthClient, OAuthToken, SigningKey, UsedAssertion
 from common.models.nodes import EnrollmentCode, Node, NodeApplication, Unit, User
 from common.models.roster import Enterprise, Person
 
 __all__ = [
-    "Attachment", "AuditEntry", "AuditHead", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "Case",
-    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "Node", "NodeApplication", "Person",
-    "Unit", "User", "Visit", "WebSession", "new_id", "utcnow",
+    "Attachment", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "Case",
+    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "Node", "NodeApplication",
+    "OAuthClient", "OAuthToken", "Person", "SigningKey", "Unit", "UsedAssertion", "User", "Visit", "WebSession", "new_id", "utcnow",
 ]

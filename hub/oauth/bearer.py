@@ -1,0 +1,141 @@
+"""Bearer tokens at the API: verify the hub's JWT against its cached JWKS, then take role and node from the database."""
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jws import extract_compact
+from litestar import Request
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from sqlalchemy import select
+
+from common import audit, i18n
+from common.db import Database
+from common.i18n import N_
+from common.models import Node, OAuthClient, OAuthToken, User
+from common.policy import Principal, load_principal
+from common.settings import Settings
+from hub.oauth import keys
+from hub.oauth.clients import AREA_OF_PATH
+from hub.oauth.server import access_claims_unverified
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+MACHINE_ROLES = {"spoke", "client"}
+
+
+class TokenRefused(Exception):
+    """Why a bearer token was not accepted; `reason` is short ASCII for the header and the audit trail."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def issuer_for(request: Request[Any, Any, Any]) -> str:
+    settings: Settings = request.app.state.settings
+    return settings.base_url.rstrip("/") or f"{request.url.scheme}://{request.url.netloc}"
+
+
+class BearerVerifier:
+    """`state.bearer_verifier`: turns an `Authorization: Bearer` header into the caller's Principal, or refuses it."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.keys = keys.KeyCache(self._published)
+
+    def _published(self) -> list[dict[str, Any]]:
+        with self.db.reads() as session:
+            return keys.published(session)
+
+    async def __call__(self, request: Request[Any, Any, Any], token: str) -> Principal:
+        address = request.client.host if request.client else ""
+        path = request.url.path
+        try:
+            principal, claims = await anyio.to_thread.run_sync(self.verify, token, issuer_for(request), address)
+        except TokenRefused as refused:
+            await anyio.to_thread.run_sync(self._record, "token.refused", token, refused.reason, path, address)
+            raise NotAuthorizedException(
+                i18n.gettext(N_("The access token is not valid: it has expired, was revoked or was not issued here.")),
+                headers={"WWW-Authenticate":
+                         f'Bearer realm="lianfu", error="invalid_token", error_description="{refused.reason}"'},
+            ) from None
+        request.state.token_claims = claims
+        if principal.role in MACHINE_ROLES and path != "/healthz" and not path.startswith("/oauth/"):
+            # What a spoke may do with its own token is the sync engine's to define; until then, nothing here.
+            await anyio.to_thread.run_sync(self._record, "token.insufficient_scope", token, "machine client", path, address)
+            raise PermissionDeniedException(i18n.gettext(N_("A node's or a service's token cannot be used here.")),
+                                            headers={"WWW-Authenticate": 'Bearer realm="lianfu", error="insufficient_scope"'})
+        if path.startswith("/api/"):
+            needed = self._needed_scope(path, request.method)
+            if needed not in str(claims.get("scope", "")).split():
+                await anyio.to_thread.run_sync(self._record, "token.insufficient_scope", token, needed, path, address)
+                raise PermissionDeniedException(
+                    i18n.gettext(N_("The access token does not allow this: it lacks the scope {scope}."), scope=needed),
+                    headers={"WWW-Authenticate": f'Bearer realm="lianfu", error="insufficient_scope", scope="{needed}"'},
+                )
+        return principal
+
+    @staticmethod
+    def _needed_scope(path: str, method: str) -> str:
+        parts = path.split("/")  # "", "api", "v1", area, ...
+        area = parts[3] if len(parts) > 3 else ""
+        if area == "sync":
+            return "sync"
+        return f"{AREA_OF_PATH.get(area, area or 'api')}:{'read' if method in SAFE_METHODS else 'write'}"
+
+    def verify(self, token: str, issuer: str, address: str) -> tuple[Principal, dict[str, Any]]:
+        """Runs in a worker thread: signature, claims, then revocation and the live state of user, client and node."""
+        try:
+            header = extract_compact(token.encode()).headers()
+        except (JoseError, ValueError, UnicodeError):
+            raise TokenRefused("malformed token") from None
+        if header.get("alg") != keys.ALG:
+            raise TokenRefused("algorithm not accepted")
+        if header.get("typ") != "at+jwt":
+            raise TokenRefused("not an access token")
+        kid = header.get("kid")
+        keyset = self.keys.get(kid) if isinstance(kid, str) else None
+        if keyset is None:
+            raise TokenRefused("unknown signing key")
+        try:
+            claims = jwt.decode(token, keyset, algorithms=[keys.ALG]).claims
+            jwt.JWTClaimsRegistry(
+                leeway=keys.LEEWAY, iss={"essential": True, "value": issuer}, aud={"essential": True, "value": issuer},
+                exp={"essential": True}, jti={"essential": True}, sub={"essential": True},
+            ).validate(claims)
+        except JoseError as exc:
+            raise TokenRefused(f"{exc.error}".replace('"', "'")[:80] or "invalid token") from None
+        with self.db.reads() as session:
+            row = session.scalars(select(OAuthToken).where(OAuthToken.access_jti == str(claims["jti"]))).first()
+            if row is None or row.revoked_at is not None:
+                raise TokenRefused("token revoked")
+            client = session.get(OAuthClient, row.client_id)
+            if client is None or not client.active:
+                raise TokenRefused("client disabled")
+            if row.user_id is not None:
+                user = session.get(User, row.user_id)
+                if user is None or not user.active or user.deleted_at is not None:
+                    raise TokenRefused("user not active")
+                if session.scalar(select(Node.status).where(Node.id == user.node_id)) != "active":
+                    raise TokenRefused("node not active")
+                return load_principal(session, user, address=address), claims
+            if client.node_id and session.scalar(select(Node.status).where(Node.id == client.node_id)) != "active":
+                raise TokenRefused("node not active")
+            role = "spoke" if client.node_id else "client"
+            return Principal(None, f"client:{client.id}"[:64], role, client.node_id or "", address=address,
+                             subtree=frozenset({client.node_id}) if client.node_id else frozenset()), claims
+
+    def _record(self, action: str, token: str, reason: str, path: str, address: str) -> None:
+        try:
+            # Unverified, for the investigator only: who the token claims to be.
+            claimed = access_claims_unverified(token)
+        except (JoseError, ValueError, TypeError, UnicodeError):
+            claimed = {}
+        actor = str(claimed.get("preferred_username") or claimed.get("client_id") or "")[:64]
+        with self.db.transaction() as session:
+            audit.record(session, self.settings.node_id, action, actor=actor, entity_type="oauth",
+                         entity_id=str(claimed.get("jti", ""))[:64], address=address[:64],
+                         detail={"reason": reason, "path": path, "client_id": str(claimed.get("client_id", ""))[:64]})
