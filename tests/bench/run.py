@@ -82,6 +82,7 @@ def run(label: str, url: str, data_dir: Path, rounds: int) -> None:
         ("roster_list_page_100", office, "/api/v1/enterprises?limit=50&offset=5000"),
         ("roster_search_common", office, "/api/v1/enterprises?q=建设"),
         ("roster_search_rare", office, "/api/v1/enterprises?q=无此企业"),
+        ("roster_search_rare_two_chars", office, "/api/v1/enterprises?q=无此"),
         ("roster_search_pinyin", office, "/api/v1/enterprises?q=qdhs"),
         ("roster_search_credit_code", office, "/api/v1/enterprises?q=91320505"),
         ("roster_filtered", office, "/api/v1/enterprises?industry=shipbuilding&risk_level=high&is_key=true"),
