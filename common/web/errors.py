@@ -47,8 +47,13 @@ def problem(request: Request, status: int, detail: str | None = None, errors: li
     return Response(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+# Endpoints for programs, never for people: they always answer problem+json.
+MACHINE_PATHS = ("/api/", "/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/userinfo", "/oauth/jwks",
+                 "/sync/", "/.well-known", "/healthz", "/schema")
+
+
 def _wants_page(request: Request) -> bool:
-    if request.url.path.startswith(("/api/", "/oauth", "/sync/", "/.well-known", "/healthz", "/schema")):
+    if request.url.path.startswith(MACHINE_PATHS):
         return False
     return "text/html" in request.headers.get("accept", "") or request.headers.get("hx-request") == "true"
 
