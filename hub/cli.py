@@ -1,4 +1,4 @@
-"""`lianfu hub …`: serve, migrate, accounts, demo data, enrollment codes and the audit check."""
+"""`lianfu hub …`: serve, migrate, accounts and their TOTP, demo data, enrollment codes, clients, keys, audit."""
 from __future__ import annotations
 
 import os
@@ -295,3 +295,74 @@ def keys_rotate(db: str | None) -> None:
     click.echo(f"active signing key: {row.kid}")
     if retired:
         click.echo(f"retired (published until their tokens expire): {', '.join(retired)}")
+
+
+@hub.group("totp")
+def totp_group() -> None:
+    """TOTP second factor of office and leader accounts."""
+
+
+def _account(session, username: str):  # noqa: ANN001, ANN202
+    from sqlalchemy import select
+
+    from common.models import User
+
+    user = session.scalars(select(User).where(User.username == username, User.deleted_at.is_(None))).first()
+    if user is None:
+        _fail(f"no such user: {username}")
+    return user
+
+
+@totp_group.command("enable")
+@click.argument("username")
+@click.option("--qr/--no-qr", default=None, help="Draw the QR code in the terminal [when standard output is one].")
+@click.option("--db", help="Database URL.")
+def totp_enable(username: str, qr: bool | None, db: str | None) -> None:
+    """Give an account a TOTP secret; prints the otpauth:// URI for the authenticator app, this once only."""
+    from common import audit, totp
+    from common.models import utcnow
+    from common.settings import ensure_secret_key
+
+    settings = ensure_secret_key(_settings(db))
+    prepare(settings)
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            user = _account(session, username)
+            try:
+                uri = totp.enable(session, settings.secret_key, user, utcnow())
+            except totp.TotpError as exc:
+                _fail(str(exc))
+            audit.record(session, "hub", "totp.enabled", actor="cli", entity_type="user", entity_id=user.id,
+                         detail={"username": username})
+    finally:
+        database.dispose()
+    click.echo(uri)
+    if sys.stdout.isatty() if qr is None else qr:
+        import segno
+
+        segno.make(uri, error="m").terminal(compact=True)
+    click.echo(f"scan it into the authenticator app now: the secret is stored encrypted and never shown again; "
+               f"{username} needs a code at every login from now on", err=True)
+
+
+@totp_group.command("disable")
+@click.argument("username")
+@click.option("--db", help="Database URL.")
+def totp_disable(username: str, db: str | None) -> None:
+    """Remove an account's TOTP (a lost phone): the password alone logs in again until it is enabled anew."""
+    from common import audit, totp
+
+    settings = _settings(db)
+    prepare(settings)
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            user = _account(session, username)
+            if not totp.disable(session, user):
+                _fail(f"{username} has no TOTP")
+            audit.record(session, "hub", "totp.disabled", actor="cli", entity_type="user", entity_id=user.id,
+                         detail={"username": username})
+    finally:
+        database.dispose()
+    click.echo(f"TOTP removed from {username}")

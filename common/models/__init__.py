@@ -6,9 +6,11 @@ from common.models.field import Attachment, Bulletin, BulletinAck, BulletinAudie
 from common.models.identity import AuthorizationCode, OAuthClient, OAuthToken, SigningKey, UsedAssertion
 from common.models.nodes import EnrollmentCode, Node, NodeApplication, Unit, User
 from common.models.roster import Enterprise, Person
+from common.models.security import LoginChallenge, LoginThrottle, UserTotp
 
 __all__ = [
     "Attachment", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "Case",
-    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "Node", "NodeApplication",
-    "OAuthClient", "OAuthToken", "Person", "SigningKey", "Unit", "UsedAssertion", "User", "Visit", "WebSession", "new_id", "utcnow",
+    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "LoginChallenge", "LoginThrottle",
+    "Node", "NodeApplication", "OAuthClient", "OAuthToken", "Person", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
+    "Visit", "WebSession", "new_id", "utcnow",
 ]

@@ -16,6 +16,7 @@ from common.api.federation import ApplicationController, NodeController
 from common.api.field import BulletinController, VisitController
 from common.api.roster import EnterpriseController, PersonController
 from common.db import Database
+from common.models import utcnow
 from common.settings import Settings
 from common.web.auth import before_request, require_principal, web_context_middleware
 from common.web.errors import EXCEPTION_HANDLERS
@@ -42,7 +43,8 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
     return Litestar(
         route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
-        state=State({"settings": settings, "db": db, "node_name": node_name}),
+        # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
+        state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow}),
         dependencies={"principal": Provide(require_principal, sync_to_thread=False)},
         before_request=before_request,
         middleware=[web_context_middleware],

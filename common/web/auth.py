@@ -16,11 +16,10 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from common import audit, i18n
+from common import i18n
 from common.db import Database
 from common.i18n import N_
 from common.models import User, WebSession, utcnow
-from common.passwords import verify_password
 from common.policy import Principal, load_principal
 from common.settings import Settings
 
@@ -33,7 +32,8 @@ def _sha256(value: str) -> str:
 
 def cookie_names(settings: Settings) -> dict[str, str]:
     prefix = settings.cookie_prefix
-    return {"session": f"{prefix}_session", "csrf": f"{prefix}_csrf", "lang": f"{prefix}_lang"}
+    # `login` holds a half-finished login (password right, second factor owed): never a session.
+    return {"session": f"{prefix}_session", "csrf": f"{prefix}_csrf", "lang": f"{prefix}_lang", "login": f"{prefix}_login"}
 
 
 def csrf_token_for(settings: Settings, cookie_value: str) -> str:
@@ -142,16 +142,6 @@ def require_principal(request: Request[Any, Any, Any]) -> Principal:
 
 
 # --- logging in and out ----------------------------------------------------------------------------------------
-
-def authenticate(session: Session, node_id: str, username: str, password: str, address: str) -> User | None:
-    """Check a password; every attempt, good or bad, goes to the audit trail (without the password)."""
-    user = session.scalars(select(User).where(User.username == username, User.deleted_at.is_(None))).first()
-    ok = verify_password(user.password_hash if user else None, password) and user is not None and user.active
-    audit.record(session, node_id, "login.ok" if ok else "login.fail", actor=username[:64],
-                 actor_id=user.id if ok and user else None, entity_type="user",
-                 entity_id=user.id if ok and user else "", address=address)
-    return user if ok else None
-
 
 def open_session(session: Session, settings: Settings, user: User, address: str, user_agent: str,
                  offline: bool = False) -> str:

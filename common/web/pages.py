@@ -1,25 +1,24 @@
-"""The first pages: login, logout, home and the enterprise roster with search as you type."""
+"""The first pages: logout, home and the enterprise roster with search as you type (login is in login.py)."""
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlparse
 from uuid import UUID
 
-import anyio
 from litestar.params import FromPath, FromQuery
 from litestar import Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
 from sqlalchemy import select
 
-from common import i18n, policy
+from common import policy
 from common.i18n import N_
 from common.api.deps import OffsetQ
 from common.models import Enterprise, Node, Person, Visit
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.services import roster
-from common.web.auth import authenticate, close_session, open_session, session_cookie
+from common.web.auth import close_session, session_cookie
 from common.web.htmx import redirect
+from common.web.login import LOGIN_HANDLERS
 from common.web.templating import render
 
 ROSTER_PAGE = 30
@@ -31,44 +30,6 @@ def _principal(request: Request) -> Principal:
     if principal is None:
         raise NotAuthorizedException()
     return principal
-
-
-def _safe_next(target: FromPath[str | None]) -> str:
-    # Only paths on this site: an open redirect after login would be a phishing aid.
-    if not target or not target.startswith("/") or target.startswith("//") or urlparse(target).netloc:
-        return "/"
-    return target
-
-
-@get("/login", include_in_schema=False, sync_to_thread=False)
-def login_page(request: Request, next: FromQuery[str | None] = None) -> Response[str]:  # noqa: A002
-    return render(request, "login.html", {"next": _safe_next(next), "error": None, "username": ""})
-
-
-@post("/login", include_in_schema=False)
-async def login(request: Request) -> Response[Any]:
-    form = await request.form()
-    username = str(form.get("username") or "").strip()
-    password = str(form.get("password") or "")
-    target = _safe_next(str(form.get("next") or ""))
-    state = request.app.state
-    address = request.client.host if request.client else ""
-
-    def attempt() -> str | None:
-        with state.db.transaction() as session:
-            user = authenticate(session, state.settings.node_id, username, password, address)
-            if user is None:
-                return None
-            return open_session(session, state.settings, user, address, request.headers.get("user-agent", ""))
-
-    token = await anyio.to_thread.run_sync(attempt)
-    if token is None:
-        # One message for a wrong name and a wrong password: no hint which accounts exist.
-        return render(request, "login.html", {"next": target, "username": username,
-                                              "error": i18n.gettext(N_("Wrong username or password"))}, status=400)
-    response = redirect(request, target)
-    response.set_cookie(session_cookie(state.settings, token))
-    return response
 
 
 @post("/logout", include_in_schema=False, sync_to_thread=True)
@@ -127,4 +88,4 @@ def enterprise_page(request: Request, enterprise_id: FromPath[UUID]) -> Response
     return render(request, "enterprises/detail.html", context)
 
 
-PAGE_HANDLERS = [login_page, login, logout, home, enterprises_page, enterprise_page]
+PAGE_HANDLERS = [*LOGIN_HANDLERS, logout, home, enterprises_page, enterprise_page]

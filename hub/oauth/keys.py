@@ -1,22 +1,19 @@
 """The hub's signing keys: created on first need, rotated by the operator, published while their tokens live."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import os
 import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from common.models import SigningKey, utcnow
+from common.sealing import seal, unseal
 from common.settings import Settings
 
 ALG = "RS256"
@@ -27,19 +24,12 @@ LEEWAY = 30
 PUBLISH_RETIRED_FOR = timedelta(seconds=max(ACCESS_TOKEN_TTL, ID_TOKEN_TTL) + 2 * LEEWAY)
 
 
-def _cipher(settings: Settings) -> AESGCM:
-    # A key of its own for this purpose, derived from the node's secret key that every worker shares.
-    return AESGCM(hashlib.sha256(b"lianfu signing keys\0" + settings.secret_key.encode()).digest())
-
-
 def _seal(settings: Settings, plaintext: bytes) -> str:
-    nonce = os.urandom(12)
-    return "v1:" + base64.urlsafe_b64encode(nonce + _cipher(settings).encrypt(nonce, plaintext, b"jwk")).decode()
+    return seal(settings.secret_key, "signing keys", plaintext)
 
 
 def _open(settings: Settings, sealed: str) -> bytes:
-    raw = base64.urlsafe_b64decode(sealed.removeprefix("v1:"))
-    return _cipher(settings).decrypt(raw[:12], raw[12:], b"jwk")
+    return unseal(settings.secret_key, "signing keys", sealed)
 
 
 def _new_key(session: Session, settings: Settings) -> SigningKey:
