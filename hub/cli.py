@@ -4,8 +4,11 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import click
+from sqlalchemy.orm import Session
 
 from common.settings import load_settings
 
@@ -23,6 +26,18 @@ def _database(settings):  # noqa: ANN001, ANN202
 def _fail(message: str) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(2)
+
+
+@contextmanager
+def hub_transaction(settings) -> Iterator[Session]:  # noqa: ANN001
+    """Migrate, then one write transaction on the hub database, closed whatever happens."""
+    prepare(settings)
+    database = _database(settings)
+    try:
+        with database.transaction() as session:
+            yield session
+    finally:
+        database.dispose()
 
 
 def prepare(settings) -> None:  # noqa: ANN001
@@ -116,24 +131,19 @@ def create_user(username: str, role: str, node: str | None, unit: str | None, le
         check_password_policy(password, username)
     except InvalidField as exc:
         _fail(translate(exc.problems[0].message, "en"))
-    prepare(settings)
-    database = _database(settings)
-    try:
-        with database.transaction() as session:
-            if session.get(Node, node) is None:
-                _fail(f"no such node: {node}")
-            if unit and session.get(Unit, unit) is None:
-                _fail(f"no such unit: {unit}")
-            if session.scalars(select(User).where(User.username == username)).first():
-                _fail(f"user {username} already exists")
-            user = User(username=username, role=role, node_id=node, unit_id=unit, is_leader=leader,
-                        password_hash=hash_password(password))
-            session.add(user)
-            session.flush()
-            audit.record(session, "hub", "create", actor="cli", entity_type="user", entity_id=user.id,
-                         detail={"username": username, "role": role, "node": node, "unit": unit, "leader": leader})
-    finally:
-        database.dispose()
+    with hub_transaction(settings) as session:
+        if session.get(Node, node) is None:
+            _fail(f"no such node: {node}")
+        if unit and session.get(Unit, unit) is None:
+            _fail(f"no such unit: {unit}")
+        if session.scalars(select(User).where(User.username == username)).first():
+            _fail(f"user {username} already exists")
+        user = User(username=username, role=role, node_id=node, unit_id=unit, is_leader=leader,
+                    password_hash=hash_password(password))
+        session.add(user)
+        session.flush()
+        audit.record(session, "hub", "create", actor="cli", entity_type="user", entity_id=user.id,
+                     detail={"username": username, "role": role, "node": node, "unit": unit, "leader": leader})
     click.echo(f"created {role} user {username} at node {node}")
 
 
@@ -146,15 +156,9 @@ def seed_demo_command(db: str | None, enterprises: int) -> None:
 
     if enterprises < 0:
         _fail("--enterprises must be zero or more")
-    settings = _settings(db)
-    prepare(settings)
-    database = _database(settings)
     started = time.perf_counter()
-    try:
-        with database.transaction() as session:
-            counts = seed_demo(session, enterprises)
-    finally:
-        database.dispose()
+    with hub_transaction(_settings(db)) as session:
+        counts = seed_demo(session, enterprises)
     counts_text = ", ".join(f"{v} {k}" for k, v in counts.items())
     click.echo(f"seeded {counts_text} in {time.perf_counter() - started:.1f} s")
 
@@ -168,17 +172,12 @@ def enrollment_code(node: str, db: str | None) -> None:
     from common.errors import Conflict, InvalidField
     from common.services.federation import ENROLLMENT_TTL, issue_enrollment_code
 
-    settings = _settings(db)
-    prepare(settings)
-    database = _database(settings)
     try:
-        with database.transaction() as session:
+        with hub_transaction(_settings(db)) as session:
             code = issue_enrollment_code(session, node)
             audit.record(session, "hub", "enrollment-code", actor="cli", entity_type="node", entity_id=node)
     except (InvalidField, Conflict) as exc:
         _fail(f"cannot issue a code for {node}: {exc}")
-    finally:
-        database.dispose()
     click.echo(code)
     click.echo(f"valid once, for {int(ENROLLMENT_TTL.total_seconds() // 3600)} hours", err=True)
 
@@ -248,11 +247,8 @@ def client_create(name: str, grant: str, redirect_uris: tuple[str, ...], logout_
             _fail(f"{jwks_file} is not JSON: {exc}")
         if isinstance(jwks, dict) and "keys" not in jwks:
             jwks = {"keys": [jwks]}
-    settings = _settings(db)
-    prepare(settings)
-    database = _database(settings)
     try:
-        with database.transaction() as session:
+        with hub_transaction(_settings(db)) as session:
             made = create_client(session, name, grant, list(redirect_uris), scope, public, node, first_party, jwks,
                                  list(logout_uris) or None)
             audit.record(session, "hub", "oauth.client_created", actor="cli", entity_type="oauth_client",
@@ -260,8 +256,6 @@ def client_create(name: str, grant: str, redirect_uris: tuple[str, ...], logout_
                                                            "method": made.row.token_endpoint_auth_method})
     except ClientError as exc:
         _fail(str(exc))
-    finally:
-        database.dispose()
     out = {"client_id": made.client_id, "token_endpoint_auth_method": made.row.token_endpoint_auth_method,
            "grant_types": made.row.grant_types, "scope": made.row.scope, "redirect_uris": made.row.redirect_uris}
     if made.client_secret:
@@ -283,15 +277,10 @@ def keys_rotate(db: str | None) -> None:
     from hub.oauth import keys
 
     settings = ensure_secret_key(_settings(db))
-    prepare(settings)
-    database = _database(settings)
-    try:
-        with database.transaction() as session:
-            row, retired = keys.rotate(session, settings)
-            audit.record(session, "hub", "oauth.keys_rotated", actor="cli", entity_type="signing_key", entity_id=row.kid,
-                         detail={"retired": retired})
-    finally:
-        database.dispose()
+    with hub_transaction(settings) as session:
+        row, retired = keys.rotate(session, settings)
+        audit.record(session, "hub", "oauth.keys_rotated", actor="cli", entity_type="signing_key", entity_id=row.kid,
+                     detail={"retired": retired})
     click.echo(f"active signing key: {row.kid}")
     if retired:
         click.echo(f"retired (published until their tokens expire): {', '.join(retired)}")
@@ -324,19 +313,14 @@ def totp_enable(username: str, qr: bool | None, db: str | None) -> None:
     from common.settings import ensure_secret_key
 
     settings = ensure_secret_key(_settings(db))
-    prepare(settings)
-    database = _database(settings)
-    try:
-        with database.transaction() as session:
-            user = _account(session, username)
-            try:
-                uri = totp.enable(session, settings.secret_key, user, utcnow())
-            except totp.TotpError as exc:
-                _fail(str(exc))
-            audit.record(session, "hub", "totp.enabled", actor="cli", entity_type="user", entity_id=user.id,
-                         detail={"username": username})
-    finally:
-        database.dispose()
+    with hub_transaction(settings) as session:
+        user = _account(session, username)
+        try:
+            uri = totp.enable(session, settings.secret_key, user, utcnow())
+        except totp.TotpError as exc:
+            _fail(str(exc))
+        audit.record(session, "hub", "totp.enabled", actor="cli", entity_type="user", entity_id=user.id,
+                     detail={"username": username})
     click.echo(uri)
     if sys.stdout.isatty() if qr is None else qr:
         import segno
@@ -354,15 +338,10 @@ def totp_disable(username: str, db: str | None) -> None:
     from common import audit, totp
 
     settings = _settings(db)
-    prepare(settings)
-    database = _database(settings)
-    try:
-        with database.transaction() as session:
-            user = _account(session, username)
-            if not totp.disable(session, user):
-                _fail(f"{username} has no TOTP")
-            audit.record(session, "hub", "totp.disabled", actor="cli", entity_type="user", entity_id=user.id,
-                         detail={"username": username})
-    finally:
-        database.dispose()
+    with hub_transaction(settings) as session:
+        user = _account(session, username)
+        if not totp.disable(session, user):
+            _fail(f"{username} has no TOTP")
+        audit.record(session, "hub", "totp.disabled", actor="cli", entity_type="user", entity_id=user.id,
+                     detail={"username": username})
     click.echo(f"TOTP removed from {username}")
