@@ -249,3 +249,16 @@ def test_search_follows_renames_and_deletions(clients: Any, world: dict[str, Any
     assert found("瑞丰") == [eid]  # a two-character term takes the scanning path
     office.delete(f"/api/v1/enterprises/{eid}")
     assert found("瑞丰纺织") == [] and found("瑞丰") == []
+
+
+def test_two_character_search_finds_terms_anywhere_in_a_name(clients: Any, world: dict[str, Any]) -> None:
+    office = clients("office")
+    eid = str(world["enterprises"]["sh"])
+    office.patch(f"/api/v1/enterprises/{eid}", json={"name": "启东通启建工"})
+
+    def found(term: str) -> list[str]:
+        return [i["id"] for i in office.get("/api/v1/enterprises", params={"q": term}).json()["items"]]
+
+    for term in ("启东", "通启", "建工", "QD", "jg"):  # start, middle, end of the name and of its pinyin initials
+        assert eid in found(term), term
+    assert found("无此") == [] and found('"x') == []

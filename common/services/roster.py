@@ -188,7 +188,7 @@ def enterprise_query(p: Principal, dialect: str, q: str | None = None, node: str
 
     The search picks the cheapest path for the term: a credit-code prefix walks the code's index in code
     order; three characters or more use the trigram index (FTS5 on SQLite, pg_trgm on PostgreSQL);
-    shorter terms scan newest-first and stop at the first page of matches.
+    two characters use the trigrams they begin (SQLite) or scan newest-first, as one character does.
     """
     stmt = policy.scoped(Enterprise, p)
     order: list[Any] = [Enterprise.id.desc()]
@@ -197,11 +197,18 @@ def enterprise_query(p: Principal, dialect: str, q: str | None = None, node: str
         code = term.upper()
         stmt = stmt.where(Enterprise.credit_code >= code, Enterprise.credit_code < code + "~")
         order = [Enterprise.credit_code]
-    elif term and dialect == "sqlite" and len(term) >= 3:
+    elif term and dialect == "sqlite" and len(term) >= 2:
         fts = table("enterprise_fts", column("rowid"))
-        phrase = '"' + term.replace('"', '""') + '"'
-        stmt = stmt.join(fts, fts.c.rowid == literal_column("enterprise.rowid")).where(
-            text("enterprise_fts MATCH :phrase").bindparams(phrase=phrase))
+        if len(term) >= 3:
+            match = text("enterprise_fts MATCH :phrase").bindparams(phrase='"' + term.replace('"', '""') + '"')
+        else:
+            # Two characters: match any indexed trigram that starts with them (values end with a space, so
+            # every occurrence starts one); the vocabulary is ordered by term, so the prefix is a range.
+            match = text(
+                "enterprise_fts MATCH coalesce((SELECT group_concat('\"' || replace(term, '\"', '\"\"') || '\"', ' OR ') "
+                "FROM enterprise_fts_vocab WHERE term >= :pair AND term < :pair || char(1114111)), '\"' || replace(:pair, '\"', '\"\"') || '\"')"
+            ).bindparams(pair=term.lower())
+        stmt = stmt.join(fts, fts.c.rowid == literal_column("enterprise.rowid")).where(match)
         order = [fts.c.rowid.desc()]
     elif term:
         stmt = stmt.where(or_(Enterprise.name.contains(term, autoescape=True),
