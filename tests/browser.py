@@ -18,10 +18,13 @@ import os
 import shutil
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Playwright
 
 __all__ = [
+    "BROWSER_MARKS",
     "CHROMIUM_ARGS",
     "DESKTOP",
     "DESKTOP_VIEWPORT",
@@ -74,3 +77,13 @@ def launch_chromium(playwright: Playwright, **kwargs: Any) -> Browser:
     options: dict[str, Any] = {"executable_path": path, "headless": True, "args": list(CHROMIUM_ARGS)}
     options.update(kwargs)
     return playwright.chromium.launch(**options)
+
+
+# Marks for a browser test module: tagged `browser`, skipped with the reason when Chromium is missing.
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        chromium_path() is None,
+        reason="Chromium not found at /usr/bin/chromium; install it with `apt-get install -y chromium`",
+    ),
+]

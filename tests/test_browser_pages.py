@@ -15,16 +15,10 @@ from typing import Any
 
 import pytest
 
-from browser import DESKTOP, PHONE, chromium_path, launch_chromium
+from browser import BROWSER_MARKS, DESKTOP, PHONE, launch_chromium
 from live_hub import live_hub
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        chromium_path() is None,
-        reason="Chromium not found at /usr/bin/chromium; install it with `apt-get install -y chromium`",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PASSWORD = "lianfu-demo"

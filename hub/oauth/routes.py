@@ -187,27 +187,31 @@ async def authorize_decision(request: Request) -> Response[Any]:
 
 # --- token, revocation, introspection -------------------------------------------------------------------------------
 
+async def _serve_endpoint(request: Request[Any, Any, Any], endpoint: str | None) -> Response[Any]:
+    """Run the token endpoint (`endpoint=None`) or a named Authlib endpoint on a snapshot, in a worker thread."""
+    snapshot = await snapshot_of(request)
+
+    def work(server: Any) -> Any:
+        if endpoint is None:
+            return server.create_token_response(snapshot)
+        return server.create_endpoint_response(endpoint, snapshot)
+
+    return to_response(await anyio.to_thread.run_sync(_run_server, request, snapshot, work))
+
+
 @post("/oauth/token", opt=NO_CSRF, tags=["oauth"], summary="Token endpoint (RFC 6749)", status_code=200)
 async def token(request: Request) -> Response[Any]:
-    snapshot = await snapshot_of(request)
-    result = await anyio.to_thread.run_sync(_run_server, request, snapshot, lambda s: s.create_token_response(snapshot))
-    return to_response(result)
+    return await _serve_endpoint(request, None)
 
 
 @post("/oauth/revoke", opt=NO_CSRF, tags=["oauth"], summary="Token revocation (RFC 7009)", status_code=200)
 async def revoke(request: Request) -> Response[Any]:
-    snapshot = await snapshot_of(request)
-    result = await anyio.to_thread.run_sync(_run_server, request, snapshot,
-                                            lambda s: s.create_endpoint_response("revocation", snapshot))
-    return to_response(result)
+    return await _serve_endpoint(request, "revocation")
 
 
 @post("/oauth/introspect", opt=NO_CSRF, tags=["oauth"], summary="Token introspection (RFC 7662)", status_code=200)
 async def introspect(request: Request) -> Response[Any]:
-    snapshot = await snapshot_of(request)
-    result = await anyio.to_thread.run_sync(_run_server, request, snapshot,
-                                            lambda s: s.create_endpoint_response("introspection", snapshot))
-    return to_response(result)
+    return await _serve_endpoint(request, "introspection")
 
 
 # --- userinfo and logout ----------------------------------------------------------------------------------------------
