@@ -3,6 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from common.db import Database
+from common.migrate import upgrade
+
 from common.models import Node, Unit
 from common.reference import UNITS
 from common.settings import Settings
@@ -18,3 +21,19 @@ def ensure_reference_data(session: Session, settings: Settings) -> None:
         session.add(Node(id="hub", kind="hub", name=f"{settings.home_city_name}警企联动服务中心", parent_id=None,
                          path="/hub/", region_code=settings.home_city_code))
     session.flush()
+
+
+def prepare_database(settings: Settings) -> None:
+    """Migrate a node's database to head and make sure its reference data is there (hub and spoke alike)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.database_url)
+    db = Database.connect(settings.database_url)
+    try:
+        with db.transaction() as session:
+            ensure_reference_data(session, settings)
+        if db.dialect == "sqlite":
+            # SQLite has no autovacuum daemon: refresh the planner's statistics at each start.
+            with db.engine.connect() as conn:
+                conn.exec_driver_sql("ANALYZE")
+    finally:
+        db.dispose()

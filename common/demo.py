@@ -24,6 +24,10 @@ DEMO_ACCOUNTS = [
 ]
 
 
+# The spokes of the outside contract, on the ports after the hub's.
+DEMO_SPOKES = ["sc-shanghai", "ws-demo-1"]
+
+
 def _lianfu(*args: str) -> list[str]:
     return [sys.executable, "-m", "common.cli_entry", *args]
 
@@ -70,8 +74,23 @@ def run_demo(base_port: int, root: str, enterprises: int) -> int:
         print("The hub did not start; see the messages above.", file=sys.stderr)
         stop()
         return 1
-    print(f"\nLianfu demo is running:\n  hub  {hub_url}/  (data in {hub_dir})")
-    print("  the sub-center and workstation spokes join when sync lands\n")
+    lines = [f"  hub          {hub_url}/  (data in {hub_dir})"]
+    for offset, node in enumerate(DEMO_SPOKES, start=1):
+        port = base_port + offset
+        spoke_dir = root_dir / node
+        spoke_url = f"http://127.0.0.1:{port}"
+        spoke_env = {**env, "LIANFU_DATA_DIR": str(spoke_dir), "LIANFU_SYNC_INTERVAL": "10"}
+        if not (spoke_dir / "spoke.json").exists() and not _enroll(node, hub_url, spoke_url, env, spoke_env):
+            stop()
+            return 1
+        spoke = subprocess.Popen(_lianfu("spoke", "serve", "--port", str(port)), env=spoke_env)
+        processes.append(spoke)
+        if not _wait_healthy(spoke_url, spoke):
+            print(f"The {node} spoke did not start; see the messages above.", file=sys.stderr)
+            stop()
+            return 1
+        lines.append(f"  {node:<12} {spoke_url}/  (data in {spoke_dir})")
+    print("\nLianfu demo is running:\n" + "\n".join(lines) + "\n")
     print(f"Demo accounts (password: {DEMO_PASSWORD}):")
     for username, role, node, unit, leader, display in DEMO_ACCOUNTS:
         note = " ".join(part for part in (unit or "", "leader" if leader else "", display) if part)
@@ -84,3 +103,18 @@ def run_demo(base_port: int, root: str, enterprises: int) -> int:
         pass
     stop()
     return 0
+
+
+def _enroll(node: str, hub_url: str, spoke_url: str, hub_env: dict[str, str], spoke_env: dict[str, str]) -> bool:
+    """What an operator does for a new node: the office issues a code, the spoke's machine enrolls with it."""
+    issued = subprocess.run(_lianfu("hub", "enrollment-code", node), env=hub_env, capture_output=True, text=True)
+    if issued.returncode != 0:
+        print(f"No enrollment code for {node}: {issued.stderr.strip()}", file=sys.stderr)
+        return False
+    code = issued.stdout.split()[0]
+    enrolled = subprocess.run(_lianfu("spoke", "enroll", "--hub", hub_url, "--code", code, "--url", spoke_url),
+                              env=spoke_env, capture_output=True, text=True)
+    if enrolled.returncode != 0:
+        print(f"The {node} spoke could not enroll: {enrolled.stderr.strip()}", file=sys.stderr)
+        return False
+    return True

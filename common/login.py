@@ -40,23 +40,31 @@ def _sha256(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-def check_password(session: Session, username: str, password: str) -> User | None:
-    """The active account with this name and password; an unknown name costs the same time as a known one."""
-    user = session.scalars(select(User).where(User.username == username, User.deleted_at.is_(None))).first()
+def check_password(session: Session, username: str, password: str, only_node: str | None = None) -> User | None:
+    """The active account with this name and password; an unknown name costs the same time as a known one.
+
+    `only_node` limits it to one node's accounts (a spoke's offline login: its own people only).
+    """
+    stmt = select(User).where(User.username == username, User.deleted_at.is_(None))
+    if only_node is not None:
+        stmt = stmt.where(User.node_id == only_node)
+    user = session.scalars(stmt).first()
     ok = verify_password(user.password_hash if user else None, password) and user is not None and user.active
     return user if ok else None
 
 
 def password_step(session: Session, node_id: str, username: str, password: str, address: str, next_url: str,
-                  now: datetime) -> Outcome:
+                  now: datetime, offline: bool = False) -> Outcome:
+    """Check a password against this database; `offline` is a spoke's own login while the hub is unreachable."""
     lock = throttle.check(session, username, address, now)
     if lock is not None:
         # Checked before the password: while locked, even the right one is refused, and the answer is the same
         # for an account that does not exist.
         return _throttled(session, node_id, username, address, lock, now, "password")
-    user = check_password(session, username, password)
+    user = check_password(session, username, password, only_node=node_id if offline else None)
     if user is None:
-        audit.record(session, node_id, "login.fail", actor=username[:64], entity_type="user", address=address)
+        audit.record(session, node_id, "login.fail", actor=username[:64], entity_type="user", address=address,
+                     detail={"offline": True} if offline else None)
         _count_failure(session, node_id, username, address, now)
         return Outcome("refused")
     if totp.has_totp(session, user.id):
@@ -70,7 +78,7 @@ def password_step(session: Session, node_id: str, username: str, password: str, 
                      entity_type="user", entity_id=user.id, address=address)
         return Outcome("totp", challenge=token, next_url=next_url)
     throttle.record_success(session, username)
-    audit.record(session, node_id, "login.ok", actor=user.username, actor_id=user.id, entity_type="user",
+    audit.record(session, node_id, "login.offline" if offline else "login.ok", actor=user.username, actor_id=user.id, entity_type="user",
                  entity_id=user.id, address=address)
     return Outcome("ok", user=user, next_url=next_url)
 

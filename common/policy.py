@@ -39,14 +39,26 @@ class Principal:
 
 
 def load_principal(session: Session, user: User, offline: bool = False, address: str = "") -> Principal:
-    # One query: every node whose path starts with the user's node's path; the shortest is the node itself.
-    own_path = select(Node.path).where(Node.id == user.node_id).scalar_subquery()
+    return principal_at(session, user.id, user.username, user.role, user.node_id, user.unit_id, user.is_leader,
+                        offline, address)
+
+
+def principal_at(session: Session, user_id: uuid.UUID | None, username: str, role: str, node_id: str,
+                 unit_id: str | None = None, leader: bool = False, offline: bool = False, address: str = "") -> Principal:
+    """A principal at a node of this database's tree (a token's claims at a spoke name a person it may not store)."""
+    # One query: every node whose path starts with the node's path; the shortest is the node itself.
+    own_path = select(Node.path).where(Node.id == node_id).scalar_subquery()
     rows = session.execute(select(Node.id, Node.path).where(Node.path.startswith(own_path))).all()
-    path = min((r.path for r in rows), key=len, default=f"/{user.node_id}/")
-    subtree = frozenset(r.id for r in rows) | {user.node_id}
+    path = min((r.path for r in rows), key=len, default=f"/{node_id}/")
+    subtree = frozenset(r.id for r in rows) | {node_id}
     lineage = frozenset(part for part in path.split("/") if part)
-    return Principal(user.id, user.username, user.role, user.node_id, user.unit_id, user.is_leader,
-                     subtree, lineage, offline, address)
+    return Principal(user_id, username, role, node_id, unit_id, leader, subtree, lineage, offline, address)
+
+
+def in_subtree(session: Session, node_id: str, ancestor_id: str) -> bool:
+    """Whether `node_id` is `ancestor_id` or below it in the node tree."""
+    ancestor = select(Node.path).where(Node.id == ancestor_id).scalar_subquery()
+    return session.scalar(select(Node.id).where(Node.id == node_id, Node.path.startswith(ancestor))) is not None
 
 
 # --- what each role may see ------------------------------------------------------------------------------------

@@ -41,22 +41,9 @@ def hub_transaction(settings) -> Iterator[Session]:  # noqa: ANN001
 
 
 def prepare(settings) -> None:  # noqa: ANN001
-    """Migrate to head and make sure the reference data is there."""
-    from common.bootstrap import ensure_reference_data
-    from common.migrate import upgrade
+    from common.bootstrap import prepare_database
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
-    db = _database(settings)
-    try:
-        with db.transaction() as session:
-            ensure_reference_data(session, settings)
-        if db.dialect == "sqlite":
-            # SQLite has no autovacuum daemon: refresh the planner's statistics at each start.
-            with db.engine.connect() as conn:
-                conn.exec_driver_sql("ANALYZE")
-    finally:
-        db.dispose()
+    prepare_database(settings)
 
 
 @click.group()

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from pypinyin import lazy_pinyin
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common import policy
@@ -41,6 +42,16 @@ def add_node(session: Session, node_id: str, kind: str, name: str, parent_id: st
     session.add(node)
     session.flush()
     return node
+
+
+def node_slice(session: Session, node_id: str) -> list[dict[str, Any]]:
+    """The nodes a spoke must know: its ancestors up to the hub, itself and everything below it."""
+    node = session.get(Node, node_id)
+    lineage = [part for part in node.path.split("/") if part]
+    rows = session.scalars(select(Node).where((Node.id.in_(lineage)) | (Node.path.startswith(node.path)))
+                           .order_by(Node.path)).all()
+    return [{"id": n.id, "kind": n.kind, "name": n.name, "parent": n.parent_id, "path": n.path,
+             "region_code": n.region_code, "status": n.status, "version": n.version} for n in rows]
 
 
 def update_node(session: Session, p: Principal, node_id: str, data: dict[str, Any]) -> Node:

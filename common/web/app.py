@@ -20,6 +20,7 @@ from common.models import utcnow
 from common.settings import Settings
 from common.web.auth import before_request, require_principal, web_context_middleware
 from common.web.errors import EXCEPTION_HANDLERS
+from common.web.login import LOGIN_HANDLERS
 from common.web.pages import PAGE_HANDLERS
 from common.web.templating import STATIC
 
@@ -39,9 +40,11 @@ def healthz(request: Request) -> dict[str, Any]:
 
 
 def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: Sequence[ControllerRouterHandler] = (),
+              login_handlers: Sequence[ControllerRouterHandler] = LOGIN_HANDLERS, on_startup: Sequence[Any] = (),
               on_shutdown: Sequence[Any] = ()) -> Litestar:
+    """`login_handlers`: the hub checks passwords itself; a spoke sends people to the hub (or lets them in offline)."""
     return Litestar(
-        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *extra_handlers,
+        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow}),
@@ -51,6 +54,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
         openapi_config=OpenAPIConfig(title="Lianfu 警企联服", version=VERSION, path="/schema"),
-        on_shutdown=[db.dispose, *on_shutdown],
+        on_startup=list(on_startup),
+        on_shutdown=[*on_shutdown, db.dispose],
         debug=settings.debug,
     )

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from common import i18n, login as flow
 from common.i18n import N_
 from common.settings import Settings
-from common.web.auth import cookie_names, open_session, session_cookie
+from common.web.auth import close_session, cookie_names, open_session, session_cookie
 from common.web.htmx import redirect
 from common.web.templating import render
 
@@ -33,11 +33,11 @@ def safe_next(target: str | None) -> str:
     return target
 
 
-def _address(request: Request) -> str:
+def address_of(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-def _now(request: Request) -> datetime:
+def now_of(request: Request) -> datetime:
     # The app's clock: tests move it instead of sleeping through a lock.
     return request.app.state.clock()
 
@@ -49,14 +49,15 @@ def _challenge_cookie(settings: Settings, token: str | None) -> Cookie:
                   max_age=int(flow.CHALLENGE_TTL.total_seconds()) if token else 0)
 
 
-def _throttled(request: Request, template: str, context: dict[str, Any], retry_after: int) -> Response[str]:
+def throttled(request: Request, template: str, context: dict[str, Any], retry_after: int) -> Response[str]:
     # One answer whatever the account: the same words, status and wait for a name that does not exist.
     error = i18n.gettext(THROTTLED, minutes=math.ceil(retry_after / 60))
     return render(request, template, {**context, "error": error}, status=429,
                   headers={**NO_STORE, "Retry-After": str(retry_after)})
 
 
-async def _run_step(request: Request, step: Callable[[Session], flow.Outcome]) -> tuple[flow.Outcome, str | None]:
+async def run_step(request: Request, step: Callable[[Session], flow.Outcome],
+                   offline: bool = False) -> tuple[flow.Outcome, str | None]:
     """One login step in one transaction (in a worker thread); a new session's token when the step let them in."""
     state = request.app.state
     user_agent = request.headers.get("user-agent", "")
@@ -66,12 +67,13 @@ async def _run_step(request: Request, step: Callable[[Session], flow.Outcome]) -
             outcome = step(session)
             if outcome.status != "ok" or outcome.user is None:
                 return outcome, None
-            return outcome, open_session(session, state.settings, outcome.user, _address(request), user_agent)
+            return outcome, open_session(session, state.settings, outcome.user, address_of(request), user_agent,
+                                         offline=offline)
 
     return await anyio.to_thread.run_sync(work)
 
 
-def _logged_in(request: Request, token: str, target: str) -> Response[Any]:
+def logged_in(request: Request, token: str, target: str) -> Response[Any]:
     response = redirect(request, target)
     response.set_cookie(session_cookie(request.app.state.settings, token))
     return response
@@ -89,13 +91,13 @@ async def login(request: Request) -> Response[Any]:
     password = str(form.get("password") or "")
     target = safe_next(str(form.get("next") or ""))
     state = request.app.state
-    address, now = _address(request), _now(request)
+    address, now = address_of(request), now_of(request)
 
-    outcome, token = await _run_step(request, lambda session: flow.password_step(
+    outcome, token = await run_step(request, lambda session: flow.password_step(
         session, state.settings.node_id, username, password, address, target, now))
     context = {"next": target, "username": username}
     if outcome.status == "throttled":
-        return _throttled(request, "login.html", context, outcome.retry_after)
+        return throttled(request, "login.html", context, outcome.retry_after)
     if outcome.status == "totp" and outcome.challenge:
         response = redirect(request, "/login/totp")
         response.set_cookie(_challenge_cookie(state.settings, outcome.challenge))
@@ -103,13 +105,13 @@ async def login(request: Request) -> Response[Any]:
     if token is None:
         # One message for a wrong name and a wrong password: no hint which accounts exist.
         return render(request, "login.html", {**context, "error": i18n.gettext(WRONG_PASSWORD)}, status=400)
-    return _logged_in(request, token, target)
+    return logged_in(request, token, target)
 
 
 @get("/login/totp", include_in_schema=False)
 async def totp_page(request: Request) -> Response[Any]:
     state = request.app.state
-    challenge, now = request.cookies.get(cookie_names(state.settings)["login"]), _now(request)
+    challenge, now = request.cookies.get(cookie_names(state.settings)["login"]), now_of(request)
 
     def is_pending() -> bool:
         with state.db.reads() as session:
@@ -126,12 +128,12 @@ async def totp_submit(request: Request) -> Response[Any]:
     code = str(form.get("code") or "")
     state = request.app.state
     challenge = request.cookies.get(cookie_names(state.settings)["login"])
-    address, now = _address(request), _now(request)
+    address, now = address_of(request), now_of(request)
 
-    outcome, token = await _run_step(request, lambda session: flow.totp_step(
+    outcome, token = await run_step(request, lambda session: flow.totp_step(
         session, state.settings.node_id, state.settings.secret_key, challenge, code, address, now))
     if outcome.status == "throttled":
-        return _throttled(request, "login_totp.html", {}, outcome.retry_after)
+        return throttled(request, "login_totp.html", {}, outcome.retry_after)
     if outcome.status == "expired":
         response = render(request, "login.html", {"next": "/", "username": "", "error": i18n.gettext(EXPIRED)},
                           status=400, headers=NO_STORE)
@@ -139,9 +141,20 @@ async def totp_submit(request: Request) -> Response[Any]:
         return response
     if token is None:
         return render(request, "login_totp.html", {"error": i18n.gettext(WRONG_CODE)}, status=400, headers=NO_STORE)
-    response = _logged_in(request, token, safe_next(outcome.next_url))
+    response = logged_in(request, token, safe_next(outcome.next_url))
     response.set_cookie(_challenge_cookie(state.settings, None))
     return response
 
 
-LOGIN_HANDLERS = [login_page, login, totp_page, totp_submit]
+@post("/logout", include_in_schema=False, sync_to_thread=True)
+def logout(request: Request) -> Response[Any]:
+    token = getattr(request.state, "session_token", None)
+    if token:
+        with request.app.state.db.transaction() as session:
+            close_session(session, token)
+    response = redirect(request, "/login")
+    response.set_cookie(session_cookie(request.app.state.settings, None))
+    return response
+
+
+LOGIN_HANDLERS = [login_page, login, totp_page, totp_submit, logout]

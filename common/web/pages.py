@@ -1,11 +1,11 @@
-"""The first pages: logout, home and the enterprise roster with search as you type (login is in login.py)."""
+"""The first pages: home and the enterprise roster with search as you type (login is in login.py)."""
 from __future__ import annotations
 
 from typing import Any
 from uuid import UUID
 
 from litestar.params import FromPath, FromQuery
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get
 from litestar.exceptions import NotAuthorizedException
 from sqlalchemy import select
 
@@ -16,9 +16,7 @@ from common.models import Enterprise, Node, Person, Visit
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.services import roster
-from common.web.auth import close_session, session_cookie
 from common.web.htmx import redirect
-from common.web.login import LOGIN_HANDLERS
 from common.web.templating import render
 
 ROSTER_PAGE = 30
@@ -30,17 +28,6 @@ def _principal(request: Request) -> Principal:
     if principal is None:
         raise NotAuthorizedException()
     return principal
-
-
-@post("/logout", include_in_schema=False, sync_to_thread=True)
-def logout(request: Request) -> Response[Any]:
-    token = getattr(request.state, "session_token", None)
-    if token:
-        with request.app.state.db.transaction() as session:
-            close_session(session, token)
-    response = redirect(request, "/login")
-    response.set_cookie(session_cookie(request.app.state.settings, None))
-    return response
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
@@ -88,4 +75,4 @@ def enterprise_page(request: Request, enterprise_id: FromPath[UUID]) -> Response
     return render(request, "enterprises/detail.html", context)
 
 
-PAGE_HANDLERS = [*LOGIN_HANDLERS, logout, home, enterprises_page, enterprise_page]
+PAGE_HANDLERS = [home, enterprises_page, enterprise_page]

@@ -16,12 +16,11 @@ from common.db import Database
 from common.i18n import N_
 from common.models import Node, OAuthClient, OAuthToken, User
 from common.policy import Principal, load_principal
+from common.scopes import needed_scope
 from common.settings import Settings
 from hub.oauth import keys
-from hub.oauth.clients import AREA_OF_PATH
 from hub.oauth.server import access_claims_unverified
 
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 MACHINE_ROLES = {"spoke", "client"}
 
 
@@ -63,13 +62,18 @@ class BearerVerifier:
                          f'Bearer realm="lianfu", error="invalid_token", error_description="{refused.reason}"'},
             ) from None
         request.state.token_claims = claims
-        if principal.role in MACHINE_ROLES and path != "/healthz" and not path.startswith("/oauth/"):
-            # What a spoke may do with its own token is the sync engine's to define; until then, nothing here.
-            await anyio.to_thread.run_sync(self._record, "token.insufficient_scope", token, "machine client", path, address)
-            raise PermissionDeniedException(i18n.gettext(N_("A node's or a service's token cannot be used here.")),
+        shared = path == "/healthz" or path.startswith("/oauth/")
+        node_only = path.startswith("/api/v1/sync/")
+        machine = principal.role in MACHINE_ROLES
+        if not shared and ((node_only and principal.role != "spoke") or (machine and not node_only)):
+            # A node's token is for the sync API only, and the sync API is for nodes only (never a person's token).
+            await anyio.to_thread.run_sync(self._record, "token.insufficient_scope", token, "wrong kind of token", path, address)
+            message = (N_("A node's or a service's token cannot be used here.") if machine else
+                       N_("Only a node's own credentials can be used here."))
+            raise PermissionDeniedException(i18n.gettext(message),
                                             headers={"WWW-Authenticate": 'Bearer realm="lianfu", error="insufficient_scope"'})
         if path.startswith("/api/"):
-            needed = self._needed_scope(path, request.method)
+            needed = needed_scope(path, request.method)
             if needed not in str(claims.get("scope", "")).split():
                 await anyio.to_thread.run_sync(self._record, "token.insufficient_scope", token, needed, path, address)
                 raise PermissionDeniedException(
@@ -77,14 +81,6 @@ class BearerVerifier:
                     headers={"WWW-Authenticate": f'Bearer realm="lianfu", error="insufficient_scope", scope="{needed}"'},
                 )
         return principal
-
-    @staticmethod
-    def _needed_scope(path: str, method: str) -> str:
-        parts = path.split("/")  # "", "api", "v1", area, ...
-        area = parts[3] if len(parts) > 3 else ""
-        if area == "sync":
-            return "sync"
-        return f"{AREA_OF_PATH.get(area, area or 'api')}:{'read' if method in SAFE_METHODS else 'write'}"
 
     def verify(self, token: str, issuer: str, address: str) -> tuple[Principal, dict[str, Any]]:
         """Runs in a worker thread: signature, claims, then revocation and the live state of user, client and node."""

@@ -6,32 +6,17 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, list_to_scope, scope_to_list
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common.i18n import N_
+from common.scopes import DEFAULT_NODE_SCOPE, DEFAULT_PERSON_SCOPE, SCOPES, SPOKE_CLIENT_SCOPE
 from common.models import Node, OAuthClient
 
-# API areas each have a read and a write scope; people belong to the roster area of enterprises.
-API_AREAS = ("enterprises", "cases", "visits", "bulletins", "applications", "nodes")
-AREA_OF_PATH = {"enterprises": "enterprises", "people": "enterprises", "cases": "cases", "visits": "visits",
-                "bulletins": "bulletins", "applications": "applications", "nodes": "nodes"}
-SCOPES: dict[str, str] = {
-    "openid": N_("Confirm who you are"),
-    "profile": N_("Your name, role, node and unit"),
-    "sync": N_("Synchronise a node's data with the hub"),
-    **{f"{area}:{mode}": text for area in API_AREAS
-       for mode, text in (("read", N_("Read {area}")), ("write", N_("Change {area}")))},
-}
-AREA_NAMES = {
-    "enterprises": N_("enterprises and their people"), "cases": N_("cases"), "visits": N_("visits"),
-    "bulletins": N_("bulletins"), "applications": N_("applications"), "nodes": N_("nodes"),
-}
-DEFAULT_PERSON_SCOPE = "openid profile " + " ".join(f"{a}:{m}" for a in API_AREAS for m in ("read", "write"))
-DEFAULT_NODE_SCOPE = "sync " + " ".join(f"{a}:read" for a in API_AREAS)
 GRANTS = ("authorization_code", "client_credentials")
 
 
@@ -66,12 +51,7 @@ def create_client(session: Session, name: str, grant: str, redirect_uris: list[s
     if node is not None and session.get(Node, node) is None:
         raise ClientError(f"no such node: {node}")
     if jwks is not None:
-        try:
-            keys = KeySet.import_key_set(jwks)
-        except (JoseError, ValueError, TypeError, KeyError) as exc:
-            raise ClientError(f"the JWK set is not valid: {exc}") from exc
-        if any(key.is_private for key in keys):
-            raise ClientError("give the client's public key only, never its private key")
+        _check_public_jwks(jwks)
     requested = scope_to_list(scope) if scope else scope_to_list(
         DEFAULT_PERSON_SCOPE if grant == "authorization_code" else DEFAULT_NODE_SCOPE)
     unknown = [s for s in requested if s not in SCOPES]
@@ -139,3 +119,45 @@ class RegisteredClient(ClientMixin):
 
     def public_keys(self) -> KeySet:
         return KeySet.import_key_set(self.row.jwks or {"keys": []})
+
+
+def _check_public_jwks(jwks: dict[str, Any]) -> None:
+    try:
+        keys = KeySet.import_key_set(jwks)
+    except (JoseError, ValueError, TypeError, KeyError) as exc:
+        raise ClientError(f"the JWK set is not valid: {exc}") from exc
+    if not keys.keys or any(key.is_private for key in keys):
+        raise ClientError("give the client's public key only, never its private key")
+
+
+def register_node_client(session: Session, node_id: str, jwks: dict[str, Any], base_url: str | None = None) -> OAuthClient:
+    """A spoke's own client, made at enrollment: private_key_jwt, first-party; it replaces the node's earlier ones."""
+    _check_public_jwks(jwks)
+    node = session.get(Node, node_id)
+    if node is None:
+        raise ClientError(f"no such node: {node_id}")
+    for old in session.scalars(select(OAuthClient).where(OAuthClient.node_id == node_id, OAuthClient.first_party.is_(True),
+                                                         OAuthClient.active.is_(True))):
+        old.active = False  # a re-enrolled machine: the old key pair is worth nothing from now on
+    row = OAuthClient(id=f"{node_id}.{secrets.token_urlsafe(9)}"[:64], name=node.name, secret_hash=None,
+                      token_endpoint_auth_method="private_key_jwt",
+                      grant_types=["authorization_code", "client_credentials"], redirect_uris=[],
+                      post_logout_redirect_uris=[], scope=SPOKE_CLIENT_SCOPE, jwks=jwks, first_party=True,
+                      node_id=node_id)
+    session.add(row)
+    if base_url:
+        set_node_base_url(row, base_url)
+    session.flush()
+    return row
+
+
+def set_node_base_url(row: OAuthClient, base_url: str) -> None:
+    """Where a spoke is reached by browsers: its login callback and the page to return to after logging out."""
+    base = base_url.rstrip("/")
+    parsed = urlsplit(base)
+    if parsed.scheme not in ("https", "http") or not parsed.netloc or parsed.path or parsed.query or parsed.fragment:
+        raise ClientError("the spoke's address must be an origin such as https://spoke.example.org")
+    if parsed.scheme == "http" and parsed.hostname not in ("127.0.0.1", "localhost", "::1"):
+        raise ClientError("a spoke outside loopback must be reached over https")
+    row.redirect_uris = [f"{base}/auth/callback"]
+    row.post_logout_redirect_uris = [f"{base}/login"]

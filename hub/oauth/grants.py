@@ -14,6 +14,7 @@ from authlib.oidc.core import OpenIDCode, UserInfo
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import delete, exists, select
 
+from common import totp
 from common.models import AuthorizationCode, OAuthToken, UsedAssertion, User, utcnow
 from hub.oauth import keys
 from hub.oauth.clients import RegisteredClient, sha256
@@ -81,7 +82,8 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         if _aware(row.expires_at) < utcnow():
             return None
-        return CodeView(row)
+        # The hub's login asks for the second factor of every account that has one.
+        return CodeView(row, ["pwd", "otp", "mfa"] if totp.has_totp(self.server.session, row.user_id) else ["pwd"])
 
     def delete_authorization_code(self, authorization_code: CodeView) -> None:
         authorization_code.row.used_at = utcnow()
@@ -93,8 +95,9 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 class CodeView:
     """Authlib's view of a stored authorization code."""
 
-    def __init__(self, row: AuthorizationCode) -> None:
+    def __init__(self, row: AuthorizationCode, amr: list[str]) -> None:
         self.row = row
+        self.amr = amr
         self.family_id = row.family_id
         self.code_challenge = row.code_challenge
         self.code_challenge_method = row.code_challenge_method
@@ -115,7 +118,7 @@ class CodeView:
         return None
 
     def get_amr(self) -> list[str]:
-        return ["pwd"]
+        return self.amr
 
 
 class HubOpenIDCode(OpenIDCode):

@@ -7,19 +7,20 @@ from urllib.parse import quote, urlencode
 
 import anyio
 from authlib.common.urls import add_params_to_uri
-from authlib.oauth2.rfc6749.errors import OAuth2Error
+from authlib.oauth2.rfc6749.errors import AccessDeniedError, OAuth2Error
 from authlib.oidc.core.errors import ConsentRequiredError
 from litestar import Request, Response, get, post, route
 from litestar.exceptions import NotAuthorizedException
 
-from common import i18n
+from common import i18n, policy
 from common.i18n import N_
 from common.models import User
 from common.web.errors import problem
 from common.web.templating import render
 from hub.oauth import keys
 from hub.oauth.bearer import issuer_for
-from hub.oauth.clients import AREA_NAMES, SCOPES, RegisteredClient
+from common.scopes import AREA_NAMES, SCOPES
+from hub.oauth.clients import RegisteredClient
 from hub.oauth.grants import build_server, user_info
 from hub.oauth.logout import logout_confirm, logout_perform
 from hub.oauth.server import OAuthResponse, RequestSnapshot
@@ -129,6 +130,13 @@ def _authorize(request: Request[Any, Any, Any], snapshot: RequestSnapshot, user_
         if user is None or ("login" in prompts and decision is None):
             return ("login",)
         client: RegisteredClient = grant.client
+        if client.row.node_id and not policy.in_subtree(server.session, user.node_id, client.row.node_id):
+            # A node's own client logs in only that node's people (and those below it), whoever asks.
+            error = AccessDeniedError(description="This account does not belong to this node.",
+                                      redirect_uri=grant.redirect_uri, state=oauth_request.payload.state)
+            response = server.handle_error_response(oauth_request, error)
+            response.location = add_params_to_uri(response.location or "", [("iss", server.issuer)])
+            return response
         needs_consent = not client.row.first_party or "consent" in prompts
         if decision in ("allow", "deny") or not needs_consent:
             granted = None if decision == "deny" else user

@@ -23,7 +23,8 @@ from common import audit
 from common.models import Node, OAuthClient, OAuthToken, User, new_id, utcnow
 from common.settings import Settings
 from hub.oauth import keys
-from hub.oauth.clients import SCOPES, RegisteredClient, sha256
+from common.scopes import SCOPES
+from hub.oauth.clients import RegisteredClient, sha256
 
 CODE_TTL = timedelta(minutes=2)
 

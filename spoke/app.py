@@ -1,0 +1,41 @@
+"""The spoke application: one node's slice on SQLite, people logged in through the hub or offline, its sync schedule."""
+from __future__ import annotations
+
+import os
+
+from litestar import Litestar
+
+from common.db import Database
+from common.settings import Settings, ensure_secret_key, load_settings
+from common.web.app import build_app
+from spoke.bearer import SpokeBearerVerifier
+from spoke.login import SPOKE_LOGIN_HANDLERS
+from spoke.schedule import SpokeSchedule
+from sync.hub_link import HubLink, SpokeConfig
+
+
+class NotEnrolled(RuntimeError):
+    """The data dir holds no enrolled spoke."""
+
+
+def spoke_settings(settings: Settings | None = None) -> tuple[Settings, SpokeConfig]:
+    settings = settings or load_settings("spoke")
+    config = SpokeConfig.load(settings.data_dir)
+    if config is None:
+        raise NotEnrolled(f"{settings.data_dir} holds no enrolled spoke: run `lianfu spoke enroll --hub URL --code CODE`")
+    return ensure_secret_key(settings.with_overrides(node_id=config.node_id)), config
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    """`settings=None` reads the environment; the scheduled sync runs only under `lianfu spoke serve`."""
+    settings, config = spoke_settings(settings)
+    db = Database.connect(settings.database_url)
+    link = HubLink(settings.data_dir, config)
+    schedule = SpokeSchedule(db, settings, link, enabled=os.environ.get("LIANFU_SPOKE_SCHEDULE") == "1")
+    app = build_app(settings, db, config.node_name, login_handlers=SPOKE_LOGIN_HANDLERS,
+                    on_startup=[schedule.start], on_shutdown=[schedule.stop])
+    app.state.hub_link = link
+    app.state.schedule = schedule
+    cache = float(settings.extra.get("introspection_cache", os.environ.get("LIANFU_INTROSPECTION_CACHE", "10")))
+    app.state.bearer_verifier = SpokeBearerVerifier(db, settings, link, cache_seconds=cache)
+    return app

@@ -1,0 +1,60 @@
+"""`lianfu spoke …`: enroll a fresh data dir with the hub's one-time code, and serve the spoke."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+from common.settings import load_settings
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def spoke() -> None:
+    """A spoke: a sub-center's or a workstation's own node."""
+
+
+@spoke.command()
+@click.option("--hub", "hub_url", required=True, help="The hub's address, e.g. https://lianfu.example.gov.cn")
+@click.option("--code", required=True, help="The one-time enrollment code the office issued for this node.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory [var/spoke].")
+@click.option("--url", "base_url", default=None, help="Where browsers will reach this spoke (default http://HOST:PORT).")
+def enroll(hub_url: str, code: str, data_dir: str | None, base_url: str | None) -> None:
+    """Turn a fresh data dir into an approved node's spoke: keys, client registration, its directory."""
+    from spoke.enroll import EnrollError, enroll as run_enroll
+
+    settings = load_settings("spoke", data_dir=data_dir, base_url=base_url)
+    try:
+        summary = run_enroll(settings, hub_url, code)
+    except EnrollError as exc:
+        _fail(str(exc))
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+
+
+@spoke.command()
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory [var/spoke].")
+@click.option("--host", default=None, help="Address to listen on [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port [8601].")
+def serve(data_dir: str | None, host: str | None, port: int | None) -> None:
+    """Run the spoke (migrates first), with its scheduled sync."""
+    import uvicorn
+
+    from common.bootstrap import prepare_database
+    from spoke.app import NotEnrolled, spoke_settings
+
+    overrides = {"port": port or int(os.environ.get("LIANFU_PORT", "8601"))}
+    try:
+        settings, _config = spoke_settings(load_settings("spoke", data_dir=data_dir, host=host, **overrides))
+    except NotEnrolled as exc:
+        _fail(str(exc))
+    prepare_database(settings)
+    os.environ.update({"LIANFU_DATA_DIR": str(settings.data_dir), "LIANFU_HOST": settings.host,
+                       "LIANFU_PORT": str(settings.port), "LIANFU_SPOKE_SCHEDULE": "1"})
+    uvicorn.run("spoke.app:create_app", factory=True, host=settings.host, port=settings.port, workers=1,
+                log_level="info", timeout_graceful_shutdown=5)

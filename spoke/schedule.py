@@ -1,0 +1,88 @@
+"""The spoke's scheduled work with the hub: one job, fixed id, never two at once, backing off while the hub is away."""
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from common.db import Database
+from common.settings import Settings
+from spoke.login import base_url_of
+from sync.directory import apply_directory
+from sync.hub_link import HubLink, HubRefused, HubUnreachable
+
+log = logging.getLogger("lianfu.spoke")
+JOB_ID = "lianfu-sync"
+MAX_BACKOFF = 600.0
+
+
+class SpokeSchedule:
+    def __init__(self, db: Database, settings: Settings, link: HubLink, enabled: bool, interval: float | None = None) -> None:
+        self.db = db
+        self.settings = settings
+        self.link = link
+        self.enabled = enabled
+        self.interval = interval or float(settings.extra.get("sync_interval", 0) or 0) or _env_interval()
+        self.failures = 0
+        self.last_error: str | None = None
+        self.last_success: datetime | None = None
+        self._running = threading.Lock()
+        self._scheduler: BackgroundScheduler | None = None
+
+    def start(self) -> None:
+        if not self.enabled:
+            return
+        self._scheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
+        self._scheduler.add_job(self.tick, "date", run_date=datetime.now(timezone.utc), id=JOB_ID)
+        self._scheduler.start()
+
+    def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+
+    def tick(self) -> None:
+        """One round, then the next one planned: the interval with jitter, or a capped backoff after a failure."""
+        try:
+            self.round()
+        finally:
+            if self._scheduler is not None:
+                self._scheduler.add_job(self.tick, "date", id=JOB_ID, replace_existing=True,
+                                        run_date=datetime.now(timezone.utc) + timedelta(seconds=self.next_delay()))
+
+    def next_delay(self) -> float:
+        if self.failures == 0:
+            return self.interval * random.uniform(0.8, 1.2)
+        return min(MAX_BACKOFF, self.interval * (2 ** min(self.failures, 10))) * random.uniform(0.5, 1.0)
+
+    def round(self) -> dict[str, Any] | None:
+        """Say where this spoke lives, then refresh the directory; never two rounds at once."""
+        if not self._running.acquire(blocking=False):
+            return None
+        try:
+            self.link.call("PUT", "/api/v1/sync/address", json={"base_url": base_url_of(self.settings)})
+            self.link.registered_base_url = base_url_of(self.settings)  # type: ignore[attr-defined]
+            self.link.metadata(refresh=True)
+            self.link.jwks(refresh=True)
+            payload = self.link.call("GET", "/api/v1/sync/directory")
+            with self.db.transaction() as session:
+                counts = apply_directory(session, payload, self.settings.node_id)
+            self.failures, self.last_error = 0, None
+            self.last_success = datetime.now(timezone.utc)
+            return counts
+        except (HubUnreachable, HubRefused) as exc:
+            self.failures += 1
+            self.last_error = str(exc)
+            log.warning("sync with the hub failed (%s): %s", self.failures, exc)
+            return None
+        finally:
+            self._running.release()
+
+
+def _env_interval() -> float:
+    return float(os.environ.get("LIANFU_SYNC_INTERVAL", "60"))

@@ -1,0 +1,90 @@
+"""The directory a spoke needs to let people in: the nodes around it, and its own node's people with their hashes.
+
+Only the spoke's own node's accounts travel, never another node's: a stolen spoke gives away no more than its own.
+"""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from litestar import Request, get
+from litestar.exceptions import PermissionDeniedException
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from common import audit, i18n
+from common.api.deps import Caller
+from common.i18n import N_
+from common.models import Node, User, utcnow
+from common.services.federation import node_slice
+
+USER_FIELDS = ("username", "display_name", "role", "unit_id", "is_leader", "password_hash", "phone", "active")
+
+
+def directory_for(session: Session, node_id: str) -> dict[str, Any]:
+    users = session.scalars(select(User).where(User.node_id == node_id).order_by(User.username)).all()
+    return {
+        "node": node_id,
+        "nodes": node_slice(session, node_id),
+        "users": [{"id": str(u.id), "node": u.node_id, "deleted": u.deleted_at is not None, "version": u.version,
+                   **{f: getattr(u, f) for f in USER_FIELDS}} for u in users],
+    }
+
+
+@get("/api/v1/sync/directory", sync_to_thread=True, tags=["sync"],
+     summary="The nodes around a spoke and its own node's accounts (for logins while the hub is unreachable)")
+def directory(request: Request, principal: Caller) -> dict[str, Any]:
+    if principal.role != "spoke":
+        raise PermissionDeniedException(i18n.gettext(N_("Only a node's own credentials can be used here.")))
+    with request.app.state.db.reads() as session:
+        return directory_for(session, principal.node_id)
+
+
+# --- the spoke's side -------------------------------------------------------------------------------------------
+
+def apply_directory(session: Session, payload: dict[str, Any], own_node: str) -> dict[str, int]:
+    """Take the hub's directory as it is: nodes by id (parents first), own accounts by id; nothing of other nodes."""
+    counts = {"nodes": 0, "users": 0}
+    for raw in sorted(payload.get("nodes", []), key=lambda n: len(n["path"])):
+        node = session.get(Node, raw["id"])
+        values = {"kind": raw["kind"], "name": raw["name"], "parent_id": raw["parent"], "path": raw["path"],
+                  "region_code": raw["region_code"], "status": raw["status"]}
+        if node is None:
+            session.add(Node(id=raw["id"], **values))
+            counts["nodes"] += 1
+        elif any(getattr(node, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(node, key, value)
+            counts["nodes"] += 1
+        session.flush()
+    seen: set[uuid.UUID] = set()
+    for raw in payload.get("users", []):
+        if raw.get("node") != own_node:
+            continue  # never keep another node's accounts, whatever arrives
+        user_id = uuid.UUID(raw["id"])
+        seen.add(user_id)
+        values = {f: raw[f] for f in USER_FIELDS}
+        values["deleted_at"] = utcnow() if raw.get("deleted") else None
+        user = session.get(User, user_id)
+        if user is None:
+            # A copy made at an earlier online login may hold the name under its hub id already.
+            user = User(id=user_id, node_id=own_node, **values)
+            session.add(user)
+            counts["users"] += 1
+        elif any(getattr(user, k) != v for k, v in values.items() if k != "deleted_at") or \
+                (user.deleted_at is None) != (values["deleted_at"] is None):
+            for key, value in values.items():
+                if key == "deleted_at" and (user.deleted_at is None) == (value is None):
+                    continue
+                setattr(user, key, value)
+            counts["users"] += 1
+    # Own accounts the hub no longer lists cannot log in offline any more.
+    for user in session.scalars(select(User).where(User.node_id == own_node, User.active.is_(True))):
+        if user.id not in seen:
+            user.active = False
+            counts["users"] += 1
+    session.flush()
+    if counts["nodes"] or counts["users"]:
+        audit.record(session, own_node, "sync.directory", actor=f"node:{own_node}"[:64], entity_type="node",
+                     entity_id=own_node, detail=counts)
+    return counts

@@ -1,0 +1,116 @@
+"""A real federation for integration tests: a hub process and spoke processes, enrolled the way an operator does.
+
+Usage::
+
+    with Federation(enterprises=20) as fed:
+        fed.enroll("sc-shanghai")
+        spoke_url = fed.start_spoke("sc-shanghai")
+        fed.stop_hub(); ...; fed.start_hub()
+
+Everything runs through the `lianfu` command (seed-demo, hub serve, hub enrollment-code, spoke enroll, spoke serve)
+in a throwaway directory, each process on its own free loopback port; the hub keeps its port across restarts.
+"""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.live_hub import LIANFU, ROOT, HubStartError, _environment, _healthy, _stop, _tail, free_port
+
+
+class Federation:
+    def __init__(self, enterprises: int = 20, timeout: float = 60, spoke_env: dict[str, str] | None = None) -> None:
+        self.enterprises = enterprises
+        self.timeout = timeout
+        self.root = Path(tempfile.mkdtemp(prefix="lianfu-federation-"))
+        self.hub_dir = self.root / "hub"
+        self.hub_env = _environment(self.hub_dir)
+        self.hub_port = free_port()
+        self.hub_url = f"http://127.0.0.1:{self.hub_port}"
+        self.spoke_env = {"LIANFU_INTROSPECTION_CACHE": "0", "LIANFU_SYNC_INTERVAL": "3600", **(spoke_env or {})}
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.spoke_urls: dict[str, str] = {}
+
+    # --- lifecycle ------------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> "Federation":
+        try:
+            self.run_hub_command("seed-demo", "--enterprises", str(self.enterprises))
+            self.start_hub()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for process in self.processes.values():
+            _stop(process)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _start(self, name: str, args: list[str], env: dict[str, str], url: str) -> None:
+        log_path = self.root / f"{name}.log"
+        with open(log_path, "ab") as log:
+            process = subprocess.Popen([*LIANFU, *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                       stderr=subprocess.STDOUT)
+        self.processes[name] = process
+        deadline = time.monotonic() + self.timeout
+        while not _healthy(f"{url}/healthz"):
+            if process.poll() is not None or time.monotonic() > deadline:
+                _stop(process)
+                raise HubStartError(f"{name} did not come up:\n{_tail(log_path)}")
+            time.sleep(0.2)
+
+    def start_hub(self) -> str:
+        self._start("hub", ["hub", "serve", "--host", "127.0.0.1", "--port", str(self.hub_port)], self.hub_env,
+                    self.hub_url)
+        return self.hub_url
+
+    def stop_hub(self) -> None:
+        _stop(self.processes.pop("hub"))
+
+    def log(self, name: str) -> str:
+        return _tail(self.root / f"{name}.log", 20000)
+
+    # --- commands -------------------------------------------------------------------------------------------------
+
+    def run_hub_command(self, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([*LIANFU, "hub", *args], cwd=ROOT, env=self.hub_env, capture_output=True, text=True,
+                              input=input_text, timeout=120)
+        if done.returncode != 0:
+            raise AssertionError(f"lianfu hub {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def spoke_dir(self, node: str) -> Path:
+        return self.root / node
+
+    def spoke_environment(self, node: str) -> dict[str, str]:
+        return {**_environment(self.spoke_dir(node)), **self.spoke_env}
+
+    def enrollment_code(self, node: str) -> str:
+        return self.run_hub_command("enrollment-code", node).stdout.split()[0]
+
+    def enroll(self, node: str, code: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        port = free_port()
+        self.spoke_urls[node] = f"http://127.0.0.1:{port}"
+        done = subprocess.run([*LIANFU, "spoke", "enroll", "--hub", self.hub_url, "--code", code or self.enrollment_code(node),
+                               "--url", self.spoke_urls[node]],
+                              cwd=ROOT, env=self.spoke_environment(node), capture_output=True, text=True, timeout=120)
+        if check and done.returncode != 0:
+            raise AssertionError(f"lianfu spoke enroll exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
+
+    def start_spoke(self, node: str) -> str:
+        url = self.spoke_urls[node]
+        port = url.rsplit(":", 1)[1]
+        self._start(node, ["spoke", "serve", "--host", "127.0.0.1", "--port", port], self.spoke_environment(node), url)
+        return url
+
+    def stop_spoke(self, node: str) -> None:
+        _stop(self.processes.pop(node))
