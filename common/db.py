@@ -9,7 +9,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
-def make_engine(url: str, **kwargs: object) -> Engine:
+def make_engine(url: str, foreign_keys: bool = True, **kwargs: object) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
@@ -21,7 +21,9 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             # WAL lets readers and one writer work together; a spoke lives on one SQLite file.
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
+            # A spoke holds a slice of the federation: a row there may name one outside its slice (an application's
+            # host enterprise that moved to another sub-center), so its replica does not enforce references.
+            cur.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
 
@@ -52,8 +54,8 @@ class Database:
     writes: sessionmaker[Session]
 
     @classmethod
-    def connect(cls, url: str, **kwargs: object) -> "Database":
-        engine = make_engine(url, **kwargs)
+    def connect(cls, url: str, foreign_keys: bool = True, **kwargs: object) -> "Database":
+        engine = make_engine(url, foreign_keys=foreign_keys, **kwargs)
         return cls(
             engine,
             sessionmaker(engine, expire_on_commit=False),

@@ -27,3 +27,14 @@ def downgrade(url: str, revision: str = "base") -> None:
 def check(url: str) -> None:
     """Raise if the models and the migrations disagree."""
     command.check(alembic_config(url))
+
+
+def head_and_previous() -> tuple[str, str | None]:
+    """The schema revision this release migrates to, and the one before it (a spoke one release behind)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    head = script.get_current_head() or ""
+    revision = script.get_revision(head) if head else None
+    previous = revision.down_revision if revision is not None else None
+    return head, previous if isinstance(previous, str) else None

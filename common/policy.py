@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -11,7 +12,7 @@ from sqlalchemy.orm import Session
 from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
-    AuditEntry, Bulletin, BulletinAck, BulletinAudience, Case, CaseEvent, CaseUnit, Enterprise, InfoReport, Node,
+    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, Case, CaseEvent, CaseUnit, Enterprise, InfoReport, Node,
     NodeApplication, Person, User, Visit,
 )
 
@@ -36,6 +37,10 @@ class Principal:
     @property
     def is_office(self) -> bool:
         return self.role == "office"
+
+
+# Who the current request acts for: sync records it with each change a spoke sends, for the hub to check.
+acting: ContextVar["Principal | None"] = ContextVar("lianfu_acting", default=None)
 
 
 def load_principal(session: Session, user: User, offline: bool = False, address: str = "") -> Principal:
@@ -163,7 +168,13 @@ def _audit_rule(p: Principal) -> ColumnElement[bool]:
     return true() if p.is_office else false()
 
 
+def _attachment_rule(p: Principal) -> ColumnElement[bool]:
+    # Files belong to the node that holds the row they are attached to.
+    return true() if p.is_office else _in_subtree(Attachment.node_id, p)
+
+
 VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
+    Attachment: _attachment_rule,
     Enterprise: _enterprise_rule,
     Person: _person_rule,
     Case: _case_rule,
@@ -184,6 +195,11 @@ def visible(model: type, p: Principal) -> ColumnElement[bool]:
     rule = VISIBILITY[model](p)
     deleted_at = getattr(model, "deleted_at", None)
     return and_(rule, deleted_at.is_(None)) if deleted_at is not None else rule
+
+
+def in_scope(model: type, p: Principal) -> ColumnElement[bool]:
+    """Everything of `model` within `p`'s scope, soft-deleted rows (tombstones) included: what sync carries."""
+    return VISIBILITY[model](p)
 
 
 def scoped(model: type, p: Principal) -> Select[Any]:

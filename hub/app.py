@@ -12,16 +12,19 @@ from hub.enrollment import ENROLLMENT_HANDLERS
 from hub.oauth.admin import ADMIN_HANDLERS
 from hub.oauth.bearer import BearerVerifier
 from hub.oauth.routes import OAUTH_HANDLERS
+from sync import capture
 from sync.directory import directory
+from sync.hub_api import SYNC_HANDLERS
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """`settings=None` reads the environment; nothing is built at import time."""
     settings = ensure_secret_key(settings or load_settings("hub"))
     db = Database.connect(settings.database_url)
+    capture.install(db, settings.node_id, outbox=False)
     with db.reads() as session:
         node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
-    app = build_app(settings, db, node_name, extra_handlers=[*OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, directory])
+    app = build_app(settings, db, node_name, extra_handlers=[*OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, directory, *SYNC_HANDLERS])
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
     return app

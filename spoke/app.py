@@ -5,12 +5,12 @@ import os
 
 from litestar import Litestar
 
-from common.db import Database
 from common.settings import Settings, ensure_secret_key, load_settings
 from common.web.app import build_app
 from spoke.bearer import SpokeBearerVerifier
 from spoke.login import SPOKE_LOGIN_HANDLERS
 from spoke.schedule import SpokeSchedule
+from sync import capture
 from sync.hub_link import HubLink, SpokeConfig
 
 
@@ -29,7 +29,7 @@ def spoke_settings(settings: Settings | None = None) -> tuple[Settings, SpokeCon
 def create_app(settings: Settings | None = None) -> Litestar:
     """`settings=None` reads the environment; the scheduled sync runs only under `lianfu spoke serve`."""
     settings, config = spoke_settings(settings)
-    db = Database.connect(settings.database_url)
+    db = capture.spoke_database(settings.database_url, settings.node_id)
     link = HubLink(settings.data_dir, config)
     schedule = SpokeSchedule(db, settings, link, enabled=os.environ.get("LIANFU_SPOKE_SCHEDULE") == "1")
     app = build_app(settings, db, config.node_name, login_handlers=SPOKE_LOGIN_HANDLERS,

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from common.bootstrap import prepare_database
-from common.db import Database
+from sync.capture import spoke_database
 from common.settings import Settings
 from sync.directory import apply_directory
 from sync.hub_link import CONFIG_FILE, KEY_FILE, HubLink, HubRefused, HubUnreachable, SpokeConfig, new_client_key
@@ -47,7 +47,7 @@ def enroll(settings: Settings, hub_url: str, code: str, transport: httpx.BaseTra
                          client_id=body["client_id"], protocol=int(body.get("protocol", 1)))
     settings = settings.with_overrides(node_id=config.node_id)
     prepare_database(settings)
-    db = Database.connect(settings.database_url)
+    db = spoke_database(settings.database_url, config.node_id)
     try:
         with db.transaction() as session:
             apply_directory(session, {"nodes": body["nodes"], "users": []}, config.node_id)

@@ -15,6 +15,7 @@ from common.settings import Settings
 from spoke.login import base_url_of
 from sync.directory import apply_directory
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
+from sync.spoke_side import RoundResult, SpokeSync
 
 log = logging.getLogger("lianfu.spoke")
 JOB_ID = "lianfu-sync"
@@ -37,6 +38,8 @@ class SpokeSchedule:
     def start(self) -> None:
         if not self.enabled:
             return
+        for name in ("apscheduler", "httpx"):
+            logging.getLogger(name).setLevel(logging.WARNING)  # one line per round is noise on a spoke's log
         self._scheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1})
         self._scheduler.add_job(self.tick, "date", run_date=datetime.now(timezone.utc), id=JOB_ID)
         self._scheduler.start()
@@ -60,26 +63,32 @@ class SpokeSchedule:
             return self.interval * random.uniform(0.8, 1.2)
         return min(MAX_BACKOFF, self.interval * (2 ** min(self.failures, 10))) * random.uniform(0.5, 1.0)
 
-    def round(self) -> dict[str, Any] | None:
-        """Say where this spoke lives, then refresh the directory; never two rounds at once."""
+    def round(self) -> RoundResult | None:
+        """Say where this spoke lives, refresh the directory, then a sync round; never two rounds at once."""
         if not self._running.acquire(blocking=False):
             return None
         try:
-            self.link.call("PUT", "/api/v1/sync/address", json={"base_url": base_url_of(self.settings)})
-            self.link.registered_base_url = base_url_of(self.settings)  # type: ignore[attr-defined]
-            self.link.metadata(refresh=True)
-            self.link.jwks(refresh=True)
-            payload = self.link.call("GET", "/api/v1/sync/directory")
-            with self.db.transaction() as session:
-                counts = apply_directory(session, payload, self.settings.node_id)
-            self.failures, self.last_error = 0, None
-            self.last_success = datetime.now(timezone.utc)
-            return counts
-        except (HubUnreachable, HubRefused) as exc:
-            self.failures += 1
-            self.last_error = str(exc)
-            log.warning("sync with the hub failed (%s): %s", self.failures, exc)
-            return None
+            try:
+                base = base_url_of(self.settings)
+                self.link.call("PUT", "/api/v1/sync/address", json={"base_url": base})
+                self.link.registered_base_url = base  # type: ignore[attr-defined]
+                self.link.metadata(refresh=True)
+                self.link.jwks(refresh=True)
+                payload = self.link.call("GET", "/api/v1/sync/directory")
+                with self.db.transaction() as session:
+                    apply_directory(session, payload, self.settings.node_id)
+            except (HubUnreachable, HubRefused) as exc:
+                result = RoundResult(error=str(exc))
+            else:
+                result = SpokeSync(self.db, self.link, self.settings.data_dir, self.settings.node_id).round()
+            if result.ok:
+                self.failures, self.last_error = 0, None
+                self.last_success = datetime.now(timezone.utc)
+            else:
+                self.failures += 1
+                self.last_error = result.error
+                log.warning("sync with the hub failed (%s in a row): %s", self.failures, result.error)
+            return result
         finally:
             self._running.release()
 

@@ -192,14 +192,20 @@ class HubLink:
         with self._lock:
             self._token = None
 
-    def call(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> Any:
-        """A call to the hub's sync API as this node; a token the hub no longer takes is renewed once."""
+    def call(self, method: str, path: str, timeout: float | None = None, raw: bool = False, **kwargs: Any) -> Any:
+        """A call to the hub's sync API as this node; a token the hub no longer takes is renewed once.
+
+        The answer as JSON builtins, or with `raw` its bytes (for the caller to decode into its own structs).
+        """
+        extra_headers = kwargs.pop("headers", {})
         for attempt in (1, 2):
-            headers = {**kwargs.pop("headers", {}), "Authorization": f"Bearer {self.node_token()}"}
+            headers = {**extra_headers, "Authorization": f"Bearer {self.node_token()}"}
             response = self._request(method, path, timeout, headers=headers, **kwargs)
             if response.status_code == 401 and attempt == 1:
                 self.forget_token()
                 continue
+            if raw and response.status_code < 400:
+                return response.content
             return self._json(response)
         raise AssertionError("unreachable")
 

@@ -57,3 +57,7 @@ class Synced(Stamped):
     @declared_attr
     def node_id(cls) -> Mapped[str]:  # noqa: N805
         return mapped_column(String(64), ForeignKey("node.id"), index=True)
+
+    # When each field was last changed and where: {"name": [hlc, "sc-shanghai"], ...}; a field not listed is as
+    # the row was made. Sync merges field by field with it (see sync/merge.py).
+    field_versions: Mapped[dict[str, Any] | None] = mapped_column(default=None)

@@ -145,7 +145,8 @@ def delete_row(session: Session, p: Principal, model: type, resource: str, row_i
 
 def audit_write(session: Session, p: Principal, action: str, entity_type: str, entity_id: Any,
                 detail: dict[str, Any] | None = None) -> None:
-    audit.record(session, p.node_id, action, actor=p.username, actor_id=p.user_id, entity_type=entity_type,
+    # Each node keeps one chain of what was recorded in its own database, whoever it was recorded for.
+    audit.record(session, str(session.info.get("node_id") or "hub"), action, actor=p.username, actor_id=p.user_id, entity_type=entity_type,
                  entity_id=entity_id, detail=detail, address=p.address)
 
 

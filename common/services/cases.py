@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from common import lifecycle, policy
@@ -16,15 +16,23 @@ from common.reference import CATEGORIES, CHANNELS, JURISDICTIONS, URGENCIES
 from common.services.base import Problems, audit_write, choice, optional_text, required_text, update_row, visible_enterprise
 
 
-def next_case_number(session: Session, node_id: str, year: int) -> str:
-    """Node code + year + local sequence: unique across the federation without asking anyone."""
+def next_case_number(session: Session, year: int) -> str:
+    """Code of the node recording it + year + that node's own sequence: unique across the federation without asking.
+
+    The node is the one whose database this is (`session.info["node_id"]`, set by sync's capture; the hub when
+    unset). A re-enrolled spoke carries on after the highest number of its code already known.
+    """
+    node_id = str(session.info.get("node_id") or "hub")
+    prefix = f"{node_id.upper()}-{year}-"
     bumped = session.execute(update(CaseSequence).where(CaseSequence.node_id == node_id, CaseSequence.year == year)
                              .values(last=CaseSequence.last + 1))
     if bumped.rowcount == 0:
-        session.add(CaseSequence(node_id=node_id, year=year, last=1))
+        highest = session.scalar(select(func.max(Case.number)).where(Case.number.startswith(prefix, autoescape=True)))
+        start = int(highest.rsplit("-", 1)[1]) if highest and highest.rsplit("-", 1)[1].isdigit() else 0
+        session.add(CaseSequence(node_id=node_id, year=year, last=start + 1))
         session.flush()
     last = session.scalar(select(CaseSequence.last).where(CaseSequence.node_id == node_id, CaseSequence.year == year))
-    return f"{node_id.upper()}-{year}-{last:05d}"
+    return f"{prefix}{last:05d}"
 
 
 def clean_case(data: dict[str, Any], partial: bool) -> dict[str, Any]:
@@ -62,7 +70,7 @@ def create_case(session: Session, p: Principal, data: dict[str, Any]) -> Case:
     node_id = enterprise.node_id if enterprise is not None else p.node_id
     policy.require_write(p, "case", "create", node_id)
     case = Case(node_id=node_id, enterprise_id=enterprise.id if enterprise else None, reported_by=p.user_id,
-                number=next_case_number(session, p.node_id, utcnow().year), **values)
+                number=next_case_number(session, utcnow().year), **values)
     session.add(case)
     session.flush()
     audit_write(session, p, "create", "case", case.id, {"number": case.number, "category": case.category})
@@ -116,6 +124,9 @@ def project(session: Session, case: Case, state: lifecycle.CaseState) -> None:
     case.status = str(state.status)
     case.emergency = state.emergency
     case.lead_unit = state.lead_unit
+    # Every node works these out from the same events: a change of them is not a new version of the case.
+    if inspect(case).persistent:
+        case.version = Case.version
     existing = {cu.unit_id: cu for cu in session.scalars(select(CaseUnit).where(CaseUnit.case_id == case.id))}
     for assignment in state.units:
         row = existing.get(assignment.unit) or CaseUnit(case_id=case.id, unit_id=assignment.unit)

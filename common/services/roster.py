@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from common import policy
 from common.errors import InvalidField
 from common.i18n import N_
-from common.models import Enterprise, Node, Person
+from common.models import Case, CaseEvent, Enterprise, InfoReport, Node, Person, Visit
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.services.base import (
@@ -104,7 +104,14 @@ def update_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID, 
     changed = apply_changes(enterprise, values)
     if changed:
         if "node_id" in changed:
-            session.execute(Person.__table__.update().where(Person.enterprise_id == enterprise.id).values(node_id=enterprise.node_id))
+            # The enterprise's whole file goes with it: people, visits, cases and their events. Row by row, so
+            # each move is captured for sync like any other change (the old spoke drops them, the new one gets them).
+            for model in (Person, Visit, Case, InfoReport):
+                for row in session.scalars(select(model).where(model.enterprise_id == enterprise.id)):
+                    row.node_id = enterprise.node_id
+            for event in session.scalars(select(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
+                                         .where(Case.enterprise_id == enterprise.id)):
+                event.node_id = enterprise.node_id
         session.flush()
         audit_write(session, p, "update", "enterprise", enterprise.id, {"changed": changed})
     return enterprise

@@ -16,7 +16,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from common import i18n
+from common import i18n, policy
 from common.db import Database
 from common.i18n import N_
 from common.models import User, WebSession, utcnow
@@ -107,6 +107,7 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
         address = request.client.host if request.client else ""
         principal = await anyio.to_thread.run_sync(_principal_from_session, state.db, session_token, address)
     request.state.principal = principal
+    policy.acting.set(principal)
     request.state.session_token = session_token if principal and not authorization else None
 
     # An API call with no credentials at all has no session to protect: it is answered 401, not refused as a stale form.

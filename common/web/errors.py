@@ -23,8 +23,10 @@ TITLES = {
     409: N_("Conflicts with the current state"),
     413: N_("Too large"),
     422: N_("Some fields are not valid"),
+    426: N_("Upgrade needed"),
     429: N_("Too many requests"),
     500: N_("Internal error"),
+    503: N_("Temporarily unavailable"),
 }
 
 

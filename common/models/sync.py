@@ -1,0 +1,119 @@
+"""What sync keeps besides the data: a spoke's outbox and state, the hub's batches, peers, conflicts and scope moves."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.models.audit import AuditEntry
+from common.models.base import Base, new_id, utcnow
+from common.models.cases import Case, CaseEvent
+from common.models.field import Attachment, Bulletin, BulletinAck, InfoReport, Visit
+from common.models.nodes import NodeApplication
+from common.models.roster import Enterprise, Person
+
+# SQLite makes an INTEGER PRIMARY KEY its rowid (autoincrementing); PostgreSQL gets a BIGINT identity.
+SEQ = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class SyncOutbox(Base):
+    """At a spoke: one local change not yet acknowledged by the hub, written in the transaction of the change."""
+
+    __tablename__ = "sync_outbox"
+    # Never reuse a number once acknowledged entries are gone: batch ids are made of them.
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[str] = mapped_column(String(64))
+    # The fields changed (None: the whole row, as made), and each one's version before this change.
+    fields: Mapped[list[Any] | None] = mapped_column(default=None)
+    prior: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncState(Base):
+    """At a spoke: its sync cursors and the record of its last rounds, one JSON value per key."""
+
+    __tablename__ = "sync_state"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[dict[str, Any]] = mapped_column()
+
+
+class SyncBatch(Base):
+    """At the hub: a pushed batch already applied, with the answer it got, so a batch sent twice applies once."""
+
+    __tablename__ = "sync_batch"
+
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)  # node id + the spoke's batch id
+    node_id: Mapped[str] = mapped_column(String(64), index=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    answer: Mapped[dict[str, Any]] = mapped_column()
+
+
+class SyncPeer(Base):
+    """At the hub: how each spoke's sync is going, for the sync page and `lianfu sync status`."""
+
+    __tablename__ = "sync_peer"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_success_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_at: Mapped[datetime | None] = mapped_column(default=None)
+    pushed_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    pulled_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    queued: Mapped[int] = mapped_column(BigInteger, default=0)  # as the spoke last reported
+    cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # the hub version the spoke has pulled up to
+    protocol: Mapped[int] = mapped_column(Integer, default=0)
+    schema: Mapped[str] = mapped_column(String(32), default="")
+    digest_ok: Mapped[bool | None] = mapped_column(default=None)
+
+
+class SyncConflict(Base):
+    """At the hub: one field written on two nodes at once; the winner is applied, the other value kept here."""
+
+    __tablename__ = "sync_conflict"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    entity: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[str] = mapped_column(String(64), index=True)
+    field: Mapped[str] = mapped_column(String(64))
+    node_id: Mapped[str] = mapped_column(String(64), index=True)  # the row's node, for whose eyes it is
+    kept_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    kept_by: Mapped[list[Any]] = mapped_column()  # [version, node]
+    other_value: Mapped[Any] = mapped_column(JSON, nullable=True)
+    other_by: Mapped[list[Any]] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open / resolved
+    resolution: Mapped[str] = mapped_column(String(16), default="")  # keep / replace / merge
+    resolved_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    resolved_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncMove(Base):
+    """At the hub: a row that left a node's scope (e.g. an enterprise given to another sub-center)."""
+
+    __tablename__ = "sync_move"
+
+    seq: Mapped[int] = mapped_column(SEQ, primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    row_id: Mapped[str] = mapped_column(String(64))
+    from_node: Mapped[str] = mapped_column(String(64))
+    to_node: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_sync_move_from_node_version", "from_node", "version"),)
+
+
+# Pulls read each synced table by node and version.
+SYNCED_MODELS = (Enterprise, Person, Case, CaseEvent, Visit, Bulletin, BulletinAck, InfoReport, Attachment,
+                 NodeApplication, AuditEntry)
+for _model in SYNCED_MODELS:
+    Index(f"ix_{_model.__tablename__}_node_id_version", _model.node_id, _model.version)

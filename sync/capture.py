@@ -1,0 +1,68 @@
+"""Change capture: in the transaction of every write, the field versions of the row and (at a spoke) its outbox entry.
+
+Installed on a node's session factories. At the hub it also records a row leaving a node's scope, so that node's
+spoke can drop it; at a spoke each change waits in the outbox until the hub has acknowledged it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from common.clock import clock
+from common.db import Database
+from common.models import SyncMove, SyncOutbox, new_id
+from common.policy import acting
+from sync.entities import BY_MODEL
+
+
+def spoke_database(url: str, node_id: str) -> Database:
+    """A spoke's database: its slice, without cross-slice references enforced, every change captured."""
+    db = Database.connect(url, foreign_keys=False)
+    install(db, node_id, outbox=True)
+    return db
+
+
+def install(db: Database, node_id: str, outbox: bool) -> None:
+    """Capture changes made through `db`'s sessions; `outbox` at a spoke, moves at the hub."""
+    for maker in (db.writes, db.reads):
+        maker.configure(info={"node_id": node_id})  # whose numbers this database mints (case numbers)
+        event.listen(maker, "before_flush", lambda session, _ctx, _objs: capture(session, node_id, outbox))
+
+
+def capture(session: Session, node_id: str, outbox: bool) -> None:
+    principal = acting.get()
+    actor_id = principal.user_id if principal is not None else None
+    for obj in list(session.new):
+        entity = BY_MODEL.get(type(obj))
+        if entity is None:
+            continue
+        if obj.id is None:
+            obj.id = new_id()
+        if obj.field_versions is None:
+            obj.field_versions = {}
+        if outbox:
+            session.add(SyncOutbox(entity=entity.name, row_id=str(obj.id), fields=None, prior=None, actor_id=actor_id))
+    for obj in list(session.dirty):
+        entity = BY_MODEL.get(type(obj))
+        if entity is None:
+            continue
+        state = inspect(obj)
+        changed = [name for name in entity.fields if state.attrs[name].history.has_changes()]
+        if not changed:
+            continue
+        version = clock.now()
+        versions: dict[str, Any] = dict(obj.field_versions or {})
+        prior = {name: versions.get(name) for name in changed}
+        for name in changed:
+            versions[name] = [version, node_id]
+        obj.field_versions = versions
+        obj.version = version
+        if outbox:
+            session.add(SyncOutbox(entity=entity.name, row_id=str(obj.id), fields=changed, prior=prior, actor_id=actor_id))
+        elif "node_id" in changed:
+            before = state.attrs["node_id"].history.deleted
+            if before and before[0] and before[0] != obj.node_id:
+                session.add(SyncMove(entity=entity.name, row_id=str(obj.id), from_node=before[0], to_node=obj.node_id,
+                                     version=version))

@@ -1,0 +1,90 @@
+"""What syncs, in which direction, and how a row travels: the registry of synced entities and their wire form."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable
+
+from sqlalchemy import Column, Table
+
+from common.models import (
+    Attachment, AuditEntry, BulletinAck, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Person, Visit,
+)
+
+# Kept by each node for itself: never merged field by field.
+HOUSEKEEPING = frozenset({"id", "version", "created_at", "updated_at", "field_versions"})
+
+
+@dataclass(frozen=True)
+class Entity:
+    """One synced table.
+
+    `resource` names it in the policy's table of writers (None: checked by its own rule); `derived` fields are
+    worked out again on every node (a case's status from its events) and never travel as edits.
+    """
+
+    name: str
+    model: Any
+    resource: str | None
+    push: bool = True
+    pull: bool = True
+    append_only: bool = False
+    derived: frozenset[str] = frozenset()
+    table: Table = field(init=False)
+    fields: tuple[str, ...] = field(init=False)
+    decoders: dict[str, Callable[[Any], Any]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        table = self.model.__table__
+        object.__setattr__(self, "table", table)
+        object.__setattr__(self, "fields", tuple(c.name for c in table.columns
+                                                 if c.name not in HOUSEKEEPING and c.name not in self.derived))
+        object.__setattr__(self, "decoders", {c.name: decoder for c in table.columns
+                                              if (decoder := _decoder_for(c)) is not None})
+
+    @property
+    def columns(self) -> list[str]:
+        return [c.name for c in self.table.columns]
+
+    def decode(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Wire values (JSON) into what the table's columns take; an unknown column is a malformed row."""
+        out: dict[str, Any] = {}
+        columns = self.table.columns
+        for key, value in values.items():
+            if key not in columns:
+                raise ValueError(f"{self.name} has no field {key!r}")
+            decoder = self.decoders.get(key)
+            out[key] = decoder(value) if decoder is not None and value is not None else value
+        return out
+
+
+def _decoder_for(column: Column[Any]) -> Callable[[Any], Any] | None:
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return None
+    if python_type is uuid.UUID:
+        return lambda v: v if isinstance(v, uuid.UUID) else uuid.UUID(str(v))
+    if python_type is datetime:
+        return lambda v: v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+    return None
+
+
+# In the order rows are applied: a row comes after the rows it refers to.
+ENTITIES: tuple[Entity, ...] = (
+    Entity("enterprise", Enterprise, "enterprise"),
+    Entity("person", Person, "person"),
+    Entity("node_application", NodeApplication, "application"),
+    Entity("case_record", Case, "case", derived=frozenset({"status", "emergency", "lead_unit"})),
+    Entity("case_event", CaseEvent, None, append_only=True),
+    Entity("visit", Visit, "visit"),
+    Entity("info_report", InfoReport, "visit"),
+    Entity("attachment", Attachment, None),
+    Entity("bulletin_ack", BulletinAck, None, pull=False, append_only=True),
+    # A node's own audit trail goes to the hub, where its chain can be verified; the hub's stays at the hub.
+    Entity("audit_entry", AuditEntry, None, pull=False, append_only=True),
+)
+BY_NAME = {e.name: e for e in ENTITIES}
+BY_MODEL = {e.model: e for e in ENTITIES}
+RANK = {e.name: i for i, e in enumerate(ENTITIES)}

@@ -1,0 +1,216 @@
+"""The hub's sync endpoints: push, pull, drops, digest and ids, for spokes' own credentials only."""
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Any
+
+import anyio
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.exceptions import HTTPException, PermissionDeniedException
+from litestar.params import FromQuery
+
+from common import i18n
+from common.api.deps import Caller
+from common.i18n import N_
+from common.migrate import head_and_previous
+from common.policy import Principal
+from sync import hub_side
+from sync.entities import BY_NAME
+from sync.wire import (
+    MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER,
+    DigestAnswer, DigestRequest, IdsAnswer, PushBatch, decode, encode,
+)
+
+NO_CSRF = {"csrf_exempt": True}
+JSON = "application/json"
+
+
+class Upgrade(HTTPException):
+    status_code = 426
+
+
+class Busy(HTTPException):
+    status_code = 503
+
+
+@lru_cache(maxsize=1)
+def _schemas() -> tuple[str, str | None]:
+    return head_and_previous()
+
+
+class _Slots:
+    """At most `size` sync requests at once in this process; the rest are told when to come back."""
+
+    def __init__(self, size: int) -> None:
+        self._semaphore = threading.BoundedSemaphore(size)
+
+    def __enter__(self) -> None:
+        if not self._semaphore.acquire(blocking=False):
+            raise Busy(i18n.gettext(N_("The hub is busy. Try again shortly.")), headers={"Retry-After": "5"})
+
+    def __exit__(self, *_: Any) -> None:
+        self._semaphore.release()
+
+
+SLOTS = _Slots(16)
+
+
+def check_peer(request: Request[Any, Any, Any], principal: Principal) -> None:
+    """Only a spoke's own credentials, speaking a protocol and schema this hub still understands."""
+    if principal.role != "spoke":
+        raise PermissionDeniedException(i18n.gettext(N_("Only a node's own credentials can be used here.")))
+    try:
+        protocol = int(request.headers.get(PROTOCOL_HEADER, "0"))
+    except ValueError:
+        protocol = 0
+    head, previous = _schemas()
+    if protocol < MIN_PROTOCOL:
+        raise Upgrade(i18n.gettext(N_("This spoke speaks sync protocol {got}; the hub needs {need} or newer. Upgrade "
+                                      "the spoke's Lianfu to the hub's release and restart it."), got=protocol,
+                                   need=MIN_PROTOCOL))
+    if protocol > PROTOCOL:
+        raise Upgrade(i18n.gettext(N_("This spoke speaks sync protocol {got}, newer than the hub's {need}. Upgrade the "
+                                      "hub first."), got=protocol, need=PROTOCOL))
+    schema = request.headers.get(SCHEMA_HEADER, "")
+    if schema not in (head, previous):
+        raise Upgrade(i18n.gettext(N_("This spoke's database is at schema {got}; the hub is at {need} and accepts one "
+                                      "release behind at most. Upgrade the spoke's Lianfu and restart it."),
+                                   got=schema or "?", need=head))
+
+
+async def _body(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
+    raw = await request.body()
+    if len(raw) > MAX_BATCH_BYTES * 2:
+        raise HTTPException(status_code=413, detail=i18n.gettext(N_("The batch is too large.")))
+    try:
+        return decode(raw, kind)
+    except (msgspec.DecodeError, msgspec.ValidationError, OSError, EOFError) as exc:
+        raise HTTPException(status_code=400, detail=i18n.gettext(N_("The sync request is malformed: {reason}"),
+                                                                 reason=str(exc)[:200])) from None
+
+
+def _answer(value: Any) -> Response[bytes]:
+    # Plain JSON here: the app's compression middleware gzips it for clients that accept it.
+    return Response(encode(value, compress=False), media_type=JSON)
+
+
+@post("/api/v1/sync/push", opt=NO_CSRF, tags=["sync"], status_code=200,
+      summary="A spoke's batch of changes: checked against its scope and writers, merged field by field")
+async def push(request: Request, principal: Caller) -> Response[bytes]:
+    check_peer(request, principal)
+    batch: PushBatch = await _body(request, PushBatch)
+    if len(batch.changes) > MAX_BATCH_ROWS:
+        raise HTTPException(status_code=413, detail=i18n.gettext(N_("The batch is too large.")))
+    state = request.app.state
+
+    def work() -> Any:
+        with SLOTS, state.db.transaction() as session:
+            spoke = hub_side.spoke_principal(session, principal.node_id)
+            answer = hub_side.apply_push(session, spoke, batch, state.settings.node_id)
+            hub_side.peer(session, principal.node_id).protocol = int(request.headers.get(PROTOCOL_HEADER, "0"))
+            return answer
+
+    return _answer(await anyio.to_thread.run_sync(work))
+
+
+class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
+    cursors: dict[str, list[Any]] = {}
+    limit: int = PULL_PAGE_ROWS
+
+
+@post("/api/v1/sync/pull", opt=NO_CSRF, tags=["sync"], status_code=200,
+      summary="The next rows of the spoke's scope after its cursors")
+async def pull(request: Request, principal: Caller) -> Response[bytes]:
+    check_peer(request, principal)
+    wanted: PullRequest = await _body(request, PullRequest)
+    limit = max(1, min(wanted.limit, PULL_PAGE_ROWS))
+    state = request.app.state
+
+    def work() -> Any:
+        with SLOTS:
+            with state.db.reads() as session:
+                spoke = hub_side.spoke_principal(session, principal.node_id)
+                answer = hub_side.pull_page(session, spoke, wanted.cursors, limit)
+            if answer.rows:
+                with state.db.transaction() as session:
+                    record = hub_side.peer(session, principal.node_id)
+                    record.pulled_total += len(answer.rows)
+                    record.cursor = max([record.cursor, *(int(c[0]) for c in answer.cursors.values() if c)])
+            return answer
+
+    return _answer(await anyio.to_thread.run_sync(work))
+
+
+@get("/api/v1/sync/drops", tags=["sync"], summary="Rows that left the spoke's scope since a version")
+async def drops(request: Request, principal: Caller, since: FromQuery[int] = 0) -> Response[bytes]:
+    check_peer(request, principal)
+    state = request.app.state
+
+    def work() -> Any:
+        with state.db.reads() as session:
+            spoke = hub_side.spoke_principal(session, principal.node_id)
+            found, cursor = hub_side.drops_since(session, spoke, since)
+            return {"drops": found, "cursor": cursor}
+
+    return _answer(await anyio.to_thread.run_sync(work))
+
+
+@post("/api/v1/sync/digest", opt=NO_CSRF, tags=["sync"], status_code=200,
+      summary="Compare the spoke's digest of its scope with the hub's; the end of a successful round")
+async def digest(request: Request, principal: Caller) -> Response[bytes]:
+    check_peer(request, principal)
+    theirs: DigestRequest = await _body(request, DigestRequest)
+    state = request.app.state
+
+    def work() -> Any:
+        with state.db.transaction() as session:
+            spoke = hub_side.spoke_principal(session, principal.node_id)
+            mine = hub_side.digests(session, spoke)
+            mismatched = sorted(name for name, value in mine.items() if theirs.digests.get(name) != value)
+            record = hub_side.peer(session, principal.node_id)
+            record.queued = max(0, theirs.queued)
+            record.digest_ok = not mismatched
+            record.schema = request.headers.get(SCHEMA_HEADER, "")[:32]
+            if not mismatched:
+                record.last_success_at = record.last_seen_at
+            conflicts = hub_side.open_conflicts(session, spoke)
+            return {**msgspec.to_builtins(DigestAnswer(mismatched)), "open_conflicts": conflicts}
+
+    return _answer(await anyio.to_thread.run_sync(work))
+
+
+@get("/api/v1/sync/ids", tags=["sync"], summary="Every id of one entity in the spoke's scope (to repair a drift)")
+async def ids(request: Request, principal: Caller, entity: FromQuery[str]) -> Response[bytes]:
+    check_peer(request, principal)
+    kind = BY_NAME.get(entity)
+    if kind is None or not kind.pull:
+        raise HTTPException(status_code=400, detail=i18n.gettext(N_("No such entity")))
+    state = request.app.state
+
+    def work() -> Any:
+        with state.db.reads() as session:
+            spoke = hub_side.spoke_principal(session, principal.node_id)
+            return IdsAnswer(entity, hub_side.scoped_ids(session, spoke, kind))
+
+    return _answer(await anyio.to_thread.run_sync(work))
+
+
+@post("/api/v1/sync/report", opt=NO_CSRF, tags=["sync"], status_code=200, summary="A spoke reports a failed round")
+async def report(request: Request, principal: Caller) -> dict[str, Any]:
+    check_peer(request, principal)
+    body = await _body(request, dict[str, Any])
+    state = request.app.state
+
+    def work() -> None:
+        with state.db.transaction() as session:
+            record = hub_side.peer(session, principal.node_id)
+            record.last_error = str(body.get("error", ""))[:500]
+            record.last_error_at = record.last_seen_at
+
+    await anyio.to_thread.run_sync(work)
+    return {"ok": True}
+
+
+SYNC_HANDLERS = [push, pull, drops, digest, ids, report]

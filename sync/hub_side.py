@@ -1,0 +1,343 @@
+"""The hub's side of sync: apply a spoke's batch (checked, merged field by field), serve its scope, compare digests."""
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections import defaultdict
+from typing import Any, Iterable
+
+import msgspec
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from common import audit, lifecycle, policy
+from common.clock import clock
+from common.models import Case, SyncBatch, SyncConflict, SyncMove, SyncPeer, User, utcnow
+from common.policy import WRITERS, Principal
+from common.services import cases as case_service
+from sync.entities import BY_NAME, ENTITIES, RANK, Entity
+from sync.wire import Change, Drop, PullAnswer, PullRow, PushAnswer, PushBatch, Rejected
+
+CHECKSUM_MODULUS = 2_147_483_647
+ZERO_ID = uuid.UUID(int=0)
+APPEND_ONLY_ROLES = {"office", "liaison", "subcenter", "enterprise"}
+
+
+class RowRefused(Exception):
+    """A pushed row the hub will not apply; `reason` goes back to the spoke and into the audit trail."""
+
+
+def spoke_principal(session: Session, node_id: str) -> Principal:
+    """The scope of a spoke: its node and every node below it."""
+    return policy.principal_at(session, None, f"node:{node_id}", "spoke", node_id)
+
+
+def peer(session: Session, node_id: str) -> SyncPeer:
+    row = session.get(SyncPeer, node_id, with_for_update=True)
+    if row is None:
+        row = SyncPeer(node_id=node_id, last_error="", pushed_total=0, pulled_total=0, rejected_total=0, queued=0,
+                       cursor=0, protocol=0, schema="")
+        session.add(row)
+    row.last_seen_at = utcnow()
+    return row
+
+
+# --- push -------------------------------------------------------------------------------------------------------
+
+class _Apply:
+    """One batch being applied: the rows it touches are read once, written in bulk per entity."""
+
+    def __init__(self, session: Session, spoke: Principal, hub_node: str) -> None:
+        self.session = session
+        self.spoke = spoke
+        self.hub_node = hub_node
+        self.applied = 0
+        self.conflicts = 0
+        self.rejected: list[Rejected] = []
+        self.touched_cases: set[uuid.UUID] = set()
+        self.users: dict[uuid.UUID, User] = {}
+
+    def load_actors(self, changes: Iterable[Change]) -> None:
+        ids = set()
+        for change in changes:
+            try:
+                if change.actor:
+                    ids.add(uuid.UUID(change.actor))
+            except ValueError:
+                continue
+        if ids:
+            self.users = {u.id: u for u in self.session.scalars(select(User).where(User.id.in_(ids)))}
+
+    def run(self, batch: PushBatch) -> None:
+        by_entity: dict[str, list[Change]] = defaultdict(list)
+        for change in batch.changes:
+            by_entity[change.entity].append(change)
+        self.load_actors(batch.changes)
+        for name in sorted(by_entity, key=lambda n: RANK.get(n, len(RANK))):
+            entity = BY_NAME.get(name)
+            if entity is None or not entity.push:
+                for change in by_entity[name]:
+                    self.refuse(change, "this kind of row is not accepted from a spoke")
+                continue
+            self.apply_entity(entity, by_entity[name])
+        for case_id in self.touched_cases:
+            case = self.session.get(Case, case_id)
+            if case is not None:
+                case_service.project(self.session, case, case_service.case_state(self.session, case_id))
+
+    def refuse(self, change: Change, reason: str) -> None:
+        self.rejected.append(Rejected(change.entity, str(change.id)[:64], reason))
+        audit.record(self.session, self.hub_node, "security.sync_rejected", actor=self.spoke.username[:64],
+                     entity_type=str(change.entity)[:32], entity_id=str(change.id)[:64],
+                     detail={"reason": reason, "node": self.spoke.node_id, "actor": change.actor})
+
+    def apply_entity(self, entity: Entity, changes: list[Change]) -> None:
+        table = entity.table
+        ids: dict[str, uuid.UUID] = {}
+        for change in changes:
+            try:
+                ids[change.id] = uuid.UUID(change.id)
+            except (ValueError, TypeError):
+                pass
+        existing = {row.id: row for row in self.session.execute(
+            select(table).where(table.c.id.in_(list(ids.values())))).mappings()} if ids else {}
+        inserts: list[dict[str, Any]] = []
+        for change in changes:
+            row_id = ids.get(change.id)
+            try:
+                if row_id is None:
+                    raise RowRefused("malformed id")
+                values = entity.decode(change.values)
+                current = existing.get(row_id)
+                if change.made:
+                    if current is not None or any(v["id"] == row_id for v in inserts):
+                        self.applied += 1  # made here before (a batch sent again): nothing more to do
+                        continue
+                    row = self.check_made(entity, change, row_id, values)
+                    inserts.append(row)
+                else:
+                    self.check_edit(entity, change, current, values)
+                    self.merge(entity, change, row_id, current, values)
+                self.applied += 1
+            except RowRefused as refused:
+                self.refuse(change, str(refused))
+            except (ValueError, TypeError, KeyError) as exc:
+                self.refuse(change, f"malformed row: {exc}"[:200])
+        if inserts:
+            self.session.execute(insert(table), inserts)
+            if entity.name == "case_event":
+                self.touched_cases.update(row["case_id"] for row in inserts)
+
+    # --- the checks: scope and the writer's role --------------------------------------------------------------
+
+    def check_scope(self, entity: Entity, node_id: Any) -> None:
+        if entity.name == "audit_entry":
+            if node_id != self.spoke.node_id:
+                raise RowRefused("an audit entry of another node")
+        elif node_id not in self.spoke.subtree:
+            raise RowRefused("outside the node's scope")
+
+    def check_actor(self, entity: Entity, change: Change, action: str, values: dict[str, Any]) -> None:
+        if entity.name == "audit_entry":
+            return  # the node's own trail, written by the node itself
+        try:
+            user = self.users.get(uuid.UUID(str(change.actor))) if change.actor else None
+        except ValueError:
+            user = None
+        if user is None or not user.active or user.deleted_at is not None:
+            raise RowRefused("written by no known person")
+        if user.node_id not in self.spoke.subtree:
+            raise RowRefused("written by a person of another node")
+        if entity.resource is not None:
+            if user.role not in WRITERS.get(entity.resource, {}).get(action, frozenset()):
+                raise RowRefused(f"the writer's role may not {action} this")
+        elif entity.name == "case_event":
+            actor = lifecycle.Actor(user.role, user.unit_id, bool(user.is_leader))
+            if str(values.get("kind")) not in {str(k) for k in lifecycle.actor_kinds(actor)}:
+                raise RowRefused("the writer's role may not add this kind of event")
+        elif user.role not in APPEND_ONLY_ROLES:
+            raise RowRefused("the writer's role may not do this")
+
+    def check_made(self, entity: Entity, change: Change, row_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
+        node_id = values.get("node_id")
+        self.check_scope(entity, node_id)
+        if entity.name == "case_event":
+            case_node = self.session.scalar(select(Case.node_id).where(Case.id == values.get("case_id")))
+            if case_node is None or case_node not in self.spoke.subtree:
+                raise RowRefused("an event of a case outside the node's scope")
+        self.check_actor(entity, change, "create", values)
+        now = utcnow()
+        row = {column: values[column] for column in entity.columns if column in values}
+        row.update(id=row_id, version=clock.now(), field_versions=_clean_versions(change.fv),
+                   updated_at=now)
+        row.setdefault("created_at", now)
+        for name in entity.derived:
+            row.pop(name, None)  # worked out here from the events, whatever the spoke thought
+        return row
+
+    def check_edit(self, entity: Entity, change: Change, current: Any, values: dict[str, Any]) -> None:
+        if entity.append_only:
+            raise RowRefused("append-only: it cannot be changed")
+        if current is None:
+            raise RowRefused("an edit of a row the hub does not have")
+        self.check_scope(entity, current.node_id)
+        if "node_id" in values:
+            self.check_scope(entity, values["node_id"])
+        unknown = [name for name in values if name not in entity.fields]
+        if unknown:
+            raise RowRefused(f"fields that cannot be edited: {', '.join(unknown)}")
+        action = "delete" if values.get("deleted_at") is not None and current.deleted_at is None else "update"
+        self.check_actor(entity, change, action, values)
+
+    # --- the merge ----------------------------------------------------------------------------------------------
+
+    def merge(self, entity: Entity, change: Change, row_id: uuid.UUID, current: Any, values: dict[str, Any]) -> None:
+        versions: dict[str, Any] = dict(current.field_versions or {})
+        prior = change.prior or {}
+        updates: dict[str, Any] = {}
+        for name, value in values.items():
+            incoming = _version(change.fv.get(name))
+            if incoming is None:
+                raise RowRefused(f"no version for field {name}")
+            mine = _version(versions.get(name))
+            if mine == incoming:
+                continue  # applied before
+            if mine == _version(prior.get(name)):
+                updates[name], versions[name] = value, list(incoming)
+                continue
+            # Written on two nodes since they last agreed: the later write wins, then the greater node id.
+            here = current[name]
+            if here == value:
+                versions[name] = list(max(incoming, mine or (0, "")))
+                continue
+            self.conflicts += 1
+            if incoming > (mine or (0, "")):
+                updates[name], versions[name] = value, list(incoming)
+                kept, kept_by, other, other_by = value, incoming, here, mine
+            else:
+                kept, kept_by, other, other_by = here, mine, value, incoming
+            self.session.add(SyncConflict(entity=entity.name, row_id=str(row_id), field=name,
+                                          node_id=values.get("node_id", current.node_id),
+                                          kept_value=_jsonable(kept), kept_by=list(kept_by or (0, "")),
+                                          other_value=_jsonable(other), other_by=list(other_by or (0, ""))))
+        if versions == (current.field_versions or {}) and not updates:
+            return
+        version = clock.now()
+        self.session.execute(update(entity.table).where(entity.table.c.id == row_id)
+                             .values(**updates, field_versions=versions, version=version, updated_at=utcnow()))
+        new_node = updates.get("node_id")
+        if new_node is not None and new_node != current.node_id:
+            self.session.add(SyncMove(entity=entity.name, row_id=str(row_id), from_node=current.node_id,
+                                      to_node=new_node, version=version))
+
+
+def _version(value: Any) -> tuple[int, str] | None:
+    if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], int):
+        return (value[0], str(value[1]))
+    return None
+
+
+def _clean_versions(fv: dict[str, Any]) -> dict[str, Any]:
+    return {name: list(v) for name, value in (fv or {}).items() if (v := _version(value)) is not None}
+
+
+def _jsonable(value: Any) -> Any:
+    return msgspec.to_builtins(value)
+
+
+def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: str) -> PushAnswer:
+    """Apply one batch in the caller's transaction; a batch seen before gets its first answer again."""
+    key = hashlib.sha256(f"{spoke.node_id}\0{batch.batch_id}".encode()).hexdigest()
+    seen = session.get(SyncBatch, key)
+    if seen is not None:
+        answer = msgspec.convert(seen.answer, PushAnswer)
+        answer.duplicate = True
+        return answer
+    work = _Apply(session, spoke, hub_node)
+    work.run(batch)
+    answer = PushAnswer(batch.batch_id, work.applied, work.conflicts, work.rejected, batch.upto)
+    session.add(SyncBatch(id=key, node_id=spoke.node_id, answer=msgspec.to_builtins(answer)))
+    state = peer(session, spoke.node_id)
+    state.pushed_total += work.applied
+    state.rejected_total += len(work.rejected)
+    return answer
+
+
+# --- pull -------------------------------------------------------------------------------------------------------
+
+def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]], limit: int) -> PullAnswer:
+    """The next rows of the spoke's scope after its cursors, entity by entity, at most `limit` of them."""
+    rows: list[PullRow] = []
+    out = {name: list(value) for name, value in cursors.items()}
+    more = False
+    for entity in ENTITIES:
+        if not entity.pull:
+            continue
+        room = limit - len(rows)
+        if room <= 0:
+            more = True
+            break
+        table = entity.table
+        version, after = _cursor(cursors.get(entity.name))
+        stmt = (select(table).where(policy.in_scope(entity.model, spoke))
+                .where(or_(table.c.version > version, and_(table.c.version == version, table.c.id > after)))
+                .order_by(table.c.version, table.c.id).limit(room + 1))
+        fetched = session.execute(stmt).mappings().all()
+        if len(fetched) > room:
+            more, fetched = True, fetched[:room]
+        rows.extend(PullRow(entity.name, dict(row)) for row in fetched)
+        if fetched:
+            out[entity.name] = [fetched[-1]["version"], str(fetched[-1]["id"])]
+        if more:
+            break
+    return PullAnswer(rows=rows, cursors=out, more=more)
+
+
+def _cursor(value: Any) -> tuple[int, uuid.UUID]:
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        try:
+            return int(value[0]), (uuid.UUID(str(value[1])) if value[1] else ZERO_ID)
+        except (ValueError, TypeError):
+            pass
+    return 0, ZERO_ID
+
+
+def drops_since(session: Session, spoke: Principal, since: int) -> tuple[list[Drop], int]:
+    """Rows that left the spoke's scope after `since` and are still outside it."""
+    subtree = sorted(spoke.subtree)
+    moves = session.execute(select(SyncMove).where(SyncMove.from_node.in_(subtree), SyncMove.to_node.not_in(subtree),
+                                                   SyncMove.version > since).order_by(SyncMove.version)).scalars().all()
+    drops: list[Drop] = []
+    cursor = since
+    for move in moves:
+        cursor = max(cursor, move.version)
+        entity = BY_NAME.get(move.entity)
+        if entity is None:
+            continue
+        now_at = session.scalar(select(entity.table.c.node_id).where(entity.table.c.id == uuid.UUID(move.row_id)))
+        if now_at is not None and now_at not in spoke.subtree:
+            drops.append(Drop(move.entity, move.row_id))
+    return drops, cursor
+
+
+# --- divergence -------------------------------------------------------------------------------------------------
+
+def digests(session: Session, spoke: Principal) -> dict[str, list[int]]:
+    """Per pulled entity, [rows, checksum of their versions] in the spoke's scope."""
+    out: dict[str, list[int]] = {}
+    for entity in ENTITIES:
+        if entity.pull:
+            table = entity.table
+            count, total = session.execute(select(func.count(), func.coalesce(func.sum(table.c.version % CHECKSUM_MODULUS), 0))
+                                           .where(policy.in_scope(entity.model, spoke))).one()
+            out[entity.name] = [int(count), int(total)]
+    return out
+
+
+def scoped_ids(session: Session, spoke: Principal, entity: Entity) -> list[str]:
+    return [str(i) for i in session.scalars(select(entity.table.c.id).where(policy.in_scope(entity.model, spoke)))]
+
+
+def open_conflicts(session: Session, spoke: Principal) -> int:
+    return int(session.scalar(select(func.count()).select_from(SyncConflict).where(
+        SyncConflict.status == "open", SyncConflict.node_id.in_(sorted(spoke.subtree)))) or 0)

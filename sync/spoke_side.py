@@ -1,0 +1,413 @@
+"""A spoke's sync round: push its outbox, pull its scope, drop what left it, then check the digest with the hub.
+
+Every step is a checkpoint: an acknowledged batch leaves the outbox in the transaction that records the answer,
+a pulled page is applied in the transaction that moves the cursor. A round cut off anywhere resumes from there.
+"""
+from __future__ import annotations
+
+import fcntl
+import gc
+import time
+import uuid
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from common.db import Database
+from common.migrate import head_and_previous
+from common.models import Case, CaseUnit, SyncOutbox, SyncState, utcnow
+from common.services import cases as case_service
+from sync.entities import BY_NAME, ENTITIES, Entity
+from sync.hub_link import HubLink, HubRefused, HubUnreachable
+from sync.hub_side import CHECKSUM_MODULUS
+from sync.wire import (
+    MAX_BATCH_BYTES, MAX_BATCH_ROWS, OVERLAP, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, Change,
+    PullAnswer, PushAnswer, PushBatch, decode, encode,
+)
+
+Progress = Callable[[str, int, int | None], None]
+SENT_NOT = frozenset({"version", "field_versions"})
+
+
+class SyncBusy(Exception):
+    """Another sync of this spoke is running."""
+
+
+@dataclass
+class RoundResult:
+    pushed: int = 0
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    conflicts: int = 0
+    pulled: int = 0
+    dropped: int = 0
+    repaired: list[str] = field(default_factory=list)
+    open_conflicts: int = 0
+    queued: int = 0
+    lag_seconds: float = 0.0
+    seconds: float = 0.0
+    ok: bool = False
+    error: str | None = None
+
+
+@contextmanager
+def exclusive(data_dir: Path) -> Iterator[None]:
+    """One sync at a time per data dir, whichever process (the scheduler, `lianfu sync`) starts it."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(data_dir / "sync.lock", "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SyncBusy("a sync of this spoke is already running") from None
+        yield
+    finally:
+        handle.close()
+
+
+def read_state(session: Session, key: str) -> dict[str, Any]:
+    row = session.get(SyncState, key)
+    return dict(row.value) if row is not None else {}
+
+
+def write_state(session: Session, key: str, value: dict[str, Any]) -> None:
+    row = session.get(SyncState, key)
+    if row is None:
+        session.add(SyncState(key=key, value=value))
+    else:
+        row.value = value
+
+
+class SpokeSync:
+    def __init__(self, db: Database, link: HubLink, data_dir: Path, node_id: str, progress: Progress | None = None) -> None:
+        self.db = db
+        self.link = link
+        self.data_dir = data_dir
+        self.node_id = node_id
+        self.progress = progress or (lambda phase, done, total: None)
+        head, _ = head_and_previous()
+        self.headers = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head, "Content-Type": "application/json",
+                        "Content-Encoding": "gzip"}
+
+    # --- the round ----------------------------------------------------------------------------------------------
+
+    def round(self) -> RoundResult:
+        result = RoundResult()
+        started = time.monotonic()
+        try:
+            with exclusive(self.data_dir):
+                self.push(result)
+                self.pull(result)
+                self.drops(result)
+                self.check_digest(result)
+                result.ok = True
+        except SyncBusy as exc:
+            result.error = str(exc)
+        except (HubUnreachable, HubRefused) as exc:
+            result.error = str(exc)
+            self._report(result.error)
+        result.seconds = time.monotonic() - started
+        result.queued, result.lag_seconds = self.queue()
+        self._remember(result)
+        return result
+
+    def _call(self, method: str, path: str, payload: Any = None, **kwargs: Any) -> Any:
+        content = encode(payload) if payload is not None else None
+        return self.link.call(method, path, content=content, headers=dict(self.headers), timeout=120, **kwargs)
+
+    def _report(self, error: str) -> None:
+        try:
+            self._call("POST", "/api/v1/sync/report", {"error": error})
+        except (HubUnreachable, HubRefused):
+            pass
+
+    def queue(self) -> tuple[int, float]:
+        with self.db.reads() as session:
+            count, oldest = session.execute(select(func.count(), func.min(SyncOutbox.created_at))).one()
+        if not count or oldest is None:
+            return 0, 0.0
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
+        return int(count), max(0.0, (utcnow() - oldest).total_seconds())
+
+    def _remember(self, result: RoundResult) -> None:
+        with self.db.transaction() as session:
+            status = read_state(session, "status")
+            now = utcnow().isoformat()
+            status.update(last_attempt=now, queued=result.queued, lag_seconds=round(result.lag_seconds, 1))
+            if result.ok:
+                status.update(last_success=now, last_error=None, open_conflicts=result.open_conflicts,
+                              last_round={"pushed": result.pushed, "pulled": result.pulled, "dropped": result.dropped,
+                                          "conflicts": result.conflicts, "rejected": len(result.rejected),
+                                          "repaired": result.repaired, "seconds": round(result.seconds, 3)})
+            else:
+                status.update(last_error=result.error, last_error_at=now)
+            if result.rejected:
+                status["rejected"] = (status.get("rejected", []) + result.rejected)[-100:]
+            write_state(session, "status", status)
+
+    # --- push ---------------------------------------------------------------------------------------------------
+
+    def push(self, result: RoundResult) -> None:
+        while True:
+            with self.db.reads() as session:
+                entries = session.scalars(select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)).all()
+                if not entries:
+                    return
+                changes = self._changes(session, entries)
+            epoch = self.epoch()
+            batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes, upto=entries[-1].seq)
+            while len(encode(batch)) > MAX_BATCH_BYTES and len(entries) > 1:
+                entries = entries[: len(entries) // 2]
+                with self.db.reads() as session:
+                    changes = self._changes(session, entries)
+                batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
+                                  upto=entries[-1].seq)
+            answer: PushAnswer = decode(self._raw("POST", "/api/v1/sync/push", batch), PushAnswer)
+            with self.db.transaction() as session:
+                # Acknowledged: these entries are the hub's now (applied, merged or in a conflict record).
+                session.execute(delete(SyncOutbox).where(SyncOutbox.seq >= entries[0].seq, SyncOutbox.seq <= answer.upto))
+            result.pushed += answer.applied
+            result.conflicts += answer.conflicts
+            result.rejected.extend({"entity": r.entity, "id": r.id, "reason": r.reason} for r in answer.rejected)
+            self.progress("push", result.pushed, None)
+
+    def epoch(self) -> str:
+        """A token made once per spoke database: its batch ids never repeat those of an earlier machine."""
+        with self.db.transaction() as session:
+            state = read_state(session, "epoch")
+            if not state.get("token"):
+                state = {"token": uuid.uuid4().hex[:12]}
+                write_state(session, "epoch", state)
+            return str(state["token"])
+
+    def _raw(self, method: str, path: str, payload: Any) -> bytes:
+        """A call whose answer is decoded by the caller into its struct (the link decodes JSON into builtins)."""
+        return self.link.call(method, path, content=encode(payload), headers=dict(self.headers), timeout=120, raw=True)
+
+    def _changes(self, session: Session, entries: list[SyncOutbox]) -> list[Change]:
+        """The outbox entries of each row folded into one change carrying the row's current values."""
+        folded: dict[tuple[str, str], dict[str, Any]] = {}
+        for entry in entries:
+            key = (entry.entity, entry.row_id)
+            item = folded.setdefault(key, {"made": False, "fields": {}, "prior": {}, "actor": None})
+            if entry.fields is None:
+                item["made"] = True
+            else:
+                for name in entry.fields:
+                    item["fields"][name] = True
+                    item["prior"].setdefault(name, (entry.prior or {}).get(name))
+            if entry.actor_id is not None:
+                item["actor"] = str(entry.actor_id)
+        by_entity: dict[str, list[str]] = defaultdict(list)
+        for entity_name, row_id in folded:
+            by_entity[entity_name].append(row_id)
+        rows: dict[tuple[str, str], Any] = {}
+        for entity_name, row_ids in by_entity.items():
+            entity = BY_NAME[entity_name]
+            table = entity.table
+            for row in session.execute(select(table).where(table.c.id.in_([uuid.UUID(i) for i in row_ids]))).mappings():
+                rows[(entity_name, str(row["id"]))] = row
+        changes = []
+        for (entity_name, row_id), item in folded.items():
+            row = rows.get((entity_name, row_id))
+            if row is None:
+                continue  # gone locally (dropped from scope): nothing to say about it
+            entity = BY_NAME[entity_name]
+            versions = row["field_versions"] or {}
+            if item["made"]:
+                values = {k: v for k, v in row.items() if k not in SENT_NOT}
+                changes.append(Change(entity_name, row_id, values, fv=versions, made=True, actor=item["actor"]))
+            else:
+                names = [n for n in item["fields"] if n in entity.fields]
+                changes.append(Change(entity_name, row_id, {n: row[n] for n in names},
+                                      fv={n: versions.get(n) for n in names},
+                                      prior={n: item["prior"].get(n) for n in names}, actor=item["actor"]))
+        return changes
+
+    # --- pull ---------------------------------------------------------------------------------------------------
+
+    def pull(self, result: RoundResult) -> None:
+        with self.db.reads() as session:
+            saved = read_state(session, "cursors")
+        # Start a little before where the last round stopped: a row committed late is still seen.
+        cursors = {name: [max(0, int(value[0]) - OVERLAP), ""] for name, value in saved.items()}
+        while True:
+            enabled = gc.isenabled()
+            gc.disable()  # decoding a large page makes many small objects at once
+            try:
+                page: PullAnswer = decode(self._raw("POST", "/api/v1/sync/pull",
+                                                    {"cursors": cursors, "limit": PULL_PAGE_ROWS}), PullAnswer)
+            finally:
+                if enabled:
+                    gc.enable()
+            with self.db.transaction() as session:
+                self.apply_rows(session, page)
+                merged = dict(read_state(session, "cursors"))
+                for name, value in page.cursors.items():
+                    if value and (name not in merged or int(value[0]) >= int(merged[name][0])):
+                        merged[name] = value
+                write_state(session, "cursors", merged)
+            result.pulled += len(page.rows)
+            self.progress("pull", result.pulled, None)
+            cursors = page.cursors
+            if not page.more:
+                return
+
+    def apply_rows(self, session: Session, page: PullAnswer) -> None:
+        grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for row in page.rows:
+            grouped[row.entity].append(row.values)
+        pending = self._pending(session)
+        touched_cases: set[uuid.UUID] = set()
+        for entity in ENTITIES:
+            raw_rows = grouped.get(entity.name)
+            if not raw_rows:
+                continue
+            columns = set(entity.columns)
+            rows = []
+            for raw in raw_rows:
+                # A hub one schema ahead may send columns this spoke does not have yet: leave them.
+                values = entity.decode({k: v for k, v in raw.items() if k in columns})
+                fields = pending.get((entity.name, str(values["id"])))
+                if fields is not None:
+                    values = self._keep_local(session, entity, values, fields)
+                rows.append(values)
+            self._upsert(session, entity, rows)
+            if entity.name == "case_event":
+                touched_cases.update(r["case_id"] for r in rows)
+        for case_id in touched_cases:
+            case = session.get(Case, case_id)
+            if case is not None:
+                case_service.project(session, case, case_service.case_state(session, case_id))
+
+    @staticmethod
+    def _pending(session: Session) -> dict[tuple[str, str], set[str] | None]:
+        """Rows with local changes the hub has not acknowledged yet, and which fields (None: made here)."""
+        out: dict[tuple[str, str], set[str] | None] = {}
+        for entity, row_id, fields in session.execute(select(SyncOutbox.entity, SyncOutbox.row_id, SyncOutbox.fields)):
+            key = (entity, row_id)
+            if fields is None or (key in out and out[key] is None):
+                out[key] = None
+            else:
+                out.setdefault(key, set()).update(fields)  # type: ignore[union-attr]
+        return out
+
+    @staticmethod
+    def _keep_local(session: Session, entity: Entity, values: dict[str, Any], fields: set[str] | None) -> dict[str, Any]:
+        """The hub's row, but this spoke's own unsent edits stay until the hub has merged them."""
+        local = session.execute(select(entity.table).where(entity.table.c.id == values["id"])).mappings().first()
+        if local is None:
+            return values
+        keep = set(entity.fields) if fields is None else fields
+        versions = dict(values.get("field_versions") or {})
+        for name in keep:
+            values[name] = local[name]
+            if (local["field_versions"] or {}).get(name) is not None:
+                versions[name] = local["field_versions"][name]
+        values["field_versions"] = versions
+        return values
+
+    @staticmethod
+    def _upsert(session: Session, entity: Entity, rows: list[dict[str, Any]]) -> None:
+        table = entity.table
+        for start in range(0, len(rows), 500):
+            chunk = rows[start:start + 500]
+            names = list(chunk[0])
+            statement = sqlite_insert(table)
+            statement = statement.on_conflict_do_update(
+                index_elements=[table.c.id],
+                set_={name: statement.excluded[name] for name in names if name != "id"},
+            )
+            session.execute(statement, chunk)
+
+    # --- drops and the digest -----------------------------------------------------------------------------------
+
+    def drops(self, result: RoundResult) -> None:
+        with self.db.reads() as session:
+            since = int(read_state(session, "drops").get("since", 0))
+        answer = self.link.call("GET", "/api/v1/sync/drops", params={"since": max(0, since - OVERLAP)},
+                                headers=dict(self.headers), timeout=60)
+        with self.db.transaction() as session:
+            pending = self._pending(session)
+            by_entity: dict[str, list[uuid.UUID]] = defaultdict(list)
+            for drop in answer.get("drops", []):
+                if drop["entity"] in BY_NAME and (drop["entity"], drop["id"]) not in pending:
+                    by_entity[drop["entity"]].append(uuid.UUID(drop["id"]))
+            for entity in reversed(ENTITIES):  # what refers to a row goes before it
+                ids = by_entity.get(entity.name)
+                if ids:
+                    _delete_rows(session, entity, ids)
+                    result.dropped += len(ids)
+            write_state(session, "drops", {"since": int(answer.get("cursor", since))})
+
+    def local_digests(self, session: Session) -> dict[str, list[int]]:
+        out = {}
+        for entity in ENTITIES:
+            if entity.pull:
+                table = entity.table
+                count, total = session.execute(select(func.count(), func.coalesce(
+                    func.sum(table.c.version % CHECKSUM_MODULUS), 0))).one()
+                out[entity.name] = [int(count), int(total)]
+        return out
+
+    def check_digest(self, result: RoundResult, repair: bool = True) -> None:
+        with self.db.reads() as session:
+            if session.scalar(select(func.count()).select_from(SyncOutbox)):
+                return  # written to while syncing: the next round compares
+            digests = self.local_digests(session)
+        queued, lag = self.queue()
+        answer = decode(self._raw("POST", "/api/v1/sync/digest",
+                                  {"digests": digests, "queued": queued, "lag_seconds": lag}), dict[str, Any])
+        result.open_conflicts = int(answer.get("open_conflicts", 0))
+        mismatched = [name for name in answer.get("mismatched", []) if name in BY_NAME]
+        if not mismatched or not repair:
+            if mismatched:
+                raise HubRefused(409, {"detail": f"still diverged after repair: {', '.join(mismatched)}"})
+            return
+        # Drifted: trust nothing of those entities. Drop what the hub does not hold, pull the rest again.
+        for name in mismatched:
+            ids = self.link.call("GET", "/api/v1/sync/ids", params={"entity": name}, headers=dict(self.headers),
+                                 timeout=120)
+            keep = {uuid.UUID(i) for i in ids.get("ids", [])}
+            entity = BY_NAME[name]
+            with self.db.transaction() as session:
+                pending = self._pending(session)
+                local = session.scalars(select(entity.table.c.id)).all()
+                extra = [i for i in local if i not in keep and (name, str(i)) not in pending]
+                for start in range(0, len(extra), 500):
+                    _delete_rows(session, entity, extra[start:start + 500])
+                cursors = read_state(session, "cursors")
+                cursors.pop(name, None)
+                write_state(session, "cursors", cursors)
+            result.repaired.append(name)
+        self.pull(result)
+        self.check_digest(result, repair=False)
+
+
+def _delete_rows(session: Session, entity: Entity, ids: list[uuid.UUID]) -> None:
+    """Delete rows that left this spoke, with what this node derived from them (a case's unit assignments)."""
+    if entity.name == "case_record":
+        session.execute(delete(CaseUnit).where(CaseUnit.case_id.in_(ids)))
+    session.execute(delete(entity.table).where(entity.table.c.id.in_(ids)))
+
+
+def status(db: Database) -> dict[str, Any]:
+    """What `lianfu sync status` and the spoke's sync page show."""
+    with db.reads() as session:
+        state = read_state(session, "status")
+        count, oldest = session.execute(select(func.count(), func.min(SyncOutbox.created_at))).one()
+    lag = 0.0
+    if count and oldest is not None:
+        oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
+        lag = max(0.0, (utcnow() - oldest).total_seconds())
+    return {"last_success": state.get("last_success"), "last_error": state.get("last_error"),
+            "last_error_at": state.get("last_error_at"), "last_attempt": state.get("last_attempt"),
+            "queued": int(count or 0), "lag_seconds": round(lag, 1), "open_conflicts": state.get("open_conflicts", 0),
+            "last_round": state.get("last_round"), "rejected": state.get("rejected", [])[-10:]}
+

@@ -1,0 +1,103 @@
+"""The sync wire protocol: msgspec structs in JSON, gzipped; the protocol version and schema revision in headers."""
+from __future__ import annotations
+
+import gzip
+from typing import Any
+
+import msgspec
+
+PROTOCOL = 2
+# The oldest spoke protocol the hub still serves: one release behind.
+MIN_PROTOCOL = 1
+PROTOCOL_HEADER = "Lianfu-Sync-Protocol"
+SCHEMA_HEADER = "Lianfu-Schema"
+MAX_BATCH_ROWS = 2000
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+PULL_PAGE_ROWS = 5000
+# A pull starts this far (in HLC units: milliseconds << 16) before the cursor, so a row whose version was taken
+# just before a slower transaction committed is still seen; re-sent rows apply as no-ops.
+OVERLAP = 10_000 << 16
+
+
+class Change(msgspec.Struct, forbid_unknown_fields=True):
+    """One row's change as a spoke sends it: the whole row when made, else the changed fields."""
+
+    entity: str
+    id: str
+    values: dict[str, Any]
+    # Each sent field's version ([hlc, node]) and, for an edit, its version before the edit.
+    fv: dict[str, Any] = {}
+    prior: dict[str, Any] | None = None
+    made: bool = False
+    actor: str | None = None
+
+
+class PushBatch(msgspec.Struct, forbid_unknown_fields=True):
+    batch_id: str
+    changes: list[Change]
+    # The last outbox entry this batch covers, acknowledged back so the spoke can let go of it.
+    upto: int = 0
+
+
+class Rejected(msgspec.Struct):
+    entity: str
+    id: str
+    reason: str
+
+
+class PushAnswer(msgspec.Struct):
+    batch_id: str
+    applied: int
+    conflicts: int
+    rejected: list[Rejected]
+    upto: int
+    duplicate: bool = False
+
+
+class PullRow(msgspec.Struct):
+    entity: str
+    values: dict[str, Any]
+
+
+class Drop(msgspec.Struct):
+    entity: str
+    id: str
+
+
+class PullAnswer(msgspec.Struct):
+    rows: list[PullRow]
+    # Per entity, [version, id] of the last row sent: the next page (or round) starts after it.
+    cursors: dict[str, list[Any]]
+    more: bool
+    drops: list[Drop] = []
+    drops_cursor: int = 0
+
+
+class DigestRequest(msgspec.Struct, forbid_unknown_fields=True):
+    digests: dict[str, list[int]]  # entity -> [count, checksum]
+    queued: int = 0
+    lag_seconds: float | None = None
+
+
+class DigestAnswer(msgspec.Struct):
+    mismatched: list[str]
+
+
+class IdsAnswer(msgspec.Struct):
+    entity: str
+    ids: list[str]
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(value: Any, compress: bool = True) -> bytes:
+    raw = _encoder.encode(value)
+    return gzip.compress(raw, compresslevel=1) if compress else raw
+
+
+def decode(body: bytes, kind: type[Any]) -> Any:
+    """Decode a (possibly gzipped) body; raises msgspec.ValidationError / DecodeError on a malformed one."""
+    if body[:2] == b"\x1f\x8b":
+        body = gzip.decompress(body)
+    return msgspec.json.decode(body, type=kind)

@@ -1,0 +1,277 @@
+"""Sync between the hub and its spokes: scope, both directions, merge, moves, idempotency, refusals, drift."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, insert, select
+
+from common.db import Database
+from common.models import AuditEntry, Enterprise, SyncConflict, SyncOutbox
+from common.policy import load_principal
+from common.services import cases, roster
+from common.settings import Settings
+from common.validation import make_credit_code
+from sync.entities import BY_NAME
+from sync.wire import PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER, Change, PushBatch, encode
+from tests.sync_support import Federation, acting_as, ids, new_uuid, rows
+
+
+@pytest.fixture
+def fed(settings: Settings, db: Database, world: dict[str, Any], tmp_path: Path) -> Iterator[Federation]:
+    federation = Federation(settings, db, tmp_path / "spokes")
+    yield federation
+    federation.close()
+
+
+def hub_principal(db: Database, username: str) -> Any:
+    from common.models import User
+
+    with db.reads() as session:
+        return load_principal(session, session.scalars(select(User).where(User.username == username)).one())
+
+
+def new_enterprise(session: Any, p: Any, n: int, node: str | None = None) -> Enterprise:
+    data = {"name": f"启东同步{n}号建材有限公司", "credit_code": make_credit_code("9", "1", "310115", f"{n + 500:08d}"),
+            "region_code": "310115", "industry": "construction"}
+    if node:
+        data["node"] = node
+    return roster.create_enterprise(session, p, data)
+
+
+def hub_rows(fed: Federation, name: str) -> dict[str, dict[str, Any]]:
+    return rows(fed.hub_db, name)
+
+
+def assert_spoke_equals_hub_scope(fed: Federation, node: str, world_nodes: set[str]) -> None:
+    spoke = fed.spokes[node]
+    for name in ("enterprise", "person", "visit", "case_record"):
+        hub = {k: v for k, v in hub_rows(fed, name).items() if v["node_id"] in world_nodes}
+        assert rows(spoke.db, name) == hub, (node, name)
+
+
+# --- scope ----------------------------------------------------------------------------------------------------------
+
+def test_a_spoke_receives_its_whole_scope_and_nothing_else(fed: Federation, world: dict[str, Any]) -> None:
+    sh = fed.enroll("sc-shanghai")
+    result = sh.sync()
+    assert result.ok, result.error
+    assert result.pulled > 0 and result.repaired == []
+    enterprises = {str(world["enterprises"][k]) for k in ("sh", "ws")}
+    assert ids(sh.db, "enterprise") == enterprises  # its own and its workstation's, never Suzhou's or the hub's
+    assert ids(sh.db, "person") == {str(world["people"][k]) for k in ("sh", "ws")}
+    assert ids(sh.db, "case_record") == {str(world["cases"][k]) for k in ("sh", "ws")}
+    assert_spoke_equals_hub_scope(fed, "sc-shanghai", {"sc-shanghai", "ws-demo-1"})
+    # Case events travel with their case, and the spoke works out the same status.
+    with sh.db.reads() as session:
+        assert cases.case_state(session, world["cases"]["sh"]).status == "dispatched"
+    ws = fed.enroll("ws-demo-1")
+    assert ws.sync().ok
+    assert ids(ws.db, "enterprise") == {str(world["enterprises"]["ws"])}
+
+
+def test_a_second_round_with_nothing_new_changes_nothing(fed: Federation) -> None:
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    before = {name: rows(sh.db, name) for name in ("enterprise", "person", "case_record")}
+    again = sh.sync()
+    assert again.ok and again.pushed == 0 and again.repaired == []
+    assert {name: rows(sh.db, name) for name in before} == before
+
+
+# --- both directions ------------------------------------------------------------------------------------------------
+
+def test_a_record_made_at_a_workstation_reaches_its_subcenter_and_no_other(fed: Federation) -> None:
+    sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
+    for spoke in (sh, ws, sz):
+        assert spoke.sync().ok
+    p = ws.principal("workstation_1")
+    with acting_as(p), ws.db.transaction() as session:
+        case = cases.create_case(session, p, {"channel": "platform", "category": "consultation", "title": "劳动合同咨询",
+                                             "enterprise_id": str(next(iter(ids(ws.db, "enterprise"))))})
+        case_id = str(case.id)
+    assert ws.queued() >= 1
+    pushed = ws.sync()
+    assert pushed.ok and pushed.pushed >= 1 and pushed.rejected == [] and ws.queued() == 0, pushed
+    assert case_id in hub_rows(fed, "case_record")
+    assert sh.sync().ok and sz.sync().ok
+    assert case_id in ids(sh.db, "case_record")  # the sub-center above the workstation
+    assert case_id not in ids(sz.db, "case_record")  # another sub-center: never
+    # The hub stamped its own version; after the next pull the workstation holds exactly the hub's row.
+    assert ws.sync().ok
+    assert rows(ws.db, "case_record")[case_id] == hub_rows(fed, "case_record")[case_id]
+
+
+def test_an_office_edit_at_the_hub_reaches_the_spoke(fed: Federation, world: dict[str, Any]) -> None:
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        roster.update_enterprise(session, office, world["enterprises"]["sh"], {"risk_level": "high"})
+    assert sh.sync().ok
+    assert rows(sh.db, "enterprise")[str(world["enterprises"]["sh"])]["risk_level"] == "high"
+
+
+# --- merge ----------------------------------------------------------------------------------------------------------
+
+def _edit_at_spoke(spoke: Any, username: str, enterprise_id: Any, data: dict[str, Any]) -> None:
+    p = spoke.principal(username)
+    with acting_as(p), spoke.db.transaction() as session:
+        roster.update_enterprise(session, p, enterprise_id, data)
+
+
+def test_concurrent_edits_of_different_fields_both_survive(fed: Federation, world: dict[str, Any]) -> None:
+    sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
+    assert sh.sync().ok and ws.sync().ok
+    target = world["enterprises"]["ws"]
+    _edit_at_spoke(sh, "subcenter_sh", target, {"address": "浦东新区张江路88号"})
+    _edit_at_spoke(ws, "workstation_1", target, {"contact_name": "陈工"})
+    assert ws.sync().ok and sh.sync().ok and ws.sync().ok
+    for node_db in (fed.hub_db, sh.db, ws.db):
+        row = rows(node_db, "enterprise")[str(target)]
+        assert (row["address"], row["contact_name"]) == ("浦东新区张江路88号", "陈工")
+    with fed.hub_db.reads() as session:
+        assert session.scalar(select(SyncConflict.id)) is None
+
+
+def test_the_same_field_on_two_nodes_gets_one_winner_and_a_conflict_record(fed: Federation, world: dict[str, Any]) -> None:
+    sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
+    assert sh.sync().ok and ws.sync().ok
+    target = world["enterprises"]["ws"]
+    _edit_at_spoke(ws, "workstation_1", target, {"address": "工作站填写的地址"})
+    _edit_at_spoke(sh, "subcenter_sh", target, {"address": "分中心填写的地址"})  # later: it wins
+    first, second = ws.sync(), sh.sync()
+    assert first.ok and second.ok and second.conflicts == 1
+    assert ws.sync().ok
+    for node_db in (fed.hub_db, sh.db, ws.db):
+        assert rows(node_db, "enterprise")[str(target)]["address"] == "分中心填写的地址"
+    with fed.hub_db.reads() as session:
+        (conflict,) = session.scalars(select(SyncConflict)).all()
+    assert (conflict.field, conflict.kept_value, conflict.other_value) == ("address", "分中心填写的地址", "工作站填写的地址")
+    assert conflict.kept_by[1] == "sc-shanghai" and conflict.other_by[1] == "ws-demo-1" and conflict.status == "open"
+
+
+# --- moves between scopes -------------------------------------------------------------------------------------------
+
+def test_an_enterprise_given_to_another_subcenter_moves_whole(fed: Federation, world: dict[str, Any]) -> None:
+    sh, sz = fed.enroll("sc-shanghai"), fed.enroll("sc-suzhou")
+    assert sh.sync().ok and sz.sync().ok
+    moved = world["enterprises"]["sh"]
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        roster.update_enterprise(session, office, moved, {"node": "sc-suzhou"})
+    assert sh.sync().ok and sz.sync().ok
+    assert str(moved) not in ids(sh.db, "enterprise") and str(world["people"]["sh"]) not in ids(sh.db, "person")
+    assert str(moved) in ids(sz.db, "enterprise") and str(world["people"]["sh"]) in ids(sz.db, "person")
+
+
+# --- the protocol ---------------------------------------------------------------------------------------------------
+
+def _push(fed: Federation, spoke: Any, batch: PushBatch, **headers: str) -> Any:
+    from common.migrate import head_and_previous
+
+    sent = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head_and_previous()[0], "Content-Type": "application/json",
+            "Authorization": f"Bearer {spoke.link.node_token()}", **headers}
+    return fed.hub.post("/api/v1/sync/push", content=encode(batch), headers=sent)
+
+
+def _made_enterprise(spoke: Any, node: str, actor: str, n: int) -> Change:
+    now = "2026-11-20T08:00:00+00:00"
+    values = {"id": new_uuid(), "node_id": node, "name": f"启东推送{n}号公司", "name_pinyin": "", "region_code": "310115",
+              "credit_code": make_credit_code("9", "1", "310115", f"{n + 900:08d}"), "address": "", "industry": "other",
+              "is_key": False, "parent_company": "", "risk_level": "low", "contact_name": "", "contact_phone": "",
+              "notes": "", "created_at": now, "deleted_at": None}
+    return Change("enterprise", values["id"], values, made=True, actor=actor)
+
+
+def test_a_batch_sent_twice_applies_once(fed: Federation, world: dict[str, Any]) -> None:
+    sh = fed.enroll("sc-shanghai")
+    actor = str(world["users"]["subcenter_sh"])
+    batch = PushBatch("test-1", [_made_enterprise(sh, "sc-shanghai", actor, 1)], upto=7)
+    first = _push(fed, sh, batch)
+    second = _push(fed, sh, batch)
+    assert first.status_code == second.status_code == 200, first.text
+    assert first.json()["applied"] == 1 and not first.json()["duplicate"]
+    assert second.json()["duplicate"] and second.json()["upto"] == 7
+    assert sum(1 for r in hub_rows(fed, "enterprise").values() if r["name"] == "启东推送1号公司") == 1
+
+
+@pytest.mark.parametrize("forgery", ["other node", "other writer", "unknown writer", "append-only edit", "unknown row"])
+def test_rows_outside_the_spokes_scope_or_writers_are_refused(forgery: str, fed: Federation, world: dict[str, Any]) -> None:
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    actor = str(world["users"]["subcenter_sh"])
+    if forgery == "other node":
+        change = _made_enterprise(sh, "sc-suzhou", actor, 2)
+    elif forgery == "other writer":
+        change = _made_enterprise(sh, "sc-shanghai", str(world["users"]["subcenter_sz"]), 3)
+    elif forgery == "unknown writer":
+        change = _made_enterprise(sh, "sc-shanghai", new_uuid(), 4)
+    elif forgery == "append-only edit":
+        event_id = next(iter(ids(sh.db, "case_event")))
+        change = Change("case_event", event_id, {"note": "改写"}, fv={"note": [1, "sc-shanghai"]}, actor=actor)
+    else:
+        change = Change("enterprise", new_uuid(), {"address": "x"}, fv={"address": [1, "sc-shanghai"]}, actor=actor)
+    before = {name: hub_rows(fed, name) for name in ("enterprise", "case_event")}
+    answer = _push(fed, sh, PushBatch(f"forged-{forgery}", [change], upto=1))
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["applied"] == 0 and [r["id"] for r in body["rejected"]] == [change.id]
+    assert {name: hub_rows(fed, name) for name in before} == before
+    with fed.hub_db.reads() as session:
+        events = session.scalars(select(AuditEntry).where(AuditEntry.action == "security.sync_rejected")).all()
+    assert [e.entity_id for e in events] == [change.id]
+
+
+def test_malformed_batches_and_old_spokes_are_told_why(fed: Federation) -> None:
+    sh = fed.enroll("sc-shanghai")
+    token = {"Authorization": f"Bearer {sh.link.node_token()}"}
+    from common.migrate import head_and_previous
+
+    head, previous = head_and_previous()
+    good = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head, **token}
+    garbage = fed.hub.post("/api/v1/sync/push", content=b"{not json", headers=good)
+    assert garbage.status_code == 400 and garbage.headers["content-type"].startswith("application/problem+json")
+    old = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers={**good, PROTOCOL_HEADER: "0"})
+    assert old.status_code == 426 and "升级" in old.json()["detail"]
+    behind = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers={**good, SCHEMA_HEADER: previous})
+    assert behind.status_code == 200  # one release behind still syncs
+    ancient = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers={**good, SCHEMA_HEADER: "0001"})
+    assert ancient.status_code == 426
+    person = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers={PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head})
+    assert person.status_code == 401
+
+
+def test_a_suspended_nodes_credentials_stop_at_once(fed: Federation) -> None:
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    from common.models import Node
+
+    with fed.hub_db.transaction() as session:
+        session.get(Node, "sc-shanghai").status = "suspended"
+    result = sh.sync()
+    assert not result.ok and "refused" in (result.error or "")
+
+
+# --- drift ----------------------------------------------------------------------------------------------------------
+
+def test_a_spoke_that_drifted_is_detected_and_repaired(fed: Federation, world: dict[str, Any]) -> None:
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    table = BY_NAME["enterprise"].table
+    lost = str(world["enterprises"]["ws"])
+    with sh.db.transaction() as session:
+        # Behind sync's back: a row lost, a row that was never the hub's, a value changed without a version.
+        session.execute(delete(BY_NAME["person"].table).where(BY_NAME["person"].table.c.enterprise_id == world["enterprises"]["ws"]))
+        session.execute(delete(table).where(table.c.id == world["enterprises"]["ws"]))
+        stray = dict(next(iter(rows(sh.db, "enterprise").values())))
+        stray.update(id=__import__("uuid").uuid4(), credit_code=make_credit_code("9", "1", "310115", "00009999"))
+        session.execute(insert(table).values(**stray))
+    repaired = sh.sync()
+    assert repaired.ok and "enterprise" in repaired.repaired
+    assert ids(sh.db, "enterprise") == {str(world["enterprises"]["sh"]), lost}
+    assert_spoke_equals_hub_scope(fed, "sc-shanghai", {"sc-shanghai", "ws-demo-1"})
+    with sh.db.reads() as session:
+        assert session.scalar(select(SyncOutbox.seq)) is None
