@@ -10,6 +10,7 @@ from common.settings import Settings, ensure_secret_key, load_settings
 from common.web.app import build_app
 from hub.enrollment import ENROLLMENT_HANDLERS
 from hub.oauth.admin import ADMIN_HANDLERS
+from hub.sync_page import SYNC_PAGE_HANDLERS
 from hub.oauth.bearer import BearerVerifier
 from hub.oauth.routes import OAUTH_HANDLERS
 from sync import capture
@@ -24,7 +25,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     capture.install(db, settings.node_id, outbox=False)
     with db.reads() as session:
         node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
-    app = build_app(settings, db, node_name, extra_handlers=[*OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, directory, *SYNC_HANDLERS])
+    app = build_app(settings, db, node_name, extra_handlers=[*OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS])
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
     return app

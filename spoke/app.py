@@ -10,6 +10,7 @@ from common.web.app import build_app
 from spoke.bearer import SpokeBearerVerifier
 from spoke.login import SPOKE_LOGIN_HANDLERS
 from spoke.schedule import SpokeSchedule
+from spoke.sync_page import SPOKE_SYNC_HANDLERS
 from sync import capture
 from sync.hub_link import HubLink, SpokeConfig
 
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db = capture.spoke_database(settings.database_url, settings.node_id)
     link = HubLink(settings.data_dir, config)
     schedule = SpokeSchedule(db, settings, link, enabled=os.environ.get("LIANFU_SPOKE_SCHEDULE") == "1")
-    app = build_app(settings, db, config.node_name, login_handlers=SPOKE_LOGIN_HANDLERS,
+    app = build_app(settings, db, config.node_name, login_handlers=SPOKE_LOGIN_HANDLERS, extra_handlers=SPOKE_SYNC_HANDLERS,
                     on_startup=[schedule.start], on_shutdown=[schedule.stop])
     app.state.hub_link = link
     app.state.schedule = schedule

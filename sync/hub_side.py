@@ -341,3 +341,42 @@ def scoped_ids(session: Session, spoke: Principal, entity: Entity) -> list[str]:
 def open_conflicts(session: Session, spoke: Principal) -> int:
     return int(session.scalar(select(func.count()).select_from(SyncConflict).where(
         SyncConflict.status == "open", SyncConflict.node_id.in_(sorted(spoke.subtree)))) or 0)
+
+
+# --- conflicts: the office decides ------------------------------------------------------------------------------
+
+def resolve_conflict(session: Session, p: Principal, conflict_id: uuid.UUID, decision: str, merged: str | None) -> SyncConflict:
+    """Keep the applied value, replace it with the other, or write a value merged by hand; the new value syncs out."""
+    from common.errors import Conflict as StateConflict, InvalidField, NotFound
+    from common.i18n import N_
+    from common.services.base import audit_write
+
+    policy.require_office(p)
+    conflict = session.get(SyncConflict, conflict_id, with_for_update=True)
+    if conflict is None:
+        raise NotFound()
+    if conflict.status != "open":
+        raise StateConflict(N_("This conflict has already been resolved."))
+    if decision not in ("keep", "replace", "merge"):
+        raise InvalidField("decision", N_("Not one of the allowed values"))
+    entity = BY_NAME[conflict.entity]
+    row = session.get(entity.model, uuid.UUID(conflict.row_id))
+    if row is None:
+        raise NotFound()
+    if decision != "keep":
+        column = entity.table.c[conflict.field]
+        if decision == "replace":
+            value = entity.decode({conflict.field: conflict.other_value})[conflict.field]
+        else:
+            if column.type.python_type is not str:
+                raise InvalidField("value", N_("Only a text field can be merged by hand."))
+            value = (merged or "").strip()
+            if not value:
+                raise InvalidField("value", N_("Write the merged value."))
+        setattr(row, conflict.field, value)  # captured: a new version of the field, pulled by the spokes
+    conflict.status, conflict.resolution = "resolved", decision
+    conflict.resolved_by, conflict.resolved_at = p.user_id, utcnow()
+    session.flush()
+    audit_write(session, p, "sync.conflict_resolved", entity.name, conflict.row_id,
+                {"field": conflict.field, "decision": decision})
+    return conflict

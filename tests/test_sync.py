@@ -275,3 +275,86 @@ def test_a_spoke_that_drifted_is_detected_and_repaired(fed: Federation, world: d
     assert_spoke_equals_hub_scope(fed, "sc-shanghai", {"sc-shanghai", "ws-demo-1"})
     with sh.db.reads() as session:
         assert session.scalar(select(SyncOutbox.seq)) is None
+
+
+# --- the pages ------------------------------------------------------------------------------------------------------
+
+def test_the_office_reviews_a_conflict_on_the_sync_page_and_the_decision_syncs_out(
+        fed: Federation, world: dict[str, Any], clients: Any) -> None:
+    sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
+    assert sh.sync().ok and ws.sync().ok
+    target = str(world["enterprises"]["ws"])
+    _edit_at_spoke(ws, "workstation_1", world["enterprises"]["ws"], {"address": "工作站填写的地址"})
+    _edit_at_spoke(sh, "subcenter_sh", world["enterprises"]["ws"], {"address": "分中心填写的地址"})
+    assert ws.sync().ok and sh.sync().conflicts == 1
+    office = clients("office")
+    page = office.get("/sync")
+    assert page.status_code == 200
+    for text in ("上海分中心", "工作站填写的地址", "分中心填写的地址", "改用另一个值", "sc-shanghai"):
+        assert text in page.text, text
+    with fed.hub_db.reads() as session:
+        conflict = session.scalars(select(SyncConflict)).one()
+    assert clients("liaison_xz").post(f"/sync/conflicts/{conflict.id}", data={"decision": "replace"}).status_code == 403
+    answer = office.post(f"/sync/conflicts/{conflict.id}", data={"decision": "replace"}, follow_redirects=False)
+    assert answer.status_code == 303
+    assert office.post(f"/sync/conflicts/{conflict.id}", data={"decision": "keep"}).status_code == 409
+    assert hub_rows(fed, "enterprise")[target]["address"] == "工作站填写的地址"
+    assert sh.sync().ok and ws.sync().ok
+    for spoke in (sh, ws):
+        assert rows(spoke.db, "enterprise")[target]["address"] == "工作站填写的地址"
+    with fed.hub_db.reads() as session:
+        resolved = session.get(SyncConflict, conflict.id)
+        assert (resolved.status, resolved.resolution) == ("resolved", "replace")
+        assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "sync.conflict_resolved")) is not None
+    assert "没有待处理的冲突" in office.get("/sync").text
+
+
+def test_a_merge_by_hand_writes_the_merged_value(fed: Federation, world: dict[str, Any], clients: Any) -> None:
+    sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
+    assert sh.sync().ok and ws.sync().ok
+    target = str(world["enterprises"]["ws"])
+    _edit_at_spoke(ws, "workstation_1", world["enterprises"]["ws"], {"contact_name": "陈工"})
+    _edit_at_spoke(sh, "subcenter_sh", world["enterprises"]["ws"], {"contact_name": "陈建国"})
+    assert ws.sync().ok and sh.sync().ok
+    with fed.hub_db.reads() as session:
+        conflict = session.scalars(select(SyncConflict)).one()
+    office = clients("office")
+    refused = office.post(f"/sync/conflicts/{conflict.id}", data={"decision": "merge", "value": " "},
+                          headers={"Accept": "application/json"})
+    assert refused.status_code == 422
+    office.post(f"/sync/conflicts/{conflict.id}", data={"decision": "merge", "value": "陈建国（陈工）"})
+    assert ws.sync().ok
+    assert rows(ws.db, "enterprise")[target]["contact_name"] == "陈建国（陈工）"
+
+
+def test_the_spokes_sync_page_syncs_now_and_shows_progress(fed: Federation, world: dict[str, Any]) -> None:
+    import time
+
+    from litestar.testing import TestClient
+
+    from spoke.app import create_app as create_spoke_app
+    from tests.conftest import CSRF_RE
+
+    sh = fed.enroll("sc-shanghai")
+    app = create_spoke_app(sh.settings.with_overrides(cookie_secure=False))
+    app.state.hub_link = sh.link  # through the in-process hub, as the harness's spoke does
+    with TestClient(app, base_url="http://sc-shanghai.test") as browser:
+        # The hub is reachable through the link, so /login would go there; log in offline instead by marking it down.
+        sh.link._down_until = time.monotonic() + 60  # noqa: SLF001
+        form = browser.get("/login")
+        csrf = CSRF_RE.search(form.text).group(1)
+        browser.post("/login", data={"username": "subcenter_sh", "password": "lianfu-demo", "csrf_token": csrf, "next": "/"})
+        sh.link._down_until = 0.0  # noqa: SLF001
+        page = browser.get("/sync")
+        assert page.status_code == 200 and "立即同步" in page.text and "从未" in page.text
+        started = browser.post("/sync/run", headers={"HX-Request": "true", "X-CSRF-Token": csrf})
+        assert started.status_code == 200 and 'id="sync-progress"' in started.text
+        for _ in range(100):
+            fragment = browser.get("/sync/progress", headers={"HX-Request": "true"})
+            if "同步完成" in fragment.text or "同步失败" in fragment.text:
+                break
+            assert 'hx-trigger="every 1s"' in fragment.text  # still running: the panel keeps polling
+            time.sleep(0.1)
+        assert "同步完成" in fragment.text, fragment.text
+        assert ids(sh.db, "enterprise") == {str(world["enterprises"][k]) for k in ("sh", "ws")}
+        assert "从未" not in browser.get("/sync").text
