@@ -13,6 +13,7 @@ from spoke.schedule import SpokeSchedule
 from spoke.sync_page import SPOKE_SYNC_HANDLERS
 from sync import capture
 from sync.hub_link import HubLink, SpokeConfig
+from sync.spoke_side import SpokeSync
 
 
 class NotEnrolled(RuntimeError):
@@ -36,6 +37,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = build_app(settings, db, config.node_name, login_handlers=SPOKE_LOGIN_HANDLERS, extra_handlers=SPOKE_SYNC_HANDLERS,
                     on_startup=[schedule.start], on_shutdown=[schedule.stop])
     app.state.hub_link = link
+    # An attachment opened here whose bytes have not come yet is fetched from the hub then.
+    app.state.fetch_blob = lambda sha: SpokeSync(db, app.state.hub_link, settings.data_dir, settings.node_id).fetch_blob(sha)
     app.state.schedule = schedule
     cache = float(settings.extra.get("introspection_cache", os.environ.get("LIANFU_INTROSPECTION_CACHE", "10")))
     app.state.bearer_verifier = SpokeBearerVerifier(db, settings, link, cache_seconds=cache)

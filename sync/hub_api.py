@@ -7,9 +7,9 @@ from typing import Any
 
 import anyio
 import msgspec
-from litestar import Request, Response, get, post
+from litestar import Request, Response, get, head, post, put
 from litestar.exceptions import HTTPException, PermissionDeniedException
-from litestar.params import FromQuery
+from litestar.params import FromPath, FromQuery
 
 from common import i18n
 from common.api.deps import Caller
@@ -213,4 +213,90 @@ async def report(request: Request, principal: Caller) -> dict[str, Any]:
     return {"ok": True}
 
 
-SYNC_HANDLERS = [push, pull, drops, digest, ids, report]
+# --- attachments' bytes -----------------------------------------------------------------------------------------
+
+def _blob_in_scope(state: Any, principal: Principal, sha: str) -> bool:
+    from sqlalchemy import select
+
+    from common import policy
+    from common.models import Attachment
+
+    with state.db.reads() as session:
+        spoke = hub_side.spoke_principal(session, principal.node_id)
+        return session.scalar(select(Attachment.id).where(Attachment.sha256 == sha,
+                                                          policy.in_scope(Attachment, spoke)).limit(1)) is not None
+
+
+async def _checked_blob(request: Request[Any, Any, Any], principal: Principal, sha: str) -> Any:
+    check_peer(request, principal)
+    store = request.app.state.blobs
+    if not store.valid(sha) or not await anyio.to_thread.run_sync(_blob_in_scope, request.app.state, principal, sha):
+        # No attachment of this node names it: the same answer whether the file exists or not.
+        raise HTTPException(status_code=404, detail=i18n.gettext(N_("No such file")))
+    return store
+
+
+@head("/api/v1/sync/blobs/{sha:str}", tags=["sync"], summary="How much of a file the hub holds (to resume a transfer)")
+async def blob_offset(request: Request, principal: Caller, sha: FromPath[str]) -> Response[None]:
+    store = await _checked_blob(request, principal, sha)
+    return Response(None, headers={"Upload-Offset": str(store.offset(sha)), "Blob-Complete": "1" if store.has(sha) else "0"})
+
+
+@put("/api/v1/sync/blobs/{sha:str}", opt=NO_CSRF, tags=["sync"], status_code=200,
+     summary="Send (part of) a file a spoke's attachment names; verified against its sha256 when complete")
+async def blob_upload(request: Request, principal: Caller, sha: FromPath[str]) -> dict[str, Any]:
+    store = await _checked_blob(request, principal, sha)
+    if store.has(sha):
+        return {"offset": store.offset(sha), "complete": True}
+    try:
+        offset = int(request.headers.get("Upload-Offset", "-1"))
+    except ValueError:
+        offset = -1
+    chunk = await request.body()
+    if len(chunk) > MAX_BATCH_BYTES * 2:
+        raise HTTPException(status_code=413, detail=i18n.gettext(N_("The batch is too large.")))
+    state = request.app.state
+
+    def work() -> dict[str, Any]:
+        from common import audit
+        from common.blobs import BlobMismatch
+
+        try:
+            size = store.append(sha, offset, chunk)
+        except ValueError:
+            raise HTTPException(status_code=409, detail=i18n.gettext(N_("Resume from byte {offset}."), offset=store.offset(sha)),
+                                headers={"Upload-Offset": str(store.offset(sha))}) from None
+        if request.headers.get("Upload-Complete") == "1":
+            try:
+                store.complete(sha)
+            except BlobMismatch:
+                with state.db.transaction() as session:
+                    audit.record(session, state.settings.node_id, "security.blob_refused", actor=principal.username[:64],
+                                 entity_type="attachment", entity_id=sha, detail={"node": principal.node_id,
+                                                                                 "reason": "content does not match its sha256"})
+                raise HTTPException(status_code=422, detail=i18n.gettext(N_("The file does not match its checksum; "
+                                                                             "it was thrown away."))) from None
+            return {"offset": size, "complete": True}
+        return {"offset": size, "complete": False}
+
+    return await anyio.to_thread.run_sync(work)
+
+
+@get("/api/v1/sync/blobs/{sha:str}", tags=["sync"], summary="A file an attachment of the spoke's scope names; Range resumes")
+async def blob_download(request: Request, principal: Caller, sha: FromPath[str]) -> Response[Any]:
+    from litestar.response import Stream
+
+    store = await _checked_blob(request, principal, sha)
+    if not store.has(sha):
+        raise HTTPException(status_code=404, detail=i18n.gettext(N_("No such file")))
+    size = store.offset(sha)
+    start = 0
+    ranged = request.headers.get("Range", "")
+    if ranged.startswith("bytes=") and ranged[6:].rstrip("-").isdigit():
+        start = min(int(ranged[6:].rstrip("-")), size)
+    headers = {"Content-Range": f"bytes {start}-{max(size - 1, start)}/{size}"} if ranged else {}
+    return Stream(store.read(sha, start), status_code=206 if ranged else 200, media_type="application/octet-stream",
+                  headers=headers)
+
+
+SYNC_HANDLERS = [push, pull, drops, digest, ids, report, blob_offset, blob_upload, blob_download]

@@ -192,7 +192,8 @@ class HubLink:
         with self._lock:
             self._token = None
 
-    def call(self, method: str, path: str, timeout: float | None = None, raw: bool = False, **kwargs: Any) -> Any:
+    def call(self, method: str, path: str, timeout: float | None = None, raw: bool = False,
+             want_response: bool = False, **kwargs: Any) -> Any:
         """A call to the hub's sync API as this node; a token the hub no longer takes is renewed once.
 
         The answer as JSON builtins, or with `raw` its bytes (for the caller to decode into its own structs).
@@ -205,7 +206,7 @@ class HubLink:
                 self.forget_token()
                 continue
             if raw and response.status_code < 400:
-                return response.content
+                return response if want_response else response.content
             return self._json(response)
         raise AssertionError("unreachable")
 

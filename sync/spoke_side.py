@@ -20,6 +20,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from common.blobs import BlobStore
 from common.db import Database
 from common.migrate import head_and_previous
 from common.models import Case, CaseUnit, SyncOutbox, SyncState, utcnow
@@ -34,6 +35,7 @@ from sync.wire import (
 
 Progress = Callable[[str, int, int | None], None]
 SENT_NOT = frozenset({"version", "field_versions"})
+BLOB_CHUNK = 1024 * 1024
 
 
 class SyncBusy(Exception):
@@ -48,6 +50,7 @@ class RoundResult:
     pulled: int = 0
     dropped: int = 0
     repaired: list[str] = field(default_factory=list)
+    files_sent: int = 0
     open_conflicts: int = 0
     queued: int = 0
     lag_seconds: float = 0.0
@@ -103,6 +106,7 @@ class SpokeSync:
         try:
             with exclusive(self.data_dir):
                 self.push(result)
+                self.upload_blobs(result)
                 self.pull(result)
                 self.drops(result)
                 self.check_digest(result)
@@ -169,9 +173,17 @@ class SpokeSync:
                 batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
                                   upto=entries[-1].seq)
             answer: PushAnswer = decode(self._raw("POST", "/api/v1/sync/push", batch), PushAnswer)
+            refused = {(r.entity, r.id) for r in answer.rejected}
+            files = [str(c.values.get("sha256")) for c in batch.changes
+                     if c.entity == "attachment" and c.made and (c.entity, c.id) not in refused]
             with self.db.transaction() as session:
                 # Acknowledged: these entries are the hub's now (applied, merged or in a conflict record).
                 session.execute(delete(SyncOutbox).where(SyncOutbox.seq >= entries[0].seq, SyncOutbox.seq <= answer.upto))
+                if files:
+                    # Their rows are at the hub: their bytes follow, in the same round or a later one.
+                    uploads = read_state(session, "blob_uploads")
+                    uploads["pending"] = sorted(set(uploads.get("pending", [])) | set(files))
+                    write_state(session, "blob_uploads", uploads)
             result.pushed += answer.applied
             result.conflicts += answer.conflicts
             result.rejected.extend({"entity": r.entity, "id": r.id, "reason": r.reason} for r in answer.rejected)
@@ -229,6 +241,56 @@ class SpokeSync:
                                       fv={n: versions.get(n) for n in names},
                                       prior={n: item["prior"].get(n) for n in names}, actor=item["actor"]))
         return changes
+
+    # --- attachments' bytes: sent after their rows, fetched when first opened -----------------------------------
+
+    def _blob_headers(self) -> dict[str, str]:
+        return {k: v for k, v in self.headers.items() if k not in ("Content-Type", "Content-Encoding")}
+
+    def upload_blobs(self, result: RoundResult) -> None:
+        store = BlobStore(self.data_dir / "blobs")
+        with self.db.reads() as session:
+            pending = list(read_state(session, "blob_uploads").get("pending", []))
+        for sha in pending:
+            if store.has(sha):
+                self._upload(store, sha)
+            with self.db.transaction() as session:
+                uploads = read_state(session, "blob_uploads")
+                uploads["pending"] = [x for x in uploads.get("pending", []) if x != sha]
+                write_state(session, "blob_uploads", uploads)
+            result.files_sent += 1
+
+    def _upload(self, store: BlobStore, sha: str) -> None:
+        """Send a file from where the hub's copy stops; the hub checks the whole against its name at the end."""
+        path = f"/api/v1/sync/blobs/{sha}"
+        response = self.link.call("HEAD", path, headers=self._blob_headers(), raw=True, want_response=True)
+        if response.headers.get("Blob-Complete") == "1":
+            return
+        offset = int(response.headers.get("Upload-Offset", "0"))
+        size = store.offset(sha)
+        with store.open(sha) as handle:
+            handle.seek(offset)
+            while True:
+                chunk = handle.read(BLOB_CHUNK)
+                last = offset + len(chunk) >= size
+                headers = {**self._blob_headers(), "Upload-Offset": str(offset), "Content-Type": "application/octet-stream"}
+                if last:
+                    headers["Upload-Complete"] = "1"
+                answer = self.link.call("PUT", path, content=chunk, headers=headers, timeout=300)
+                offset = int(answer.get("offset", offset + len(chunk)))
+                if last:
+                    return
+
+    def fetch_blob(self, sha: str) -> None:
+        """Bring a file from the hub on first use, resuming a transfer cut off before; checked before it is kept."""
+        store = BlobStore(self.data_dir / "blobs")
+        if store.has(sha):
+            return
+        offset = store.offset(sha)
+        headers = {**self._blob_headers(), "Range": f"bytes={offset}-"}
+        content = self.link.call("GET", f"/api/v1/sync/blobs/{sha}", headers=headers, raw=True, timeout=300)
+        store.append(sha, offset, content)
+        store.complete(sha)
 
     # --- pull ---------------------------------------------------------------------------------------------------
 

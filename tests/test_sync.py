@@ -358,3 +358,72 @@ def test_the_spokes_sync_page_syncs_now_and_shows_progress(fed: Federation, worl
         assert "同步完成" in fragment.text, fragment.text
         assert ids(sh.db, "enterprise") == {str(world["enterprises"][k]) for k in ("sh", "ws")}
         assert "从未" not in browser.get("/sync").text
+
+
+# --- attachments ----------------------------------------------------------------------------------------------------
+
+def _attach(spoke: Any, username: str, entity_id: Any, data: bytes) -> Any:
+    from common.blobs import BlobStore
+    from common.services.attachments import add_attachment
+
+    p = spoke.principal(username)
+    with acting_as(p), spoke.db.transaction() as session:
+        return add_attachment(session, p, BlobStore(spoke.settings.data_dir / "blobs"), "enterprise", entity_id,
+                              "现场照片.jpg", "image/jpeg", data)
+
+
+def test_an_attachments_bytes_follow_its_row_and_reach_another_spoke_when_opened(
+        fed: Federation, world: dict[str, Any]) -> None:
+    from common.blobs import BlobStore
+    from sync.hub_link import HubRefused
+    from sync.spoke_side import SpokeSync
+
+    sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
+    assert ws.sync().ok
+    photo = bytes(range(256)) * 9000  # a little over 2 MB: sent in several chunks
+    made = _attach(ws, "workstation_1", world["enterprises"]["ws"], photo)
+    result = ws.sync()
+    assert result.ok and result.files_sent == 1
+    hub_store = BlobStore(fed.hub_settings.data_dir / "blobs")
+    assert hub_store.has(made.sha256) and hub_store.path(made.sha256).read_bytes() == photo
+    assert sh.sync().ok and sz.sync().ok
+    sh_store = BlobStore(sh.settings.data_dir / "blobs")
+    assert str(made.id) in ids(sh.db, "attachment") and not sh_store.has(made.sha256)  # lazily: only when opened
+    SpokeSync(sh.db, sh.link, sh.settings.data_dir, "sc-shanghai").fetch_blob(made.sha256)
+    assert sh_store.path(made.sha256).read_bytes() == photo
+    with pytest.raises(HubRefused) as refused:  # another sub-center: no attachment of its scope names that file
+        SpokeSync(sz.db, sz.link, sz.settings.data_dir, "sc-suzhou").fetch_blob(made.sha256)
+    assert refused.value.status == 404
+
+
+def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world: dict[str, Any]) -> None:
+    from common.blobs import BlobStore
+    from common.migrate import head_and_previous
+
+    ws = fed.enroll("ws-demo-1")
+    assert ws.sync().ok
+    photo = b"\xff\xd8" + b"site photo " * 50_000
+    made = _attach(ws, "workstation_1", world["enterprises"]["ws"], photo)
+    with ws.db.transaction() as session:  # push the row only, not yet the bytes
+        session.execute(delete(SyncOutbox).where(SyncOutbox.entity == "audit_entry"))
+    from sync.spoke_side import RoundResult, SpokeSync
+
+    sync = SpokeSync(ws.db, ws.link, ws.settings.data_dir, "ws-demo-1")
+    sync.push(RoundResult())
+    path = f"/api/v1/sync/blobs/{made.sha256}"
+    headers = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head_and_previous()[0],
+               "Authorization": f"Bearer {ws.link.node_token()}"}
+    forged = fed.hub.put(path, content=b"not the photo", headers={**headers, "Upload-Offset": "0", "Upload-Complete": "1"})
+    assert forged.status_code == 422
+    hub_store = BlobStore(fed.hub_settings.data_dir / "blobs")
+    assert not hub_store.has(made.sha256) and hub_store.offset(made.sha256) == 0
+    with fed.hub_db.reads() as session:
+        assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "security.blob_refused")) is not None
+    # Half the file arrives, then the connection is lost; the next round sends only the rest.
+    half = len(photo) // 2
+    assert fed.hub.put(path, content=photo[:half], headers={**headers, "Upload-Offset": "0"}).json()["offset"] == half
+    wrong_offset = fed.hub.put(path, content=photo[half:], headers={**headers, "Upload-Offset": "5"})
+    assert wrong_offset.status_code == 409 and wrong_offset.headers["upload-offset"] == str(half)
+    result = ws.sync()
+    assert result.ok and result.files_sent == 1
+    assert hub_store.path(made.sha256).read_bytes() == photo

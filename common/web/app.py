@@ -15,9 +15,11 @@ from common.api.cases import CaseController
 from common.api.federation import ApplicationController, NodeController
 from common.api.field import BulletinController, VisitController
 from common.api.roster import EnterpriseController, PersonController
+from common.blobs import BlobStore
 from common.db import Database
 from common.models import utcnow
 from common.settings import Settings
+from common.web.attachments import ATTACHMENT_HANDLERS
 from common.web.auth import before_request, require_principal, web_context_middleware
 from common.web.errors import EXCEPTION_HANDLERS
 from common.web.login import LOGIN_HANDLERS
@@ -44,10 +46,11 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
               on_shutdown: Sequence[Any] = ()) -> Litestar:
     """`login_handlers`: the hub checks passwords itself; a spoke sends people to the hub (or lets them in offline)."""
     return Litestar(
-        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *login_handlers, *extra_handlers,
+        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
-        state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow}),
+        state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,
+                     "blobs": BlobStore(settings.data_dir / "blobs")}),
         dependencies={"principal": Provide(require_principal, sync_to_thread=False)},
         before_request=before_request,
         middleware=[web_context_middleware],

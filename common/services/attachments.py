@@ -1,0 +1,42 @@
+"""Files attached to visits, cases, enterprises and applications: the row syncs at once, the bytes when needed."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from common import policy
+from common.blobs import BlobStore
+from common.errors import Forbidden, InvalidField
+from common.i18n import N_
+from common.models import Attachment, Case, Enterprise, NodeApplication, Visit
+from common.policy import Principal
+from common.services.base import audit_write
+
+MAX_SIZE = 20 * 1024 * 1024
+OWNERS: dict[str, Any] = {"visit": Visit, "case": Case, "enterprise": Enterprise, "application": NodeApplication}
+
+
+def add_attachment(session: Session, p: Principal, store: BlobStore, entity_type: str, entity_id: uuid.UUID,
+                   filename: str, content_type: str, data: bytes) -> Attachment:
+    """Attach a file to a row the person may see and belongs to their subtree (the office: any)."""
+    model = OWNERS.get(entity_type)
+    if model is None:
+        raise InvalidField("entity_type", N_("Not one of the allowed values"))
+    owner = policy.get_visible(session, model, entity_id, p)
+    if not p.is_office and owner.node_id not in p.subtree:
+        raise Forbidden(N_("This belongs to a node outside your scope."))
+    if not data:
+        raise InvalidField("file", N_("The file is empty."))
+    if len(data) > MAX_SIZE:
+        raise InvalidField("file", N_("The file is larger than {size} MB."), size=MAX_SIZE // (1024 * 1024))
+    sha = store.put(data)
+    attachment = Attachment(node_id=owner.node_id, sha256=sha, size=len(data), content_type=content_type[:100] or
+                            "application/octet-stream", filename=(filename or "file")[:255], entity_type=entity_type,
+                            entity_id=owner.id)
+    session.add(attachment)
+    session.flush()
+    audit_write(session, p, "create", "attachment", attachment.id, {"entity": entity_type, "size": len(data),
+                                                                    "sha256": sha})
+    return attachment
