@@ -171,6 +171,7 @@ async def digest(request: Request, principal: Caller) -> Response[bytes]:
             mismatched = sorted(name for name, value in mine.items() if theirs.digests.get(name) != value)
             record = hub_side.peer(session, principal.node_id)
             record.queued = max(0, theirs.queued)
+            record.lag_seconds = max(0.0, float(theirs.lag_seconds or 0.0))
             record.digest_ok = not mismatched
             record.schema = request.headers.get(SCHEMA_HEADER, "")[:32]
             if not mismatched:

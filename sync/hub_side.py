@@ -36,7 +36,7 @@ def peer(session: Session, node_id: str) -> SyncPeer:
     row = session.get(SyncPeer, node_id, with_for_update=True)
     if row is None:
         row = SyncPeer(node_id=node_id, last_error="", pushed_total=0, pulled_total=0, rejected_total=0, queued=0,
-                       cursor=0, protocol=0, schema="")
+                       lag_seconds=0.0, cursor=0, protocol=0, schema="")
         session.add(row)
     row.last_seen_at = utcnow()
     return row

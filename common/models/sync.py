@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Float, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.models.audit import AuditEntry
@@ -70,6 +70,7 @@ class SyncPeer(Base):
     pulled_total: Mapped[int] = mapped_column(BigInteger, default=0)
     rejected_total: Mapped[int] = mapped_column(BigInteger, default=0)
     queued: Mapped[int] = mapped_column(BigInteger, default=0)  # as the spoke last reported
+    lag_seconds: Mapped[float] = mapped_column(Float, default=0.0)  # age of its oldest unsent change, as reported
     cursor: Mapped[int] = mapped_column(BigInteger, default=0)  # the hub version the spoke has pulled up to
     protocol: Mapped[int] = mapped_column(Integer, default=0)
     schema: Mapped[str] = mapped_column(String(32), default="")

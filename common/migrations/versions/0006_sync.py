@@ -87,6 +87,7 @@ def upgrade() -> None:
     sa.Column('pulled_total', sa.BigInteger(), nullable=False),
     sa.Column('rejected_total', sa.BigInteger(), nullable=False),
     sa.Column('queued', sa.BigInteger(), nullable=False),
+    sa.Column('lag_seconds', sa.Float(), nullable=False),
     sa.Column('cursor', sa.BigInteger(), nullable=False),
     sa.Column('protocol', sa.Integer(), nullable=False),
     sa.Column('schema', sa.String(length=32), nullable=False),
