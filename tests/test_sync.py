@@ -198,7 +198,8 @@ def test_a_batch_sent_twice_applies_once(fed: Federation, world: dict[str, Any])
     assert sum(1 for r in hub_rows(fed, "enterprise").values() if r["name"] == "启东推送1号公司") == 1
 
 
-@pytest.mark.parametrize("forgery", ["other node", "other writer", "unknown writer", "append-only edit", "unknown row"])
+@pytest.mark.parametrize("forgery", ["other node", "other writer", "unknown writer", "append-only edit", "unknown row",
+                                     "another spoke's token"])
 def test_rows_outside_the_spokes_scope_or_writers_are_refused(forgery: str, fed: Federation, world: dict[str, Any]) -> None:
     sh = fed.enroll("sc-shanghai")
     assert sh.sync().ok
@@ -212,8 +213,12 @@ def test_rows_outside_the_spokes_scope_or_writers_are_refused(forgery: str, fed:
     elif forgery == "append-only edit":
         event_id = next(iter(ids(sh.db, "case_event")))
         change = Change("case_event", event_id, {"note": "改写"}, fv={"note": [1, "sc-shanghai"]}, actor=actor)
-    else:
+    elif forgery == "unknown row":
         change = Change("enterprise", new_uuid(), {"address": "x"}, fv={"address": [1, "sc-shanghai"]}, actor=actor)
+    else:
+        # The workstation below it signs a batch of the sub-center's own row, in the sub-center's name.
+        sh = fed.enroll("ws-demo-1")
+        change = _made_enterprise(sh, "sc-shanghai", actor, 5)
     before = {name: hub_rows(fed, name) for name in ("enterprise", "case_event")}
     answer = _push(fed, sh, PushBatch(f"forged-{forgery}", [change], upto=1))
     assert answer.status_code == 200
