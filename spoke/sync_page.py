@@ -63,10 +63,14 @@ def run_now(request: Request) -> Response[str]:
     return render(request, "sync/_progress.html", {"progress": progress.snapshot()})
 
 
-@get("/sync/progress", include_in_schema=False, sync_to_thread=False)
+@get("/sync/progress", include_in_schema=False, sync_to_thread=True)
 def progress_fragment(request: Request) -> Response[str]:
     _person(request)
-    return render(request, "sync/_progress.html", {"progress": _progress(request).snapshot()})
+    snapshot = _progress(request).snapshot()
+    context: dict[str, Any] = {"progress": snapshot}
+    if snapshot["outcome"] is not None:
+        context["status"] = status(request.app.state.db)  # the status panel is refreshed along with the outcome
+    return render(request, "sync/_progress.html", context)
 
 
 def _round(state: Any, progress: SyncProgress) -> None:

@@ -32,8 +32,11 @@ def environment() -> Environment:
 
 
 def _local(value: Any) -> Any:
+    from datetime import datetime
     from zoneinfo import ZoneInfo
 
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)  # a moment kept as ISO text (sync state)
     return value.astimezone(ZoneInfo("Asia/Shanghai")) if getattr(value, "tzinfo", None) else value
 
 
