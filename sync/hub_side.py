@@ -268,8 +268,9 @@ def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: s
 def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]], limit: int) -> PullAnswer:
     """The next rows of the spoke's scope after its cursors, entity by entity, at most `limit` of them."""
     rows: list[PullRow] = []
-    out = {name: list(value) for name, value in cursors.items()}
+    out: dict[str, list[Any]] = {}
     more = False
+    read_at = clock.now()  # taken before reading: see OVERLAP in sync/wire.py
     for entity in ENTITIES:
         if not entity.pull:
             continue
@@ -287,10 +288,12 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
             more, fetched = True, fetched[:room]
         rows.extend(PullRow(entity.name, dict(row)) for row in fetched)
         if fetched:
-            out[entity.name] = [fetched[-1]["version"], str(fetched[-1]["id"])]
+            out[entity.name] = [fetched[-1]["version"], str(fetched[-1]["id"]), read_at]
+        else:
+            out[entity.name] = [version, str(after) if after != ZERO_ID else "", read_at]
         if more:
             break
-    return PullAnswer(rows=rows, cursors=out, more=more)
+    return PullAnswer(rows=rows, cursors=out, more=more, read_at=read_at)
 
 
 def _cursor(value: Any) -> tuple[int, uuid.UUID]:

@@ -16,6 +16,7 @@ from datetime import timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import msgspec
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -105,6 +106,7 @@ class SpokeSync:
         started = time.monotonic()
         try:
             with exclusive(self.data_dir):
+                self._attempt()
                 self.push(result)
                 self.upload_blobs(result)
                 self.pull(result)
@@ -115,6 +117,10 @@ class SpokeSync:
             result.error = str(exc)
         except (HubUnreachable, HubRefused) as exc:
             result.error = str(exc)
+            self._report(result.error)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError, KeyError, OSError) as exc:
+            # An answer cut short or not the hub's (a proxy's page): this round failed, the next one starts again.
+            result.error = f"the hub's answer could not be read: {type(exc).__name__}: {exc}"[:500]
             self._report(result.error)
         result.seconds = time.monotonic() - started
         result.queued, result.lag_seconds = self.queue()
@@ -138,6 +144,13 @@ class SpokeSync:
             return 0, 0.0
         oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
         return int(count), max(0.0, (utcnow() - oldest).total_seconds())
+
+    def _attempt(self) -> None:
+        """Note the start of a round, so one killed half-way still shows when it was tried."""
+        with self.db.transaction() as session:
+            status = read_state(session, "status")
+            status["last_attempt"] = utcnow().isoformat()
+            write_state(session, "status", status)
 
     def _remember(self, result: RoundResult) -> None:
         with self.db.transaction() as session:
@@ -297,8 +310,7 @@ class SpokeSync:
     def pull(self, result: RoundResult) -> None:
         with self.db.reads() as session:
             saved = read_state(session, "cursors")
-        # Start a little before where the last round stopped: a row committed late is still seen.
-        cursors = {name: [max(0, int(value[0]) - OVERLAP), ""] for name, value in saved.items()}
+        cursors = {name: resume_from(value) for name, value in saved.items()}
         while True:
             enabled = gc.isenabled()
             gc.disable()  # decoding a large page makes many small objects at once
@@ -312,12 +324,12 @@ class SpokeSync:
                 self.apply_rows(session, page)
                 merged = dict(read_state(session, "cursors"))
                 for name, value in page.cursors.items():
-                    if value and (name not in merged or int(value[0]) >= int(merged[name][0])):
+                    if len(value) == 3 and (name not in merged or int(value[0]) >= int(merged[name][0])):
                         merged[name] = value
                 write_state(session, "cursors", merged)
             result.pulled += len(page.rows)
             self.progress("pull", result.pulled, None)
-            cursors = page.cursors
+            cursors.update({name: value[:2] for name, value in page.cursors.items()})
             if not page.more:
                 return
 
@@ -450,6 +462,15 @@ class SpokeSync:
             result.repaired.append(name)
         self.pull(result)
         self.check_digest(result, repair=False)
+
+
+def resume_from(saved: list[Any]) -> list[Any]:
+    """Where a pull of one entity starts again: exactly at its cursor, unless rows still being committed when that
+    page was read could lie below it (then a little earlier; what comes twice applies as a no-op)."""
+    version = int(saved[0])
+    read_at = int(saved[2]) if len(saved) > 2 else version
+    start = min(version, read_at - OVERLAP)
+    return [version, saved[1]] if start >= version else [max(0, start), ""]
 
 
 def _delete_rows(session: Session, entity: Entity, ids: list[uuid.UUID]) -> None:

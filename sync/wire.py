@@ -14,8 +14,9 @@ SCHEMA_HEADER = "Lianfu-Schema"
 MAX_BATCH_ROWS = 2000
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 PULL_PAGE_ROWS = 5000
-# A pull starts this far (in HLC units: milliseconds << 16) before the cursor, so a row whose version was taken
-# just before a slower transaction committed is still seen; re-sent rows apply as no-ops.
+# A row can become visible after a read that passed its version only if its transaction was still running at the
+# read: its version is then above read_at − OVERLAP (HLC units: milliseconds << 16). A pull resumes from
+# min(cursor, read_at − OVERLAP); re-sent rows apply as no-ops.
 OVERLAP = 10_000 << 16
 
 
@@ -71,6 +72,8 @@ class PullAnswer(msgspec.Struct):
     more: bool
     drops: list[Drop] = []
     drops_cursor: int = 0
+    # The hub's clock when it read this page: a row committed after the read has a version above read_at − OVERLAP.
+    read_at: int = 0
 
 
 class DigestRequest(msgspec.Struct, forbid_unknown_fields=True):

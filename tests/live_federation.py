@@ -12,10 +12,12 @@ in a throwaway directory, each process on its own free loopback port; the hub ke
 """
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,7 @@ class Federation:
         self.spoke_env = {"LIANFU_INTROSPECTION_CACHE": "0", "LIANFU_SYNC_INTERVAL": "3600", **(spoke_env or {})}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.spoke_urls: dict[str, str] = {}
+        self.sync_runs: list[SyncRun] = []
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -50,6 +53,8 @@ class Federation:
         self.close()
 
     def close(self) -> None:
+        for run in self.sync_runs:
+            run.kill()
         for process in self.processes.values():
             _stop(process)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -74,6 +79,12 @@ class Federation:
 
     def stop_hub(self) -> None:
         _stop(self.processes.pop("hub"))
+
+    def kill_hub(self) -> None:
+        """SIGKILL the hub: no graceful shutdown, whatever it was doing is cut off (start it again with start_hub)."""
+        process = self.processes.pop("hub")
+        process.kill()
+        process.wait(timeout=self.timeout)
 
     def log(self, name: str) -> str:
         return _tail(self.root / f"{name}.log", 20000)
@@ -114,3 +125,85 @@ class Federation:
 
     def stop_spoke(self, node: str) -> None:
         _stop(self.processes.pop(node))
+
+    # --- sync rounds driven from the command line (the spoke's server need not run) -------------------------------
+
+    def start_sync(self, node: str, *args: str) -> SyncRun:
+        """`lianfu sync [args] --data-dir <spoke dir>` in the background; its output goes to files in the root."""
+        number = len(self.sync_runs) + 1
+        stdout_path = self.root / f"sync-{node}-{number}.out"
+        stderr_path = self.root / f"sync-{node}-{number}.err"
+        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+            process = subprocess.Popen([*LIANFU, "sync", *args, "--data-dir", str(self.spoke_dir(node))], cwd=ROOT,
+                                       env=self.spoke_environment(node), stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=err)
+        run = SyncRun(process, stdout_path, stderr_path)
+        self.sync_runs.append(run)
+        return run
+
+    def run_sync(self, node: str, timeout: float = 120) -> SyncRun:
+        """One `lianfu sync` round for a spoke, waited for (see SyncRun.returncode and .summary)."""
+        run = self.start_sync(node)
+        run.wait(timeout)
+        return run
+
+    def sync_status(self, node: str) -> dict[str, Any]:
+        """`lianfu sync status --json` of a spoke."""
+        run = self.start_sync(node, "status", "--json")
+        if run.wait(60) != 0:
+            raise AssertionError(f"lianfu sync status exited {run.returncode}:\n{run.output()}")
+        return json.loads(run.stdout())
+
+    def spoke_config(self, node: str) -> dict[str, Any]:
+        return json.loads((self.spoke_dir(node) / "spoke.json").read_text(encoding="utf-8"))
+
+    def point_spoke_at(self, node: str, hub_url: str) -> None:
+        """Make a spoke call the hub at another address (a proxy); its issuer stays the hub's own URL."""
+        path = self.spoke_dir(node) / "spoke.json"
+        config = self.spoke_config(node)
+        config["hub_url"] = hub_url.rstrip("/")
+        path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+@dataclass
+class SyncRun:
+    """One `lianfu sync` process started by Federation.start_sync."""
+
+    process: subprocess.Popen[bytes]
+    stdout_path: Path
+    stderr_path: Path
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.poll()
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def wait(self, timeout: float = 120) -> int:
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError(f"lianfu sync did not finish within {timeout:.0f} s:\n{self.output()}") from None
+
+    def kill(self) -> int:
+        """SIGKILL (if still running) and reap the process."""
+        if self.process.poll() is None:
+            self.process.kill()
+        return self.process.wait(timeout=30)
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(encoding="utf-8", errors="replace")
+
+    def output(self) -> str:
+        return f"{self.stdout()}\n{_tail(self.stderr_path)}"
+
+    @property
+    def summary(self) -> dict[str, Any] | None:
+        """The JSON summary `lianfu sync` printed last, or None (killed before it printed one)."""
+        for line in reversed(self.stdout().splitlines()):
+            line = line.strip()
+            if line.startswith("{"):
+                return json.loads(line)
+        return None
