@@ -64,6 +64,8 @@ def enroll(settings: Settings, hub_url: str, code: str, transport: httpx.BaseTra
         except (HubUnreachable, HubRefused) as exc:
             # Enrolled all the same: the first scheduled round fetches what is missing.
             summary["warning"] = f"the directory could not be fetched yet: {exc}"
+        finally:
+            link.close()
         return summary
     finally:
         db.dispose()

@@ -54,6 +54,7 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
 
             result = SpokeSync(db, link, settings.data_dir, settings.node_id, progress).round()
     finally:
+        link.close()
         db.dispose()
     summary = {"ok": result.ok, "pushed": result.pushed, "pulled": result.pulled, "dropped": result.dropped,
                "conflicts": result.conflicts, "rejected": len(result.rejected), "repaired": result.repaired,

@@ -20,7 +20,7 @@ from sync import hub_side
 from sync.entities import BY_NAME
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER,
-    DigestAnswer, DigestRequest, IdsAnswer, PushBatch, decode, encode,
+    DigestRequest, IdsAnswer, PushBatch, decode, encode,
 )
 
 NO_CSRF = {"csrf_exempt": True}
@@ -118,6 +118,24 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
 class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
     cursors: dict[str, list[Any]] = {}
     limit: int = PULL_PAGE_ROWS
+    # Sent with the first page: when nothing is new, the last page also answers the drops and the digest, so a
+    # round with nothing to do is one request.
+    drops_since: int | None = None
+    digest: DigestRequest | None = None
+
+
+def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, theirs: DigestRequest) -> dict[str, Any]:
+    """Compare a spoke's digest with the hub's view of its scope; a match is the end of a successful round."""
+    mine = hub_side.digests(session, spoke)
+    mismatched = sorted(name for name, value in mine.items() if theirs.digests.get(name) != value)
+    record = hub_side.peer(session, spoke.node_id)
+    record.queued = max(0, theirs.queued)
+    record.lag_seconds = max(0.0, float(theirs.lag_seconds or 0.0))
+    record.digest_ok = not mismatched
+    record.schema = request.headers.get(SCHEMA_HEADER, "")[:32]
+    if not mismatched:
+        record.last_success_at = record.last_seen_at
+    return {"mismatched": mismatched, "open_conflicts": hub_side.open_conflicts(session, spoke)}
 
 
 @post("/api/v1/sync/pull", opt=NO_CSRF, tags=["sync"], status_code=200,
@@ -133,11 +151,16 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
             with state.db.reads() as session:
                 spoke = hub_side.spoke_principal(session, principal.node_id)
                 answer = hub_side.pull_page(session, spoke, wanted.cursors, limit)
-            if answer.rows:
+                if not answer.more and wanted.drops_since is not None:
+                    answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
+                    answer.drops_checked = True
+            if answer.rows or (wanted.digest is not None and not answer.more):
                 with state.db.transaction() as session:
                     record = hub_side.peer(session, principal.node_id)
                     record.pulled_total += len(answer.rows)
                     record.cursor = max([record.cursor, *(int(c[0]) for c in answer.cursors.values() if c)])
+                    if wanted.digest is not None and not answer.more and not answer.rows:
+                        answer.digest = _check_digest(session, request, spoke, wanted.digest)
             return answer
 
     return _answer(await anyio.to_thread.run_sync(work))
@@ -166,18 +189,7 @@ async def digest(request: Request, principal: Caller) -> Response[bytes]:
 
     def work() -> Any:
         with state.db.transaction() as session:
-            spoke = hub_side.spoke_principal(session, principal.node_id)
-            mine = hub_side.digests(session, spoke)
-            mismatched = sorted(name for name, value in mine.items() if theirs.digests.get(name) != value)
-            record = hub_side.peer(session, principal.node_id)
-            record.queued = max(0, theirs.queued)
-            record.lag_seconds = max(0.0, float(theirs.lag_seconds or 0.0))
-            record.digest_ok = not mismatched
-            record.schema = request.headers.get(SCHEMA_HEADER, "")[:32]
-            if not mismatched:
-                record.last_success_at = record.last_seen_at
-            conflicts = hub_side.open_conflicts(session, spoke)
-            return {**msgspec.to_builtins(DigestAnswer(mismatched)), "open_conflicts": conflicts}
+            return _check_digest(session, request, hub_side.spoke_principal(session, principal.node_id), theirs)
 
     return _answer(await anyio.to_thread.run_sync(work))
 

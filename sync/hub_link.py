@@ -93,24 +93,35 @@ class HubLink:
         self.config = config
         self.timeout = timeout
         self.transport = transport
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._client: httpx.Client | None = None
         self._token: tuple[str, float] | None = None
         self._down_until = 0.0
         self._key: ECKey | None = None
 
     # --- plumbing -------------------------------------------------------------------------------------------------
 
-    def http(self, timeout: float | None = None) -> httpx.Client:
-        return httpx.Client(base_url=self.config.hub_url, timeout=timeout or self.timeout, transport=self.transport,
-                            headers={"User-Agent": f"lianfu-spoke/{self.config.node_id}"}, follow_redirects=False)
+    def http(self) -> httpx.Client:
+        """One client for the link's life: its TLS context and kept-alive connection are made once, not per call."""
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(base_url=self.config.hub_url, timeout=self.timeout, transport=self.transport,
+                                            headers={"User-Agent": f"lianfu-spoke/{self.config.node_id}"},
+                                            follow_redirects=False)
+            return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def believed_down(self) -> bool:
         return time.monotonic() < self._down_until
 
     def _request(self, method: str, path: str, timeout: float | None = None, **kwargs: Any) -> httpx.Response:
         try:
-            with self.http(timeout) as client:
-                response = client.request(method, path, **kwargs)
+            response = self.http().request(method, path, timeout=timeout or self.timeout, **kwargs)
         except httpx.HTTPError as exc:
             self._down_until = time.monotonic() + DOWN_FOR
             raise HubUnreachable(f"{type(exc).__name__}: {exc}") from exc

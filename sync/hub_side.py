@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 import msgspec
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import BigInteger, Uuid, func, insert, literal, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
@@ -102,6 +102,7 @@ class _Apply:
         existing = {row.id: row for row in self.session.execute(
             select(table).where(table.c.id.in_(list(ids.values())))).mappings()} if ids else {}
         inserts: list[dict[str, Any]] = []
+        inserted: set[uuid.UUID] = set()
         for change in changes:
             row_id = ids.get(change.id)
             try:
@@ -110,11 +111,12 @@ class _Apply:
                 values = entity.decode(change.values)
                 current = existing.get(row_id)
                 if change.made:
-                    if current is not None or any(v["id"] == row_id for v in inserts):
+                    if current is not None or row_id in inserted:
                         self.applied += 1  # made here before (a batch sent again): nothing more to do
                         continue
                     row = self.check_made(entity, change, row_id, values)
                     inserts.append(row)
+                    inserted.add(row_id)
                 else:
                     self.check_edit(entity, change, current, values)
                     self.merge(entity, change, row_id, current, values)
@@ -281,7 +283,7 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
         table = entity.table
         version, after = _cursor(cursors.get(entity.name))
         stmt = (select(table).where(policy.in_scope(entity.model, spoke))
-                .where(or_(table.c.version > version, and_(table.c.version == version, table.c.id > after)))
+                .where(tuple_(table.c.version, table.c.id) > tuple_(literal(version, BigInteger()), literal(after, Uuid())))
                 .order_by(table.c.version, table.c.id).limit(room + 1))
         fetched = session.execute(stmt).mappings().all()
         if len(fetched) > room:

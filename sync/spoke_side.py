@@ -109,9 +109,11 @@ class SpokeSync:
                 self._attempt()
                 self.push(result)
                 self.upload_blobs(result)
-                self.pull(result)
-                self.drops(result)
-                self.check_digest(result)
+                settled = self.pull(result, settle=True)
+                if "drops" not in settled:
+                    self.drops(result)
+                if "digest" not in settled:
+                    self.check_digest(result)
                 result.ok = True
         except SyncBusy as exc:
             result.error = str(exc)
@@ -307,16 +309,25 @@ class SpokeSync:
 
     # --- pull ---------------------------------------------------------------------------------------------------
 
-    def pull(self, result: RoundResult) -> None:
+    def pull(self, result: RoundResult, settle: bool = False) -> set[str]:
+        """Pull pages until the last; with `settle`, the first page also carries the drops cursor and the digest,
+        and the answer says which of "drops" and "digest" the last page settled (a round with nothing to do is
+        this one request)."""
         with self.db.reads() as session:
             saved = read_state(session, "cursors")
         cursors = {name: resume_from(value) for name, value in saved.items()}
+        extra: dict[str, Any] = {}
+        if settle:
+            extra["drops_since"] = self._drops_since()
+            digest = self._digest_request()
+            if digest is not None:
+                extra["digest"] = digest
         while True:
             enabled = gc.isenabled()
             gc.disable()  # decoding a large page makes many small objects at once
             try:
                 page: PullAnswer = decode(self._raw("POST", "/api/v1/sync/pull",
-                                                    {"cursors": cursors, "limit": PULL_PAGE_ROWS}), PullAnswer)
+                                                    {"cursors": cursors, "limit": PULL_PAGE_ROWS, **extra}), PullAnswer)
             finally:
                 if enabled:
                     gc.enable()
@@ -331,7 +342,15 @@ class SpokeSync:
             self.progress("pull", result.pulled, None)
             cursors.update({name: value[:2] for name, value in page.cursors.items()})
             if not page.more:
-                return
+                break
+        settled: set[str] = set()
+        if page.drops_checked:
+            self._apply_drops(result, page.drops, page.drops_cursor)
+            settled.add("drops")
+        if page.digest is not None:
+            self._verdict(result, page.digest)
+            settled.add("digest")
+        return settled
 
     def apply_rows(self, session: Session, page: PullAnswer) -> None:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -403,22 +422,29 @@ class SpokeSync:
     # --- drops and the digest -----------------------------------------------------------------------------------
 
     def drops(self, result: RoundResult) -> None:
-        with self.db.reads() as session:
-            since = int(read_state(session, "drops").get("since", 0))
-        answer = self.link.call("GET", "/api/v1/sync/drops", params={"since": max(0, since - OVERLAP)},
+        answer = self.link.call("GET", "/api/v1/sync/drops", params={"since": self._drops_since()},
                                 headers=dict(self.headers), timeout=60)
+        self._apply_drops(result, answer.get("drops", []), int(answer.get("cursor", 0)))
+
+    def _drops_since(self) -> int:
+        with self.db.reads() as session:
+            return max(0, int(read_state(session, "drops").get("since", 0)) - OVERLAP)
+
+    def _apply_drops(self, result: RoundResult, drops: list[Any], cursor: int) -> None:
         with self.db.transaction() as session:
             pending = self._pending(session)
             by_entity: dict[str, list[uuid.UUID]] = defaultdict(list)
-            for drop in answer.get("drops", []):
-                if drop["entity"] in BY_NAME and (drop["entity"], drop["id"]) not in pending:
-                    by_entity[drop["entity"]].append(uuid.UUID(drop["id"]))
+            for drop in drops:
+                entity, row_id = (drop.entity, drop.id) if hasattr(drop, "entity") else (drop["entity"], drop["id"])
+                if entity in BY_NAME and (entity, row_id) not in pending:
+                    by_entity[entity].append(uuid.UUID(row_id))
             for entity in reversed(ENTITIES):  # what refers to a row goes before it
                 ids = by_entity.get(entity.name)
                 if ids:
                     _delete_rows(session, entity, ids)
                     result.dropped += len(ids)
-            write_state(session, "drops", {"since": int(answer.get("cursor", since))})
+            since = int(read_state(session, "drops").get("since", 0))
+            write_state(session, "drops", {"since": max(since, cursor)})
 
     def local_digests(self, session: Session) -> dict[str, list[int]]:
         out = {}
@@ -430,14 +456,22 @@ class SpokeSync:
                 out[entity.name] = [int(count), int(total)]
         return out
 
-    def check_digest(self, result: RoundResult, repair: bool = True) -> None:
+    def _digest_request(self) -> dict[str, Any] | None:
+        """This spoke's digest of its slice, or None while changes wait to be sent (they would make it differ)."""
         with self.db.reads() as session:
             if session.scalar(select(func.count()).select_from(SyncOutbox)):
-                return  # written to while syncing: the next round compares
+                return None
             digests = self.local_digests(session)
         queued, lag = self.queue()
-        answer = decode(self._raw("POST", "/api/v1/sync/digest",
-                                  {"digests": digests, "queued": queued, "lag_seconds": lag}), dict[str, Any])
+        return {"digests": digests, "queued": queued, "lag_seconds": lag}
+
+    def check_digest(self, result: RoundResult, repair: bool = True) -> None:
+        wanted = self._digest_request()
+        if wanted is None:
+            return  # written to while syncing: the next round compares
+        self._verdict(result, decode(self._raw("POST", "/api/v1/sync/digest", wanted), dict[str, Any]), repair)
+
+    def _verdict(self, result: RoundResult, answer: dict[str, Any], repair: bool = True) -> None:
         result.open_conflicts = int(answer.get("open_conflicts", 0))
         mismatched = [name for name in answer.get("mismatched", []) if name in BY_NAME]
         if not mismatched or not repair:

@@ -74,6 +74,9 @@ class PullAnswer(msgspec.Struct):
     drops_cursor: int = 0
     # The hub's clock when it read this page: a row committed after the read has a version above read_at − OVERLAP.
     read_at: int = 0
+    drops_checked: bool = False
+    # On a last page with no rows, the hub's verdict on the digest sent with the first: mismatched, open_conflicts.
+    digest: dict[str, Any] | None = None
 
 
 class DigestRequest(msgspec.Struct, forbid_unknown_fields=True):

@@ -74,6 +74,7 @@ class Federation:
 
     def close(self) -> None:
         for spoke in self.spokes.values():
+            spoke.link.close()
             spoke.db.dispose()
         self.hub.__exit__(None, None, None)
 

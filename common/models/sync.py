@@ -117,4 +117,4 @@ class SyncMove(Base):
 SYNCED_MODELS = (Enterprise, Person, Case, CaseEvent, Visit, Bulletin, BulletinAck, InfoReport, Attachment,
                  NodeApplication, AuditEntry)
 for _model in SYNCED_MODELS:
-    Index(f"ix_{_model.__tablename__}_node_id_version", _model.node_id, _model.version)
+    Index(f"ix_{_model.__tablename__}_node_id_version", _model.node_id, _model.version, _model.id)

@@ -55,7 +55,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
         before_request=before_request,
         middleware=[web_context_middleware],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=3),
         openapi_config=OpenAPIConfig(title="Lianfu 警企联服", version=VERSION, path="/schema"),
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, db.dispose],

@@ -101,50 +101,50 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('attachment', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_attachment_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_attachment_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('audit_entry', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_audit_entry_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_audit_entry_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('bulletin', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_bulletin_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_bulletin_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('bulletin_ack', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_bulletin_ack_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_bulletin_ack_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('case_event', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_case_event_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_case_event_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('case_record', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_case_record_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_case_record_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('enterprise', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_enterprise_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_enterprise_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('info_report', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_info_report_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_info_report_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('node_application', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_node_application_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_node_application_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_person_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_person_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
 
     with op.batch_alter_table('visit', schema=None) as batch_op:
         batch_op.add_column(sa.Column('field_versions', sa.JSON(), nullable=True))
-        batch_op.create_index('ix_visit_node_id_version', ['node_id', 'version'], unique=False)
+        batch_op.create_index('ix_visit_node_id_version', ['node_id', 'version', 'id'], unique=False)
 
 
 
