@@ -3,6 +3,10 @@
 Issue 2's figures: with 100,000 enterprises (and their people) at the hub, on SQLite and on PostgreSQL,
 the roster API list, a `q` search, a filtered list and the /enterprises page — p95 server time and the
 number of SQL queries per request.
+
+Sync's figures (`--only sync`, or after the others): tests/bench/sync_bench.py — a real hub server and real
+spokes; initial pull, push, no-op rounds as the hub grows, 100 changes both ways, many spokes at one hub.
+`--sync-args "..."` passes options to it (see `python tests/bench/sync_bench.py --help`).
 """
 from __future__ import annotations
 
@@ -114,7 +118,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--enterprises", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--only", choices=["sqlite", "postgresql"], default=None)
+    parser.add_argument("--only", choices=["sqlite", "postgresql", "sync"], default=None)
+    parser.add_argument("--sync-args", default="", help="options for the sync benchmarks, e.g. \"--sync-hub sqlite\"")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lianfu-bench-"))
     work.chmod(0o755)
@@ -127,11 +132,17 @@ def main() -> None:
 
         if find_pg_bin() is None:
             print("postgresql: skipped (no PostgreSQL binaries)")
-            return
-        with PostgresServer(work / "pg") as server:
-            url = server.create_database("lianfu_bench")
-            print(f"postgresql_seed_{args.enterprises}: {seed(url, args.enterprises):.1f} s")
-            run("postgresql", url, work / "postgresql", args.rounds)
+        else:
+            with PostgresServer(work / "pg") as server:
+                url = server.create_database("lianfu_bench")
+                print(f"postgresql_seed_{args.enterprises}: {seed(url, args.enterprises):.1f} s")
+                run("postgresql", url, work / "postgresql", args.rounds)
+    if args.only in (None, "sync"):
+        import shlex
+
+        import sync_bench
+
+        sync_bench.main(shlex.split(args.sync_args))
 
 
 if __name__ == "__main__":
