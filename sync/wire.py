@@ -13,7 +13,7 @@ PROTOCOL_HEADER = "Lianfu-Sync-Protocol"
 SCHEMA_HEADER = "Lianfu-Schema"
 MAX_BATCH_ROWS = 2000
 MAX_BATCH_BYTES = 4 * 1024 * 1024
-PULL_PAGE_ROWS = 5000
+PULL_PAGE_ROWS = 2000
 # A row can become visible after a read that passed its version only if its transaction was still running at the
 # read: its version is then above read_at − OVERLAP (HLC units: milliseconds << 16). A pull resumes from
 # min(cursor, read_at − OVERLAP); re-sent rows apply as no-ops.
