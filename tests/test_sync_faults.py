@@ -388,7 +388,7 @@ class CuttingProxy:
 
     Requests go through whole. For the requests whose path starts with a rule's path (after `skip` of them, `times`
     of them), the hub's answer is forwarded up to the end of its head and `body_bytes` bytes of its body, then both
-    connections are closed. The spoke opens one connection per request, so a rule hits exactly the requests it names.
+    connections are closed. Each answer ends its connection, so a rule hits exactly the requests it names.
     """
 
     def __init__(self, port: int) -> None:
@@ -481,7 +481,10 @@ class CuttingProxy:
             limit = self._rule_for(parts[1] if len(parts) > 1 else "")
             with self._lock:
                 self.requests.append(request_line)
-            upstream.sendall(head)
+            # The spoke keeps its connection alive between calls; asking the hub to close after each answer brings
+            # every request on a connection of its own, so a rule hits exactly the requests it names.
+            line, rest = head.split(b"\r\n", 1)
+            upstream.sendall(line + b"\r\nConnection: close\r\n" + rest)
             pump = threading.Thread(target=_pump, args=(client, upstream), name="cutting-proxy-pump", daemon=True)
             pump.start()
             self._answer(upstream, client, limit, request_line)
