@@ -112,7 +112,15 @@ class _Apply:
                 current = existing.get(row_id)
                 if change.made:
                     if current is not None or row_id in inserted:
-                        self.applied += 1  # made here before (a batch sent again): nothing more to do
+                        # Made here before (its answer was lost): only the edits made at the spoke since then count,
+                        # each field against the version it had when made.
+                        edited = {name: values[name] for name in change.fv if name in values and name in entity.fields}
+                        if edited and current is not None:
+                            again = Change(change.entity, change.id, edited, fv={n: change.fv[n] for n in edited},
+                                           prior={n: None for n in edited}, actor=change.actor)
+                            self.check_edit(entity, again, current, edited)
+                            self.merge(entity, again, row_id, current, edited)
+                        self.applied += 1
                         continue
                     row = self.check_made(entity, change, row_id, values)
                     inserts.append(row)
@@ -204,7 +212,8 @@ class _Apply:
             mine = _version(versions.get(name))
             if mine == incoming:
                 continue  # applied before
-            if mine == _version(prior.get(name)):
+            if mine == _version(prior.get(name)) or (mine is not None and mine[1] == incoming[1] and mine < incoming):
+                # On top of what the hub holds, or of the same node's own earlier edit (one whose answer was lost).
                 updates[name], versions[name] = value, list(incoming)
                 continue
             # Written on two nodes since they last agreed: the later write wins, then the greater node id.
