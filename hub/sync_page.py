@@ -7,23 +7,14 @@ import anyio
 from uuid import UUID
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath
 from sqlalchemy import func, select
 
 from common.models import Node, SyncConflict, SyncPeer, utcnow
-from common.policy import Principal, require_office
+from common.web.auth import require_office_principal
 from common.web.htmx import redirect
 from common.web.templating import render
 from sync.hub_side import resolve_conflict
-
-
-def _office(request: Request[Any, Any, Any]) -> Principal:
-    principal = getattr(request.state, "principal", None)
-    if principal is None:
-        raise NotAuthorizedException()
-    require_office(principal)
-    return principal
 
 
 def _age(moment: Any) -> float | None:
@@ -34,7 +25,7 @@ def _age(moment: Any) -> float | None:
 
 @get("/sync", include_in_schema=False, sync_to_thread=True)
 def sync_page(request: Request) -> Response[str]:
-    _office(request)
+    require_office_principal(request)
     with request.app.state.db.reads() as session:
         nodes = session.scalars(select(Node).where(Node.kind != "hub").order_by(Node.path)).all()
         peers = {p.node_id: p for p in session.scalars(select(SyncPeer))}
@@ -55,7 +46,7 @@ def sync_page(request: Request) -> Response[str]:
 
 @post("/sync/conflicts/{conflict_id:uuid}", include_in_schema=False)
 async def resolve(request: Request, conflict_id: FromPath[UUID]) -> Response[Any]:
-    principal = _office(request)
+    principal = require_office_principal(request)
     form = await request.form()
     decision, merged = str(form.get("decision") or ""), str(form.get("value") or "")
 

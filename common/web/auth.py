@@ -142,6 +142,13 @@ def require_principal(request: Request[Any, Any, Any]) -> Principal:
     return principal
 
 
+def require_office_principal(request: Request[Any, Any, Any]) -> Principal:
+    """The office's pages: a logged-in person of the office role, or 401/403."""
+    principal = require_principal(request)
+    policy.require_office(principal)
+    return principal
+
+
 # --- logging in and out ----------------------------------------------------------------------------------------
 
 def open_session(session: Session, settings: Settings, user: User, address: str, user_agent: str,

@@ -4,29 +4,20 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get, post
-from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath
 from sqlalchemy import func, select, update
 
 from common import audit
 from common.errors import NotFound
 from common.models import OAuthClient, OAuthToken, utcnow
-from common.policy import Principal, require_office
+from common.web.auth import require_office_principal
 from common.web.htmx import redirect
 from common.web.templating import render
 
 
-def _office(request: Request[Any, Any, Any]) -> Principal:
-    principal = getattr(request.state, "principal", None)
-    if principal is None:
-        raise NotAuthorizedException()
-    require_office(principal)
-    return principal
-
-
 @get("/oauth/clients", include_in_schema=False, sync_to_thread=True)
 def clients_page(request: Request) -> Response[str]:
-    _office(request)
+    require_office_principal(request)
     now = utcnow()
     with request.app.state.db.reads() as session:
         clients = session.scalars(select(OAuthClient).order_by(OAuthClient.created_at.desc())).all()
@@ -42,7 +33,7 @@ def clients_page(request: Request) -> Response[str]:
 
 
 def _change(request: Request[Any, Any, Any], client_id: str, action: str) -> Response[Any]:
-    principal = _office(request)
+    principal = require_office_principal(request)
     now = utcnow()
     with request.app.state.db.transaction() as session:
         client = session.get(OAuthClient, client_id)
