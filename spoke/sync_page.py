@@ -80,7 +80,9 @@ def _round(state: Any, progress: SyncProgress) -> None:
             progress.counts[phase] = done
 
     try:
-        result = SpokeSync(state.db, state.hub_link, state.settings.data_dir, state.settings.node_id, report).round()
+        # A scheduled round under way is waited for, then this one runs: the person asked for a sync now.
+        result = SpokeSync(state.db, state.hub_link, state.settings.data_dir, state.settings.node_id,
+                           report).round(wait=120)
         outcome = {"ok": result.ok, "pushed": result.pushed, "pulled": result.pulled, "conflicts": result.conflicts,
                    "rejected": len(result.rejected), "error": result.error, "seconds": round(result.seconds, 1)}
     except Exception as exc:  # noqa: BLE001 - the page must learn that the round ended, however it ended

@@ -61,15 +61,21 @@ class RoundResult:
 
 
 @contextmanager
-def exclusive(data_dir: Path) -> Iterator[None]:
-    """One sync at a time per data dir, whichever process (the scheduler, `lianfu sync`) starts it."""
+def exclusive(data_dir: Path, wait: float = 0.0) -> Iterator[None]:
+    """One sync at a time per data dir, whichever process (the scheduler, `lianfu sync`) starts it; `wait` seconds
+    for one under way to end before giving up."""
     data_dir.mkdir(parents=True, exist_ok=True)
     handle = open(data_dir / "sync.lock", "a+")
+    deadline = time.monotonic() + wait
     try:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SyncBusy("a sync of this spoke is already running") from None
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise SyncBusy("a sync of this spoke is already running") from None
+                time.sleep(0.2)
         yield
     finally:
         handle.close()
@@ -101,11 +107,12 @@ class SpokeSync:
 
     # --- the round ----------------------------------------------------------------------------------------------
 
-    def round(self) -> RoundResult:
+    def round(self, wait: float = 0.0) -> RoundResult:
+        """One round; `wait` seconds for a round under way (the scheduler's) to end first."""
         result = RoundResult()
         started = time.monotonic()
         try:
-            with exclusive(self.data_dir):
+            with exclusive(self.data_dir, wait):
                 self._attempt()
                 self.push(result)
                 self.upload_blobs(result)
