@@ -16,6 +16,7 @@ from common import audit, i18n
 from common.api.deps import Caller
 from common.i18n import N_
 from common.models import Node, User, utcnow
+from common.services import settings
 from common.services.federation import node_slice
 
 USER_FIELDS = ("username", "display_name", "role", "unit_id", "is_leader", "password_hash", "phone", "active")
@@ -28,6 +29,7 @@ def directory_for(session: Session, node_id: str) -> dict[str, Any]:
         "nodes": node_slice(session, node_id),
         "users": [{"id": str(u.id), "node": u.node_id, "deleted": u.deleted_at is not None, "version": u.version,
                    **{f: getattr(u, f) for f in USER_FIELDS}} for u in users],
+        "settings": settings.stored(session),
     }
 
 
@@ -44,7 +46,7 @@ def directory(request: Request, principal: Caller) -> dict[str, Any]:
 
 def apply_directory(session: Session, payload: dict[str, Any], own_node: str) -> dict[str, int]:
     """Take the hub's directory as it is: nodes by id (parents first), own accounts by id; nothing of other nodes."""
-    counts = {"nodes": 0, "users": 0}
+    counts = {"nodes": 0, "users": 0, "settings": 0}
     for raw in sorted(payload.get("nodes", []), key=lambda n: len(n["path"])):
         node = session.get(Node, raw["id"])
         values = {"kind": raw["kind"], "name": raw["name"], "parent_id": raw["parent"], "path": raw["path"],
@@ -83,8 +85,10 @@ def apply_directory(session: Session, payload: dict[str, Any], own_node: str) ->
         if user.id not in seen:
             user.active = False
             counts["users"] += 1
+    if "settings" in payload:
+        counts["settings"] = settings.replace_all(session, payload["settings"])
     session.flush()
-    if counts["nodes"] or counts["users"]:
+    if any(counts.values()):
         audit.record(session, own_node, "sync.directory", actor=f"node:{own_node}"[:64], entity_type="node",
                      entity_id=own_node, detail=counts)
     return counts

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import os
 import time
 import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -26,6 +27,7 @@ from common.db import Database
 from common.migrate import head_and_previous
 from common.models import Case, CaseUnit, SyncOutbox, SyncState, utcnow
 from common.services import cases as case_service
+from sync.directory import apply_directory
 from sync.entities import BY_NAME, ENTITIES, Entity
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
 from sync.hub_side import CHECKSUM_MODULUS
@@ -37,6 +39,8 @@ from sync.wire import (
 Progress = Callable[[str, int, int | None], None]
 SENT_NOT = frozenset({"version", "field_versions"})
 BLOB_CHUNK = 1024 * 1024
+# Seconds between two readings of the directory (nodes around, own accounts, the office's lists).
+DIRECTORY_REFRESH = float(os.environ.get("LIANFU_DIRECTORY_REFRESH", "300"))
 
 
 class SyncBusy(Exception):
@@ -121,6 +125,7 @@ class SpokeSync:
                     self.drops(result)
                 if "digest" not in settled:
                     self.check_digest(result)
+                self.refresh_directory()
                 result.ok = True
         except SyncBusy as exc:
             result.error = str(exc)
@@ -177,23 +182,51 @@ class SpokeSync:
                 status["rejected"] = (status.get("rejected", []) + result.rejected)[-100:]
             write_state(session, "status", status)
 
+    def refresh_directory(self, force: bool = False) -> None:
+        """The nodes around this one, its accounts and the office's lists, taken again every few minutes."""
+        with self.db.reads() as session:
+            at = read_state(session, "directory").get("at")
+        now = utcnow()
+        if not force and at and (now - datetime.fromisoformat(at)).total_seconds() < DIRECTORY_REFRESH:
+            return
+        payload = self._call("GET", "/api/v1/sync/directory")
+        with self.db.transaction() as session:
+            apply_directory(session, payload, self.node_id)
+            write_state(session, "directory", {"at": now.isoformat()})
+
     # --- push ---------------------------------------------------------------------------------------------------
 
     def push(self, result: RoundResult) -> None:
         while True:
             with self.db.reads() as session:
-                entries = session.scalars(select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)).all()
+                in_flight = read_state(session, "in_flight")
+                query = select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)
+                if in_flight:
+                    # A batch sent before whose answer never came: the same entries again under the same id, so
+                    # the hub answers it from its record instead of merging the rows a second time.
+                    query = query.where(SyncOutbox.seq >= in_flight["first"], SyncOutbox.seq <= in_flight["last"])
+                entries = session.scalars(query).all()
+                if not entries and in_flight:
+                    entries = session.scalars(select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)).all()
+                    in_flight = {}
                 if not entries:
                     return
                 changes = self._changes(session, entries)
-            epoch = self.epoch()
-            batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes, upto=entries[-1].seq)
-            while len(encode(batch)) > MAX_BATCH_BYTES and len(entries) > 1:
-                entries = entries[: len(entries) // 2]
-                with self.db.reads() as session:
-                    changes = self._changes(session, entries)
+            if in_flight:
+                batch = PushBatch(batch_id=in_flight["batch_id"], changes=changes, upto=entries[-1].seq)
+            else:
+                epoch = self.epoch()
                 batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
                                   upto=entries[-1].seq)
+                while len(encode(batch)) > MAX_BATCH_BYTES and len(entries) > 1:
+                    entries = entries[: len(entries) // 2]
+                    with self.db.reads() as session:
+                        changes = self._changes(session, entries)
+                    batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
+                                      upto=entries[-1].seq)
+                with self.db.transaction() as session:
+                    write_state(session, "in_flight", {"batch_id": batch.batch_id, "first": entries[0].seq,
+                                                       "last": entries[-1].seq})
             answer: PushAnswer = decode(self._raw("POST", "/api/v1/sync/push", batch), PushAnswer)
             refused = {(r.entity, r.id) for r in answer.rejected}
             files = [str(c.values.get("sha256")) for c in batch.changes
@@ -201,6 +234,7 @@ class SpokeSync:
             with self.db.transaction() as session:
                 # Acknowledged: these entries are the hub's now (applied, merged or in a conflict record).
                 session.execute(delete(SyncOutbox).where(SyncOutbox.seq >= entries[0].seq, SyncOutbox.seq <= answer.upto))
+                write_state(session, "in_flight", {})
                 if files:
                     # Their rows are at the hub: their bytes follow, in the same round or a later one.
                     uploads = read_state(session, "blob_uploads")
