@@ -15,15 +15,19 @@ from common import i18n
 from common.api.deps import Caller
 from common.i18n import N_
 from common.migrate import head_and_previous
+from common.clock import clock
+from common.models import SyncPeer, utcnow
 from common.policy import Principal
 from sync import hub_side
 from sync.entities import BY_NAME
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER,
-    DigestRequest, IdsAnswer, PushBatch, decode, encode,
+    DigestRequest, IdsAnswer, PullAnswer, PushBatch, decode, encode,
 )
 
 NO_CSRF = {"csrf_exempt": True}
+# Seconds a spoke's "last seen / last success" may lag behind its quiet rounds (the sync page's resolution).
+PEER_REFRESH = 15.0
 JSON = "application/json"
 
 
@@ -124,18 +128,44 @@ class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
     digest: DigestRequest | None = None
 
 
-def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, theirs: DigestRequest) -> dict[str, Any]:
+def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, theirs: DigestRequest,
+                  mine: dict[str, list[int]] | None = None) -> dict[str, Any]:
     """Compare a spoke's digest with the hub's view of its scope; a match is the end of a successful round."""
-    mine = hub_side.digests(session, spoke)
+    mine = mine if mine is not None else hub_side.digests(session, spoke)
     mismatched = sorted(name for name, value in mine.items() if theirs.digests.get(name) != value)
-    record = hub_side.peer(session, spoke.node_id)
-    record.queued = max(0, theirs.queued)
-    record.lag_seconds = max(0.0, float(theirs.lag_seconds or 0.0))
-    record.digest_ok = not mismatched
-    record.schema = request.headers.get(SCHEMA_HEADER, "")[:32]
-    if not mismatched:
-        record.last_success_at = record.last_seen_at
+    values = {"queued": max(0, theirs.queued), "lag_seconds": max(0.0, float(theirs.lag_seconds or 0.0)),
+              "digest_ok": not mismatched, "schema": request.headers.get(SCHEMA_HEADER, "")[:32]}
+    seen = session.get(SyncPeer, spoke.node_id)
+    fresh = (seen is not None and seen.last_success_at is not None and not mismatched
+             and all(getattr(seen, k) == v for k, v in values.items())
+             and (utcnow() - seen.last_success_at).total_seconds() < PEER_REFRESH)
+    if not fresh:
+        # Written when something changed, else every PEER_REFRESH seconds: a quiet round stays a read.
+        record = hub_side.peer(session, spoke.node_id)
+        for key, value in values.items():
+            setattr(record, key, value)
+        if not mismatched:
+            record.last_success_at = record.last_seen_at
     return {"mismatched": mismatched, "open_conflicts": hub_side.open_conflicts(session, spoke)}
+
+
+def _quiet_round(session: Any, request: Request[Any, Any, Any], spoke: Any, wanted: "PullRequest") -> PullAnswer | None:
+    """A round with nothing to do, answered from the marks the triggers keep: no table is read. None when the
+    marks show something after the spoke's cursors (an ordinary pull follows)."""
+    if wanted.digest is None or wanted.drops_since is None:
+        return None
+    found = hub_side.marks(session, spoke)
+    if not found.nothing_after(wanted.cursors) or found.moved > wanted.drops_since:
+        return None
+    read_at = clock.now()
+    cursors = {}
+    for name, value in wanted.cursors.items():
+        version, after = hub_side._cursor(value)
+        cursors[name] = [version, str(after) if after != hub_side.ZERO_ID else "", read_at]
+    answer = PullAnswer(rows=[], cursors=cursors, more=False, read_at=read_at, drops_cursor=wanted.drops_since,
+                        drops_checked=True)
+    answer.digest = _check_digest(session, request, spoke, wanted.digest, found.digest)
+    return answer
 
 
 @post("/api/v1/sync/pull", opt=NO_CSRF, tags=["sync"], status_code=200,
@@ -148,8 +178,12 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
 
     def work() -> Any:
         with SLOTS:
-            with state.db.reads() as session:
+            with state.db.transaction() as session:
                 spoke = hub_side.spoke_principal(session, principal.node_id)
+                quiet = _quiet_round(session, request, spoke, wanted)
+                if quiet is not None:
+                    return quiet
+            with state.db.reads() as session:
                 answer = hub_side.pull_page(session, spoke, wanted.cursors, limit)
                 if not answer.more and wanted.drops_since is not None:
                     answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)

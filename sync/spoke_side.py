@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from common.blobs import BlobStore
 from common.db import Database
 from common.migrate import head_and_previous
-from common.models import Case, CaseUnit, SyncOutbox, SyncState, utcnow
+from common.models import Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
 from common.services import cases as case_service
 from sync.directory import apply_directory
 from sync.entities import BY_NAME, ENTITIES, Entity
@@ -160,7 +160,13 @@ class SpokeSync:
         return int(count), max(0.0, (utcnow() - oldest).total_seconds())
 
     def _attempt(self) -> None:
-        """Note the start of a round, so one killed half-way still shows when it was tried."""
+        """Note the start of a round, so one killed half-way still shows when it was tried (with nothing to send and
+        a round noted within the minute, not again: the end of every round notes it, a quiet round writes once)."""
+        with self.db.reads() as session:
+            last = read_state(session, "status").get("last_attempt")
+            waiting = session.scalar(select(SyncOutbox.seq).limit(1)) is not None
+        if last and not waiting and (utcnow() - datetime.fromisoformat(last)).total_seconds() < 60:
+            return
         with self.db.transaction() as session:
             status = read_state(session, "status")
             status["last_attempt"] = utcnow().isoformat()
@@ -372,13 +378,15 @@ class SpokeSync:
             finally:
                 if enabled:
                     gc.enable()
-            with self.db.transaction() as session:
-                self.apply_rows(session, page)
-                merged = dict(read_state(session, "cursors"))
-                for name, value in page.cursors.items():
-                    if len(value) == 3 and (name not in merged or int(value[0]) >= int(merged[name][0])):
-                        merged[name] = value
-                write_state(session, "cursors", merged)
+            if page.rows or self._cursors_move(saved, page):
+                with self.db.transaction() as session:
+                    self.apply_rows(session, page)
+                    merged = dict(read_state(session, "cursors"))
+                    for name, value in page.cursors.items():
+                        if len(value) == 3 and (name not in merged or int(value[0]) >= int(merged[name][0])):
+                            merged[name] = value
+                    write_state(session, "cursors", merged)
+                    saved = merged
             result.pulled += len(page.rows)
             self.progress("pull", result.pulled, None)
             cursors.update({name: value[:2] for name, value in page.cursors.items()})
@@ -392,6 +400,17 @@ class SpokeSync:
             self._verdict(result, page.digest)
             settled.add("digest")
         return settled
+
+    @staticmethod
+    def _cursors_move(saved: dict[str, Any], page: PullAnswer) -> bool:
+        """Whether an empty page changes where the next pull starts (a quiet round then writes nothing)."""
+        for name, value in page.cursors.items():
+            if len(value) != 3:
+                continue
+            old = saved.get(name)
+            if old is None or int(value[0]) > int(old[0]) or resume_from(value) != resume_from(old):
+                return True
+        return False
 
     def apply_rows(self, session: Session, page: PullAnswer) -> None:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -488,13 +507,13 @@ class SpokeSync:
             write_state(session, "drops", {"since": max(since, cursor)})
 
     def local_digests(self, session: Session) -> dict[str, list[int]]:
-        out = {}
-        for entity in ENTITIES:
-            if entity.pull:
-                table = entity.table
-                count, total = session.execute(select(func.count(), func.coalesce(
-                    func.sum(table.c.version % CHECKSUM_MODULUS), 0))).one()
-                out[entity.name] = [int(count), int(total)]
+        """This slice's digest, from the marks its database's triggers keep (every write to the tables counts,
+        whatever made it)."""
+        out = {entity.name: [0, 0] for entity in ENTITIES if entity.pull}
+        for name, count, checksum in session.execute(select(SyncMark.entity, func.sum(SyncMark.rows),
+                                                            func.sum(SyncMark.checksum)).group_by(SyncMark.entity)):
+            if name in out:
+                out[name] = [int(count or 0), int(checksum or 0)]
         return out
 
     def _digest_request(self) -> dict[str, Any] | None:

@@ -8,11 +8,11 @@ from common.models.nodes import EnrollmentCode, Node, NodeApplication, Unit, Use
 from common.models.roster import Enterprise, Person
 from common.models.security import LoginChallenge, LoginThrottle, UserTotp
 from common.models.settings import Setting
-from common.models.sync import SyncBatch, SyncConflict, SyncMove, SyncOutbox, SyncPeer, SyncState
+from common.models.sync import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
 
 __all__ = [
     "Attachment", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "Case",
     "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "LoginChallenge", "LoginThrottle",
-    "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "OAuthClient", "OAuthToken", "Person", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
+    "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "OAuthClient", "OAuthToken", "Person", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
     "Visit", "WebSession", "new_id", "utcnow",
 ]

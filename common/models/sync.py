@@ -113,6 +113,22 @@ class SyncMove(Base):
     __table_args__ = (Index("ix_sync_move_from_node_version", "from_node", "version"),)
 
 
+class SyncMark(Base):
+    """Per node and pulled entity: the greatest (version, id) of its rows, their count and the checksum of their
+    versions — kept by the database's own triggers on every insert, update and delete, so a round with nothing to
+    do, and its digest, are answered from a few rows however large the tables grow. Entity `_move`: the greatest
+    version of the rows that left the node (its drops)."""
+
+    __tablename__ = "sync_mark"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)
+    row_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    checksum: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
 # Pulls read each synced table by node and version.
 SYNCED_MODELS = (Enterprise, Person, Case, CaseEvent, Visit, Bulletin, BulletinAck, InfoReport, Attachment,
                  NodeApplication, AuditEntry)

@@ -1,6 +1,7 @@
 """Bearer tokens at the API: verify the hub's JWT against its cached JWKS, then take role and node from the database."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
@@ -44,6 +45,7 @@ class BearerVerifier:
         self.db = db
         self.settings = settings
         self.keys = keys.KeyCache(self._published)
+        self._verified: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def _published(self) -> list[dict[str, Any]]:
         with self.db.reads() as session:
@@ -84,6 +86,44 @@ class BearerVerifier:
 
     def verify(self, token: str, issuer: str, address: str) -> tuple[Principal, dict[str, Any]]:
         """Runs in a worker thread: signature, claims, then revocation and the live state of user, client and node."""
+        claims = self._checked_claims(token, issuer)
+        if claims.get("client_id") and not claims.get("preferred_username"):
+            # A node's or a service's token, on every sync round: its live state in one query.
+            with self.db.reads() as session:
+                found = session.execute(
+                    select(OAuthToken.revoked_at, OAuthToken.user_id, OAuthClient.id, OAuthClient.active,
+                           OAuthClient.node_id, Node.status)
+                    .join(OAuthClient, OAuthClient.id == OAuthToken.client_id)
+                    .outerjoin(Node, Node.id == OAuthClient.node_id)
+                    .where(OAuthToken.access_jti == str(claims["jti"]))).first()
+            if found is not None and found.user_id is None:
+                if found.revoked_at is not None:
+                    raise TokenRefused("token revoked")
+                if not found.active:
+                    raise TokenRefused("client disabled")
+                if found.node_id and found.status != "active":
+                    raise TokenRefused("node not active")
+                role = "spoke" if found.node_id else "client"
+                return Principal(None, f"client:{found.id}"[:64], role, found.node_id or "", address=address,
+                                 subtree=frozenset({found.node_id}) if found.node_id else frozenset()), claims
+        return self._person_or_client(token, claims, address)
+
+    def _checked_claims(self, token: str, issuer: str) -> dict[str, Any]:
+        """Signature and claims; a token already checked is taken from the cache until it expires (a spoke
+        presents the same token on every round). Revocation is never cached: it is read on every call."""
+        now = time.time()
+        cached = self._verified.get(token)
+        if cached is not None and cached[0] == issuer and cached[1].get("exp", 0) + keys.LEEWAY > now:
+            return cached[1]
+        claims = self._verify_signature(token, issuer)
+        if len(self._verified) > 4096:
+            self._verified = {k: v for k, v in self._verified.items() if v[1].get("exp", 0) + keys.LEEWAY > now}
+            if len(self._verified) > 4096:
+                self._verified.clear()
+        self._verified[token] = (issuer, claims)
+        return claims
+
+    def _verify_signature(self, token: str, issuer: str) -> dict[str, Any]:
         try:
             header = extract_compact(token.encode()).headers()
         except (JoseError, ValueError, UnicodeError):
@@ -104,6 +144,9 @@ class BearerVerifier:
             ).validate(claims)
         except JoseError as exc:
             raise TokenRefused(f"{exc.error}".replace('"', "'")[:80] or "invalid token") from None
+        return claims
+
+    def _person_or_client(self, token: str, claims: dict[str, Any], address: str) -> tuple[Principal, dict[str, Any]]:
         with self.db.reads() as session:
             row = session.scalars(select(OAuthToken).where(OAuthToken.access_jti == str(claims["jti"]))).first()
             if row is None or row.revoked_at is not None:

@@ -317,9 +317,9 @@ def main() -> None:
                     summarize(calls, args.rounds)
                 else:
                     profiler.enable()
-                    took = sb.both_ways(hub_db, spoke, "subcenter_sz", 100, 3)
+                    took, pulled = sb.both_ways(hub_db, spoke, "subcenter_sz", 100, 3)
                     profiler.disable()
-                    print("both ways rounds ms:", [round(t) for t in took])
+                    print("both ways rounds ms:", [round(t) for t in took], "rows pulled:", pulled)
                     summarize(calls, 3)
             elif args.what == "memory":
                 memory(hub_db, hub, work, args.tracemalloc)
