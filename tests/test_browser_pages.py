@@ -100,7 +100,8 @@ class Tab:
         return self.page.goto(self.base_url + path, wait_until="load")
 
     def login(self, username: str, password: str = PASSWORD) -> None:
-        self.goto("/login")
+        """Log in and land on the roster these tests are about (a bare /login lands on the home dashboard)."""
+        self.goto("/login?next=/enterprises")
         self.page.get_by_label("用户名").fill(username)
         self.page.get_by_label("密码").fill(password)
         with self.page.expect_navigation():

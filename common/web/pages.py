@@ -16,7 +16,7 @@ from common.models import Enterprise, Node, Person, Visit
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.services import roster
-from common.web.htmx import redirect
+from common.web.dashboard import dashboard_context
 from common.web.templating import render
 
 ROSTER_PAGE = 30
@@ -30,10 +30,12 @@ def _principal(request: Request) -> Principal:
     return principal
 
 
-@get("/", include_in_schema=False, sync_to_thread=False)
+@get("/", include_in_schema=False, sync_to_thread=True)
 def home(request: Request) -> Response[Any]:
-    _principal(request)
-    return redirect(request, "/enterprises")
+    p = _principal(request)
+    with request.app.state.db.reads() as session:
+        context = dashboard_context(session, p)
+    return render(request, "home.html", context)
 
 
 def _flag(value: FromPath[str | None]) -> bool | None:
