@@ -169,8 +169,15 @@ def _audit_rule(p: Principal) -> ColumnElement[bool]:
 
 
 def _attachment_rule(p: Principal) -> ColumnElement[bool]:
-    # Files belong to the node that holds the row they are attached to.
-    return true() if p.is_office else _in_subtree(Attachment.node_id, p)
+    # Files belong to the node that holds the row they are attached to; a liaison sees those of their unit's cases.
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        case_ids = _liaison_case_ids(p)
+        return or_(and_(Attachment.entity_type == "case", Attachment.entity_id.in_(case_ids)),
+                   and_(Attachment.entity_type == "case_event",
+                        Attachment.entity_id.in_(select(CaseEvent.id).where(CaseEvent.case_id.in_(case_ids)))))
+    return _in_subtree(Attachment.node_id, p)
 
 
 VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {

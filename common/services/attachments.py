@@ -10,12 +10,15 @@ from common import policy
 from common.blobs import BlobStore
 from common.errors import Forbidden, InvalidField
 from common.i18n import N_
-from common.models import Attachment, Case, Enterprise, NodeApplication, Visit
+from common.models import Attachment, Case, CaseEvent, Enterprise, NodeApplication, Visit
 from common.policy import Principal
 from common.services.base import audit_write
 
 MAX_SIZE = 20 * 1024 * 1024
-OWNERS: dict[str, Any] = {"visit": Visit, "case": Case, "enterprise": Enterprise, "application": NodeApplication}
+OWNERS: dict[str, Any] = {"visit": Visit, "case": Case, "case_event": CaseEvent, "enterprise": Enterprise,
+                          "application": NodeApplication}
+# A liaison works on cases of other nodes' subtrees: they attach to the cases their unit handles (and may see).
+LIAISON_OWNERS = frozenset({"case", "case_event"})
 
 
 def add_attachment(session: Session, p: Principal, store: BlobStore, entity_type: str, entity_id: uuid.UUID,
@@ -25,7 +28,8 @@ def add_attachment(session: Session, p: Principal, store: BlobStore, entity_type
     if model is None:
         raise InvalidField("entity_type", N_("Not one of the allowed values"))
     owner = policy.get_visible(session, model, entity_id, p)
-    if not p.is_office and owner.node_id not in p.subtree:
+    liaison_case = p.role == "liaison" and entity_type in LIAISON_OWNERS
+    if not p.is_office and not liaison_case and owner.node_id not in p.subtree:
         raise Forbidden(N_("This belongs to a node outside your scope."))
     if not data:
         raise InvalidField("file", N_("The file is empty."))

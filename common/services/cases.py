@@ -7,12 +7,14 @@ from typing import Any
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session
 
-from common import lifecycle, policy
-from common.errors import InvalidField
+from common import i18n, lifecycle, policy
+from common.blobs import BlobStore
+from common.errors import Conflict, InvalidField
 from common.i18n import N_
 from common.models import Case, CaseEvent, CaseSequence, CaseUnit, Unit, utcnow
 from common.policy import Principal
 from common.reference import CATEGORIES, CHANNELS, JURISDICTIONS, URGENCIES
+from common.services import case_clock as case_clock_module, case_rules
 from common.services.base import Problems, audit_write, choice, optional_text, required_text, update_row, visible_enterprise
 
 
@@ -35,7 +37,8 @@ def next_case_number(session: Session, year: int) -> str:
     return f"{prefix}{last:05d}"
 
 
-def clean_case(data: dict[str, Any], partial: bool) -> dict[str, Any]:
+def clean_case(data: dict[str, Any], partial: bool, current: Case | None = None) -> dict[str, Any]:
+    """The case's fields checked; `details` against the fields of its category (the new one, or `current`'s)."""
     problems = Problems()
     out: dict[str, Any] = {}
     present = (lambda f: f in data) if partial else (lambda f: True)  # noqa: E731
@@ -52,11 +55,12 @@ def clean_case(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     if present("description"):
         out["description"] = optional_text(problems, data, "description", 20000) or ""
     if "details" in data:
-        details = data.get("details") or {}
-        if not isinstance(details, dict):
-            problems.add("details", N_("Not one of the allowed values"))
-        else:
-            out["details"] = {str(k)[:64]: v for k, v in details.items()}
+        category = out.get("category") or data.get("category") or (current.category if current is not None else None)
+        details = problems.check(case_rules.clean_details, category, data.get("details") or {})
+        if details is not None:
+            # What the service itself keeps in details (the emergency plan's progress) survives a correction.
+            kept = {k: v for k, v in (current.details if current is not None else {}).items() if k in case_rules.RESERVED_KEYS}
+            out["details"] = {**details, **kept}
     problems.raise_if_any()
     return out
 
@@ -78,7 +82,7 @@ def create_case(session: Session, p: Principal, data: dict[str, Any]) -> Case:
 
 
 def update_case(session: Session, p: Principal, case_id: uuid.UUID, data: dict[str, Any]) -> Case:
-    return update_row(session, p, Case, "case", case_id, lambda _: clean_case(data, partial=True))
+    return update_row(session, p, Case, "case", case_id, lambda row: clean_case(data, partial=True, current=row))
 
 
 def timeline(session: Session, case_id: uuid.UUID) -> list[CaseEvent]:
@@ -139,7 +143,8 @@ def case_out(c: Case, p: Principal) -> dict[str, Any]:
     return {
         "id": str(c.id), "number": c.number, "enterprise_id": str(c.enterprise_id) if c.enterprise_id else None,
         "channel": c.channel, "category": c.category, "urgency": c.urgency, "jurisdiction": c.jurisdiction,
-        "title": c.title, "description": c.description, "details": c.details, "status": c.status,
+        "title": c.title, "description": c.description,
+        "details": case_rules.mask_details(c.details or {}, policy.reveals(p, "phone")), "status": c.status,
         "emergency": c.emergency, "lead_unit": c.lead_unit, "node": c.node_id, "version": c.version,
         "created_at": c.created_at.isoformat(), "updated_at": c.updated_at.isoformat(),
     }
@@ -149,3 +154,67 @@ def event_out(e: CaseEvent) -> dict[str, Any]:
     return {"id": str(e.id), "case_id": str(e.case_id), "kind": e.kind, "unit": e.unit, "note": e.note,
             "satisfaction": e.satisfaction, "actor_role": e.actor_role, "actor_unit": e.actor_unit,
             "at": e.at.isoformat(), "node": e.node_id}
+
+
+# ── Several steps at once, files, the emergency plan: the pages' needs, on the same rules ──────────────────────
+
+def dispatch_units(session: Session, p: Principal, case_id: uuid.UUID, lead: str | None, co_units: list[str]) -> list[CaseEvent]:
+    """Dispatch to a lead unit and co-units in one go: each is one `dispatched` event, all recorded or none.
+
+    The lead goes first, since the first active unit leads the case (lifecycle); with no unit at all the
+    dispatch event's own check answers that a unit is required.
+    """
+    units = list(dict.fromkeys(u for u in [lead, *co_units] if u))
+    if not units:
+        units = [""]
+    return [add_case_event(session, p, case_id, {"kind": lifecycle.EventKind.DISPATCHED, "unit": unit}) for unit in units]
+
+
+def add_event_with_files(session: Session, p: Principal, store: BlobStore, case_id: uuid.UUID, data: dict[str, Any],
+                         files: list[tuple[str, str, bytes]]) -> CaseEvent:
+    """An event with its documents (a report back's results, a transfer's cooperation letter), attached to it."""
+    from common.services.attachments import add_attachment
+
+    event = add_case_event(session, p, case_id, data)
+    for filename, content_type, content in files:
+        add_attachment(session, p, store, "case_event", event.id, filename, content_type, content)
+    return event
+
+
+MSG_PLAN_NOT_STARTED = N_("The emergency plan has not been started for this case.")
+MSG_PLAN_STEP_DONE = N_("This step of the plan is already done.")
+MSG_PLAN_CLOSED = N_("The plan's steps can only be ticked while the case is being handled.")
+
+
+def complete_plan_step(session: Session, p: Principal, case_id: uuid.UUID, step: str, note: str | None) -> CaseEvent:
+    """The office ticks a step of the emergency plan: kept in the case's details, told in the timeline as a comment."""
+    policy.require_office(p)
+    case = policy.get_visible(session, Case, case_id, p)
+    if step not in case_rules.EMERGENCY_PLAN:
+        raise InvalidField("step", N_("Not one of the allowed values"))
+    if not case.emergency:
+        raise Conflict(MSG_PLAN_NOT_STARTED)
+    if case.status not in lifecycle.OPEN:
+        raise Conflict(MSG_PLAN_CLOSED)
+    done = dict((case.details or {}).get("plan_steps") or {})
+    if step in done:
+        raise Conflict(MSG_PLAN_STEP_DONE)
+    label = i18n.translate(case_rules.EMERGENCY_PLAN[step], "zh_Hans")
+    event = add_case_event(session, p, case.id, {"kind": lifecycle.EventKind.COMMENT,
+                                                 "note": f"【{label}】{(note or '').strip()}".strip()})
+    done[step] = {"at": utcnow().isoformat(), "by": p.username}
+    case.details = {**(case.details or {}), "plan_steps": done}
+    session.flush()
+    audit_write(session, p, "case.plan_step", "case", case.id, {"number": case.number, "step": step})
+    return event
+
+
+def routing(session: Session) -> dict[str, dict[str, Any]]:
+    """The office's routing table (which units each category usually goes to)."""
+    from common.services import settings
+
+    return settings.get(session, case_rules.ROUTING_KEY)
+
+
+def case_clock(case: Case, events: list[CaseEvent], active_units: list[str], now: Any = None) -> case_clock_module.CaseClock:
+    return case_clock_module.case_clock(case.urgency, case.created_at, case.status, events, active_units, now or utcnow())
