@@ -1,6 +1,8 @@
 """Run the one Alembic history against a hub's or a spoke's database."""
 from __future__ import annotations
 
+import functools
+
 from pathlib import Path
 
 from alembic import command
@@ -29,8 +31,10 @@ def check(url: str) -> None:
     command.check(alembic_config(url))
 
 
+@functools.lru_cache(maxsize=1)
 def head_and_previous() -> tuple[str, str | None]:
-    """The schema revision this release migrates to, and the one before it (a spoke one release behind)."""
+    """The schema revision this release migrates to, and the one before it (a spoke one release behind); read
+    once per process (the migrations do not change under a running release)."""
     from alembic.script import ScriptDirectory
 
     script = ScriptDirectory.from_config(alembic_config("sqlite://"))

@@ -23,6 +23,8 @@ from common.web.attachments import ATTACHMENT_HANDLERS
 from common.web.auth import before_request, require_principal, web_context_middleware
 from common.web.errors import EXCEPTION_HANDLERS
 from common.web.login import LOGIN_HANDLERS
+from common.web.application_pages import APPLICATION_PAGE_HANDLERS
+from common.web.bulletin_pages import BULLETIN_PAGE_HANDLERS
 from common.web.case_pages import CASE_PAGE_HANDLERS
 from common.web.pages import PAGE_HANDLERS
 from common.web.visit_pages import VISIT_PAGE_HANDLERS
@@ -48,7 +50,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
               on_shutdown: Sequence[Any] = ()) -> Litestar:
     """`login_handlers`: the hub checks passwords itself; a spoke sends people to the hub (or lets them in offline)."""
     return Litestar(
-        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
+        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,

@@ -12,10 +12,11 @@ from sqlalchemy import select
 from common import policy
 from common.i18n import N_
 from common.api.deps import OffsetQ
-from common.models import Enterprise, Node, Person, Visit
+from common.models import Case, Enterprise, Node, Person, Visit
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.services import roster
+from common.web.case_views import STATUS_FILTER
 from common.web.dashboard import dashboard_context
 from common.web.templating import render
 
@@ -70,7 +71,10 @@ def enterprise_page(request: Request, enterprise_id: FromPath[UUID]) -> Response
         visits = session.scalars(policy.scoped(Visit, p).where(Visit.enterprise_id == enterprise.id)
                                  .order_by(Visit.visited_at.desc()).limit(50)).all()
         node = session.get(Node, enterprise.node_id)
+        cases = session.scalars(policy.scoped(Case, p).where(Case.enterprise_id == enterprise.id)
+                                .order_by(Case.created_at.desc()).limit(50)).all()
     context = {
+        "cases": cases, "status_labels": STATUS_FILTER,
         "enterprise": roster.enterprise_out(enterprise, p), "people": [roster.person_out(x, p) for x in people],
         "visits": visits, "node": node, "industries": INDUSTRIES, "risk_levels": RISK_LEVELS,
     }
