@@ -394,7 +394,7 @@ class SpokeSync:
                 break
         settled: set[str] = set()
         if page.drops_checked:
-            self._apply_drops(result, page.drops, page.drops_cursor)
+            self._apply_drops(result, page.drops, page.drops_cursor, page.read_at)
             settled.add("drops")
         if page.digest is not None:
             self._verdict(result, page.digest)
@@ -487,10 +487,19 @@ class SpokeSync:
         self._apply_drops(result, answer.get("drops", []), int(answer.get("cursor", 0)))
 
     def _drops_since(self) -> int:
+        """Where the next look for rows that left starts: at the last one seen, or a little before it when that
+        look was read while moves below it could still commit (as a pull's cursor: see resume_from)."""
         with self.db.reads() as session:
-            return max(0, int(read_state(session, "drops").get("since", 0)) - OVERLAP)
+            state = read_state(session, "drops")
+        return _drops_from(state)
 
-    def _apply_drops(self, result: RoundResult, drops: list[Any], cursor: int) -> None:
+    def _apply_drops(self, result: RoundResult, drops: list[Any], cursor: int, read_at: int = 0) -> None:
+        with self.db.reads() as session:
+            state = read_state(session, "drops")
+        since = int(state.get("since", 0))
+        new_state = {"since": max(since, cursor), "read_at": read_at} if read_at else {"since": max(since, cursor)}
+        if not drops and _drops_from(new_state) == _drops_from(state) and new_state["since"] == since:
+            return  # nothing left the scope and the next look starts where it would have: nothing to write
         with self.db.transaction() as session:
             pending = self._pending(session)
             by_entity: dict[str, list[uuid.UUID]] = defaultdict(list)
@@ -504,7 +513,8 @@ class SpokeSync:
                     _delete_rows(session, entity, ids)
                     result.dropped += len(ids)
             since = int(read_state(session, "drops").get("since", 0))
-            write_state(session, "drops", {"since": max(since, cursor)})
+            new_state["since"] = max(since, cursor)
+            write_state(session, "drops", new_state)
 
     def local_digests(self, session: Session) -> dict[str, list[int]]:
         """This slice's digest, from the marks its database's triggers keep (every write to the tables counts,
@@ -556,6 +566,12 @@ class SpokeSync:
             result.repaired.append(name)
         self.pull(result)
         self.check_digest(result, repair=False)
+
+
+def _drops_from(state: dict[str, Any]) -> int:
+    since = int(state.get("since", 0))
+    read_at = int(state.get("read_at", 0)) or since
+    return max(0, min(since, read_at - OVERLAP))
 
 
 def resume_from(saved: list[Any]) -> list[Any]:
