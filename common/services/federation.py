@@ -5,17 +5,17 @@ import hashlib
 import re
 import secrets
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pypinyin import lazy_pinyin
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from common import policy
-from common.errors import Conflict, InvalidField
+from common.errors import Conflict, Forbidden, InvalidField
 from common.i18n import N_
-from common.models import EnrollmentCode, Enterprise, Node, NodeApplication, utcnow
+from common.models import AuditEntry, EnrollmentCode, Enterprise, Node, NodeApplication, utcnow
 from common.policy import Principal
 from common.reference import NODE_STATUSES
 from common.services.base import Problems, apply_changes, audit_write, choice, optional_text, parse_uuid, required_text
@@ -23,6 +23,17 @@ from common.validation import mask_phone, validate_mobile, validate_region_code
 
 ENROLLMENT_TTL = timedelta(hours=72)
 KIND_PREFIX = {"subcenter": "sc", "workstation": "ws"}
+# Requests about a node that exists already go through the same review as a new one (Art. 20): the node concerned
+# is kept in `created_node` from the start, and approval changes that node instead of making one.
+NODE_REQUESTS = {"head_change": N_("Replace the head"), "suspend": N_("Suspend the node"),
+                 "retire": N_("Retire the node"), "reinstate": N_("Reinstate the node")}
+APPLICATION_KINDS = {"subcenter": N_("New sub-center"), "workstation": N_("New workstation"), **NODE_REQUESTS}
+# The node status each request needs before, and the one its approval sets.
+REQUEST_STATUS = {"head_change": ("active", None), "suspend": ("active", "suspended"),
+                  "retire": ("active suspended", "retired"), "reinstate": ("suspended", "active")}
+# What an approved parent of each new kind must be: sub-centers hang off the office, workstations off a sub-center.
+PARENT_KIND = {"subcenter": "hub", "workstation": "subcenter"}
+DECISIONS = {"approve": "approved", "reject": "rejected", "return": "returned"}
 
 
 # --- nodes -----------------------------------------------------------------------------------------------------
@@ -86,19 +97,50 @@ def new_node_id(session: Session, kind: str, name: str) -> str:
     return candidate
 
 
-def issue_enrollment_code(session: Session, node_id: str, created_by: uuid.UUID | None = None) -> str:
-    """A fresh one-time code for an active node; only its hash is kept."""
+def issue_enrollment_code(session: Session, node_id: str, created_by: uuid.UUID | None = None,
+                          now: datetime | None = None) -> str:
+    """A fresh one-time code for an active node; only its hash is kept, and earlier unused codes stop working.
+
+    Ending the earlier codes keeps one live secret per node: a code that leaked or was mislaid is worth nothing
+    once the office issues another.
+    """
     node = session.get(Node, node_id)
     if node is None or node.kind == "hub":
         raise InvalidField("node", N_("No such node"))
     if node.status != "active":
         raise Conflict(N_("Only an active node can be enrolled."))
+    now = now or utcnow()
+    session.execute(update(EnrollmentCode).where(EnrollmentCode.node_id == node_id, EnrollmentCode.used_at.is_(None),
+                                                 EnrollmentCode.expires_at > now).values(expires_at=now))
     code = "-".join(secrets.token_hex(3).upper() for _ in range(4))
-    now = utcnow()
     session.add(EnrollmentCode(code_hash=hash_code(code), node_id=node_id, created_at=now,
                                expires_at=now + ENROLLMENT_TTL, created_by=created_by))
     session.flush()
     return code
+
+
+def reissue_enrollment_code(session: Session, p: Principal, node_id: str, now: datetime | None = None) -> str:
+    """The office's fresh code for a node whose code was lost, expired or used on a machine that died."""
+    policy.require_office(p)
+    code = issue_enrollment_code(session, node_id, p.user_id, now)
+    audit_write(session, p, "enrollment-code", "node", node_id, {})
+    return code
+
+
+def latest_enrollment(session: Session, node_id: str, now: datetime | None = None) -> dict[str, Any] | None:
+    """What may be said of a node's newest code without the code itself: when issued, until when, used or not."""
+    row = session.scalars(select(EnrollmentCode).where(EnrollmentCode.node_id == node_id)
+                          .order_by(EnrollmentCode.created_at.desc()).limit(1)).first()
+    if row is None:
+        return None
+    expires = _aware(row.expires_at)
+    state = "used" if row.used_at else ("expired" if expires <= (now or utcnow()) else "valid")
+    return {"created_at": _aware(row.created_at), "expires_at": expires, "used_at": row.used_at, "state": state}
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes for what was written in UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def hash_code(code: str) -> str:
@@ -107,12 +149,30 @@ def hash_code(code: str) -> str:
 
 # --- applications ----------------------------------------------------------------------------------------------
 
-def clean_application(session: Session, data: dict[str, Any], partial: bool, p: Principal) -> dict[str, Any]:
+def clean_application(session: Session, data: dict[str, Any], partial: bool, p: Principal,
+                      current: NodeApplication | None = None) -> dict[str, Any]:
+    """The values of a new application or of an edit, checked by kind; every refused field at once."""
     problems = Problems()
     out: dict[str, Any] = {}
+    kind = current.kind if current is not None else None
+    if current is None:
+        kind = out["kind"] = choice(problems, data, "kind", set(APPLICATION_KINDS))
+    if kind in NODE_REQUESTS:
+        _clean_node_request(session, data, partial, p, kind, current, problems, out)
+    else:
+        _clean_new_node(session, data, partial, p, kind, problems, out)
+    for field in ("reason", "background"):
+        if field in data or not partial:
+            out[field] = optional_text(problems, data, field, 8000) or ""
+    if kind in NODE_REQUESTS and ("reason" in data or not partial) and not out.get("reason"):
+        problems.add("reason", N_("Say why, for the office"))
+    problems.raise_if_any()
+    return out
+
+
+def _clean_new_node(session: Session, data: dict[str, Any], partial: bool, p: Principal, kind: str | None,
+                    problems: Problems, out: dict[str, Any]) -> None:
     present = (lambda f: f in data) if partial else (lambda f: True)  # noqa: E731
-    if present("kind"):
-        out["kind"] = choice(problems, data, "kind", set(KIND_PREFIX))
     if present("name"):
         out["name"] = required_text(problems, data, "name", 200)
     if present("region_code"):
@@ -122,24 +182,55 @@ def clean_application(session: Session, data: dict[str, Any], partial: bool, p: 
         parent = session.scalars(policy.scoped(Node, p).where(Node.id == (data.get("parent_node") or ""))).first()
         if parent is None or parent.kind == "workstation":
             problems.add("parent_node", N_("No such node"))
+        elif kind in PARENT_KIND and parent.kind != PARENT_KIND[kind]:
+            problems.add("parent_node", N_("A sub-center belongs to the center office; a workstation to a sub-center."))
+        elif parent.status != "active":
+            problems.add("parent_node", N_("This node is not active."))
         out["parent_node"] = data.get("parent_node")
-    if present("head_name"):
-        out["head_name"] = required_text(problems, data, "head_name", 100)
-    if present("head_phone"):
-        out["head_phone"] = problems.check(validate_mobile, data.get("head_phone") or "", "head_phone")
-    for field in ("reason", "background"):
-        if field in data or not partial:
-            out[field] = optional_text(problems, data, field, 8000) or ""
+    _clean_head(data, partial, problems, out)
     if data.get("host_enterprise_id"):
         host = parse_uuid(problems, data, "host_enterprise_id")
         if host is not None and session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == host)).first() is None:
             problems.add("host_enterprise_id", N_("No such enterprise"))
         out["host_enterprise_id"] = host
-    kind = out.get("kind")
     if kind == "workstation" and not partial and not out.get("host_enterprise_id"):
         problems.add("host_enterprise_id", N_("A workstation needs its host enterprise"))
-    problems.raise_if_any()
-    return out
+
+
+def _clean_head(data: dict[str, Any], partial: bool, problems: Problems, out: dict[str, Any]) -> None:
+    if "head_name" in data or not partial:
+        out["head_name"] = required_text(problems, data, "head_name", 100)
+    if "head_phone" in data or not partial:
+        out["head_phone"] = problems.check(validate_mobile, data.get("head_phone") or "", "head_phone")
+
+
+def _clean_node_request(session: Session, data: dict[str, Any], partial: bool, p: Principal, kind: str,
+                        current: NodeApplication | None, problems: Problems, out: dict[str, Any]) -> None:
+    """A request about an existing node: the node is named once, its name and place copied from it."""
+    if kind == "head_change":
+        _clean_head(data, partial, problems, out)
+    elif current is None:
+        out["head_name"], out["head_phone"] = "", ""
+    if current is not None:
+        return
+    target = session.scalars(policy.scoped(Node, p).where(Node.id == (data.get("target_node") or ""))).first()
+    if target is None or target.kind == "hub":
+        problems.add("target_node", N_("No such node"))
+        return
+    if not p.is_office and target.id not in p.subtree:
+        problems.add("target_node", N_("Only your own node or a node below it."))
+        return
+    if target.status not in REQUEST_STATUS[kind][0].split():
+        problems.add("target_node", N_("This request does not apply to the node in its present status."))
+        return
+    pending = select(NodeApplication.id).where(NodeApplication.created_node == target.id,
+                                               NodeApplication.kind.in_(list(NODE_REQUESTS)),
+                                               NodeApplication.status.in_(["submitted", "returned"]),
+                                               NodeApplication.deleted_at.is_(None))
+    if session.scalar(pending.limit(1)) is not None:
+        problems.add("target_node", N_("A request about this node is already under review."))
+    out.update(created_node=target.id, name=target.name, region_code=target.region_code, parent_node=target.parent_id,
+               host_enterprise_id=target.host_enterprise_id)
 
 
 def create_application(session: Session, p: Principal, data: dict[str, Any]) -> NodeApplication:
@@ -159,7 +250,7 @@ def update_application(session: Session, p: Principal, application_id: uuid.UUID
         raise Conflict(N_("A decided application can no longer be changed."))
     if data.get("head_phone") and data["head_phone"] == mask_phone(application.head_phone):
         data = {k: v for k, v in data.items() if k != "head_phone"}  # the masked form came back unchanged: keep it
-    changed = apply_changes(application, clean_application(session, data, partial=True, p=p))
+    changed = apply_changes(application, clean_application(session, data, partial=True, p=p, current=application))
     if application.status == "returned":
         # Editing a returned application resubmits it for review.
         application.status = "submitted"
@@ -171,30 +262,80 @@ def update_application(session: Session, p: Principal, application_id: uuid.UUID
 
 
 def decide_application(session: Session, p: Principal, application_id: uuid.UUID, decision: str,
-                       comment: str) -> tuple[NodeApplication, str | None]:
-    """The office approves, rejects or returns an application; an approval creates the node and its code."""
+                       comment: str, now: datetime | None = None) -> tuple[NodeApplication, str | None]:
+    """The office approves, rejects or returns an application; an approval creates the node and its code,
+    or (a request about a node) changes that node."""
     application = policy.get_visible(session, NodeApplication, application_id, p)
     policy.require_office(p)
-    if decision not in ("approve", "reject", "return"):
+    if str(session.info.get("node_id") or "hub") != "hub":
+        raise Forbidden(N_("Applications are decided at the hub."))
+    if decision not in DECISIONS:
         raise InvalidField("decision", N_("Not one of the allowed values"))
     if application.status != "submitted":
         raise Conflict(N_("Only a submitted application can be decided."))
     if decision != "approve" and not (comment or "").strip():
         raise InvalidField("comment", N_("Say why, for the applicant"))
-    application.status = {"approve": "approved", "reject": "rejected", "return": "returned"}[decision]
-    application.decided_by, application.decided_at = p.user_id, utcnow()
+    now = now or utcnow()
+    application.status = DECISIONS[decision]
+    application.decided_by, application.decided_at = p.user_id, now
     application.decision_comment = (comment or "").strip()
     code = None
-    if decision == "approve":
+    if decision == "approve" and application.kind in NODE_REQUESTS:
+        _apply_node_request(session, p, application)
+    elif decision == "approve":
         node = add_node(session, new_node_id(session, application.kind, application.name), application.kind,
                         application.name, application.parent_node, application.region_code,
                         application.host_enterprise_id)
         application.created_node = node.id
-        code = issue_enrollment_code(session, node.id, p.user_id)
+        code = issue_enrollment_code(session, node.id, p.user_id, now)
     session.flush()
     audit_write(session, p, f"application.{decision}", "application", application.id,
                 {"comment": application.decision_comment, "node": application.created_node})
     return application, code
+
+
+def _apply_node_request(session: Session, p: Principal, application: NodeApplication) -> None:
+    """Suspend, retire or reinstate the node; a new head is the approved application itself."""
+    node = session.get(Node, application.created_node, with_for_update=True)
+    before, after = REQUEST_STATUS[application.kind]
+    if node is None or node.status not in before.split():
+        raise Conflict(N_("The node has changed since the request was made; it no longer applies."))
+    if after and after != node.status:
+        # Suspension bites at once: the hub checks the node's status on every token and every sync call.
+        audit_write(session, p, "update", "node", node.id, {"changed": {"status": [node.status, after]}})
+        node.status = after
+
+
+def comment_on_application(session: Session, p: Principal, application_id: uuid.UUID, comment: str) -> NodeApplication:
+    """A note of the office's review, kept in the application's history without deciding anything."""
+    application = policy.get_visible(session, NodeApplication, application_id, p)
+    policy.require_office(p)
+    text = (comment or "").strip()
+    if not text:
+        raise InvalidField("comment", N_("This field is required"))
+    if len(text) > 4000:
+        raise InvalidField("comment", N_("At most {max} characters"), max=4000)
+    audit_write(session, p, "application.comment", "application", application.id, {"comment": text})
+    return application
+
+
+def application_history(session: Session, application: NodeApplication) -> list[AuditEntry]:
+    """Who did what to an application and when, oldest first: the append-only audit trail is the record.
+
+    At the hub it holds everything (the spokes' own entries arrive by sync); a spoke holds what was done there.
+    """
+    return list(session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "application",
+                                                         AuditEntry.entity_id == str(application.id))
+                                .order_by(AuditEntry.at, AuditEntry.seq)))
+
+
+def current_heads(session: Session, node_ids: list[str]) -> dict[str, NodeApplication]:
+    """The head of each node is the one named by its latest approved application (new node or head change)."""
+    rows = session.scalars(select(NodeApplication).where(
+        NodeApplication.created_node.in_(node_ids), NodeApplication.status == "approved",
+        NodeApplication.kind.in_(["subcenter", "workstation", "head_change"]), NodeApplication.deleted_at.is_(None))
+        .order_by(NodeApplication.decided_at))
+    return {a.created_node: a for a in rows if a.created_node}
 
 
 def application_out(a: NodeApplication, p: Principal) -> dict[str, Any]:
@@ -203,7 +344,7 @@ def application_out(a: NodeApplication, p: Principal) -> dict[str, Any]:
         "host_enterprise_id": str(a.host_enterprise_id) if a.host_enterprise_id else None, "head_name": a.head_name,
         "head_phone": a.head_phone if policy.reveals(p, "phone") else mask_phone(a.head_phone),
         "reason": a.reason, "background": a.background, "status": a.status, "node": a.node_id,
+        "target_node": a.created_node if a.kind in NODE_REQUESTS else None,
         "decision_comment": a.decision_comment, "created_node": a.created_node,
         "decided_at": a.decided_at.isoformat() if a.decided_at else None, "created_at": a.created_at.isoformat(),
     }
-
