@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
-    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, Case, CaseEvent, CaseUnit, Enterprise, InfoReport, Node,
+    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport, Node,
     NodeApplication, Person, User, Visit,
 )
 
@@ -138,6 +138,10 @@ def _bulletin_ack_rule(p: Principal) -> ColumnElement[bool]:
     return true() if p.is_office else _in_subtree(BulletinAck.node_id, p)
 
 
+def _bulletin_reminder_rule(p: Principal) -> ColumnElement[bool]:
+    return true() if p.is_office else _in_subtree(BulletinReminder.node_id, p)
+
+
 def _application_rule(p: Principal) -> ColumnElement[bool]:
     if p.is_office:
         return true()
@@ -170,14 +174,18 @@ def _audit_rule(p: Principal) -> ColumnElement[bool]:
 
 def _attachment_rule(p: Principal) -> ColumnElement[bool]:
     # Files belong to the node that holds the row they are attached to; a liaison sees those of their unit's cases.
+    # A bulletin's files belong to the office's node but are read by everyone the bulletin is addressed to.
     if p.is_office:
         return true()
+    bulletin_files = and_(Attachment.entity_type == "bulletin",
+                          Attachment.entity_id.in_(select(Bulletin.id).where(_bulletin_rule(p))))
     if p.role == "liaison":
         case_ids = _liaison_case_ids(p)
         return or_(and_(Attachment.entity_type == "case", Attachment.entity_id.in_(case_ids)),
                    and_(Attachment.entity_type == "case_event",
-                        Attachment.entity_id.in_(select(CaseEvent.id).where(CaseEvent.case_id.in_(case_ids)))))
-    return _in_subtree(Attachment.node_id, p)
+                        Attachment.entity_id.in_(select(CaseEvent.id).where(CaseEvent.case_id.in_(case_ids)))),
+                   bulletin_files)
+    return or_(_in_subtree(Attachment.node_id, p), bulletin_files)
 
 
 VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
@@ -189,6 +197,7 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     Visit: _visit_rule,
     Bulletin: _bulletin_rule,
     BulletinAck: _bulletin_ack_rule,
+    BulletinReminder: _bulletin_reminder_rule,
     NodeApplication: _application_rule,
     Node: _node_rule,
     User: _user_rule,
@@ -204,9 +213,18 @@ def visible(model: type, p: Principal) -> ColumnElement[bool]:
     return and_(rule, deleted_at.is_(None)) if deleted_at is not None else rule
 
 
+def _attachment_sync_rule(p: Principal) -> ColumnElement[bool]:
+    return true() if p.is_office else _in_subtree(Attachment.node_id, p)
+
+
+# What sync carries where it differs from what people see: a spoke holds the files of its own nodes' rows (a
+# bulletin's files stay at the hub, held by the office's node).
+SYNC_SCOPE: dict[type, Callable[[Principal], ColumnElement[bool]]] = {Attachment: _attachment_sync_rule}
+
+
 def in_scope(model: type, p: Principal) -> ColumnElement[bool]:
     """Everything of `model` within `p`'s scope, soft-deleted rows (tombstones) included: what sync carries."""
-    return VISIBILITY[model](p)
+    return SYNC_SCOPE.get(model, VISIBILITY[model])(p)
 
 
 def scoped(model: type, p: Principal) -> Select[Any]:

@@ -17,12 +17,14 @@ from common.api.deps import Caller
 from common.i18n import N_
 from common.models import Node, User, utcnow
 from common.services import settings
-from common.services.federation import node_slice
 
 USER_FIELDS = ("username", "display_name", "role", "unit_id", "is_leader", "password_hash", "phone", "active")
 
 
 def directory_for(session: Session, node_id: str) -> dict[str, Any]:
+    # At the hub only: a spoke's sync process never loads the roster's pinyin tables (tens of MB) for this.
+    from common.services.federation import node_slice
+
     users = session.scalars(select(User).where(User.node_id == node_id).order_by(User.username)).all()
     return {
         "node": node_id,

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from sqlalchemy import Column, Table
 
 from common.models import (
-    Attachment, AuditEntry, BulletinAck, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Person, Visit,
+    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Person, Visit,
 )
 
 # Kept by each node for itself: never merged field by field.
@@ -81,6 +81,9 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("visit", Visit, "visit"),
     Entity("info_report", InfoReport, "visit"),
     Entity("attachment", Attachment, None),
+    # Published by the office at the hub; reaches the spokes of its audience (see hub_side.BULLETIN).
+    Entity("bulletin", Bulletin, "bulletin", push=False),
+    Entity("bulletin_reminder", BulletinReminder, None, push=False, append_only=True),
     Entity("bulletin_ack", BulletinAck, None, pull=False, append_only=True),
     # A node's own audit trail goes to the hub, where its chain can be verified; the hub's stays at the hub.
     Entity("audit_entry", AuditEntry, None, pull=False, append_only=True),

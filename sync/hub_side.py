@@ -7,12 +7,12 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 import msgspec
-from sqlalchemy import BigInteger, Uuid, bindparam, func, insert, literal, select, tuple_, update
+from sqlalchemy import BigInteger, Uuid, bindparam, func, insert, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
 from common.clock import clock
-from common.models import Case, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User, utcnow
+from common.models import BulletinAudience, Case, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User, utcnow
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
 from sync.entities import BY_NAME, ENTITIES, RANK, Entity
@@ -315,14 +315,39 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
         fetched = session.execute(stmt).mappings().all()
         if len(fetched) > room:
             more, fetched = True, fetched[:room]
-        rows.extend(PullRow(entity.name, dict(row)) for row in fetched)
-        if fetched:
-            out[entity.name] = [fetched[-1]["version"], str(fetched[-1]["id"]), read_at]
+        if entity.name in BY_AUDIENCE:
+            rows.extend(_with_audience(session, spoke, fetched))
         else:
-            out[entity.name] = [version, str(after) if after != ZERO_ID else "", read_at]
+            rows.extend(PullRow(entity.name, dict(row)) for row in fetched)
+        position = (fetched[-1]["version"], fetched[-1]["id"]) if fetched else (version, after)
+        if entity.name in BY_AUDIENCE and not more:
+            # Read to the end: the rows after the last one sent are all addressed elsewhere; the next pull starts
+            # after them, so a quiet round can tell that nothing new is addressed to this spoke.
+            last = session.execute(select(table.c.version, table.c.id).order_by(table.c.version.desc(), table.c.id.desc())
+                                   .limit(1)).first()
+            if last is not None and (last.version, last.id) > position:
+                position = (last.version, last.id)
+        out[entity.name] = [position[0], str(position[1]) if position[1] != ZERO_ID else "", read_at]
         if more:
             break
     return PullAnswer(rows=rows, cursors=out, more=more, read_at=read_at)
+
+
+# Entities whose rows reach a spoke by their audience, not by the node that holds them (bulletins, held by the hub).
+BY_AUDIENCE = frozenset({"bulletin"})
+
+
+def _with_audience(session: Session, spoke: Principal, fetched: list[Any]) -> list[PullRow]:
+    """Bulletins with the nodes of the spoke's subtree they are addressed to (the spoke shows each node its own)."""
+    ids = [row["id"] for row in fetched]
+    audience: dict[uuid.UUID, list[str]] = defaultdict(list)
+    if ids:
+        for bulletin_id, node_id in session.execute(
+                select(BulletinAudience.bulletin_id, BulletinAudience.node_id)
+                .where(BulletinAudience.bulletin_id.in_(ids), BulletinAudience.node_id.in_(sorted(spoke.subtree)))
+                .order_by(BulletinAudience.node_id)):
+            audience[bulletin_id].append(node_id)
+    return [PullRow("bulletin", dict(row), audience=audience.get(row["id"], [])) for row in fetched]
 
 
 def _cursor(value: Any) -> tuple[int, uuid.UUID]:
@@ -368,6 +393,12 @@ class Marks:
                 continue
             if entity not in self.digest:
                 continue
+            if entity in BY_AUDIENCE:
+                # Any node's: whether anything after the cursor is addressed to this spoke is the pull's to tell.
+                pair = (int(version), row_id or ZERO_ID)
+                if count and (entity not in self.last or pair > self.last[entity]):
+                    self.last[entity] = pair
+                continue
             pair = (int(version), row_id or ZERO_ID)
             if count and (entity not in self.last or pair > self.last[entity]):
                 self.last[entity] = pair
@@ -380,8 +411,12 @@ class Marks:
 
 
 def marks(session: Session, spoke: Principal) -> Marks:
-    return Marks(session.execute(select(SyncMark.entity, SyncMark.version, SyncMark.row_id, SyncMark.rows,
-                                        SyncMark.checksum).where(SyncMark.node_id.in_(sorted(spoke.subtree)))).all())
+    found = Marks(session.execute(
+        select(SyncMark.entity, SyncMark.version, SyncMark.row_id, SyncMark.rows, SyncMark.checksum)
+        .where(or_(SyncMark.node_id.in_(sorted(spoke.subtree)), SyncMark.entity.in_(sorted(BY_AUDIENCE))))).all())
+    for name in BY_AUDIENCE:
+        found.digest[name] = _counted(session, spoke, BY_NAME[name])  # few rows: counted by their audience
+    return found
 
 
 def digests(session: Session, spoke: Principal) -> dict[str, list[int]]:
@@ -389,16 +424,16 @@ def digests(session: Session, spoke: Principal) -> dict[str, list[int]]:
     return marks(session, spoke).digest
 
 
+def _counted(session: Session, spoke: Principal, entity: Entity) -> list[int]:
+    table = entity.table
+    count, total = session.execute(select(func.count(), func.coalesce(func.sum(table.c.version % CHECKSUM_MODULUS), 0))
+                                   .where(policy.in_scope(entity.model, spoke))).one()
+    return [int(count), int(total)]
+
+
 def digests_counted(session: Session, spoke: Principal) -> dict[str, list[int]]:
     """The same, counted row by row: what the marks must always equal."""
-    out: dict[str, list[int]] = {}
-    for entity in ENTITIES:
-        if entity.pull:
-            table = entity.table
-            count, total = session.execute(select(func.count(), func.coalesce(func.sum(table.c.version % CHECKSUM_MODULUS), 0))
-                                           .where(policy.in_scope(entity.model, spoke))).one()
-            out[entity.name] = [int(count), int(total)]
-    return out
+    return {entity.name: _counted(session, spoke, entity) for entity in ENTITIES if entity.pull}
 
 
 def scoped_ids(session: Session, spoke: Principal, entity: Entity) -> list[str]:

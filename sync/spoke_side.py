@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import msgspec
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from common.blobs import BlobStore
 from common.db import Database
 from common.migrate import head_and_previous
-from common.models import Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
+from common.models import BulletinAudience, Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
 from common.services import cases as case_service
 from sync.directory import apply_directory
 from sync.entities import BY_NAME, ENTITIES, Entity
@@ -414,8 +414,11 @@ class SpokeSync:
 
     def apply_rows(self, session: Session, page: PullAnswer) -> None:
         grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        audiences: dict[uuid.UUID, list[str]] = {}
         for row in page.rows:
             grouped[row.entity].append(row.values)
+            if row.audience is not None:
+                audiences[uuid.UUID(str(row.values["id"]))] = row.audience
         pending = self._pending(session)
         touched_cases: set[uuid.UUID] = set()
         for entity in ENTITIES:
@@ -438,6 +441,12 @@ class SpokeSync:
             case = session.get(Case, case_id)
             if case is not None:
                 case_service.project(session, case, case_service.case_state(session, case_id))
+        if audiences:
+            # Whom each bulletin is addressed to here, as the hub resolved it: replaced whole with each copy.
+            session.execute(delete(BulletinAudience).where(BulletinAudience.bulletin_id.in_(list(audiences))))
+            addressed = [{"bulletin_id": b, "node_id": n} for b, nodes in audiences.items() for n in nodes]
+            if addressed:
+                session.execute(insert(BulletinAudience), addressed)
 
     @staticmethod
     def _pending(session: Session) -> dict[tuple[str, str], set[str] | None]:

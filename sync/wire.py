@@ -58,6 +58,8 @@ class PushAnswer(msgspec.Struct):
 class PullRow(msgspec.Struct):
     entity: str
     values: dict[str, Any]
+    # A bulletin's target nodes within the spoke's subtree (who it is addressed to there).
+    audience: list[str] | None = None
 
 
 class Drop(msgspec.Struct):

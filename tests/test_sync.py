@@ -1,6 +1,7 @@
 """Sync between the hub and its spokes: scope, both directions, merge, moves, idempotency, refusals, drift."""
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -432,3 +433,77 @@ def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world
     result = ws.sync()
     assert result.ok and result.files_sent == 1
     assert hub_store.path(made.sha256).read_bytes() == photo
+
+
+# --- bulletins: by their audience ----------------------------------------------------------------------------------
+
+def test_a_warning_reaches_the_spokes_it_targets_and_no_other_and_its_acknowledgement_comes_back(
+        fed: Federation) -> None:
+    from common.models import BulletinAck, BulletinAudience
+    from common.services import bulletins
+
+    sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
+    for spoke in (sh, ws, sz):
+        assert spoke.sync().ok
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        warning = bulletins.create_bulletin(session, office, {
+            "kind": "warning", "severity": "serious", "title": "电信诈骗预警", "body": "近期冒充公检法诈骗高发。",
+            "targets": {"nodes": ["sc-shanghai"]}, "publish": True})
+        warning_id = str(warning.id)
+        news = bulletins.create_bulletin(session, office, {
+            "kind": "news", "title": "警企联服简报", "body": "本月工作情况。", "targets": {"all": True}, "publish": True})
+        news_id = str(news.id)
+    for spoke in (sh, ws, sz):
+        result = spoke.sync()
+        assert result.ok and result.repaired == [], result
+    assert {warning_id, news_id} <= ids(sh.db, "bulletin")
+    assert warning_id not in ids(sz.db, "bulletin") and warning_id not in ids(ws.db, "bulletin")
+    assert news_id in ids(sz.db, "bulletin") and news_id in ids(ws.db, "bulletin")
+    with sh.db.reads() as session:  # addressed, at the spoke, to the node the hub resolved
+        assert set(session.scalars(select(BulletinAudience.node_id).where(
+            BulletinAudience.bulletin_id == warning.id))) == {"sc-shanghai"}
+    # The drift check agrees (the digest counts bulletins by their audience, at the hub and at the spoke).
+    again = sh.sync()
+    assert again.ok and again.repaired == [] and again.pushed == 0, again
+    # Acknowledged at the spoke: the hub sees who, for which node.
+    p = sh.principal("subcenter_sh")
+    with acting_as(p), sh.db.transaction() as session:
+        bulletins.acknowledge(session, p, warning.id)
+    assert sh.sync().ok
+    with fed.hub_db.reads() as session:
+        acks = session.scalars(select(BulletinAck).where(BulletinAck.bulletin_id == warning.id)).all()
+    assert [(a.node_id, a.user_id) for a in acks] == [("sc-shanghai", p.user_id)]
+
+
+def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_from_them(fed: Federation) -> None:
+    """The quiet round's test: the marks kept by the triggers, against the cursors the spoke saved, say "nothing
+    after" for every entity (bulletins included) — and stop saying it as soon as the office writes something."""
+    from common.services import bulletins
+    from sync import hub_side
+    from sync.spoke_side import read_state
+
+    sh = fed.enroll("sc-shanghai")
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        bulletins.create_bulletin(session, office, {"kind": "news", "title": "简报", "body": "内容。",
+                                                    "targets": {"all": True}, "publish": True})
+    assert sh.sync().ok
+
+    def quiet() -> bool:
+        with sh.db.reads() as session:
+            cursors = {name: value[:2] for name, value in read_state(session, "cursors").items()}
+        with fed.hub_db.reads() as session:
+            return hub_side.marks(session, hub_side.spoke_principal(session, "sc-shanghai")).nothing_after(cursors)
+
+    assert quiet()
+    with acting_as(office), fed.hub_db.transaction() as session:
+        bulletins.create_bulletin(session, office, {"kind": "warning", "title": "预警", "body": "内容。",
+                                                    "targets": {"nodes": ["sc-suzhou"]}, "publish": True})
+    assert not quiet()  # a bulletin somewhere: the pull must look (and finds nothing for Shanghai)
+    assert sh.sync().ok
+    assert quiet()  # looked: its cursor passed it
+    with acting_as(office), fed.hub_db.transaction() as session:
+        roster.update_enterprise(session, office, uuid.UUID(next(iter(ids(sh.db, "enterprise")))), {"notes": "新情况"})
+    assert not quiet()
+    assert sh.sync().ok and quiet()

@@ -59,7 +59,7 @@ HAS_DELETE = frozenset({"enterprises", "people", "visits", "bulletins"})
 # Actions on one row beyond GET/PATCH/DELETE: (method, suffix, body).
 ROW_ACTIONS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
     "cases": [("GET", "/events", None), ("POST", "/events", {"kind": "comment", "note": "越权"})],
-    "bulletins": [("POST", "/ack", None)],
+    "bulletins": [("POST", "/ack", None), ("POST", "/remind", None)],
     "applications": [("POST", "/decision", {"decision": "approve", "comment": "越权"})],
 }
 
@@ -78,6 +78,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/bulletins"), ("POST", "/api/v1/bulletins"),
     ("GET", "/api/v1/bulletins/{bulletin_id}"), ("PATCH", "/api/v1/bulletins/{bulletin_id}"),
     ("DELETE", "/api/v1/bulletins/{bulletin_id}"), ("POST", "/api/v1/bulletins/{bulletin_id}/ack"),
+    ("POST", "/api/v1/bulletins/{bulletin_id}/remind"),
     ("GET", "/api/v1/applications"), ("POST", "/api/v1/applications"),
     ("GET", "/api/v1/applications/{application_id}"), ("PATCH", "/api/v1/applications/{application_id}"),
     ("POST", "/api/v1/applications/{application_id}/decision"),

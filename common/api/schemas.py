@@ -139,18 +139,28 @@ class BulletinUpdate(Body):
     body: str | UnsetType = UNSET
     severity: str | UnsetType = UNSET
     targets: Targets | UnsetType = UNSET
+    publish: bool | UnsetType = UNSET
+
+
+class BulletinRemind(Body):
+    """Which target nodes to remind; none named: every one that has not acknowledged."""
+
+    nodes: list[str] = []
 
 
 class ApplicationCreate(Body):
+    """A new sub-center or workstation (all fields), or a request about `target_node` (head_change: the new head)."""
+
     kind: str
-    name: str
-    region_code: str
-    parent_node: str
-    head_name: str
-    head_phone: str
+    name: str = ""
+    region_code: str = ""
+    parent_node: str = ""
+    head_name: str = ""
+    head_phone: str = ""
     reason: str = ""
     background: str = ""
     host_enterprise_id: str | None = None
+    target_node: str | None = None
 
 
 class ApplicationUpdate(Body):

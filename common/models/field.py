@@ -67,6 +67,22 @@ class BulletinAck(Base, Synced):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class BulletinReminder(Base, Synced):
+    """The office reminding one target node that has not acknowledged a bulletin; one row per node and reminder.
+
+    The row belongs to the reminded node (`node_id`), so it travels to that node's spoke like the rest of its scope.
+    """
+
+    __tablename__ = "bulletin_reminder"
+    # (node_id, version, id) is how a pull reads a synced table, as for the tables in common/models/sync.py.
+    __table_args__ = (Index("ix_bulletin_reminder_bulletin_id_node_id", "bulletin_id", "node_id"),
+                      Index("ix_bulletin_reminder_node_id_version", "node_id", "version", "id"))
+
+    bulletin_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bulletin.id"))
+    reminded_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class InfoReport(Base, Synced):
     """Risk information collected by units and sub-centers for the monthly digest (Art. 12, 18(1))."""
 

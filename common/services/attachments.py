@@ -10,13 +10,13 @@ from common import policy
 from common.blobs import BlobStore
 from common.errors import Forbidden, InvalidField
 from common.i18n import N_
-from common.models import Attachment, Case, CaseEvent, Enterprise, NodeApplication, Visit
+from common.models import Attachment, Bulletin, Case, CaseEvent, Enterprise, NodeApplication, Visit
 from common.policy import Principal
 from common.services.base import audit_write
 
 MAX_SIZE = 20 * 1024 * 1024
 OWNERS: dict[str, Any] = {"visit": Visit, "case": Case, "case_event": CaseEvent, "enterprise": Enterprise,
-                          "application": NodeApplication}
+                          "application": NodeApplication, "bulletin": Bulletin}
 # A liaison works on cases of other nodes' subtrees: they attach to the cases their unit handles (and may see).
 LIAISON_OWNERS = frozenset({"case", "case_event"})
 

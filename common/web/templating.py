@@ -9,6 +9,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar import Request, Response
 
 from common import i18n, reference, regions
+from common.web import bulletin_banner
 from common.web.htmx import is_partial
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
@@ -27,6 +28,7 @@ def environment() -> Environment:
     )
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(ref=reference, region_name=regions.region_name, label=lambda table, key: i18n.gettext(table.get(key, key)) if key else "")
+    env.globals["awaiting_acknowledgement"] = bulletin_banner.awaiting  # the banner's one query, only when shown
     env.filters["dt"] = lambda value, fmt="%Y-%m-%d %H:%M": _local(value).strftime(fmt) if value else ""
     return env
 

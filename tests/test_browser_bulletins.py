@@ -1,0 +1,145 @@
+"""A warning's journey in a real headless Chromium against a real hub process.
+
+The office publishes a warning for the Shanghai sub-center on a desktop screen; the sub-center head, on a 390 px
+phone, sees the banner on the page they land on, opens the warning and acknowledges it; the banner is gone and the
+office sees who acknowledged. Until bulletins sync, both people use the hub; a test across hub and spoke follows.
+Every page is checked for sideways scroll and unlabelled fields, the test fails on any JavaScript/console error or
+failed request, and screenshots go to ``tests/artifacts/``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, launch_chromium
+from tests.live_hub import live_hub
+
+pytestmark = BROWSER_MARKS
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+PASSWORD = "lianfu-demo"
+TIMEOUT_MS = 10_000
+TITLE = "寒潮大风蓝色预警"
+BULLETIN_PATH = re.compile(r"/bulletins/([0-9a-f-]{36})")
+
+UNLABELLED_JS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(el => el.type !== 'hidden' && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden')
+  .filter(el => !(el.labels && Array.from(el.labels).some(l => l.textContent.trim()))
+                && !(el.getAttribute('aria-label') || '').trim() && !el.getAttribute('aria-labelledby'))
+  .map(el => el.outerHTML)"""
+
+
+@pytest.fixture(scope="module")
+def hub_url() -> Iterator[str]:
+    with live_hub(enterprises=20) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_playwright() as pw:
+        chromium = launch_chromium(pw)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Person:
+    """One person's browser context and page, with every error the page reported."""
+
+    def __init__(self, browser: Any, base_url: str, device: dict[str, Any]) -> None:
+        self.base_url = base_url
+        self.context = browser.new_context(**device, locale="zh-CN")
+        self.context.set_default_timeout(TIMEOUT_MS)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.page.on("requestfailed", lambda req: None if "ERR_ABORTED" in (req.failure or "")
+                     else self.errors.append(f"requestfailed: {req.url} {req.failure}"))
+
+    def log_in(self, username: str, next_path: str) -> None:
+        self.page.goto(f"{self.base_url}/login?next={next_path}")
+        self.page.get_by_label("用户名").fill(username)
+        self.page.get_by_label("密码").fill(PASSWORD)
+        with self.page.expect_navigation():
+            self.page.get_by_role("button", name="登录", exact=True).click()
+
+    def check_page(self, screenshot: str) -> None:
+        """No sideways scroll, every field labelled, a screenshot of the whole page."""
+        width = self.page.evaluate("window.innerWidth")
+        scroll = self.page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"{self.page.url} scrolls sideways: {scroll} > {width} px"
+        assert self.page.evaluate(UNLABELLED_JS) == [], f"form controls without a label on {self.page.url}"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def test_the_office_publishes_and_shanghai_acknowledges_on_a_phone(browser: Any, hub_url: str) -> None:
+    from playwright.sync_api import expect
+
+    office, head = Person(browser, hub_url, DESKTOP), Person(browser, hub_url, PHONE)
+    try:
+        # 1. The office drafts the warning at its desk and publishes it to the Shanghai sub-center.
+        office.log_in("office", "/bulletins/new")
+        page = office.page
+        expect(page.get_by_role("heading", level=1)).to_have_text("发布新信息")
+        page.get_by_label("类型").select_option("warning")
+        page.get_by_label("严重程度").select_option("serious")
+        page.get_by_label("标题").fill(TITLE)
+        page.get_by_label("正文").fill("预计明日起气温下降 8 至 10 摄氏度，请做好工地防风加固。")
+        page.get_by_text("按节点").click()
+        page.get_by_label(re.compile(r"^上海分中心")).check()
+        office.check_page("bulletin-new-desktop.png")
+        with page.expect_navigation():
+            page.get_by_role("button", name="立即发布").click()
+        match = BULLETIN_PATH.search(page.url)
+        assert match, page.url
+        bulletin_path = f"/bulletins/{match.group(1)}"
+        expect(page.locator(".flash-success")).to_contain_text("信息已发布")
+        expect(page.locator("#ack-status")).to_contain_text("0 / 1 节点已确认")
+        office.check_page("bulletin-published-desktop.png")
+
+        # 2. The sub-center head logs in on a phone: the banner is on the first page.
+        head.log_in("subcenter_sh", "/enterprises")
+        phone = head.page
+        banner = phone.locator("#bulletin-banner")
+        expect(banner).to_be_visible()
+        expect(banner).to_contain_text(TITLE)
+        expect(banner).to_contain_text("严重")
+        head.check_page("bulletin-banner-phone.png")
+        with phone.expect_navigation():
+            banner.get_by_role("link", name=TITLE).click()
+        assert phone.url.endswith(bulletin_path)
+        head.check_page("bulletin-detail-phone.png")
+
+        # 3. Acknowledge: the page says so and the banner is gone, here and on other pages.
+        with phone.expect_navigation():
+            phone.get_by_role("button", name="确认收到").click()
+        expect(phone.locator(".flash-success")).to_contain_text("已为本节点确认收到")
+        expect(phone.locator("#bulletin-banner")).to_have_count(0)
+        phone.goto(f"{hub_url}/bulletins")
+        expect(phone.locator("#bulletin-banner")).to_have_count(0)
+        expect(phone.locator(".bulletin-item").filter(has_text=TITLE)).to_contain_text("已确认")
+        head.check_page("bulletin-list-phone.png")
+
+        # 4. The office sees who acknowledged, and when.
+        page.goto(f"{hub_url}{bulletin_path}")
+        expect(page.locator("#ack-status")).to_contain_text("1 / 1 节点已确认")
+        expect(page.locator("#node-sc-shanghai")).to_contain_text("subcenter_sh")
+        office.check_page("bulletin-acknowledged-desktop.png")
+        assert office.errors == [] and head.errors == [], office.errors + head.errors
+    finally:
+        office.close()
+        head.close()
