@@ -18,6 +18,7 @@ from common.reference import INDUSTRIES, RISK_LEVELS
 from common.services import roster
 from common.web.case_views import STATUS_FILTER
 from common.web.dashboard import dashboard_context
+from common.web.stats_pages import STATS_HANDLERS
 from common.web.templating import render
 
 ROSTER_PAGE = 30
@@ -34,8 +35,9 @@ def _principal(request: Request) -> Principal:
 @get("/", include_in_schema=False, sync_to_thread=True)
 def home(request: Request) -> Response[Any]:
     p = _principal(request)
-    with request.app.state.db.reads() as session:
-        context = dashboard_context(session, p)
+    state = request.app.state
+    with state.db.reads() as session:
+        context = dashboard_context(session, p, state.clock(), state.settings.role)
     return render(request, "home.html", context)
 
 
@@ -81,4 +83,4 @@ def enterprise_page(request: Request, enterprise_id: FromPath[UUID]) -> Response
     return render(request, "enterprises/detail.html", context)
 
 
-PAGE_HANDLERS = [home, enterprises_page, enterprise_page]
+PAGE_HANDLERS = [home, enterprises_page, enterprise_page, *STATS_HANDLERS]

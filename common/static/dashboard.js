@@ -1,0 +1,90 @@
+/* The statistics page's charts, drawn with the vendored Apache ECharts from the numbers the server put in
+ * <script type="application/json" id="stats-data">. The same numbers are in the table under each chart, so the
+ * page says everything without this script; series are told apart by patterns (decals) as well as colours.
+ */
+(function () {
+  "use strict";
+
+  var PALETTE = ["#1f4e8c", "#c0392b", "#2e7d32", "#b36b00", "#6a1b9a", "#00838f", "#5d4037", "#455a64", "#ad1457"];
+  var charts = {};
+
+  function readData() {
+    var node = document.getElementById("stats-data");
+    if (!node) { return {}; }
+    try { return JSON.parse(node.textContent || "{}"); } catch (e) { return {}; }
+  }
+
+  function calm() {
+    return window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  }
+
+  function narrow(el) {
+    return el.clientWidth < 600;
+  }
+
+  function common(el) {
+    return {
+      color: PALETTE,
+      animation: !calm(),
+      animationDuration: 300,
+      aria: { enabled: true, decal: { show: true } },
+      tooltip: { trigger: "axis", confine: true },
+      legend: { type: "scroll", bottom: 0 },
+      grid: { left: 8, right: narrow(el) ? 8 : 24, top: 16, bottom: 48, containLabel: true }
+    };
+  }
+
+  function monthsOption(el, figure) {
+    var option = common(el);
+    option.xAxis = { type: "category", data: figure.months, axisLabel: { rotate: narrow(el) ? 45 : 0, hideOverlap: true } };
+    option.yAxis = { type: "value", minInterval: 1 };
+    option.series = figure.series.map(function (s) {
+      return { type: "bar", name: s.name, stack: "total", data: s.values, emphasis: { focus: "series" } };
+    });
+    return option;
+  }
+
+  function ratesOption(el, figure) {
+    var option = common(el);
+    option.grid.right = 56;  // room for the "100%" label at a bar's end
+    option.tooltip = { trigger: "axis", confine: true, valueFormatter: function (v) { return v == null ? "—" : v + "%"; } };
+    option.xAxis = { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } };
+    option.yAxis = { type: "category", data: figure.units, inverse: true,
+                     axisLabel: { width: narrow(el) ? 84 : 160, overflow: "truncate" } };
+    option.series = figure.series.map(function (s) {
+      return { type: "bar", name: s.name, data: s.values,
+               label: { show: true, position: "right", formatter: function (p) { return p.value == null ? "" : p.value + "%"; } } };
+    });
+    return option;
+  }
+
+  function draw(el, figure) {
+    var lang = (document.documentElement.lang || "zh-CN").toLowerCase().indexOf("zh") === 0 ? "ZH" : "EN";
+    var chart = window.echarts.init(el, null, { renderer: "canvas", locale: lang });
+    chart.setOption(figure.kind === "rates" ? ratesOption(el, figure) : monthsOption(el, figure));
+    return chart;
+  }
+
+  function start() {
+    if (!window.echarts) { return; }
+    var data = readData();
+    Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), function (el) {
+      var key = el.getAttribute("data-chart");
+      if (data[key]) { charts[key] = draw(el, data[key]); }
+    });
+    var pending = null;
+    window.addEventListener("resize", function () {
+      window.clearTimeout(pending);
+      pending = window.setTimeout(function () {
+        Object.keys(charts).forEach(function (key) { charts[key].resize(); });
+      }, 150);
+    });
+    window.lianfuCharts = charts;
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+}());
