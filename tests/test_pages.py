@@ -43,3 +43,16 @@ def test_enterprise_page_of_another_tenant_is_not_found(clients: Any, world: dic
     assert other.status_code == 404 and "启东测试sz" not in other.text and "<html" in other.text
     listing = sub.get("/enterprises?q=测试", headers={"Accept": "text/html"}).text
     assert "启东测试sh" in listing and "启东测试ws" in listing and "启东测试sz" not in listing and "启东测试hub" not in listing
+
+
+def test_the_pager_keeps_the_lists_filters_encoded() -> None:
+    from common.web.templating import environment
+
+    template = environment().from_string(
+        '{% from "_macros.html" import pager with context %}{{ pager("/cases", params, 30, 30, True) }}')
+    html = template.render(params={"q": "建材 公司", "status": "open"})
+    assert 'href="/cases?q=%E5%BB%BA%E6%9D%90+%E5%85%AC%E5%8F%B8&amp;status=open&amp;offset=0"' in html
+    assert 'href="/cases?q=%E5%BB%BA%E6%9D%90+%E5%85%AC%E5%8F%B8&amp;status=open&amp;offset=60"' in html
+    none_before = environment().from_string(
+        '{% from "_macros.html" import pager with context %}{{ pager("/visits", {}, 0, 30, False) }}').render()
+    assert "href" not in none_before
