@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -30,7 +31,9 @@ __all__ = [
     "DESKTOP_VIEWPORT",
     "PHONE",
     "PHONE_VIEWPORT",
+    "UNLABELLED_JS",
     "chromium_path",
+    "chromium_session",
     "launch_chromium",
 ]
 
@@ -77,6 +80,28 @@ def launch_chromium(playwright: Playwright, **kwargs: Any) -> Browser:
     options: dict[str, Any] = {"executable_path": path, "headless": True, "args": list(CHROMIUM_ARGS)}
     options.update(kwargs)
     return playwright.chromium.launch(**options)
+
+
+def chromium_session(timeout_ms: int) -> Iterator[Browser]:
+    """A module's Chromium, with Playwright's expectations waiting up to `timeout_ms` (a module-scoped fixture
+    yields from this)."""
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=timeout_ms)
+    with sync_playwright() as pw:
+        chromium = launch_chromium(pw)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+# Every visible form control without a label (own <label>, aria-label or aria-labelledby), for page.evaluate.
+UNLABELLED_JS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
+  .filter(el => el.type !== 'hidden' && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden')
+  .filter(el => !(el.labels && Array.from(el.labels).some(l => l.textContent.trim()))
+                && !(el.getAttribute('aria-label') || '').trim() && !el.getAttribute('aria-labelledby'))
+  .map(el => el.outerHTML)"""
 
 
 # Marks for a browser test module: tagged `browser`, skipped with the reason when Chromium is missing.

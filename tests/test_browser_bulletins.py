@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, launch_chromium
+from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, UNLABELLED_JS, chromium_session
 from tests.live_hub import live_hub
 
 pytestmark = BROWSER_MARKS
@@ -26,11 +26,6 @@ TIMEOUT_MS = 10_000
 TITLE = "寒潮大风蓝色预警"
 BULLETIN_PATH = re.compile(r"/bulletins/([0-9a-f-]{36})")
 
-UNLABELLED_JS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
-  .filter(el => el.type !== 'hidden' && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden')
-  .filter(el => !(el.labels && Array.from(el.labels).some(l => l.textContent.trim()))
-                && !(el.getAttribute('aria-label') || '').trim() && !el.getAttribute('aria-labelledby'))
-  .map(el => el.outerHTML)"""
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +36,7 @@ def hub_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    yield from chromium_session(TIMEOUT_MS)
 
 
 class Person:

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from browser import BROWSER_MARKS, DESKTOP, PHONE, launch_chromium
+from browser import BROWSER_MARKS, DESKTOP, PHONE, chromium_session
 from live_hub import live_hub
 from test_browser_pages import Tab
 
@@ -43,15 +43,7 @@ def hub_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    yield from chromium_session(TIMEOUT_MS)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from browser import BROWSER_MARKS, DESKTOP, PHONE, launch_chromium
+from browser import BROWSER_MARKS, DESKTOP, PHONE, UNLABELLED_JS, chromium_session
 from live_hub import live_hub
 
 pytestmark = BROWSER_MARKS
@@ -31,12 +31,6 @@ MASKED_ID = re.compile(r"\d{6}\*{8}\d{3}[\dX]")
 ENTERPRISE_URL = re.compile(r"/enterprises/[0-9a-f-]{36}$")
 ROW_LINKS = "#roster-rows tbody td:first-child a"
 
-# Every visible form control without a label (own <label>, aria-label or aria-labelledby).
-UNLABELLED_JS = """() => Array.from(document.querySelectorAll('input, select, textarea'))
-  .filter(el => el.type !== 'hidden' && el.getClientRects().length > 0 && getComputedStyle(el).visibility !== 'hidden')
-  .filter(el => !(el.labels && Array.from(el.labels).some(l => l.textContent.trim()))
-                && !(el.getAttribute('aria-label') || '').trim() && !el.getAttribute('aria-labelledby'))
-  .map(el => el.outerHTML)"""
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------------
@@ -50,15 +44,7 @@ def hub_url() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    yield from chromium_session(TIMEOUT_MS)
 
 
 class Tab:

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser import BROWSER_MARKS, PHONE, launch_chromium
+from tests.browser import BROWSER_MARKS, PHONE, chromium_session
 from tests.live_federation import Federation
 
 pytestmark = BROWSER_MARKS
@@ -46,15 +46,7 @@ def fed() -> Iterator[Federation]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import expect, sync_playwright
-
-    expect.set_options(timeout=TIMEOUT_MS)
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+    yield from chromium_session(TIMEOUT_MS)
 
 
 class Watcher:
