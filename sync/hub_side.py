@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 import msgspec
-from sqlalchemy import BigInteger, Uuid, bindparam, func, insert, literal, or_, select, tuple_, update
+from sqlalchemy import BigInteger, Uuid, func, literal, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
@@ -15,6 +15,7 @@ from common.clock import clock
 from common.models import BulletinAudience, Case, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User, utcnow
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
+from sync import bulk
 from sync.entities import BY_NAME, ENTITIES, RANK, Entity
 from sync.wire import Change, Drop, PullAnswer, PullRow, PushAnswer, PushBatch, Rejected
 
@@ -138,13 +139,7 @@ class _Apply:
                 self.refuse(change, f"malformed row: {exc}"[:200])
         self.write_merged(entity, existing)
         if inserts:
-            # With RETURNING, SQLAlchemy sends pages of rows per statement ("insertmanyvalues"), not one statement
-            # per row: the sync-mark trigger runs once per page, and one mark row updated once per row in a
-            # transaction would grow a chain of row versions to walk.
-            # 200 rows a page: measured here between one trigger run per few rows and the driver's parsing of very
-            # long statements.
-            self.session.execute(insert(table).returning(table.c.id).execution_options(insertmanyvalues_page_size=200),
-                                 inserts).all()
+            bulk.insert_rows(self.session, table, inserts)
             if entity.name == "case_event":
                 self.touched_cases.update(row["case_id"] for row in inserts)
 
@@ -253,17 +248,12 @@ class _Apply:
                                       to_node=new_node, version=version))
 
     def write_merged(self, entity: Entity, existing: dict[uuid.UUID, dict[str, Any]]) -> None:
-        """The merged rows of one entity, written whole in one executemany (pipelined by the PostgreSQL driver;
-        measured three times faster here than one UPDATE ... FROM (VALUES ...) of the same rows)."""
+        """The merged rows of one entity, written whole in one statement."""
         if not self.rewrites:
             return
-        table = entity.table
-        names = [*entity.fields, "field_versions", "version", "updated_at"]
         rows = list(self.rewrites.values())
         self.rewrites = {}
-        stmt = (update(table).where(table.c.id == bindparam("_id"))
-                .values({name: bindparam(f"_{name}") for name in names}))
-        self.session.connection().execute(stmt, [{"_id": r["id"], **{f"_{n}": r[n] for n in names}} for r in rows])
+        bulk.update_rows(self.session, entity.table, rows, [*entity.fields, "field_versions", "version", "updated_at"])
 
 
 def _version(value: Any) -> tuple[int, str] | None:
