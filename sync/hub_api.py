@@ -1,7 +1,9 @@
 """The hub's sync endpoints: push, pull, drops, digest and ids, for spokes' own credentials only."""
 from __future__ import annotations
 
+import dataclasses
 import threading
+import time
 from functools import lru_cache
 from typing import Any
 
@@ -84,6 +86,13 @@ def check_peer(request: Request[Any, Any, Any], principal: Principal) -> None:
                                    got=schema or "?", need=head))
 
 
+def _scope(session: Any, principal: Principal) -> Principal:
+    """The spoke's scope (its node and every node below it): resolved with its token in the same query, else read."""
+    if principal.lineage and principal.node_id in principal.subtree:
+        return dataclasses.replace(principal, username=f"node:{principal.node_id}")
+    return hub_side.spoke_principal(session, principal.node_id)
+
+
 async def _body(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
     raw = await request.body()
     if len(raw) > MAX_BATCH_BYTES * 2:
@@ -111,7 +120,7 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
 
     def work() -> Any:
         with SLOTS, state.db.transaction() as session:
-            spoke = hub_side.spoke_principal(session, principal.node_id)
+            spoke = _scope(session, principal)
             answer = hub_side.apply_push(session, spoke, batch, state.settings.node_id)
             hub_side.peer(session, principal.node_id).protocol = int(request.headers.get(PROTOCOL_HEADER, "0"))
             return answer
@@ -128,33 +137,66 @@ class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
     digest: DigestRequest | None = None
 
 
-def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, theirs: DigestRequest,
-                  mine: dict[str, list[int]] | None = None) -> dict[str, Any]:
-    """Compare a spoke's digest with the hub's view of its scope; a match is the end of a successful round."""
-    mine = mine if mine is not None else hub_side.digests(session, spoke)
-    mismatched = sorted(name for name, value in mine.items() if theirs.digests.get(name) != value)
-    values = {"queued": max(0, theirs.queued), "lag_seconds": max(0.0, float(theirs.lag_seconds or 0.0)),
-              "digest_ok": not mismatched, "schema": request.headers.get(SCHEMA_HEADER, "")[:32]}
-    seen = session.get(SyncPeer, spoke.node_id)
-    fresh = (seen is not None and seen.last_success_at is not None and not mismatched
+class _PeerNotes:
+    """What this process last wrote of each spoke's round (values, when): a quiet round that would write the same
+    again within PEER_REFRESH seconds reads and writes nothing of its peer row."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._notes: dict[str, tuple[dict[str, Any], float]] = {}
+
+    def fresh(self, node_id: str, values: dict[str, Any]) -> bool:
+        with self._lock:
+            noted = self._notes.get(node_id)
+        return noted is not None and noted[0] == values and time.monotonic() - noted[1] < PEER_REFRESH
+
+    def note(self, node_id: str, values: dict[str, Any] | None) -> None:
+        with self._lock:
+            if values is None:
+                self._notes.pop(node_id, None)
+            else:
+                self._notes[node_id] = (dict(values), time.monotonic())
+
+
+PEER_NOTES = _PeerNotes()
+
+
+def _peer_values(request: Request[Any, Any, Any], theirs: DigestRequest, mismatched: list[str]) -> dict[str, Any]:
+    return {"queued": max(0, theirs.queued), "lag_seconds": max(0.0, float(theirs.lag_seconds or 0.0)),
+            "digest_ok": not mismatched, "schema": request.headers.get(SCHEMA_HEADER, "")[:32]}
+
+
+def _note_peer(session: Any, node_id: str, values: dict[str, Any]) -> None:
+    """Write a spoke's round to its peer row when something changed, else every PEER_REFRESH seconds."""
+    seen = session.get(SyncPeer, node_id)
+    fresh = (seen is not None and seen.last_success_at is not None and values["digest_ok"]
              and all(getattr(seen, k) == v for k, v in values.items())
              and (utcnow() - seen.last_success_at).total_seconds() < PEER_REFRESH)
     if not fresh:
-        # Written when something changed, else every PEER_REFRESH seconds: a quiet round stays a read.
-        record = hub_side.peer(session, spoke.node_id)
+        record = hub_side.peer(session, node_id)
         for key, value in values.items():
             setattr(record, key, value)
-        if not mismatched:
+        if values["digest_ok"]:
             record.last_success_at = record.last_seen_at
-    return {"mismatched": mismatched, "open_conflicts": hub_side.open_conflicts(session, spoke)}
+    PEER_NOTES.note(node_id, values if values["digest_ok"] else None)
 
 
-def _quiet_round(session: Any, request: Request[Any, Any, Any], spoke: Any, wanted: "PullRequest") -> PullAnswer | None:
+def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, theirs: DigestRequest) -> dict[str, Any]:
+    """Compare a spoke's digest with the hub's view of its scope; a match is the end of a successful round."""
+    found, conflicts = hub_side.marks_and_conflicts(session, spoke)
+    mismatched = sorted(name for name, value in found.digest.items() if theirs.digests.get(name) != value)
+    _note_peer(session, spoke.node_id, _peer_values(request, theirs, mismatched))
+    return {"mismatched": mismatched, "open_conflicts": conflicts}
+
+
+def _quiet_round(session: Any, request: Request[Any, Any, Any], spoke: Any,
+                 wanted: "PullRequest") -> tuple[PullAnswer, dict[str, Any] | None] | None:
     """A round with nothing to do, answered from the marks the triggers keep: no table is read. None when the
-    marks show something after the spoke's cursors (an ordinary pull follows)."""
+    marks show something after the spoke's cursors (an ordinary pull follows). With the answer, the values to
+    write to the spoke's peer row (None: this process wrote the same less than PEER_REFRESH seconds ago)."""
     if wanted.digest is None or wanted.drops_since is None:
         return None
-    found = hub_side.marks(session, spoke)
+    found, conflicts = hub_side.marks_and_conflicts(session, spoke)
     if not found.nothing_after(wanted.cursors) or found.moved > wanted.drops_since:
         return None
     read_at = clock.now()
@@ -164,8 +206,10 @@ def _quiet_round(session: Any, request: Request[Any, Any, Any], spoke: Any, want
         cursors[name] = [version, str(after) if after != hub_side.ZERO_ID else "", read_at]
     answer = PullAnswer(rows=[], cursors=cursors, more=False, read_at=read_at, drops_cursor=wanted.drops_since,
                         drops_checked=True)
-    answer.digest = _check_digest(session, request, spoke, wanted.digest, found.digest)
-    return answer
+    mismatched = sorted(name for name, value in found.digest.items() if wanted.digest.digests.get(name) != value)
+    answer.digest = {"mismatched": mismatched, "open_conflicts": conflicts}
+    values = _peer_values(request, wanted.digest, mismatched)
+    return answer, None if PEER_NOTES.fresh(spoke.node_id, values) else values
 
 
 @post("/api/v1/sync/pull", opt=NO_CSRF, tags=["sync"], status_code=200,
@@ -178,11 +222,15 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
 
     def work() -> Any:
         with SLOTS:
-            with state.db.transaction() as session:
-                spoke = hub_side.spoke_principal(session, principal.node_id)
+            with state.db.reads() as session:
+                spoke = _scope(session, principal)
                 quiet = _quiet_round(session, request, spoke, wanted)
-                if quiet is not None:
-                    return quiet
+            if quiet is not None:
+                answer, values = quiet
+                if values is not None:
+                    with state.db.transaction() as session:
+                        _note_peer(session, spoke.node_id, values)
+                return answer
             with state.db.reads() as session:
                 answer = hub_side.pull_page(session, spoke, wanted.cursors, limit)
                 if not answer.more and wanted.drops_since is not None:
@@ -207,7 +255,7 @@ async def drops(request: Request, principal: Caller, since: FromQuery[int] = 0) 
 
     def work() -> Any:
         with state.db.reads() as session:
-            spoke = hub_side.spoke_principal(session, principal.node_id)
+            spoke = _scope(session, principal)
             found, cursor = hub_side.drops_since(session, spoke, since)
             return {"drops": found, "cursor": cursor}
 
@@ -223,7 +271,7 @@ async def digest(request: Request, principal: Caller) -> Response[bytes]:
 
     def work() -> Any:
         with state.db.transaction() as session:
-            return _check_digest(session, request, hub_side.spoke_principal(session, principal.node_id), theirs)
+            return _check_digest(session, request, _scope(session, principal), theirs)
 
     return _answer(await anyio.to_thread.run_sync(work))
 
@@ -238,7 +286,7 @@ async def ids(request: Request, principal: Caller, entity: FromQuery[str]) -> Re
 
     def work() -> Any:
         with state.db.reads() as session:
-            spoke = hub_side.spoke_principal(session, principal.node_id)
+            spoke = _scope(session, principal)
             return IdsAnswer(entity, hub_side.scoped_ids(session, spoke, kind))
 
     return _answer(await anyio.to_thread.run_sync(work))
@@ -254,6 +302,7 @@ async def report(request: Request, principal: Caller) -> dict[str, Any]:
         with state.db.transaction() as session:
             record = hub_side.peer(session, principal.node_id)
             record.last_error = str(body.get("error", ""))[:500]
+            PEER_NOTES.note(principal.node_id, None)
             record.last_error_at = record.last_seen_at
 
     await anyio.to_thread.run_sync(work)
@@ -269,7 +318,7 @@ def _blob_in_scope(state: Any, principal: Principal, sha: str) -> bool:
     from common.models import Attachment
 
     with state.db.reads() as session:
-        spoke = hub_side.spoke_principal(session, principal.node_id)
+        spoke = _scope(session, principal)
         return session.scalar(select(Attachment.id).where(Attachment.sha256 == sha,
                                                           policy.in_scope(Attachment, spoke)).limit(1)) is not None
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from typing import Any, Iterable
 
 import msgspec
-from sqlalchemy import BigInteger, Uuid, func, literal, or_, select, tuple_
+from sqlalchemy import BigInteger, Uuid, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
@@ -413,6 +413,33 @@ def marks(session: Session, spoke: Principal) -> Marks:
     for name in BY_AUDIENCE:
         found.digest[name] = _counted(session, spoke, BY_NAME[name])  # few rows: counted by their audience
     return found
+
+
+def marks_and_conflicts(session: Session, spoke: Principal) -> tuple[Marks, int]:
+    """The marks of the spoke's scope, the digests of the entities counted by audience and its open conflicts,
+    in one statement (what a round with nothing to do needs at the hub)."""
+    subtree = sorted(spoke.subtree)
+    parts = [select(SyncMark.entity, SyncMark.version, SyncMark.row_id, SyncMark.rows, SyncMark.checksum)
+             .where(or_(SyncMark.node_id.in_(subtree), SyncMark.entity.in_(sorted(BY_AUDIENCE)))),
+             select(literal("_conflicts"), literal(0, BigInteger), literal(None, Uuid), func.count(),
+                    literal(0, BigInteger)).select_from(SyncConflict)
+             .where(SyncConflict.status == "open", SyncConflict.node_id.in_(subtree))]
+    for name in sorted(BY_AUDIENCE):
+        entity = BY_NAME[name]
+        parts.append(select(literal(f"_counted:{name}"), literal(0, BigInteger), literal(None, Uuid), func.count(),
+                            func.coalesce(func.sum(entity.table.c.version % CHECKSUM_MODULUS), 0))
+                     .select_from(entity.table).where(policy.in_scope(entity.model, spoke)))
+    rows, counted, conflicts = [], {}, 0
+    for row in session.execute(union_all(*parts)).all():
+        if row[0] == "_conflicts":
+            conflicts = int(row[3])
+        elif row[0].startswith("_counted:"):
+            counted[row[0].split(":", 1)[1]] = [int(row[3]), int(row[4])]
+        else:
+            rows.append(row)
+    found = Marks(rows)
+    found.digest.update(counted)
+    return found, conflicts
 
 
 def digests(session: Session, spoke: Principal) -> dict[str, list[int]]:

@@ -43,6 +43,25 @@ BLOB_CHUNK = 1024 * 1024
 DIRECTORY_REFRESH = float(os.environ.get("LIANFU_DIRECTORY_REFRESH", "300"))
 
 
+# Seconds a quiet round may leave the recorded status as the last round wrote it (the sync page's resolution).
+STATUS_REFRESH = 15.0
+QUIET_ROUND = {"pushed": 0, "pulled": 0, "dropped": 0, "conflicts": 0, "rejected": 0, "repaired": []}
+
+
+@dataclass
+class Snapshot:
+    """What a round starts from, read in one transaction: the sync state, the outbox, and (when nothing waits to
+    be sent) the digest of the slice."""
+
+    state: dict[str, dict[str, Any]]
+    waiting: int
+    oldest: datetime | None
+    digests: dict[str, list[int]] | None
+
+    def get(self, key: str) -> dict[str, Any]:
+        return dict(self.state.get(key) or {})
+
+
 class SyncBusy(Exception):
     """Another sync of this spoke is running."""
 
@@ -115,17 +134,22 @@ class SpokeSync:
         """One round; `wait` seconds for a round under way (the scheduler's) to end first."""
         result = RoundResult()
         started = time.monotonic()
+        snap: Snapshot | None = None
         try:
             with exclusive(self.data_dir, wait):
-                self._attempt()
-                self.push(result)
-                self.upload_blobs(result)
-                settled = self.pull(result, settle=True)
+                snap = self.look()
+                self._attempt(snap)
+                if snap.waiting or snap.get("in_flight"):
+                    self.push(result)
+                    snap = None
+                if snap is None or snap.get("blob_uploads").get("pending"):
+                    self.upload_blobs(result)
+                settled = self.pull(result, settle=True, snap=snap)
                 if "drops" not in settled:
                     self.drops(result)
                 if "digest" not in settled:
                     self.check_digest(result)
-                self.refresh_directory()
+                self.refresh_directory(at=snap.get("directory").get("at") if snap is not None else None)
                 result.ok = True
         except SyncBusy as exc:
             result.error = str(exc)
@@ -137,9 +161,20 @@ class SpokeSync:
             result.error = f"the hub's answer could not be read: {type(exc).__name__}: {exc}"[:500]
             self._report(result.error)
         result.seconds = time.monotonic() - started
-        result.queued, result.lag_seconds = self.queue()
-        self._remember(result)
+        if snap is not None and result.ok and not snap.waiting and not (result.pulled or result.dropped or result.repaired):
+            result.queued, result.lag_seconds = 0, 0.0  # nothing waited, nothing came: as the round began
+        else:
+            result.queued, result.lag_seconds = self.queue()
+        self._remember(result, snap)
         return result
+
+    def look(self) -> Snapshot:
+        """The sync state, the outbox and the slice's digest as one transaction sees them."""
+        with self.db.reads() as session:
+            state = {key: dict(value or {}) for key, value in session.execute(select(SyncState.key, SyncState.value))}
+            count, oldest = session.execute(select(func.count(), func.min(SyncOutbox.created_at))).one()
+            digests = self.local_digests(session) if not count else None
+        return Snapshot(state, int(count or 0), oldest, digests)
 
     def _call(self, method: str, path: str, payload: Any = None, **kwargs: Any) -> Any:
         content = encode(payload) if payload is not None else None
@@ -159,20 +194,20 @@ class SpokeSync:
         oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
         return int(count), max(0.0, (utcnow() - oldest).total_seconds())
 
-    def _attempt(self) -> None:
+    def _attempt(self, snap: Snapshot) -> None:
         """Note the start of a round, so one killed half-way still shows when it was tried (with nothing to send and
         a round noted within the minute, not again: the end of every round notes it, a quiet round writes once)."""
-        with self.db.reads() as session:
-            last = read_state(session, "status").get("last_attempt")
-            waiting = session.scalar(select(SyncOutbox.seq).limit(1)) is not None
-        if last and not waiting and (utcnow() - datetime.fromisoformat(last)).total_seconds() < 60:
+        last = snap.get("status").get("last_attempt")
+        if last and not snap.waiting and (utcnow() - datetime.fromisoformat(last)).total_seconds() < 60:
             return
         with self.db.transaction() as session:
             status = read_state(session, "status")
             status["last_attempt"] = utcnow().isoformat()
             write_state(session, "status", status)
 
-    def _remember(self, result: RoundResult) -> None:
+    def _remember(self, result: RoundResult, snap: Snapshot | None = None) -> None:
+        if snap is not None and self._unchanged(result, snap.get("status")):
+            return
         with self.db.transaction() as session:
             status = read_state(session, "status")
             now = utcnow().isoformat()
@@ -188,10 +223,27 @@ class SpokeSync:
                 status["rejected"] = (status.get("rejected", []) + result.rejected)[-100:]
             write_state(session, "status", status)
 
-    def refresh_directory(self, force: bool = False) -> None:
+    @staticmethod
+    def _unchanged(result: RoundResult, status: dict[str, Any]) -> bool:
+        """A quiet round after a quiet round noted less than STATUS_REFRESH seconds ago: the status would say the
+        same again (a quiet round stays a read)."""
+        if not result.ok or result.queued or result.rejected or status.get("last_error") is not None:
+            return False
+        last = status.get("last_round") or {}
+        quiet = {"pushed": result.pushed, "pulled": result.pulled, "dropped": result.dropped,
+                 "conflicts": result.conflicts, "rejected": len(result.rejected), "repaired": result.repaired}
+        if quiet != QUIET_ROUND or any(last.get(k) != v for k, v in QUIET_ROUND.items()):
+            return False
+        if status.get("queued") != 0 or status.get("open_conflicts") != result.open_conflicts:
+            return False
+        noted = status.get("last_success")
+        return bool(noted) and 0 <= (utcnow() - datetime.fromisoformat(noted)).total_seconds() < STATUS_REFRESH
+
+    def refresh_directory(self, force: bool = False, at: str | None = None) -> None:
         """The nodes around this one, its accounts and the office's lists, taken again every few minutes."""
-        with self.db.reads() as session:
-            at = read_state(session, "directory").get("at")
+        if at is None:
+            with self.db.reads() as session:
+                at = read_state(session, "directory").get("at")
         now = utcnow()
         if not force and at and (now - datetime.fromisoformat(at)).total_seconds() < DIRECTORY_REFRESH:
             return
@@ -356,17 +408,25 @@ class SpokeSync:
 
     # --- pull ---------------------------------------------------------------------------------------------------
 
-    def pull(self, result: RoundResult, settle: bool = False) -> set[str]:
+    def pull(self, result: RoundResult, settle: bool = False, snap: Snapshot | None = None) -> set[str]:
         """Pull pages until the last; with `settle`, the first page also carries the drops cursor and the digest,
         and the answer says which of "drops" and "digest" the last page settled (a round with nothing to do is
-        this one request)."""
-        with self.db.reads() as session:
-            saved = read_state(session, "cursors")
+        this one request). `snap`: the round's snapshot, when nothing was written since it was read."""
+        if snap is not None:
+            saved = snap.get("cursors")
+        else:
+            with self.db.reads() as session:
+                saved = read_state(session, "cursors")
         cursors = {name: resume_from(value) for name, value in saved.items()}
         extra: dict[str, Any] = {}
         if settle:
-            extra["drops_since"] = self._drops_since()
-            digest = self._digest_request()
+            if snap is not None:
+                extra["drops_since"] = _drops_from(snap.get("drops"))
+                digest = ({"digests": snap.digests, "queued": 0, "lag_seconds": 0.0} if snap.digests is not None
+                          else None)
+            else:
+                extra["drops_since"] = self._drops_since()
+                digest = self._digest_request()
             if digest is not None:
                 extra["digest"] = digest
         while True:
@@ -394,7 +454,8 @@ class SpokeSync:
                 break
         settled: set[str] = set()
         if page.drops_checked:
-            self._apply_drops(result, page.drops, page.drops_cursor, page.read_at)
+            self._apply_drops(result, page.drops, page.drops_cursor, page.read_at,
+                              snap.get("drops") if snap is not None else None)
             settled.add("drops")
         if page.digest is not None:
             self._verdict(result, page.digest)
@@ -502,9 +563,11 @@ class SpokeSync:
             state = read_state(session, "drops")
         return _drops_from(state)
 
-    def _apply_drops(self, result: RoundResult, drops: list[Any], cursor: int, read_at: int = 0) -> None:
-        with self.db.reads() as session:
-            state = read_state(session, "drops")
+    def _apply_drops(self, result: RoundResult, drops: list[Any], cursor: int, read_at: int = 0,
+                     state: dict[str, Any] | None = None) -> None:
+        if state is None:
+            with self.db.reads() as session:
+                state = read_state(session, "drops")
         since = int(state.get("since", 0))
         new_state = {"since": max(since, cursor), "read_at": read_at} if read_at else {"since": max(since, cursor)}
         if not drops and _drops_from(new_state) == _drops_from(state) and new_state["since"] == since:

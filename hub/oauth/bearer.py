@@ -10,7 +10,8 @@ from joserfc.errors import JoseError
 from joserfc.jws import extract_compact
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
-from sqlalchemy import select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import aliased
 
 from common import audit, i18n
 from common.db import Database
@@ -36,6 +37,20 @@ class TokenRefused(Exception):
 def issuer_for(request: Request[Any, Any, Any]) -> str:
     settings: Settings = request.app.state.settings
     return settings.base_url.rstrip("/") or f"{request.url.scheme}://{request.url.netloc}"
+
+
+def _machine_token_query() -> Any:
+    below = aliased(Node)
+    subtree = (select(func.aggregate_strings(below.id, ",")).where(below.path.startswith(Node.path))
+               .correlate(Node).scalar_subquery())
+    return (select(OAuthToken.revoked_at, OAuthToken.user_id, OAuthClient.id, OAuthClient.active, OAuthClient.node_id,
+                   Node.status, Node.path, subtree.label("subtree"))
+            .join(OAuthClient, OAuthClient.id == OAuthToken.client_id)
+            .outerjoin(Node, Node.id == OAuthClient.node_id)
+            .where(OAuthToken.access_jti == bindparam("jti")))
+
+
+_MACHINE_TOKEN = _machine_token_query()
 
 
 class BearerVerifier:
@@ -88,14 +103,9 @@ class BearerVerifier:
         """Runs in a worker thread: signature, claims, then revocation and the live state of user, client and node."""
         claims = self._checked_claims(token, issuer)
         if claims.get("client_id") and not claims.get("preferred_username"):
-            # A node's or a service's token, on every sync round: its live state in one query.
+            # A node's or a service's token, on every sync round: its live state and the node's subtree, one query.
             with self.db.reads() as session:
-                found = session.execute(
-                    select(OAuthToken.revoked_at, OAuthToken.user_id, OAuthClient.id, OAuthClient.active,
-                           OAuthClient.node_id, Node.status)
-                    .join(OAuthClient, OAuthClient.id == OAuthToken.client_id)
-                    .outerjoin(Node, Node.id == OAuthClient.node_id)
-                    .where(OAuthToken.access_jti == str(claims["jti"]))).first()
+                found = session.execute(_MACHINE_TOKEN, {"jti": str(claims["jti"])}).first()
             if found is not None and found.user_id is None:
                 if found.revoked_at is not None:
                     raise TokenRefused("token revoked")
@@ -103,9 +113,13 @@ class BearerVerifier:
                     raise TokenRefused("client disabled")
                 if found.node_id and found.status != "active":
                     raise TokenRefused("node not active")
-                role = "spoke" if found.node_id else "client"
-                return Principal(None, f"client:{found.id}"[:64], role, found.node_id or "", address=address,
-                                 subtree=frozenset({found.node_id}) if found.node_id else frozenset()), claims
+                if not found.node_id:
+                    return Principal(None, f"client:{found.id}"[:64], "client", "", address=address), claims
+                # The node, every node below it, and its ancestors (as policy.principal_at resolves them).
+                subtree = frozenset((found.subtree or "").split(",")) - {""} | {found.node_id}
+                lineage = frozenset(part for part in (found.path or f"/{found.node_id}/").split("/") if part)
+                return Principal(None, f"client:{found.id}"[:64], "spoke", found.node_id, subtree=subtree,
+                                 lineage=lineage, address=address), claims
         return self._person_or_client(token, claims, address)
 
     def _checked_claims(self, token: str, issuer: str) -> dict[str, Any]:

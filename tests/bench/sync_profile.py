@@ -310,10 +310,14 @@ def main() -> None:
                 if args.timings_only:
                     profiler = _Off()  # type: ignore[assignment]
                 if args.what == "noop":
+                    walls = []
                     profiler.enable()
                     for _ in range(args.rounds):
+                        started = time.perf_counter()
                         assert engine.round().ok
+                        walls.append((time.perf_counter() - started) * 1000)
                     profiler.disable()
+                    print(f"no-op round: median {statistics.median(walls):.1f} ms, min {min(walls):.1f} ms")
                     summarize(calls, args.rounds)
                 else:
                     profiler.enable()
