@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from functools import lru_cache
+from typing import Any, Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -79,3 +80,20 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@lru_cache(maxsize=256)
+def _compiled(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
+    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    order = tuple(compiled.positiontup or ()) if compiled.positional else None
+    return str(compiled), order, dict(compiled.params)
+
+
+def run_compiled(session: Session, statement: Any, **values: Any) -> CursorResult[Any]:
+    """Run a fixed Core statement (a module-level constant with named bind parameters) compiled once per dialect:
+    for statements on every request, no SQL is built, cached or keyed per call. Values go to the driver as given,
+    without the column types' conversions, and rows come back as the driver makes them."""
+    connection = session.connection()
+    sql, order, defaults = _compiled(statement, connection.dialect)
+    params = {**defaults, **values}
+    return connection.exec_driver_sql(sql, tuple(params[name] for name in order) if order is not None else params)

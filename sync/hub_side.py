@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any, Iterable
 
 import msgspec
@@ -418,28 +419,43 @@ def marks(session: Session, spoke: Principal) -> Marks:
 def marks_and_conflicts(session: Session, spoke: Principal) -> tuple[Marks, int]:
     """The marks of the spoke's scope, the digests of the entities counted by audience and its open conflicts,
     in one statement (what a round with nothing to do needs at the hub)."""
-    subtree = sorted(spoke.subtree)
-    parts = [select(SyncMark.entity, SyncMark.version, SyncMark.row_id, SyncMark.rows, SyncMark.checksum)
-             .where(or_(SyncMark.node_id.in_(subtree), SyncMark.entity.in_(sorted(BY_AUDIENCE)))),
-             select(literal("_conflicts"), literal(0, BigInteger), literal(None, Uuid), func.count(),
-                    literal(0, BigInteger)).select_from(SyncConflict)
-             .where(SyncConflict.status == "open", SyncConflict.node_id.in_(subtree))]
-    for name in sorted(BY_AUDIENCE):
-        entity = BY_NAME[name]
-        parts.append(select(literal(f"_counted:{name}"), literal(0, BigInteger), literal(None, Uuid), func.count(),
-                            func.coalesce(func.sum(entity.table.c.version % CHECKSUM_MODULUS), 0))
-                     .select_from(entity.table).where(policy.in_scope(entity.model, spoke)))
+    connection = session.connection()
+    sql, params = _marks_statement(connection.dialect, spoke.subtree)
     rows, counted, conflicts = [], {}, 0
-    for row in session.execute(union_all(*parts)).all():
+    for row in connection.exec_driver_sql(sql, params).all():
         if row[0] == "_conflicts":
             conflicts = int(row[3])
         elif row[0].startswith("_counted:"):
             counted[row[0].split(":", 1)[1]] = [int(row[3]), int(row[4])]
         else:
-            rows.append(row)
+            row_id = row[2]
+            if row_id is not None and not isinstance(row_id, uuid.UUID):
+                row_id = uuid.UUID(str(row_id))  # SQLite hands back the stored text
+            rows.append((row[0], row[1], row_id, row[3], row[4]))
     found = Marks(rows)
     found.digest.update(counted)
     return found, conflicts
+
+
+@lru_cache(maxsize=1024)
+def _marks_statement(dialect: Any, subtree: frozenset[str]) -> tuple[str, Any]:
+    """marks_and_conflicts' statement for one scope, compiled once (it runs on every round of every spoke)."""
+    spoke = Principal(None, "", "spoke", "", subtree=subtree)
+    subtree_ids = sorted(subtree)
+    parts = [select(SyncMark.entity, SyncMark.version, SyncMark.row_id, SyncMark.rows, SyncMark.checksum)
+             .where(or_(SyncMark.node_id.in_(subtree_ids), SyncMark.entity.in_(sorted(BY_AUDIENCE)))),
+             select(literal("_conflicts"), literal(0, BigInteger), literal(None, Uuid), func.count(),
+                    literal(0, BigInteger)).select_from(SyncConflict)
+             .where(SyncConflict.status == "open", SyncConflict.node_id.in_(subtree_ids))]
+    for name in sorted(BY_AUDIENCE):
+        entity = BY_NAME[name]
+        parts.append(select(literal(f"_counted:{name}"), literal(0, BigInteger), literal(None, Uuid), func.count(),
+                            func.coalesce(func.sum(entity.table.c.version % CHECKSUM_MODULUS), 0))
+                     .select_from(entity.table).where(policy.in_scope(entity.model, spoke)))
+    compiled = union_all(*parts).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    if compiled.positional:
+        return str(compiled), tuple(compiled.params[name] for name in compiled.positiontup or ())
+    return str(compiled), dict(compiled.params)
 
 
 def digests(session: Session, spoke: Principal) -> dict[str, list[int]]:

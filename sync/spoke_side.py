@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fcntl
 import gc
+import json
 import os
 import time
 import uuid
@@ -23,7 +24,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from common.blobs import BlobStore
-from common.db import Database
+from common.db import Database, run_compiled
 from common.migrate import head_and_previous
 from common.models import BulletinAudience, Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
 from common.services import cases as case_service
@@ -55,11 +56,22 @@ class Snapshot:
 
     state: dict[str, dict[str, Any]]
     waiting: int
-    oldest: datetime | None
     digests: dict[str, list[int]] | None
 
     def get(self, key: str) -> dict[str, Any]:
         return dict(self.state.get(key) or {})
+
+
+_STATE = select(SyncState.key, SyncState.value)
+_WAITING = select(func.count()).select_from(SyncOutbox)
+_MARK_SUMS = select(SyncMark.entity, func.sum(SyncMark.rows), func.sum(SyncMark.checksum)).group_by(SyncMark.entity)
+
+
+def _json(value: Any) -> dict[str, Any]:
+    """A JSON column's value as the driver hands it back (text on SQLite, already decoded on PostgreSQL)."""
+    if isinstance(value, (str, bytes)):
+        value = json.loads(value)
+    return dict(value or {})
 
 
 class SyncBusy(Exception):
@@ -169,12 +181,18 @@ class SpokeSync:
         return result
 
     def look(self) -> Snapshot:
-        """The sync state, the outbox and the slice's digest as one transaction sees them."""
+        """The sync state, the outbox and the slice's digest as one transaction sees them (fixed statements run on
+        every round, compiled once)."""
         with self.db.reads() as session:
-            state = {key: dict(value or {}) for key, value in session.execute(select(SyncState.key, SyncState.value))}
-            count, oldest = session.execute(select(func.count(), func.min(SyncOutbox.created_at))).one()
-            digests = self.local_digests(session) if not count else None
-        return Snapshot(state, int(count or 0), oldest, digests)
+            state = {key: _json(value) for key, value in run_compiled(session, _STATE).all()}
+            count = int(run_compiled(session, _WAITING).scalar() or 0)
+            digests = None
+            if not count:
+                digests = {entity.name: [0, 0] for entity in ENTITIES if entity.pull}
+                for name, rows, checksum in run_compiled(session, _MARK_SUMS).all():
+                    if name in digests:
+                        digests[name] = [int(rows or 0), int(checksum or 0)]
+        return Snapshot(state, count, digests)
 
     def _call(self, method: str, path: str, payload: Any = None, **kwargs: Any) -> Any:
         content = encode(payload) if payload is not None else None

@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
 from common import audit, i18n
-from common.db import Database
+from common.db import Database, run_compiled
 from common.i18n import N_
 from common.models import Node, OAuthClient, OAuthToken, User
 from common.policy import Principal, load_principal
@@ -105,7 +105,7 @@ class BearerVerifier:
         if claims.get("client_id") and not claims.get("preferred_username"):
             # A node's or a service's token, on every sync round: its live state and the node's subtree, one query.
             with self.db.reads() as session:
-                found = session.execute(_MACHINE_TOKEN, {"jti": str(claims["jti"])}).first()
+                found = run_compiled(session, _MACHINE_TOKEN, jti=str(claims["jti"])).first()
             if found is not None and found.user_id is None:
                 if found.revoked_at is not None:
                     raise TokenRefused("token revoked")
