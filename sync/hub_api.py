@@ -189,17 +189,16 @@ def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, the
     return {"mismatched": mismatched, "open_conflicts": conflicts}
 
 
-def _quiet_round(session: Any, request: Request[Any, Any, Any], spoke: Any,
-                 wanted: "PullRequest") -> tuple[PullAnswer, dict[str, Any] | None] | None:
-    """A round with nothing to do, answered from the marks the triggers keep: no table is read. None when the
-    marks show something after the spoke's cursors (an ordinary pull follows). With the answer, the values to
-    write to the spoke's peer row (None: this process wrote the same less than PEER_REFRESH seconds ago)."""
+def _quiet_round(request: Request[Any, Any, Any], spoke: Any, wanted: "PullRequest", found: hub_side.Marks,
+                 conflicts: int, read_at: int) -> tuple[PullAnswer, dict[str, Any] | None] | None:
+    """A round with nothing to do, answered from the marks the triggers keep (`found`, read after `read_at`): no
+    table is read. None when the marks show something after the spoke's cursors (an ordinary pull follows). With
+    the answer, the values to write to the spoke's peer row (None: this process wrote the same less than
+    PEER_REFRESH seconds ago)."""
     if wanted.digest is None or wanted.drops_since is None:
         return None
-    found, conflicts = hub_side.marks_and_conflicts(session, spoke)
     if not found.nothing_after(wanted.cursors) or found.moved > wanted.drops_since:
         return None
-    read_at = clock.now()
     cursors = {}
     for name, value in wanted.cursors.items():
         version, after = hub_side._cursor(value)
@@ -224,25 +223,38 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
         with SLOTS:
             with state.db.reads() as session:
                 spoke = _scope(session, principal)
-                quiet = _quiet_round(session, request, spoke, wanted)
+                read_at = clock.now()  # before the marks: see OVERLAP in sync/wire.py
+                found, conflicts = hub_side.marks_and_conflicts(session, spoke)
+                quiet = _quiet_round(request, spoke, wanted, found, conflicts, read_at)
+                if quiet is None:
+                    answer = hub_side.pull_page(session, spoke, wanted.cursors, limit, found, read_at)
+                    if not answer.more and wanted.drops_since is not None:
+                        answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
+                        answer.drops_checked = True
             if quiet is not None:
                 answer, values = quiet
                 if values is not None:
                     with state.db.transaction() as session:
                         _note_peer(session, spoke.node_id, values)
                 return answer
-            with state.db.reads() as session:
-                answer = hub_side.pull_page(session, spoke, wanted.cursors, limit)
-                if not answer.more and wanted.drops_since is not None:
-                    answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
-                    answer.drops_checked = True
-            if answer.rows or (wanted.digest is not None and not answer.more):
+            settles = wanted.digest is not None and not answer.more
+            if answer.rows and settles:
+                # The spoke compares this with its own digest once the page is applied (and asks for a verdict
+                # only when they differ): the round ends without another request.
+                answer.hub_digest, answer.open_conflicts = found.digest, conflicts
+            if answer.rows or settles:
                 with state.db.transaction() as session:
                     record = hub_side.peer(session, principal.node_id)
                     record.pulled_total += len(answer.rows)
                     record.cursor = max([record.cursor, *(int(c[0]) for c in answer.cursors.values() if c)])
-                    if wanted.digest is not None and not answer.more and not answer.rows:
+                    if settles and not answer.rows:
                         answer.digest = _check_digest(session, request, spoke, wanted.digest)
+                    elif settles:
+                        values = _peer_values(request, wanted.digest, [])
+                        record.queued, record.lag_seconds, record.schema = (values["queued"], values["lag_seconds"],
+                                                                            values["schema"])
+                        record.last_success_at = record.last_seen_at
+                        PEER_NOTES.note(spoke.node_id, None)
             return answer
 
     return _answer(await anyio.to_thread.run_sync(work))

@@ -291,12 +291,15 @@ def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: s
 
 # --- pull -------------------------------------------------------------------------------------------------------
 
-def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]], limit: int) -> PullAnswer:
-    """The next rows of the spoke's scope after its cursors, entity by entity, at most `limit` of them."""
+def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]], limit: int,
+              found: "Marks | None" = None, read_at: int | None = None) -> PullAnswer:
+    """The next rows of the spoke's scope after its cursors, entity by entity, at most `limit` of them. With the
+    scope's marks (`found`, read after `read_at` was taken), an entity with nothing after its cursor is not read."""
     rows: list[PullRow] = []
     out: dict[str, list[Any]] = {}
     more = False
-    read_at = clock.now()  # taken before reading: see OVERLAP in sync/wire.py
+    if read_at is None:
+        read_at = clock.now()  # taken before reading: see OVERLAP in sync/wire.py
     for entity in ENTITIES:
         if not entity.pull:
             continue
@@ -306,6 +309,9 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
             break
         table = entity.table
         version, after = _cursor(cursors.get(entity.name))
+        if found is not None and entity.name not in BY_AUDIENCE and (version, after) >= found.last.get(entity.name, (0, ZERO_ID)):
+            out[entity.name] = [version, str(after) if after != ZERO_ID else "", read_at]
+            continue
         stmt = (select(table).where(policy.in_scope(entity.model, spoke))
                 .where(tuple_(table.c.version, table.c.id) > tuple_(literal(version, BigInteger()), literal(after, Uuid())))
                 .order_by(table.c.version, table.c.id).limit(room + 1))

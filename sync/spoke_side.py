@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import msgspec
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -62,6 +62,8 @@ class Snapshot:
         return dict(self.state.get(key) or {})
 
 
+# Per entity, the columns an UPDATE statement fills in by itself unless they are set (version, updated_at).
+ONUPDATE = {entity.name: tuple(c.name for c in entity.table.columns if c.onupdate is not None) for entity in ENTITIES}
 _STATE = select(SyncState.key, SyncState.value)
 _WAITING = select(func.count()).select_from(SyncOutbox)
 _MARK_SUMS = select(SyncMark.entity, func.sum(SyncMark.rows), func.sum(SyncMark.checksum)).group_by(SyncMark.entity)
@@ -478,7 +480,20 @@ class SpokeSync:
         if page.digest is not None:
             self._verdict(result, page.digest)
             settled.add("digest")
+        elif page.hub_digest is not None and self._agrees(page.hub_digest):
+            result.open_conflicts = int(page.open_conflicts or 0)
+            settled.add("digest")
         return settled
+
+    def _agrees(self, hub_digest: dict[str, list[int]]) -> bool:
+        """Whether this slice, with the last page applied, has the digest the hub read with that page (when it
+        does not, or changes wait to be sent, the round asks the hub for its verdict)."""
+        with self.db.reads() as session:
+            if run_compiled(session, _WAITING).scalar():
+                return False
+            mine = self.local_digests(session)
+        return all(mine.get(name) == [int(v) for v in value] for name, value in hub_digest.items()) and \
+            all(name in hub_digest for name in mine)
 
     @staticmethod
     def _cursors_move(saved: dict[str, Any], page: PullAnswer) -> bool:
@@ -556,16 +571,39 @@ class SpokeSync:
 
     @staticmethod
     def _upsert(session: Session, entity: Entity, rows: list[dict[str, Any]]) -> None:
+        """Write the hub's rows: new ones inserted, known ones updated in just the columns that differ (a row sent
+        again, or one this spoke sent whose only change is the hub's version, writes little; a search index is
+        touched only when a searched column changes), identical ones left alone."""
         table = entity.table
         for start in range(0, len(rows), 500):
             chunk = rows[start:start + 500]
-            names = list(chunk[0])
-            statement = sqlite_insert(table)
-            statement = statement.on_conflict_do_update(
-                index_elements=[table.c.id],
-                set_={name: statement.excluded[name] for name in names if name != "id"},
-            )
-            session.execute(statement, chunk)
+            local = {row["id"]: row for row in session.execute(
+                select(table).where(table.c.id.in_([r["id"] for r in chunk]))).mappings()}
+            inserts: list[dict[str, Any]] = []
+            updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+            for values in chunk:
+                here = local.get(values["id"])
+                if here is None:
+                    inserts.append(values)
+                    continue
+                changed = [name for name, value in values.items() if name != "id" and here[name] != value]
+                if changed:
+                    # Always written: columns with an on-update default would otherwise take this node's clock.
+                    changed += [name for name in ONUPDATE.get(entity.name, ()) if name in values and name not in changed]
+                    updates[tuple(changed)].append(values)
+            if inserts:
+                names = list(inserts[0])
+                statement = sqlite_insert(table)
+                statement = statement.on_conflict_do_update(
+                    index_elements=[table.c.id],
+                    set_={name: statement.excluded[name] for name in names if name != "id"},
+                )
+                session.execute(statement, inserts)
+            for names, group in updates.items():
+                statement = (update(table).where(table.c.id == bindparam("_id"))
+                             .values({name: bindparam(f"_{name}") for name in names}))
+                session.connection().execute(statement, [{"_id": r["id"], **{f"_{n}": r[n] for n in names}}
+                                                         for r in group])
 
     # --- drops and the digest -----------------------------------------------------------------------------------
 

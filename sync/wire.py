@@ -79,6 +79,10 @@ class PullAnswer(msgspec.Struct):
     drops_checked: bool = False
     # On a last page with no rows, the hub's verdict on the digest sent with the first: mismatched, open_conflicts.
     digest: dict[str, Any] | None = None
+    # On a last page with rows (when a digest was sent with the first): the hub's digest of the scope as it read it,
+    # for the spoke to compare once it has applied the page, and the scope's open conflicts.
+    hub_digest: dict[str, list[int]] | None = None
+    open_conflicts: int | None = None
 
 
 class DigestRequest(msgspec.Struct, forbid_unknown_fields=True):
