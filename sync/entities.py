@@ -13,7 +13,9 @@ from common.models import (
 )
 
 # Kept by each node for itself: never merged field by field.
-HOUSEKEEPING = frozenset({"id", "version", "created_at", "updated_at", "field_versions"})
+HOUSEKEEPING = frozenset({"id", "version", "created_at", "updated_at", "field_versions", "pushed_by", "pushed_version"})
+# Kept by the hub only (whose push made a row's version): never sent to a spoke.
+HUB_ONLY = frozenset({"pushed_by", "pushed_version"})
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from common.policy import Principal
 from sync import hub_side
 from sync.entities import BY_NAME
 from sync.wire import (
-    MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER,
+    MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, STAMPS_PROTOCOL,
     DigestRequest, IdsAnswer, PullAnswer, PushBatch, decode, encode,
 )
 
@@ -121,8 +121,9 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
     def work() -> Any:
         with SLOTS, state.db.transaction() as session:
             spoke = _scope(session, principal)
-            answer = hub_side.apply_push(session, spoke, batch, state.settings.node_id)
-            hub_side.peer(session, principal.node_id).protocol = int(request.headers.get(PROTOCOL_HEADER, "0"))
+            protocol = int(request.headers.get(PROTOCOL_HEADER, "0"))
+            answer = hub_side.apply_push(session, spoke, batch, state.settings.node_id, protocol >= STAMPS_PROTOCOL)
+            hub_side.peer(session, principal.node_id).protocol = protocol
             return answer
 
     return _answer(await anyio.to_thread.run_sync(work))

@@ -17,7 +17,7 @@ from common.models import BulletinAudience, Case, SyncBatch, SyncConflict, SyncM
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
 from sync import bulk
-from sync.entities import BY_NAME, ENTITIES, RANK, Entity
+from sync.entities import BY_NAME, ENTITIES, HUB_ONLY, RANK, Entity
 from sync.wire import Change, Drop, PullAnswer, PullRow, PushAnswer, PushBatch, Rejected
 
 CHECKSUM_MODULUS = 2_147_483_647
@@ -49,10 +49,14 @@ def peer(session: Session, node_id: str) -> SyncPeer:
 class _Apply:
     """One batch being applied: the rows it touches are read once, written in bulk per entity."""
 
-    def __init__(self, session: Session, spoke: Principal, hub_node: str) -> None:
+    def __init__(self, session: Session, spoke: Principal, hub_node: str, stamps: bool = False) -> None:
         self.session = session
         self.spoke = spoke
         self.hub_node = hub_node
+        # Whether the spoke takes the answer's stamps (see PushAnswer.stamps); the rows it sent whole are not
+        # pulled back by it.
+        self.stamp = stamps
+        self.stamps: list[list[Any]] = []
         self.applied = 0
         self.conflicts = 0
         self.rejected: list[Rejected] = []
@@ -189,6 +193,11 @@ class _Apply:
         row.setdefault("created_at", now)
         for name in entity.derived:
             row.pop(name, None)  # worked out here from the events, whatever the spoke thought
+        if "pushed_by" in entity.table.c:
+            row.update(pushed_by=None, pushed_version=None)
+            if self.stamp:
+                row.update(pushed_by=self.spoke.node_id, pushed_version=row["version"])
+                self.stamps.append([entity.name, str(row_id), row["version"], now.isoformat()])
         return row
 
     def check_edit(self, entity: Entity, change: Change, current: Any, values: dict[str, Any]) -> None:
@@ -242,6 +251,12 @@ class _Apply:
         version = clock.now()
         old_node = current["node_id"]
         current.update(updates, field_versions=versions, version=version, updated_at=utcnow())
+        if "pushed_by" in current:
+            # The spoke holds the merged row exactly when its whole row's field versions are the merged ones.
+            whole = self.stamp and change.row_fv is not None and _clean_versions(change.row_fv) == versions
+            current.update(pushed_by=self.spoke.node_id if whole else None, pushed_version=version if whole else None)
+            if whole:
+                self.stamps.append([entity.name, str(row_id), version, current["updated_at"].isoformat()])
         self.rewrites[row_id] = current
         new_node = updates.get("node_id")
         if new_node is not None and new_node != old_node:
@@ -254,7 +269,10 @@ class _Apply:
             return
         rows = list(self.rewrites.values())
         self.rewrites = {}
-        bulk.update_rows(self.session, entity.table, rows, [*entity.fields, "field_versions", "version", "updated_at"])
+        names = [*entity.fields, "field_versions", "version", "updated_at"]
+        if "pushed_by" in entity.table.c:
+            names += ["pushed_by", "pushed_version"]
+        bulk.update_rows(self.session, entity.table, rows, names)
 
 
 def _version(value: Any) -> tuple[int, str] | None:
@@ -271,17 +289,18 @@ def _jsonable(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
-def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: str) -> PushAnswer:
-    """Apply one batch in the caller's transaction; a batch seen before gets its first answer again."""
+def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: str, stamps: bool = False) -> PushAnswer:
+    """Apply one batch in the caller's transaction; a batch seen before gets its first answer again. `stamps`: the
+    spoke takes the answer's stamps (protocol STAMPS_PROTOCOL on)."""
     key = hashlib.sha256(f"{spoke.node_id}\0{batch.batch_id}".encode()).hexdigest()
     seen = session.get(SyncBatch, key)
     if seen is not None:
         answer = msgspec.convert(seen.answer, PushAnswer)
         answer.duplicate = True
         return answer
-    work = _Apply(session, spoke, hub_node)
+    work = _Apply(session, spoke, hub_node, stamps)
     work.run(batch)
-    answer = PushAnswer(batch.batch_id, work.applied, work.conflicts, work.rejected, batch.upto)
+    answer = PushAnswer(batch.batch_id, work.applied, work.conflicts, work.rejected, batch.upto, stamps=work.stamps)
     session.add(SyncBatch(id=key, node_id=spoke.node_id, answer=msgspec.to_builtins(answer)))
     state = peer(session, spoke.node_id)
     state.pushed_total += work.applied
@@ -315,14 +334,21 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
         stmt = (select(table).where(policy.in_scope(entity.model, spoke))
                 .where(tuple_(table.c.version, table.c.id) > tuple_(literal(version, BigInteger()), literal(after, Uuid())))
                 .order_by(table.c.version, table.c.id).limit(room + 1))
+        if "pushed_by" in table.c:
+            # Not the rows this spoke's own push made as they are: its push's answer gave it their versions.
+            stmt = stmt.where(or_(table.c.pushed_by.is_(None), table.c.pushed_by != spoke.node_id,
+                                  table.c.pushed_version != table.c.version))
         fetched = session.execute(stmt).mappings().all()
         if len(fetched) > room:
             more, fetched = True, fetched[:room]
         if entity.name in BY_AUDIENCE:
             rows.extend(_with_audience(session, spoke, fetched))
         else:
-            rows.extend(PullRow(entity.name, dict(row)) for row in fetched)
+            rows.extend(PullRow(entity.name, {k: v for k, v in row.items() if k not in HUB_ONLY}) for row in fetched)
         position = (fetched[-1]["version"], fetched[-1]["id"]) if fetched else (version, after)
+        if found is not None and not more and entity.name in found.last and found.last[entity.name] > position:
+            # Read to the end of the scope as the marks showed it: what lies between was this spoke's own (skipped).
+            position = found.last[entity.name]
         if entity.name in BY_AUDIENCE and not more:
             # Read to the end: the rows after the last one sent are all addressed elsewhere; the next pull starts
             # after them, so a quiet round can tell that nothing new is addressed to this spoke.

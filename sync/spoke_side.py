@@ -38,7 +38,7 @@ from sync.wire import (
 )
 
 Progress = Callable[[str, int, int | None], None]
-SENT_NOT = frozenset({"version", "field_versions"})
+SENT_NOT = frozenset({"version", "field_versions", "pushed_by", "pushed_version"})
 BLOB_CHUNK = 1024 * 1024
 # Seconds between two readings of the directory (nodes around, own accounts, the office's lists).
 DIRECTORY_REFRESH = float(os.environ.get("LIANFU_DIRECTORY_REFRESH", "300"))
@@ -312,6 +312,7 @@ class SpokeSync:
             with self.db.transaction() as session:
                 # Acknowledged: these entries are the hub's now (applied, merged or in a conflict record).
                 session.execute(delete(SyncOutbox).where(SyncOutbox.seq >= entries[0].seq, SyncOutbox.seq <= answer.upto))
+                self._stamp(session, answer.stamps)
                 write_state(session, "in_flight", {})
                 if files:
                     # Their rows are at the hub: their bytes follow, in the same round or a later one.
@@ -322,6 +323,19 @@ class SpokeSync:
             result.conflicts += answer.conflicts
             result.rejected.extend({"entity": r.entity, "id": r.id, "reason": r.reason} for r in answer.rejected)
             self.progress("push", result.pushed, None)
+
+    @staticmethod
+    def _stamp(session: Session, stamps: list[list[Any]]) -> None:
+        """The hub's version and time on the rows it took exactly as they are here (it will not send them back)."""
+        by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for entity_name, row_id, version, updated_at in stamps:
+            if entity_name in BY_NAME:
+                by_entity[entity_name].append({"_id": uuid.UUID(str(row_id)), "_version": int(version),
+                                               "_updated_at": datetime.fromisoformat(str(updated_at))})
+        for entity_name, params in by_entity.items():
+            table = BY_NAME[entity_name].table
+            session.connection().execute(update(table).where(table.c.id == bindparam("_id")).values(
+                version=bindparam("_version"), updated_at=bindparam("_updated_at")), params)
 
     def epoch(self) -> str:
         """A token made once per spoke database: its batch ids never repeat those of an earlier machine."""
@@ -373,7 +387,8 @@ class SpokeSync:
                 names = [n for n in item["fields"] if n in entity.fields]
                 changes.append(Change(entity_name, row_id, {n: row[n] for n in names},
                                       fv={n: versions.get(n) for n in names},
-                                      prior={n: item["prior"].get(n) for n in names}, actor=item["actor"]))
+                                      prior={n: item["prior"].get(n) for n in names}, actor=item["actor"],
+                                      row_fv=versions))
         return changes
 
     # --- attachments' bytes: sent after their rows, fetched when first opened -----------------------------------

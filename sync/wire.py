@@ -6,9 +6,12 @@ from typing import Any
 
 import msgspec
 
-PROTOCOL = 2
+# 3: a push's answer stamps the hub's versions on the rows it took whole, and pulls skip them.
+PROTOCOL = 3
 # The oldest spoke protocol the hub still serves: one release behind.
-MIN_PROTOCOL = 1
+MIN_PROTOCOL = 2
+# From this protocol on, a spoke takes the stamps of its push's answer (see PushAnswer.stamps).
+STAMPS_PROTOCOL = 3
 PROTOCOL_HEADER = "Lianfu-Sync-Protocol"
 SCHEMA_HEADER = "Lianfu-Schema"
 MAX_BATCH_ROWS = 2000
@@ -31,6 +34,9 @@ class Change(msgspec.Struct, forbid_unknown_fields=True):
     prior: dict[str, Any] | None = None
     made: bool = False
     actor: str | None = None
+    # An edit's whole row's field versions at the spoke, with the edit: when the hub's merge ends with the same, the
+    # spoke holds the merged row exactly, and the answer stamps the hub's version on it.
+    row_fv: dict[str, Any] | None = None
 
 
 class PushBatch(msgspec.Struct, forbid_unknown_fields=True):
@@ -53,6 +59,9 @@ class PushAnswer(msgspec.Struct):
     rejected: list[Rejected]
     upto: int
     duplicate: bool = False
+    # [entity, id, version, updated_at] of each row the hub now holds exactly as the spoke does: the spoke takes the
+    # hub's version and time for it, and its pulls skip it (it is not pulled back).
+    stamps: list[list[Any]] = []
 
 
 class PullRow(msgspec.Struct):

@@ -111,7 +111,8 @@ def rows(db: Database, entity_name: str) -> dict[str, dict[str, Any]]:
     entity = next(e for e in ENTITIES if e.name == entity_name)
     with db.reads() as session:
         found = session.execute(select(entity.table)).mappings().all()
-    return {str(r["id"]): {k: v for k, v in r.items() if k not in ("updated_at",)} for r in found}
+    kept = ("updated_at", "pushed_by", "pushed_version")  # the hub's note of whose push made a version
+    return {str(r["id"]): {k: v for k, v in r.items() if k not in kept} for r in found}
 
 
 def ids(db: Database, entity_name: str) -> set[str]:

@@ -61,3 +61,12 @@ class Synced(Stamped):
     # When each field was last changed and where: {"name": [hlc, "sc-shanghai"], ...}; a field not listed is as
     # the row was made. Sync merges field by field with it (see sync/merge.py).
     field_versions: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+
+
+class Pushed:
+    """A row spokes both send and receive: which spoke's push made its current version, and that version. While
+    `pushed_version` equals `version`, that spoke holds the row exactly as the hub does (the push's answer gave it
+    the version), so its pulls skip the row; any later write makes a new version and the row travels again."""
+
+    pushed_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    pushed_version: Mapped[int | None] = mapped_column(BigInteger, default=None)

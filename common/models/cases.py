@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.models.base import Base, Synced, utcnow
+from common.models.base import Base, Pushed, Synced, utcnow
 
 
-class Case(Base, Synced):
+class Case(Base, Synced, Pushed):
     __tablename__ = "case_record"
     __table_args__ = (Index("ix_case_record_node_id_id", "node_id", "id"), Index("ix_case_record_status_id", "status", "id"))
 
@@ -31,7 +31,7 @@ class Case(Base, Synced):
     reported_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
-class CaseEvent(Base, Synced):
+class CaseEvent(Base, Synced, Pushed):
     """One step of a case's handling; never edited, so timelines from two nodes merge by union."""
 
     __tablename__ = "case_event"

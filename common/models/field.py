@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.models.base import Base, Synced, utcnow
+from common.models.base import Base, Pushed, Synced, utcnow
 
 
-class Visit(Base, Synced):
+class Visit(Base, Synced, Pushed):
     """An on-site safety visit or legal-education session (Art. 13, 17(6))."""
 
     __tablename__ = "visit"
@@ -83,7 +83,7 @@ class BulletinReminder(Base, Synced):
     at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class InfoReport(Base, Synced):
+class InfoReport(Base, Synced, Pushed):
     """Risk information collected by units and sub-centers for the monthly digest (Art. 12, 18(1))."""
 
     __tablename__ = "info_report"
@@ -97,7 +97,7 @@ class InfoReport(Base, Synced):
     reported_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
-class Attachment(Base, Synced):
+class Attachment(Base, Synced, Pushed):
     """A reference to a content-addressed blob (sha256) attached to a row."""
 
     __tablename__ = "attachment"

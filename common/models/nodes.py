@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.models.base import Base, Stamped, Synced
+from common.models.base import Base, Pushed, Stamped, Synced
 
 
 class Node(Base, Stamped):
@@ -27,7 +27,7 @@ class Node(Base, Stamped):
     host_enterprise_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
-class NodeApplication(Base, Synced):
+class NodeApplication(Base, Synced, Pushed):
     """A proposed sub-center or workstation with its proposed head (Art. 17(10), 20)."""
 
     __tablename__ = "node_application"

@@ -6,10 +6,10 @@ import uuid
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.models.base import Base, Synced
+from common.models.base import Base, Pushed, Synced
 
 
-class Enterprise(Base, Synced):
+class Enterprise(Base, Synced, Pushed):
     __tablename__ = "enterprise"
     __table_args__ = (
         # One live enterprise per credit code; a soft-deleted one does not block re-registration.
@@ -42,7 +42,7 @@ class Enterprise(Base, Synced):
     notes: Mapped[str] = mapped_column(Text, default="")
 
 
-class Person(Base, Synced):
+class Person(Base, Synced, Pushed):
     """Someone working for an enterprise; ID number and phone are masked unless the role needs them."""
 
     __tablename__ = "person"
