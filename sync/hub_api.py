@@ -136,6 +136,9 @@ class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
     # round with nothing to do is one request.
     drops_since: int | None = None
     digest: DigestRequest | None = None
+    # Sent with the pages after the first (the spoke has applied rows since its digest): the last page carries the
+    # hub's digest for the spoke to compare itself.
+    want_digest: bool = False
 
 
 class _PeerNotes:
@@ -238,8 +241,8 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
                     with state.db.transaction() as session:
                         _note_peer(session, spoke.node_id, values)
                 return answer
-            settles = wanted.digest is not None and not answer.more
-            if answer.rows and settles:
+            settles = (wanted.digest is not None or wanted.want_digest) and not answer.more
+            if settles and (answer.rows or wanted.digest is None):
                 # The spoke compares this with its own digest once the page is applied (and asks for a verdict
                 # only when they differ): the round ends without another request.
                 answer.hub_digest, answer.open_conflicts = found.digest, conflicts
@@ -248,10 +251,10 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
                     record = hub_side.peer(session, principal.node_id)
                     record.pulled_total += len(answer.rows)
                     record.cursor = max([record.cursor, *(int(c[0]) for c in answer.cursors.values() if c)])
-                    if settles and not answer.rows:
+                    if settles and answer.hub_digest is None:
                         answer.digest = _check_digest(session, request, spoke, wanted.digest)
                     elif settles:
-                        values = _peer_values(request, wanted.digest, [])
+                        values = _peer_values(request, wanted.digest or DigestRequest({}), [])
                         record.queued, record.lag_seconds, record.schema = (values["queued"], values["lag_seconds"],
                                                                             values["schema"])
                         record.last_success_at = record.last_seen_at
