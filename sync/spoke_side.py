@@ -339,6 +339,10 @@ class SpokeSync:
 
     def epoch(self) -> str:
         """A token made once per spoke database: its batch ids never repeat those of an earlier machine."""
+        with self.db.reads() as session:
+            token = read_state(session, "epoch").get("token")
+        if token:
+            return str(token)
         with self.db.transaction() as session:
             state = read_state(session, "epoch")
             if not state.get("token"):

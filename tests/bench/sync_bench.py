@@ -106,10 +106,13 @@ def spread_versions(count: int, days_ago: int = 30, step_ms: int = 60_000) -> li
 
 
 def bulk_insert(db: Database, rows: list[dict[str, Any]], chunk: int = 5000) -> float:
+    """Rows loaded as the hub's sync loads a batch (COPY on PostgreSQL: the sync-mark triggers run once a chunk)."""
+    from sync.bulk import insert_rows
+
     started = time.perf_counter()
     with db.transaction() as session:
         for start in range(0, len(rows), chunk):
-            session.execute(insert(ENTERPRISE), rows[start:start + chunk])
+            insert_rows(session, ENTERPRISE, rows[start:start + chunk])
     return time.perf_counter() - started
 
 
@@ -364,9 +367,13 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
             start, after = resume_from(value)
             after_id = uuid.UUID(str(after)) if after else uuid.UUID(int=0)
             table = entity.table
-            total += int(session.scalar(select(func.count()).select_from(table).where(
+            query = select(func.count()).select_from(table).where(
                 policy.in_scope(entity.model, principal),
-                (table.c.version > int(start)) | ((table.c.version == int(start)) & (table.c.id > after_id)))) or 0)
+                (table.c.version > int(start)) | ((table.c.version == int(start)) & (table.c.id > after_id)))
+            if "pushed_by" in table.c:  # what its own push made, as it holds it, is not sent back (hub_side.pull_page)
+                query = query.where((table.c.pushed_by.is_(None)) | (table.c.pushed_by != spoke.node)
+                                    | (table.c.pushed_version != table.c.version))
+            total += int(session.scalar(query) or 0)
     return total
 
 
