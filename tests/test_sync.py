@@ -157,6 +157,40 @@ def test_concurrent_edits_of_different_fields_both_survive(fed: Federation, worl
         assert session.scalar(select(SyncConflict.id)) is None
 
 
+def test_what_a_spoke_pushed_is_not_pulled_back_but_a_later_change_is(fed: Federation, world: dict[str, Any]) -> None:
+    from sync import hub_side
+
+    sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
+    assert sh.sync().ok and ws.sync().ok
+    edited = world["enterprises"]["ws"]  # the workstation's: in both spokes' scopes
+    _edit_at_spoke(sh, "subcenter_sh", edited, {"address": "浦东新区张江路99号"})
+    p = sh.principal("subcenter_sh")
+    with acting_as(p), sh.db.transaction() as session:
+        made = new_enterprise(session, p, 77).id
+    assert sh.sync().ok
+
+    def due(node: str) -> set[str]:
+        """The enterprises a pull from the start would send the node."""
+        with fed.hub_db.reads() as session:
+            page = hub_side.pull_page(session, hub_side.spoke_principal(session, node), {}, 1000)
+        return {str(r.values["id"]) for r in page.rows if r.entity == "enterprise"}
+
+    hub, spoke = rows(fed.hub_db, "enterprise"), rows(sh.db, "enterprise")
+    for row_id in (str(edited), str(made)):
+        # The push's answer stamped the hub's version at the spoke: the two hold the same row, version included.
+        assert spoke[row_id] == hub[row_id]
+        assert row_id not in due("sc-shanghai")
+    assert str(edited) in due("ws-demo-1")  # another spoke still receives the edit
+    assert ws.sync().ok and rows(ws.db, "enterprise")[str(edited)]["address"] == "浦东新区张江路99号"
+    # The office changes one of them at the hub: it travels to the spoke again.
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        roster.update_enterprise(session, office, made, {"risk_level": "high"})
+    assert str(made) in due("sc-shanghai")
+    assert sh.sync().ok
+    assert rows(sh.db, "enterprise")[str(made)]["risk_level"] == "high"
+
+
 def test_the_same_field_on_two_nodes_gets_one_winner_and_a_conflict_record(fed: Federation, world: dict[str, Any]) -> None:
     sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
     assert sh.sync().ok and ws.sync().ok

@@ -182,6 +182,27 @@ def make_enterprises(fed: Federation, count: int = NEW_ENTERPRISES, per_transact
     return codes
 
 
+def make_at_hub(fed: Federation, count: int) -> None:
+    """`count` enterprises of the spoke's node made at the hub by the office, through the services, while the hub
+    runs: rows the spoke's next pull brings down."""
+    from common.db import Database
+    from sync.capture import install
+
+    db = Database.connect(f"sqlite:///{hub_db(fed)}")
+    install(db, "hub", outbox=False)
+    try:
+        with db.reads() as session:
+            office = load_principal(session, session.scalars(select(User).where(User.username == "office")).one())
+        with acting_as(office), db.transaction() as session:
+            for n in range(count):
+                roster.create_enterprise(session, office, {
+                    "name": f"启东总部{n}号建材有限公司", "node": NODE, "region_code": "310115",
+                    "credit_code": make_credit_code("9", "1", "310115", f"{CODE_BASE + 500_000 + n:08d}"),
+                    "industry": "construction"})
+    finally:
+        db.dispose()
+
+
 def spoke_ids_by_code(fed: Federation, codes: set[str]) -> dict[str, str]:
     return {code: row_id for row_id, code in query(spoke_db(fed), "SELECT id, credit_code FROM enterprise")
             if code in codes}
@@ -572,6 +593,8 @@ def test_connection_cut_mid_answer_fails_the_round_and_the_next_one_completes(pi
         assert peer_error == failed["error"]  # the spoke reported the failed round to the hub
 
         # Round B: the push goes through (the cut batch again, answered from the hub's record), the pull is cut.
+        # (What the spoke pushed does not come back: the pull carries the office's new rows.)
+        make_at_hub(fed, 40)
         proxy.cut("/api/v1/sync/pull", body_bytes=1000)
         cut_pull = fed.run_sync(NODE)
         failed = assert_failed(cut_pull)
