@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -275,54 +276,73 @@ class SpokeSync:
     # --- push ---------------------------------------------------------------------------------------------------
 
     def push(self, result: RoundResult) -> None:
-        while True:
-            with self.db.reads() as session:
-                in_flight = read_state(session, "in_flight")
-                query = select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)
-                if in_flight:
-                    # A batch sent before whose answer never came: the same entries again under the same id, so
-                    # the hub answers it from its record instead of merging the rows a second time.
-                    query = query.where(SyncOutbox.seq >= in_flight["first"], SyncOutbox.seq <= in_flight["last"])
-                entries = session.scalars(query).all()
-                if not entries and in_flight:
-                    entries = session.scalars(select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)).all()
-                    in_flight = {}
-                if not entries:
+        """Send the outbox batch by batch; each next batch is read and built while the hub applies the one before
+        (the two machines work at once), and sent only once that one is acknowledged."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lianfu-push") as pool:
+            ahead: Future[Any] | None = None
+            while True:
+                prepared = ahead.result() if ahead is not None else self._next_batch(None)
+                ahead = None
+                if prepared is None:
                     return
-                changes = self._changes(session, entries)
+                batch, entries, resent = prepared
+                if not resent:
+                    with self.db.transaction() as session:
+                        write_state(session, "in_flight", {"batch_id": batch.batch_id, "first": entries[0].seq,
+                                                           "last": entries[-1].seq})
+                ahead = pool.submit(self._next_batch, entries[-1].seq)
+                self._send(result, batch, entries)
+
+    def _next_batch(self, after: int | None) -> tuple[PushBatch, list[SyncOutbox], bool] | None:
+        """The next batch: the entries after seq `after`; with None, a batch sent before whose answer never came
+        (`in_flight`: the same entries again under the same id, so the hub answers it from its record instead of
+        merging the rows a second time), else the first entries. With it, its entries and whether it is sent again."""
+        with self.db.reads() as session:
+            in_flight = read_state(session, "in_flight") if after is None else {}
+            query = select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)
             if in_flight:
-                batch = PushBatch(batch_id=in_flight["batch_id"], changes=changes, upto=entries[-1].seq)
-            else:
-                epoch = self.epoch()
-                batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
-                                  upto=entries[-1].seq)
-                while len(encode(batch)) > MAX_BATCH_BYTES and len(entries) > 1:
-                    entries = entries[: len(entries) // 2]
-                    with self.db.reads() as session:
-                        changes = self._changes(session, entries)
-                    batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
-                                      upto=entries[-1].seq)
-                with self.db.transaction() as session:
-                    write_state(session, "in_flight", {"batch_id": batch.batch_id, "first": entries[0].seq,
-                                                       "last": entries[-1].seq})
-            answer: PushAnswer = decode(self._raw("POST", "/api/v1/sync/push", batch), PushAnswer)
-            refused = {(r.entity, r.id) for r in answer.rejected}
-            files = [str(c.values.get("sha256")) for c in batch.changes
-                     if c.entity == "attachment" and c.made and (c.entity, c.id) not in refused]
-            with self.db.transaction() as session:
-                # Acknowledged: these entries are the hub's now (applied, merged or in a conflict record).
-                session.execute(delete(SyncOutbox).where(SyncOutbox.seq >= entries[0].seq, SyncOutbox.seq <= answer.upto))
-                self._stamp(session, answer.stamps)
-                write_state(session, "in_flight", {})
-                if files:
-                    # Their rows are at the hub: their bytes follow, in the same round or a later one.
-                    uploads = read_state(session, "blob_uploads")
-                    uploads["pending"] = sorted(set(uploads.get("pending", [])) | set(files))
-                    write_state(session, "blob_uploads", uploads)
-            result.pushed += answer.applied
-            result.conflicts += answer.conflicts
-            result.rejected.extend({"entity": r.entity, "id": r.id, "reason": r.reason} for r in answer.rejected)
-            self.progress("push", result.pushed, None)
+                query = query.where(SyncOutbox.seq >= in_flight["first"], SyncOutbox.seq <= in_flight["last"])
+            elif after is not None:
+                query = query.where(SyncOutbox.seq > after)
+            entries = list(session.scalars(query).all())
+            if not entries and in_flight:
+                entries = list(session.scalars(select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)).all())
+                in_flight = {}
+            if not entries:
+                return None
+            changes = self._changes(session, entries)
+        if in_flight:
+            return PushBatch(batch_id=in_flight["batch_id"], changes=changes, upto=entries[-1].seq), entries, True
+        epoch = self.epoch()
+        batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes, upto=entries[-1].seq)
+        while len(encode(batch)) > MAX_BATCH_BYTES and len(entries) > 1:
+            entries = entries[: len(entries) // 2]
+            with self.db.reads() as session:
+                changes = self._changes(session, entries)
+            batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
+                              upto=entries[-1].seq)
+        return batch, entries, False
+
+    def _send(self, result: RoundResult, batch: PushBatch, entries: list[SyncOutbox]) -> None:
+        """One batch to the hub; its answer acknowledged in one transaction."""
+        answer: PushAnswer = decode(self._raw("POST", "/api/v1/sync/push", batch), PushAnswer)
+        refused = {(r.entity, r.id) for r in answer.rejected}
+        files = [str(c.values.get("sha256")) for c in batch.changes
+                 if c.entity == "attachment" and c.made and (c.entity, c.id) not in refused]
+        with self.db.transaction() as session:
+            # Acknowledged: these entries are the hub's now (applied, merged or in a conflict record).
+            session.execute(delete(SyncOutbox).where(SyncOutbox.seq >= entries[0].seq, SyncOutbox.seq <= answer.upto))
+            self._stamp(session, answer.stamps)
+            write_state(session, "in_flight", {})
+            if files:
+                # Their rows are at the hub: their bytes follow, in the same round or a later one.
+                uploads = read_state(session, "blob_uploads")
+                uploads["pending"] = sorted(set(uploads.get("pending", [])) | set(files))
+                write_state(session, "blob_uploads", uploads)
+        result.pushed += answer.applied
+        result.conflicts += answer.conflicts
+        result.rejected.extend({"entity": r.entity, "id": r.id, "reason": r.reason} for r in answer.rejected)
+        self.progress("push", result.pushed, None)
 
     @staticmethod
     def _stamp(session: Session, stamps: list[list[Any]]) -> None:
