@@ -185,10 +185,15 @@ def _note_peer(session: Any, node_id: str, values: dict[str, Any]) -> None:
     PEER_NOTES.note(node_id, values if values["digest_ok"] else None)
 
 
+def _mismatched(found: hub_side.Marks, theirs: DigestRequest) -> list[str]:
+    """The entities whose digest at the spoke differs from the hub's view of its scope."""
+    return sorted(name for name, value in found.digest.items() if theirs.digests.get(name) != value)
+
+
 def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, theirs: DigestRequest) -> dict[str, Any]:
     """Compare a spoke's digest with the hub's view of its scope; a match is the end of a successful round."""
     found, conflicts = hub_side.marks_and_conflicts(session, spoke)
-    mismatched = sorted(name for name, value in found.digest.items() if theirs.digests.get(name) != value)
+    mismatched = _mismatched(found, theirs)
     _note_peer(session, spoke.node_id, _peer_values(request, theirs, mismatched))
     return {"mismatched": mismatched, "open_conflicts": conflicts}
 
@@ -209,7 +214,7 @@ def _quiet_round(request: Request[Any, Any, Any], spoke: Any, wanted: "PullReque
         cursors[name] = [version, str(after) if after != hub_side.ZERO_ID else "", read_at]
     answer = PullAnswer(rows=[], cursors=cursors, more=False, read_at=read_at, drops_cursor=wanted.drops_since,
                         drops_checked=True)
-    mismatched = sorted(name for name, value in found.digest.items() if wanted.digest.digests.get(name) != value)
+    mismatched = _mismatched(found, wanted.digest)
     answer.digest = {"mismatched": mismatched, "open_conflicts": conflicts}
     values = _peer_values(request, wanted.digest, mismatched)
     return answer, None if PEER_NOTES.fresh(spoke.node_id, values) else values

@@ -440,12 +440,7 @@ class Marks:
 
 
 def marks(session: Session, spoke: Principal) -> Marks:
-    found = Marks(session.execute(
-        select(SyncMark.entity, SyncMark.version, SyncMark.row_id, SyncMark.rows, SyncMark.checksum)
-        .where(or_(SyncMark.node_id.in_(sorted(spoke.subtree)), SyncMark.entity.in_(sorted(BY_AUDIENCE))))).all())
-    for name in BY_AUDIENCE:
-        found.digest[name] = _counted(session, spoke, BY_NAME[name])  # few rows: counted by their audience
-    return found
+    return marks_and_conflicts(session, spoke)[0]
 
 
 def marks_and_conflicts(session: Session, spoke: Principal) -> tuple[Marks, int]:
@@ -509,11 +504,6 @@ def digests_counted(session: Session, spoke: Principal) -> dict[str, list[int]]:
 
 def scoped_ids(session: Session, spoke: Principal, entity: Entity) -> list[str]:
     return [str(i) for i in session.scalars(select(entity.table.c.id).where(policy.in_scope(entity.model, spoke)))]
-
-
-def open_conflicts(session: Session, spoke: Principal) -> int:
-    return int(session.scalar(select(func.count()).select_from(SyncConflict).where(
-        SyncConflict.status == "open", SyncConflict.node_id.in_(sorted(spoke.subtree)))) or 0)
 
 
 # --- conflicts: the office decides ------------------------------------------------------------------------------
