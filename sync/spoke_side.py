@@ -32,7 +32,6 @@ from common.services import cases as case_service
 from sync.directory import apply_directory
 from sync.entities import BY_NAME, ENTITIES, Entity
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
-from sync.hub_side import CHECKSUM_MODULUS
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, OVERLAP, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, Change,
     PullAnswer, PushAnswer, PushBatch, decode, encode,
@@ -189,12 +188,7 @@ class SpokeSync:
         with self.db.reads() as session:
             state = {key: _json(value) for key, value in run_compiled(session, _STATE).all()}
             count = int(run_compiled(session, _WAITING).scalar() or 0)
-            digests = None
-            if not count:
-                digests = {entity.name: [0, 0] for entity in ENTITIES if entity.pull}
-                for name, rows, checksum in run_compiled(session, _MARK_SUMS).all():
-                    if name in digests:
-                        digests[name] = [int(rows or 0), int(checksum or 0)]
+            digests = self.local_digests(session) if not count else None
         return Snapshot(state, count, digests)
 
     def _call(self, method: str, path: str, payload: Any = None, **kwargs: Any) -> Any:
@@ -691,8 +685,7 @@ class SpokeSync:
         """This slice's digest, from the marks its database's triggers keep (every write to the tables counts,
         whatever made it)."""
         out = {entity.name: [0, 0] for entity in ENTITIES if entity.pull}
-        for name, count, checksum in session.execute(select(SyncMark.entity, func.sum(SyncMark.rows),
-                                                            func.sum(SyncMark.checksum)).group_by(SyncMark.entity)):
+        for name, count, checksum in run_compiled(session, _MARK_SUMS).all():
             if name in out:
                 out[name] = [int(count or 0), int(checksum or 0)]
         return out

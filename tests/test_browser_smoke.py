@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from browser import BROWSER_MARKS, DESKTOP, PHONE, launch_chromium
+from browser import BROWSER_MARKS, DESKTOP, PHONE, chromium_session
 
 pytestmark = BROWSER_MARKS
 
@@ -60,14 +60,7 @@ def serve_directory(directory: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        try:
-            yield browser
-        finally:
-            browser.close()
+    yield from chromium_session(5000)  # Playwright's own default wait
 
 
 def _collect_errors(page) -> list[str]:
