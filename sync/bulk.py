@@ -6,10 +6,31 @@ On SQLite (spokes, the embedded demo) an executemany is already the fast path.
 """
 from __future__ import annotations
 
+import zlib
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Select, Table, Uuid, any_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
+
+
+@lru_cache(maxsize=None)
+def _by_ids(table: Table, postgres: bool, lock: bool) -> Select[Any]:
+    if postgres:
+        # One array parameter: the same SQL text whatever the number of ids (cached, planned once per connection).
+        stmt = select(table).where(table.c.id == any_(bindparam("ids", type_=ARRAY(Uuid()))))
+    else:
+        stmt = select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+    return stmt.with_for_update() if lock else stmt
+
+
+def rows_by_ids(session: Session, table: Table, ids: list[Any], lock: bool = False) -> list[Any]:
+    """The rows of `table` with these ids (as mappings), locked for update when `lock`."""
+    if not ids:
+        return []
+    postgres = session.get_bind().dialect.name == "postgresql"
+    return list(session.execute(_by_ids(table, postgres, lock), {"ids": list(ids)}).mappings())
 
 
 def _bind(table: Table, dialect: Any) -> dict[str, Any]:
@@ -69,12 +90,14 @@ def update_rows(session: Session, table: Table, rows: list[dict[str, Any]], name
         session.connection().execute(stmt, [{"_id": r["id"], **{f"_{n}": r[n] for n in names}} for r in rows])
         return
     columns = ["id", *names]
-    staging = f"_merge_{table.name}"
+    # The staging table stays with the connection and is emptied at each commit (made once, not per batch: making
+    # and dropping a table writes the catalog). Named by its columns, so another column set gets its own.
+    staging = f"_merge_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
     quote = dialect.identifier_preparer.quote
     connection = session.connection()
-    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS "
+    connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
                                f"SELECT {_names(dialect, columns)} FROM {quote(table.name)} WITH NO DATA")
+    connection.exec_driver_sql(f"DELETE FROM {staging}")  # an earlier use in this transaction
     _copy(session, staging, columns, rows, _bind(table, dialect))
     assignments = ", ".join(f"{quote(n)} = m.{quote(n)}" for n in names)
     connection.exec_driver_sql(f"UPDATE {quote(table.name)} AS t SET {assignments} FROM {staging} AS m WHERE t.id = m.id")
-    connection.exec_driver_sql(f"DROP TABLE {staging}")
