@@ -7,7 +7,7 @@ On SQLite (spokes, the embedded demo) an executemany is already the fast path.
 from __future__ import annotations
 
 import zlib
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Select, Table, Uuid, any_, bindparam, insert, select, update
@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 
-@lru_cache(maxsize=None)
+@cache
 def _by_ids(table: Table, postgres: bool, lock: bool) -> Select[Any]:
     if postgres:
         # One array parameter: the same SQL text whatever the number of ids (cached, planned once per connection).
