@@ -24,8 +24,11 @@ from sync import hub_side
 from sync.entities import BY_NAME
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, STAMPS_PROTOCOL,
-    DigestRequest, IdsAnswer, PullAnswer, PushBatch, decode, encode,
+    DigestRequest, IdsAnswer, PullAnswer, PullRequest, PushBatch, decode, encode,
 )
+
+# From this protocol on, a push's batch may ask for the first pull page with it (PushBatch.pull).
+RIDE_PROTOCOL = 4
 
 NO_CSRF = {"csrf_exempt": True}
 # Seconds a spoke's "last seen / last success" may lag behind its quiet rounds (the sync page's resolution).
@@ -124,21 +127,15 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
             protocol = int(request.headers.get(PROTOCOL_HEADER, "0"))
             answer = hub_side.apply_push(session, spoke, batch, state.settings.node_id, protocol >= STAMPS_PROTOCOL)
             hub_side.peer(session, principal.node_id).protocol = protocol
+            if batch.pull is not None and protocol >= RIDE_PROTOCOL:
+                # Read in the batch's own transaction, after it: what the batch wrote is there, as a pull after its
+                # commit would see it.
+                page, quiet = _read_pull(session, request, spoke, batch.pull)
+                _note_pull(session, request, principal, spoke, batch.pull, page, quiet)
+                answer.page = page
             return answer
 
     return _answer(await anyio.to_thread.run_sync(work))
-
-
-class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
-    cursors: dict[str, list[Any]] = {}
-    limit: int = PULL_PAGE_ROWS
-    # Sent with the first page: when nothing is new, the last page also answers the drops and the digest, so a
-    # round with nothing to do is one request.
-    drops_since: int | None = None
-    digest: DigestRequest | None = None
-    # Sent with the pages after the first (the spoke has applied rows since its digest): the last page carries the
-    # hub's digest for the spoke to compare itself.
-    want_digest: bool = False
 
 
 class _PeerNotes:
@@ -198,7 +195,7 @@ def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, the
     return {"mismatched": mismatched, "open_conflicts": conflicts}
 
 
-def _quiet_round(request: Request[Any, Any, Any], spoke: Any, wanted: "PullRequest", found: hub_side.Marks,
+def _quiet_round(request: Request[Any, Any, Any], spoke: Any, wanted: PullRequest, found: hub_side.Marks,
                  conflicts: int, read_at: int) -> tuple[PullAnswer, dict[str, Any] | None] | None:
     """A round with nothing to do, answered from the marks the triggers keep (`found`, read after `read_at`): no
     table is read. None when the marks show something after the spoke's cursors (an ordinary pull follows). With
@@ -220,50 +217,73 @@ def _quiet_round(request: Request[Any, Any, Any], spoke: Any, wanted: "PullReque
     return answer, None if PEER_NOTES.fresh(spoke.node_id, values) else values
 
 
+def _read_pull(session: Any, request: Request[Any, Any, Any], spoke: Any,
+               wanted: PullRequest) -> tuple[PullAnswer, tuple[dict[str, Any] | None] | None]:
+    """A pull page of the spoke's scope after its cursors. With it, for a quiet round (nothing to do), a 1-tuple of
+    the values to note on its peer row (None: noted less than PEER_REFRESH seconds ago); else None."""
+    limit = max(1, min(wanted.limit, PULL_PAGE_ROWS))
+    read_at = clock.now()  # before the marks: see OVERLAP in sync/wire.py
+    found, conflicts = hub_side.marks_and_conflicts(session, spoke)
+    quiet = _quiet_round(request, spoke, wanted, found, conflicts, read_at)
+    if quiet is not None:
+        return quiet[0], (quiet[1],)
+    answer = hub_side.pull_page(session, spoke, wanted.cursors, limit, found, read_at)
+    if not answer.more and wanted.drops_since is not None:
+        answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
+        answer.drops_checked = True
+    if _settles(wanted, answer) and (answer.rows or wanted.digest is None):
+        # The spoke compares this with its own digest once the page is applied (and asks for a verdict only when
+        # they differ): the round ends without another request.
+        answer.hub_digest, answer.open_conflicts = found.digest, conflicts
+    return answer, None
+
+
+def _settles(wanted: PullRequest, answer: PullAnswer) -> bool:
+    """Whether this page ends the spoke's round (its last, when the round's digest is compared)."""
+    return (wanted.digest is not None or wanted.want_digest) and not answer.more
+
+
+def _notes_pull(answer: PullAnswer, wanted: PullRequest, quiet: tuple[dict[str, Any] | None] | None) -> bool:
+    """Whether serving this page writes to the spoke's peer row."""
+    return quiet[0] is not None if quiet is not None else bool(answer.rows) or _settles(wanted, answer)
+
+
+def _note_pull(session: Any, request: Request[Any, Any, Any], principal: Principal, spoke: Any, wanted: PullRequest,
+               answer: PullAnswer, quiet: tuple[dict[str, Any] | None] | None) -> None:
+    """The page's mark on the spoke's peer row (rows pulled, cursor, a round's success), in the caller's transaction."""
+    if not _notes_pull(answer, wanted, quiet):
+        return
+    if quiet is not None:
+        _note_peer(session, spoke.node_id, quiet[0])
+        return
+    settles = _settles(wanted, answer)
+    record = hub_side.peer(session, principal.node_id)
+    record.pulled_total += len(answer.rows)
+    record.cursor = max([record.cursor, *(int(c[0]) for c in answer.cursors.values() if c)])
+    if settles and answer.hub_digest is None:
+        answer.digest = _check_digest(session, request, spoke, wanted.digest)
+    elif settles:
+        values = _peer_values(request, wanted.digest or DigestRequest({}), [])
+        record.queued, record.lag_seconds, record.schema = values["queued"], values["lag_seconds"], values["schema"]
+        record.last_success_at = record.last_seen_at
+        PEER_NOTES.note(spoke.node_id, None)
+
+
 @post("/api/v1/sync/pull", opt=NO_CSRF, tags=["sync"], status_code=200,
       summary="The next rows of the spoke's scope after its cursors")
 async def pull(request: Request, principal: Caller) -> Response[bytes]:
     check_peer(request, principal)
     wanted: PullRequest = await _body(request, PullRequest)
-    limit = max(1, min(wanted.limit, PULL_PAGE_ROWS))
     state = request.app.state
 
     def work() -> Any:
         with SLOTS:
             with state.db.reads() as session:
                 spoke = _scope(session, principal)
-                read_at = clock.now()  # before the marks: see OVERLAP in sync/wire.py
-                found, conflicts = hub_side.marks_and_conflicts(session, spoke)
-                quiet = _quiet_round(request, spoke, wanted, found, conflicts, read_at)
-                if quiet is None:
-                    answer = hub_side.pull_page(session, spoke, wanted.cursors, limit, found, read_at)
-                    if not answer.more and wanted.drops_since is not None:
-                        answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
-                        answer.drops_checked = True
-            if quiet is not None:
-                answer, values = quiet
-                if values is not None:
-                    with state.db.transaction() as session:
-                        _note_peer(session, spoke.node_id, values)
-                return answer
-            settles = (wanted.digest is not None or wanted.want_digest) and not answer.more
-            if settles and (answer.rows or wanted.digest is None):
-                # The spoke compares this with its own digest once the page is applied (and asks for a verdict
-                # only when they differ): the round ends without another request.
-                answer.hub_digest, answer.open_conflicts = found.digest, conflicts
-            if answer.rows or settles:
+                answer, quiet = _read_pull(session, request, spoke, wanted)
+            if _notes_pull(answer, wanted, quiet):
                 with state.db.transaction() as session:
-                    record = hub_side.peer(session, principal.node_id)
-                    record.pulled_total += len(answer.rows)
-                    record.cursor = max([record.cursor, *(int(c[0]) for c in answer.cursors.values() if c)])
-                    if settles and answer.hub_digest is None:
-                        answer.digest = _check_digest(session, request, spoke, wanted.digest)
-                    elif settles:
-                        values = _peer_values(request, wanted.digest or DigestRequest({}), [])
-                        record.queued, record.lag_seconds, record.schema = (values["queued"], values["lag_seconds"],
-                                                                            values["schema"])
-                        record.last_success_at = record.last_seen_at
-                        PEER_NOTES.note(spoke.node_id, None)
+                    _note_pull(session, request, principal, spoke, wanted, answer, quiet)
             return answer
 
     return _answer(await anyio.to_thread.run_sync(work))

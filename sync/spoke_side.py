@@ -34,7 +34,7 @@ from sync.entities import BY_NAME, ENTITIES, Entity
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, OVERLAP, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, Change,
-    PullAnswer, PushAnswer, PushBatch, decode, encode,
+    PullAnswer, PullRequest, PushAnswer, PushBatch, decode, encode,
 )
 
 Progress = Callable[[str, int, int | None], None]
@@ -74,6 +74,16 @@ def _json(value: Any) -> dict[str, Any]:
     if isinstance(value, (str, bytes)):
         value = json.loads(value)
     return dict(value or {})
+
+
+@dataclass
+class Ridden:
+    """The first pull page of a round, asked for with its last push batch and applied with the batch's
+    acknowledgement: what it was asked with, and the cursors as saved after it."""
+
+    page: PullAnswer
+    request: PullRequest
+    saved: dict[str, Any]
 
 
 class SyncBusy(Exception):
@@ -153,12 +163,13 @@ class SpokeSync:
             with exclusive(self.data_dir, wait):
                 snap = self.look()
                 self._attempt(snap)
+                ridden: Ridden | None = None
                 if snap.waiting or snap.get("in_flight"):
-                    self.push(result)
+                    ridden = self.push(result)
                     snap = None
                 if snap is None or snap.get("blob_uploads").get("pending"):
                     self.upload_blobs(result)
-                settled = self.pull(result, settle=True, snap=snap)
+                settled = self.pull(result, settle=True, snap=snap, ridden=ridden)
                 if "drops" not in settled:
                     self.drops(result)
                 if "digest" not in settled:
@@ -269,28 +280,42 @@ class SpokeSync:
 
     # --- push ---------------------------------------------------------------------------------------------------
 
-    def push(self, result: RoundResult) -> None:
+    def push(self, result: RoundResult, ride: bool = True) -> Ridden | None:
         """Send the outbox batch by batch; each next batch is read and built while the hub applies the one before
-        (the two machines work at once), and sent only once that one is acknowledged."""
+        (the two machines work at once), and sent only once that one is acknowledged. With `ride`, the last batch
+        asks for the round's first pull page too, applied with its acknowledgement: returned for the pull to go on
+        from."""
+        ridden: Ridden | None = None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lianfu-push") as pool:
             ahead: Future[Any] | None = None
             while True:
                 prepared = ahead.result() if ahead is not None else self._next_batch(None)
                 ahead = None
                 if prepared is None:
-                    return
-                batch, entries, resent = prepared
+                    return ridden
+                batch, entries, resent, last = prepared
                 if not resent:
                     with self.db.transaction() as session:
                         write_state(session, "in_flight", {"batch_id": batch.batch_id, "first": entries[0].seq,
                                                            "last": entries[-1].seq})
                 ahead = pool.submit(self._next_batch, entries[-1].seq)
-                self._send(result, batch, entries)
+                asked = self._first_pull() if ride and last and not resent else None
+                ridden = self._send(result, batch, entries, asked) or ridden
 
-    def _next_batch(self, after: int | None) -> tuple[PushBatch, list[SyncOutbox], bool] | None:
+    def _first_pull(self) -> tuple[PullRequest, dict[str, Any]]:
+        """The pull a round's last batch asks for, and the cursors it starts from as saved: from the cursors, with
+        the drops; the hub's digest with the last page (this spoke's changes to the slice are made by then)."""
+        with self.db.reads() as session:
+            saved = read_state(session, "cursors")
+            drops = read_state(session, "drops")
+        cursors = {name: resume_from(value) for name, value in saved.items()}
+        return PullRequest(cursors=cursors, limit=PULL_PAGE_ROWS, drops_since=_drops_from(drops), want_digest=True), saved
+
+    def _next_batch(self, after: int | None) -> tuple[PushBatch, list[SyncOutbox], bool, bool] | None:
         """The next batch: the entries after seq `after`; with None, a batch sent before whose answer never came
         (`in_flight`: the same entries again under the same id, so the hub answers it from its record instead of
-        merging the rows a second time), else the first entries. With it, its entries and whether it is sent again."""
+        merging the rows a second time), else the first entries. With it, its entries, whether it is sent again and
+        whether it was the outbox's last as read."""
         with self.db.reads() as session:
             in_flight = read_state(session, "in_flight") if after is None else {}
             query = select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)
@@ -305,20 +330,26 @@ class SpokeSync:
             if not entries:
                 return None
             changes = self._changes(session, entries)
+        last = len(entries) < MAX_BATCH_ROWS
         if in_flight:
-            return PushBatch(batch_id=in_flight["batch_id"], changes=changes, upto=entries[-1].seq), entries, True
+            return PushBatch(batch_id=in_flight["batch_id"], changes=changes, upto=entries[-1].seq), entries, True, False
         epoch = self.epoch()
         batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes, upto=entries[-1].seq)
         while len(encode(batch)) > MAX_BATCH_BYTES and len(entries) > 1:
+            last = False
             entries = entries[: len(entries) // 2]
             with self.db.reads() as session:
                 changes = self._changes(session, entries)
             batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
                               upto=entries[-1].seq)
-        return batch, entries, False
+        return batch, entries, False, last
 
-    def _send(self, result: RoundResult, batch: PushBatch, entries: list[SyncOutbox]) -> None:
-        """One batch to the hub; its answer acknowledged in one transaction."""
+    def _send(self, result: RoundResult, batch: PushBatch, entries: list[SyncOutbox],
+              asked: tuple[PullRequest, dict[str, Any]] | None = None) -> Ridden | None:
+        """One batch to the hub; its answer acknowledged in one transaction, with the pull page it `asked` for
+        applied (returned: the pull goes on from it)."""
+        if asked is not None:
+            batch.pull = asked[0]
         answer: PushAnswer = decode(self._raw("POST", "/api/v1/sync/push", batch), PushAnswer)
         refused = {(r.entity, r.id) for r in answer.rejected}
         files = [str(c.values.get("sha256")) for c in batch.changes
@@ -333,10 +364,21 @@ class SpokeSync:
                 uploads = read_state(session, "blob_uploads")
                 uploads["pending"] = sorted(set(uploads.get("pending", [])) | set(files))
                 write_state(session, "blob_uploads", uploads)
+            ridden = None
+            if asked is not None and answer.page is not None:
+                request, saved = asked
+                if answer.page.rows or self._cursors_move(saved, answer.page):
+                    self.apply_rows(session, answer.page)
+                    saved = self._save_cursors(session, answer.page)
+                ridden = Ridden(answer.page, request, saved)
         result.pushed += answer.applied
         result.conflicts += answer.conflicts
         result.rejected.extend({"entity": r.entity, "id": r.id, "reason": r.reason} for r in answer.rejected)
         self.progress("push", result.pushed, None)
+        if ridden is not None:
+            result.pulled += len(ridden.page.rows)
+            self.progress("pull", result.pulled, None)
+        return ridden
 
     @staticmethod
     def _stamp(session: Session, stamps: list[list[Any]]) -> None:
@@ -461,18 +503,26 @@ class SpokeSync:
 
     # --- pull ---------------------------------------------------------------------------------------------------
 
-    def pull(self, result: RoundResult, settle: bool = False, snap: Snapshot | None = None) -> set[str]:
+    def pull(self, result: RoundResult, settle: bool = False, snap: Snapshot | None = None,
+             ridden: Ridden | None = None) -> set[str]:
         """Pull pages until the last; with `settle`, the first page also carries the drops cursor and the digest,
         and the answer says which of "drops" and "digest" the last page settled (a round with nothing to do is
-        this one request). `snap`: the round's snapshot, when nothing was written since it was read."""
-        if snap is not None:
+        this one request). `snap`: the round's snapshot, when nothing was written since it was read. `ridden`: the
+        first page came with the push's last batch and is applied (the pull goes on after it)."""
+        page: PullAnswer | None = None
+        extra: dict[str, Any] = {}
+        if ridden is not None:
+            page, saved = ridden.page, ridden.saved
+            cursors = dict(ridden.request.cursors)
+            extra = {"drops_since": ridden.request.drops_since, "want_digest": True}
+        elif snap is not None:
             saved = snap.get("cursors")
         else:
             with self.db.reads() as session:
                 saved = read_state(session, "cursors")
-        cursors = {name: resume_from(value) for name, value in saved.items()}
-        extra: dict[str, Any] = {}
-        if settle:
+        if ridden is None:
+            cursors = {name: resume_from(value) for name, value in saved.items()}
+        if settle and ridden is None:
             if snap is not None:
                 extra["drops_since"] = _drops_from(snap.get("drops"))
                 digest = ({"digests": snap.digests, "queued": 0, "lag_seconds": 0.0} if snap.digests is not None
@@ -483,28 +533,25 @@ class SpokeSync:
             if digest is not None:
                 extra["digest"] = digest
         while True:
-            enabled = gc.isenabled()
-            gc.disable()  # decoding a large page makes many small objects at once
-            try:
-                page: PullAnswer = decode(self._raw("POST", "/api/v1/sync/pull",
-                                                    {"cursors": cursors, "limit": PULL_PAGE_ROWS, **extra}), PullAnswer)
-            finally:
-                if enabled:
-                    gc.enable()
-            if page.rows or self._cursors_move(saved, page):
-                with self.db.transaction() as session:
-                    self.apply_rows(session, page)
-                    merged = dict(read_state(session, "cursors"))
-                    for name, value in page.cursors.items():
-                        if len(value) == 3 and (name not in merged or int(value[0]) >= int(merged[name][0])):
-                            merged[name] = value
-                    write_state(session, "cursors", merged)
-                    saved = merged
-            result.pulled += len(page.rows)
-            self.progress("pull", result.pulled, None)
+            if page is None:
+                enabled = gc.isenabled()
+                gc.disable()  # decoding a large page makes many small objects at once
+                try:
+                    page = decode(self._raw("POST", "/api/v1/sync/pull",
+                                            {"cursors": cursors, "limit": PULL_PAGE_ROWS, **extra}), PullAnswer)
+                finally:
+                    if enabled:
+                        gc.enable()
+                if page.rows or self._cursors_move(saved, page):
+                    with self.db.transaction() as session:
+                        self.apply_rows(session, page)
+                        saved = self._save_cursors(session, page)
+                result.pulled += len(page.rows)
+                self.progress("pull", result.pulled, None)
             cursors.update({name: value[:2] for name, value in page.cursors.items()})
             if not page.more:
                 break
+            page = None
             if "digest" in extra:
                 # Rows were applied since the digest was taken: the last page brings the hub's for a comparison here.
                 del extra["digest"]
@@ -521,6 +568,16 @@ class SpokeSync:
             result.open_conflicts = int(page.open_conflicts or 0)
             settled.add("digest")
         return settled
+
+    @staticmethod
+    def _save_cursors(session: Session, page: PullAnswer) -> dict[str, Any]:
+        """Where the next pull starts, moved on by a page applied in the same transaction."""
+        merged = dict(read_state(session, "cursors"))
+        for name, value in page.cursors.items():
+            if len(value) == 3 and (name not in merged or int(value[0]) >= int(merged[name][0])):
+                merged[name] = value
+        write_state(session, "cursors", merged)
+        return merged
 
     def _agrees(self, hub_digest: dict[str, list[int]]) -> bool:
         """Whether this slice, with the last page applied, has the digest the hub read with that page (when it

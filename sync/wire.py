@@ -7,9 +7,10 @@ from typing import Any
 import msgspec
 
 # 3: a push's answer stamps the hub's versions on the rows it took whole, and pulls skip them.
-PROTOCOL = 3
+# 4: a spoke's last batch of a round asks for the first pull page too (PushBatch.pull), answered with it.
+PROTOCOL = 4
 # The oldest spoke protocol the hub still serves: one release behind.
-MIN_PROTOCOL = 2
+MIN_PROTOCOL = 3
 # From this protocol on, a spoke takes the stamps of its push's answer (see PushAnswer.stamps).
 STAMPS_PROTOCOL = 3
 PROTOCOL_HEADER = "Lianfu-Sync-Protocol"
@@ -39,29 +40,37 @@ class Change(msgspec.Struct, forbid_unknown_fields=True):
     row_fv: dict[str, Any] | None = None
 
 
+class DigestRequest(msgspec.Struct, forbid_unknown_fields=True):
+    digests: dict[str, list[int]]  # entity -> [count, checksum]
+    queued: int = 0
+    lag_seconds: float | None = None
+
+
+class PullRequest(msgspec.Struct, forbid_unknown_fields=True):
+    cursors: dict[str, list[Any]] = {}
+    limit: int = PULL_PAGE_ROWS
+    # Sent with the first page: when nothing is new, the last page also answers the drops and the digest, so a
+    # round with nothing to do is one request.
+    drops_since: int | None = None
+    digest: DigestRequest | None = None
+    # Sent with the pages after the first (the spoke has applied rows since its digest): the last page carries the
+    # hub's digest for the spoke to compare itself.
+    want_digest: bool = False
+
+
 class PushBatch(msgspec.Struct, forbid_unknown_fields=True):
     batch_id: str
     changes: list[Change]
     # The last outbox entry this batch covers, acknowledged back so the spoke can let go of it.
     upto: int = 0
+    # With the round's last batch: the first pull page, read once the batch is applied (one request, not two).
+    pull: PullRequest | None = None
 
 
 class Rejected(msgspec.Struct):
     entity: str
     id: str
     reason: str
-
-
-class PushAnswer(msgspec.Struct):
-    batch_id: str
-    applied: int
-    conflicts: int
-    rejected: list[Rejected]
-    upto: int
-    duplicate: bool = False
-    # [entity, id, version, updated_at] of each row the hub now holds exactly as the spoke does: the spoke takes the
-    # hub's version and time for it, and its pulls skip it (it is not pulled back).
-    stamps: list[list[Any]] = []
 
 
 class PullRow(msgspec.Struct):
@@ -94,10 +103,18 @@ class PullAnswer(msgspec.Struct):
     open_conflicts: int | None = None
 
 
-class DigestRequest(msgspec.Struct, forbid_unknown_fields=True):
-    digests: dict[str, list[int]]  # entity -> [count, checksum]
-    queued: int = 0
-    lag_seconds: float | None = None
+class PushAnswer(msgspec.Struct):
+    batch_id: str
+    applied: int
+    conflicts: int
+    rejected: list[Rejected]
+    upto: int
+    duplicate: bool = False
+    # [entity, id, version, updated_at] of each row the hub now holds exactly as the spoke does: the spoke takes the
+    # hub's version and time for it, and its pulls skip it (it is not pulled back).
+    stamps: list[list[Any]] = []
+    # The pull page the batch asked for (PushBatch.pull), read after the batch was applied.
+    page: PullAnswer | None = None
 
 
 class DigestAnswer(msgspec.Struct):

@@ -191,6 +191,45 @@ def test_what_a_spoke_pushed_is_not_pulled_back_but_a_later_change_is(fed: Feder
     assert rows(sh.db, "enterprise")[str(made)]["risk_level"] == "high"
 
 
+def test_a_round_with_changes_both_ways_is_one_request_and_ends_in_agreement(
+        fed: Federation, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round's last batch asks for the first pull page: the spoke's edit goes up and the office's comes down in
+    one request, and the page's digest of the scope settles the round (no separate pull, digest or verdict)."""
+    from common.models import SyncPeer
+    from sync.hub_link import HubLink
+
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    _edit_at_spoke(sh, "subcenter_sh", world["enterprises"]["sh"], {"address": "浦东新区世纪大道1号"})
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        roster.update_enterprise(session, office, world["enterprises"]["ws"], {"risk_level": "high"})
+    with fed.hub_db.reads() as session:
+        before = session.get(SyncPeer, "sc-shanghai")
+        pulled_before, success_before = before.pulled_total, before.last_success_at
+    asked: list[str] = []
+    request = HubLink._request
+
+    def noted(self: HubLink, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(path)
+        return request(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(HubLink, "_request", noted)
+    result = sh.sync()
+    assert result.ok and result.pushed >= 1 and result.pulled >= 1 and result.repaired == [], result
+    assert asked == ["/api/v1/sync/push"], asked
+    assert rows(sh.db, "enterprise")[str(world["enterprises"]["ws"])]["risk_level"] == "high"
+    assert hub_rows(fed, "enterprise")[str(world["enterprises"]["sh"])]["address"] == "浦东新区世纪大道1号"
+    with fed.hub_db.reads() as session:
+        after = session.get(SyncPeer, "sc-shanghai")
+        assert after.pulled_total == pulled_before + result.pulled
+        assert after.last_success_at > success_before  # the round ended well, as the hub saw it
+    assert_spoke_equals_hub_scope(fed, "sc-shanghai", {"sc-shanghai", "ws-demo-1"})
+    asked.clear()
+    again = sh.sync()  # nothing to send: one pull request, as before
+    assert again.ok and again.pushed == 0 and again.repaired == [] and asked == ["/api/v1/sync/pull"], (again, asked)
+
+
 def test_the_same_field_on_two_nodes_gets_one_winner_and_a_conflict_record(fed: Federation, world: dict[str, Any]) -> None:
     sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
     assert sh.sync().ok and ws.sync().ok

@@ -592,15 +592,16 @@ def test_connection_cut_mid_answer_fails_the_round_and_the_next_one_completes(pi
         peer_error = scalar(hub_db(fed), "SELECT last_error FROM sync_peer WHERE node_id = ?", NODE)
         assert peer_error == failed["error"]  # the spoke reported the failed round to the hub
 
-        # Round B: the push goes through (the cut batch again, answered from the hub's record), the pull is cut.
-        # (What the spoke pushed does not come back: the pull carries the office's new rows.)
-        make_at_hub(fed, 40)
+        # Round B: the push goes through (the cut batch again, answered from the hub's record; the last batch brings
+        # the first pull page with its answer), the pull's next page is cut. (What the spoke pushed does not come
+        # back: the pull carries the office's new rows, more than one page of them.)
+        make_at_hub(fed, PULL_PAGE_ROWS + 100)
         proxy.cut("/api/v1/sync/pull", body_bytes=1000)
         cut_pull = fed.run_sync(NODE)
         failed = assert_failed(cut_pull)
         assert [line.split(" ")[1] for line, _ in proxy.cuts] == ["/api/v1/sync/push", "/api/v1/sync/pull"]
         assert outbox_size(fed) == 0 and failed["queued"] == 0, failed
-        assert failed["pushed"] > 0 and failed["pulled"] == 0, failed
+        assert failed["pushed"] > 0 and failed["pulled"] == PULL_PAGE_ROWS, failed
         assert_hub_holds_each_once(fed, codes)
         status = fed.sync_status(NODE)
         assert status["last_error"] == failed["error"] and status["queued"] == 0, status

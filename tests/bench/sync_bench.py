@@ -707,7 +707,7 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         result = RoundResult()
         cpu = time.process_time(), hub.cpu_seconds()
         started = time.perf_counter()
-        engine.push(result)
+        engine.push(result, ride=False)  # the push alone (a round's last batch would also bring a pull page)
         push_seconds = time.perf_counter() - started
         say("sync_push_spoke_cpu_s", time.process_time() - cpu[0], "s CPU")
         say("sync_push_hub_cpu_s", hub.cpu_seconds() - cpu[1], "s CPU")

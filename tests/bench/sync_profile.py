@@ -355,7 +355,7 @@ def main() -> None:
                 result = RoundResult()
                 started = time.perf_counter()
                 profiler.enable()
-                engine.push(result)
+                engine.push(result, ride=False)
                 profiler.disable()
                 took = time.perf_counter() - started
                 print(f"pushed {result.pushed} rows in {took:.1f} s (profiled): {result.pushed / took:.0f} rows/s")
