@@ -148,6 +148,7 @@ class SpokeSync:
         self.data_dir = data_dir
         self.node_id = node_id
         self.progress = progress or (lambda phase, done, total: None)
+        self._epoch: str | None = None
         head, _ = head_and_previous()
         self.headers = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head, "Content-Type": "application/json",
                         "Content-Encoding": "gzip"}
@@ -162,10 +163,12 @@ class SpokeSync:
         try:
             with exclusive(self.data_dir, wait):
                 snap = self.look()
+                first = snap
+                self._epoch = str(snap.get("epoch").get("token") or "") or None
                 self._attempt(snap)
                 ridden: Ridden | None = None
                 if snap.waiting or snap.get("in_flight"):
-                    ridden = self.push(result)
+                    ridden = self.push(result, snap=snap)
                     snap = None
                 if snap is None or snap.get("blob_uploads").get("pending"):
                     self.upload_blobs(result)
@@ -174,7 +177,7 @@ class SpokeSync:
                     self.drops(result)
                 if "digest" not in settled:
                     self.check_digest(result)
-                self.refresh_directory(at=snap.get("directory").get("at") if snap is not None else None)
+                self.refresh_directory(at=first.get("directory").get("at"))  # not written by the round
                 result.ok = True
         except SyncBusy as exc:
             result.error = str(exc)
@@ -226,6 +229,8 @@ class SpokeSync:
         last = snap.get("status").get("last_attempt")
         if last and not snap.waiting and (utcnow() - datetime.fromisoformat(last)).total_seconds() < 60:
             return
+        if snap.waiting and not snap.get("in_flight"):
+            return  # noted with the first batch it sends (see push)
         with self.db.transaction() as session:
             status = read_state(session, "status")
             status["last_attempt"] = utcnow().isoformat()
@@ -280,12 +285,13 @@ class SpokeSync:
 
     # --- push ---------------------------------------------------------------------------------------------------
 
-    def push(self, result: RoundResult, ride: bool = True) -> Ridden | None:
+    def push(self, result: RoundResult, ride: bool = True, snap: Snapshot | None = None) -> Ridden | None:
         """Send the outbox batch by batch; each next batch is read and built while the hub applies the one before
         (the two machines work at once), and sent only once that one is acknowledged. With `ride`, the last batch
         asks for the round's first pull page too, applied with its acknowledgement: returned for the pull to go on
-        from."""
+        from. `snap`: the round's snapshot (its cursors and epoch; the round's start is noted with the first batch)."""
         ridden: Ridden | None = None
+        note_attempt = snap is not None
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lianfu-push") as pool:
             ahead: Future[Any] | None = None
             while True:
@@ -298,16 +304,26 @@ class SpokeSync:
                     with self.db.transaction() as session:
                         write_state(session, "in_flight", {"batch_id": batch.batch_id, "first": entries[0].seq,
                                                            "last": entries[-1].seq})
+                        if note_attempt:
+                            status = read_state(session, "status")
+                            status["last_attempt"] = utcnow().isoformat()
+                            write_state(session, "status", status)
+                            note_attempt = False
                 ahead = pool.submit(self._next_batch, entries[-1].seq)
-                asked = self._first_pull() if ride and last and not resent else None
+                # (After a page came with a batch, the cursors are read again: the snapshot's are behind.)
+                asked = self._first_pull(snap if ridden is None else None) if ride and last and not resent else None
                 ridden = self._send(result, batch, entries, asked) or ridden
 
-    def _first_pull(self) -> tuple[PullRequest, dict[str, Any]]:
+    def _first_pull(self, snap: Snapshot | None = None) -> tuple[PullRequest, dict[str, Any]]:
         """The pull a round's last batch asks for, and the cursors it starts from as saved: from the cursors, with
-        the drops; the hub's digest with the last page (this spoke's changes to the slice are made by then)."""
-        with self.db.reads() as session:
-            saved = read_state(session, "cursors")
-            drops = read_state(session, "drops")
+        the drops; the hub's digest with the last page (this spoke's changes to the slice are made by then). Only a
+        pull writes the cursors and drops: the round's snapshot still holds them."""
+        if snap is not None:
+            saved, drops = snap.get("cursors"), snap.get("drops")
+        else:
+            with self.db.reads() as session:
+                saved = read_state(session, "cursors")
+                drops = read_state(session, "drops")
         cursors = {name: resume_from(value) for name, value in saved.items()}
         return PullRequest(cursors=cursors, limit=PULL_PAGE_ROWS, drops_since=_drops_from(drops), want_digest=True), saved
 
@@ -395,6 +411,8 @@ class SpokeSync:
 
     def epoch(self) -> str:
         """A token made once per spoke database: its batch ids never repeat those of an earlier machine."""
+        if self._epoch:
+            return self._epoch
         with self.db.reads() as session:
             token = read_state(session, "epoch").get("token")
         if token:
