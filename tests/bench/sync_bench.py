@@ -628,9 +628,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
-def python_loop_ms() -> float:
-    """The machine's speed at the moment, for reading the figures beside one another: the best of five runs of a
-    fixed pure-Python loop (3,000,000 additions). The same code's figures scale with it on a shared machine."""
+def machine_speed() -> tuple[float, float]:
+    """The machine's speed at the moment, for reading figures of different runs side by side: a fixed pure-Python
+    loop (ms, best of five) and a loopback round trip between two threads (µs, median of 2,000). On a shared machine
+    the second follows the small-request figures (a quiet round) more closely than the first."""
+    import socket
+    import threading
+
     best = float("inf")
     for _ in range(5):
         started = time.perf_counter()
@@ -638,7 +642,30 @@ def python_loop_ms() -> float:
         for n in range(3_000_000):
             total += n
         best = min(best, time.perf_counter() - started)
-    return best * 1000
+    near, far = socket.socketpair()
+
+    def echo() -> None:
+        while data := far.recv(64):
+            far.sendall(data)
+
+    thread = threading.Thread(target=echo, daemon=True)
+    thread.start()
+    trips = []
+    for _ in range(2000):
+        started = time.perf_counter()
+        near.sendall(b"x")
+        near.recv(64)
+        trips.append(time.perf_counter() - started)
+    near.close()
+    thread.join(timeout=5)
+    far.close()
+    return best * 1000, statistics.median(trips) * 1e6
+
+
+def say_speed(when: str) -> None:
+    loop, trip = machine_speed()
+    say(f"sync_machine_python_loop_ms_at_{when}", loop, "ms (lower is faster)")
+    say(f"sync_machine_loopback_round_trip_us_at_{when}", trip, "µs (lower is faster)")
 
 
 # --- the run --------------------------------------------------------------------------------------------------------
@@ -659,7 +686,7 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         pass
     say("sync_machine_cores", os.cpu_count() or 0, "cores", "d")
     say("sync_machine_load_avg_at_start", os.getloadavg()[0], "", ".2f")
-    say("sync_machine_python_loop_ms_at_start", python_loop_ms(), "ms (this machine's speed: lower is faster)")
+    say_speed("start")
     say(f"sync_hub_is_{kind}", 1, "flag", "d")
     (work / "hub").mkdir(parents=True, exist_ok=True)
     upgrade(hub_url)
@@ -780,7 +807,7 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         note(f"simulated {args.spokes} spokes, each a round every {period:g} s for {args.duration:g} s "
              f"(the rate of {args.spokes * 60 / period:.0f} spokes syncing every 60 s)")
         say("sync_machine_load_avg_at_end", os.getloadavg()[0], "", ".2f")
-        say("sync_machine_python_loop_ms_at_end", python_loop_ms(), "ms")
+        say_speed("end")
     finally:
         hub.stop()
         hub_db.dispose()
