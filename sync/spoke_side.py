@@ -166,7 +166,7 @@ class SpokeSync:
             with exclusive(self.data_dir, wait):
                 snap = self.look()
                 first = snap
-                self._epoch = str(snap.get("epoch").get("token") or "") or None
+                self._epoch = snap.get("epoch").get("token") or None
                 self._attempt(snap)
                 ridden: Ridden | None = None
                 if snap.waiting or snap.get("in_flight"):
@@ -535,12 +535,12 @@ class SpokeSync:
             page, saved = ridden.page, ridden.saved
             cursors = dict(ridden.request.cursors)
             extra = {"drops_since": ridden.request.drops_since, "want_digest": True}
-        elif snap is not None:
-            saved = snap.get("cursors")
         else:
-            with self.db.reads() as session:
-                saved = read_state(session, "cursors")
-        if ridden is None:
+            if snap is not None:
+                saved = snap.get("cursors")
+            else:
+                with self.db.reads() as session:
+                    saved = read_state(session, "cursors")
             cursors = {name: resume_from(value) for name, value in saved.items()}
         if settle and ridden is None:
             if snap is not None:
