@@ -303,7 +303,7 @@ class Spoke:
 
         with hub_db.transaction() as session:
             code = issue_enrollment_code(session, node)
-        self.node, self.data_dir = node, data_dir
+        self.node, self.data_dir, self.hub = node, data_dir, hub
         self.settings = Settings(role="spoke", node_id=node, data_dir=data_dir, secret_key="bench-spoke-" + node * 3,
                                  cookie_secure=False)
         enroll(self.settings, hub.base, code)
@@ -461,8 +461,10 @@ def make_at_spoke(spoke: Spoke, count: int, actor: uuid.UUID) -> list[dict[str, 
     return rows
 
 
-def both_ways(hub_db: Database, spoke: Spoke, username: str, changes: int, repeats: int) -> tuple[list[float], list[int]]:
+def both_ways(hub_db: Database, spoke: Spoke, username: str, changes: int, repeats: int,
+              cpu: list[float] | None = None) -> tuple[list[float], list[int]]:
     """`changes` rows edited at the spoke (ORM, captured into the outbox) and as many others at the hub; one round.
+    With `cpu`, each round's CPU ms (this process, the spoke, and the hub's) is appended to it.
 
     The first repetition follows quiet rounds. Each later one also pulls the rows of the one before again, as any
     round after a round with changes does: a pull restarts OVERLAP (10 s of HLC) before the newest version it saw,
@@ -497,9 +499,12 @@ def both_ways(hub_db: Database, spoke: Spoke, username: str, changes: int, repea
                     risk_level=("low", "medium", "high")[rep % 3], version=version, updated_at=datetime.now(UTC),
                     field_versions={"risk_level": [version, "hub"]}))
         engine = spoke.engine()
+        cpu_before = time.process_time() + spoke.hub.cpu_seconds()
         started = time.perf_counter()
         result = engine.round()
         timings.append((time.perf_counter() - started) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() + spoke.hub.cpu_seconds() - cpu_before) * 1000)
         assert result.ok and result.pushed == changes and not result.rejected, result
         assert result.pulled >= changes, result
         pulled.append(result.pulled)
@@ -770,9 +775,11 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         noop("1m", hub_db, hub, steady, args.rounds)
 
         # --- 100 rows changed at the spoke and 100 at the hub, one round (median of a few).
-        timings, pulled = both_ways(hub_db, steady, "subcenter_sz", 100, args.both_repeats)
+        cpu: list[float] = []
+        timings, pulled = both_ways(hub_db, steady, "subcenter_sz", 100, args.both_repeats, cpu)
         say("sync_100_changed_both_ways_ms", statistics.median(timings), "ms")
         say("sync_100_changed_both_ways_first_ms", timings[0], "ms")
+        say("sync_100_changed_both_ways_cpu_ms", statistics.median(cpu), "ms CPU (spoke + hub processes)")
         # The hub's 100 edits and the spoke's own 100 back again (the hub gives every merged row a new version);
         # after the first repetition, also the previous repetition's rows.
         say("sync_100_changed_both_ways_rows_pulled", statistics.median(pulled), "rows", ".0f")

@@ -321,9 +321,11 @@ def main() -> None:
                     summarize(calls, args.rounds)
                 else:
                     profiler.enable()
-                    took, pulled = sb.both_ways(hub_db, spoke, "subcenter_sz", 100, 3)
+                    cpu: list[float] = []
+                    took, pulled = sb.both_ways(hub_db, spoke, "subcenter_sz", 100, 3, cpu)
                     profiler.disable()
-                    print("both ways rounds ms:", [round(t) for t in took], "rows pulled:", pulled)
+                    print("both ways rounds ms:", [round(t) for t in took], "CPU ms:", [round(c) for c in cpu],
+                          "rows pulled:", pulled)
                     summarize(calls, 3)
             elif args.what == "memory":
                 memory(hub_db, hub, work, args.tracemalloc)
