@@ -23,12 +23,9 @@ from common.policy import Principal
 from sync import hub_side
 from sync.entities import BY_NAME
 from sync.wire import (
-    MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, STAMPS_PROTOCOL,
+    MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, SEEN_PROTOCOL,
     DigestRequest, IdsAnswer, PullAnswer, PullRequest, PushBatch, decode, encode,
 )
-
-# From this protocol on, a push's batch may ask for the first pull page with it (PushBatch.pull).
-RIDE_PROTOCOL = 4
 
 NO_CSRF = {"csrf_exempt": True}
 # Seconds a spoke's "last seen / last success" may lag behind its quiet rounds (the sync page's resolution).
@@ -70,10 +67,7 @@ def check_peer(request: Request[Any, Any, Any], principal: Principal) -> None:
     """Only a spoke's own credentials, speaking a protocol and schema this hub still understands."""
     if principal.role != "spoke":
         raise PermissionDeniedException(i18n.gettext(N_("Only a node's own credentials can be used here.")))
-    try:
-        protocol = int(request.headers.get(PROTOCOL_HEADER, "0"))
-    except ValueError:
-        protocol = 0
+    protocol = _protocol(request)
     head, previous = _schemas()
     if protocol < MIN_PROTOCOL:
         raise Upgrade(i18n.gettext(N_("This spoke speaks sync protocol {got}; the hub needs {need} or newer. Upgrade "
@@ -87,6 +81,13 @@ def check_peer(request: Request[Any, Any, Any], principal: Principal) -> None:
         raise Upgrade(i18n.gettext(N_("This spoke's database is at schema {got}; the hub is at {need} and accepts one "
                                       "release behind at most. Upgrade the spoke's Lianfu and restart it."),
                                    got=schema or "?", need=head))
+
+
+def _protocol(request: Request[Any, Any, Any]) -> int:
+    try:
+        return int(request.headers.get(PROTOCOL_HEADER, "0"))
+    except ValueError:
+        return 0
 
 
 def _scope(session: Any, principal: Principal) -> Principal:
@@ -124,10 +125,10 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
     def work() -> Any:
         with SLOTS, state.db.transaction() as session:
             spoke = _scope(session, principal)
-            protocol = int(request.headers.get(PROTOCOL_HEADER, "0"))
-            answer = hub_side.apply_push(session, spoke, batch, state.settings.node_id, protocol >= STAMPS_PROTOCOL)
+            protocol = _protocol(request)
+            answer = hub_side.apply_push(session, spoke, batch, state.settings.node_id)
             hub_side.peer(session, principal.node_id).protocol = protocol
-            if batch.pull is not None and protocol >= RIDE_PROTOCOL:
+            if batch.pull is not None:
                 # Read in the batch's own transaction, after it: what the batch wrote is there, as a pull after its
                 # commit would see it.
                 page, quiet = _read_pull(session, request, spoke, batch.pull)
@@ -196,7 +197,7 @@ def _check_digest(session: Any, request: Request[Any, Any, Any], spoke: Any, the
 
 
 def _quiet_round(request: Request[Any, Any, Any], spoke: Any, wanted: PullRequest, found: hub_side.Marks,
-                 conflicts: int, read_at: int) -> tuple[PullAnswer, dict[str, Any] | None] | None:
+                 conflicts: int, read_at: int, horizons: bool) -> tuple[PullAnswer, dict[str, Any] | None] | None:
     """A round with nothing to do, answered from the marks the triggers keep (`found`, read after `read_at`): no
     table is read. None when the marks show something after the spoke's cursors (an ordinary pull follows). With
     the answer, the values to write to the spoke's peer row (None: this process wrote the same less than
@@ -207,8 +208,10 @@ def _quiet_round(request: Request[Any, Any, Any], spoke: Any, wanted: PullReques
         return None
     cursors = {}
     for name, value in wanted.cursors.items():
-        version, after = hub_side._cursor(value)
-        cursors[name] = [version, str(after) if after != hub_side.ZERO_ID else "", read_at]
+        # Nothing after the cursor, nor then between it and the rows seen before (see SEEN).
+        start, seen = hub_side._cursor(value), hub_side._seen(value) if horizons else None
+        cursors[name] = hub_side._cursor_out(max(start, seen[0]) if seen else start, read_at,
+                                             found.horizon if horizons else None)
     answer = PullAnswer(rows=[], cursors=cursors, more=False, read_at=read_at, drops_cursor=wanted.drops_since,
                         drops_checked=True)
     mismatched = _mismatched(found, wanted.digest)
@@ -224,10 +227,11 @@ def _read_pull(session: Any, request: Request[Any, Any, Any], spoke: Any,
     limit = max(1, min(wanted.limit, PULL_PAGE_ROWS))
     read_at = clock.now()  # before the marks: see OVERLAP in sync/wire.py
     found, conflicts = hub_side.marks_and_conflicts(session, spoke)
-    quiet = _quiet_round(request, spoke, wanted, found, conflicts, read_at)
+    horizons = _protocol(request) >= SEEN_PROTOCOL
+    quiet = _quiet_round(request, spoke, wanted, found, conflicts, read_at, horizons)
     if quiet is not None:
         return quiet[0], (quiet[1],)
-    answer = hub_side.pull_page(session, spoke, wanted.cursors, limit, found, read_at)
+    answer = hub_side.pull_page(session, spoke, wanted.cursors, limit, found, read_at, horizons)
     if not answer.more and wanted.drops_since is not None:
         answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
         answer.drops_checked = True

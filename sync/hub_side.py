@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 import msgspec
-from sqlalchemy import BigInteger, Uuid, func, literal, or_, select, tuple_, union_all
+from sqlalchemy import BigInteger, Text, Uuid, and_, cast, func, literal, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
@@ -288,9 +288,9 @@ def _jsonable(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
-def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: str, stamps: bool = False) -> PushAnswer:
+def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: str, stamps: bool = True) -> PushAnswer:
     """Apply one batch in the caller's transaction; a batch seen before gets its first answer again. `stamps`: the
-    spoke takes the answer's stamps (protocol STAMPS_PROTOCOL on)."""
+    spoke takes the answer's stamps (every protocol the hub serves does)."""
     key = hashlib.sha256(f"{spoke.node_id}\0{batch.batch_id}".encode()).hexdigest()
     seen = session.get(SyncBatch, key)
     if seen is not None:
@@ -310,14 +310,20 @@ def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: s
 # --- pull -------------------------------------------------------------------------------------------------------
 
 def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]], limit: int,
-              found: "Marks | None" = None, read_at: int | None = None) -> PullAnswer:
+              found: "Marks | None" = None, read_at: int | None = None, horizons: bool = False) -> PullAnswer:
     """The next rows of the spoke's scope after its cursors, entity by entity, at most `limit` of them. With the
-    scope's marks (`found`, read after `read_at` was taken), an entity with nothing after its cursor is not read."""
+    scope's marks (`found`, read after `read_at` was taken), an entity with nothing after its cursor is not read.
+    With `horizons` (a spoke that takes them, on PostgreSQL), each cursor answered carries the read's horizon, and
+    a cursor that comes back with one skips the rows the spoke already has (see SEEN in sync/wire.py)."""
     rows: list[PullRow] = []
     out: dict[str, list[Any]] = {}
     more = False
     if read_at is None:
         read_at = clock.now()  # taken before reading: see OVERLAP in sync/wire.py
+    horizon = None
+    if horizons:
+        # Taken before anything the page answers from is read (the marks' own, when given): see SEEN.
+        horizon = found.horizon if found is not None else _horizon(session)
     for entity in ENTITIES:
         if not entity.pull:
             continue
@@ -326,9 +332,13 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
             more = True
             break
         table = entity.table
-        version, after = _cursor(cursors.get(entity.name))
+        value = cursors.get(entity.name)
+        version, after = _cursor(value)
+        seen = _seen(value) if horizon is not None else None
         if found is not None and entity.name not in BY_AUDIENCE and (version, after) >= found.last.get(entity.name, (0, ZERO_ID)):
-            out[entity.name] = [version, str(after) if after != ZERO_ID else "", read_at]
+            # Nothing after the cursor (nor, then, between it and the rows seen before).
+            out[entity.name] = _cursor_out(max((version, after), seen[0]) if seen else (version, after), read_at,
+                                           horizon)
             continue
         stmt = (select(table).where(policy.in_scope(entity.model, spoke))
                 .where(tuple_(table.c.version, table.c.id) > tuple_(literal(version, BigInteger()), literal(after, Uuid())))
@@ -337,6 +347,8 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
             # Not the rows this spoke's own push made as they are: its push's answer gave it their versions.
             stmt = stmt.where(or_(table.c.pushed_by.is_(None), table.c.pushed_by != spoke.node_id,
                                   table.c.pushed_version != table.c.version))
+        if seen is not None:
+            stmt = stmt.where(_not_seen(table, seen))
         fetched = session.execute(stmt).mappings().all()
         if len(fetched) > room:
             more, fetched = True, fetched[:room]
@@ -345,6 +357,9 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
         else:
             rows.extend(PullRow(entity.name, {k: v for k, v in row.items() if k not in HUB_ONLY}) for row in fetched)
         position = (fetched[-1]["version"], fetched[-1]["id"]) if fetched else (version, after)
+        if seen is not None and not more:
+            # Read to the end: what lay between the cursor and the rows seen before was all skipped as seen.
+            position = max(position, seen[0])
         if found is not None and not more and entity.name in found.last and found.last[entity.name] > position:
             # Read to the end of the scope as the marks showed it: what lies between was this spoke's own (skipped).
             position = found.last[entity.name]
@@ -355,10 +370,40 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
                                    .limit(1)).first()
             if last is not None and (last.version, last.id) > position:
                 position = (last.version, last.id)
-        out[entity.name] = [position[0], str(position[1]) if position[1] != ZERO_ID else "", read_at]
+        out[entity.name] = _cursor_out(position, read_at, horizon)
         if more:
             break
     return PullAnswer(rows=rows, cursors=out, more=more, read_at=read_at)
+
+
+def _cursor_out(position: tuple[int, uuid.UUID], read_at: int, horizon: int | None) -> list[Any]:
+    """A cursor as answered: [version, id, read_at] and, with a horizon, [..., horizon] (see SEEN)."""
+    value: list[Any] = [position[0], str(position[1]) if position[1] != ZERO_ID else "", read_at]
+    if horizon is not None:
+        value.append(horizon)
+    return value
+
+
+def _horizon(session: Session) -> int | None:
+    """PostgreSQL's oldest transaction still running (64-bit): every transaction below it has ended, and those
+    that committed are seen by any statement that starts afterwards. None elsewhere."""
+    connection = session.connection()
+    if not connection.dialect.name.startswith("postgres"):
+        return None
+    return int(connection.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").scalar())
+
+
+def _not_seen(table: Any, seen: tuple[tuple[int, uuid.UUID], int]) -> Any:
+    """Not a row the spoke already has: one at or before the position it had read to, written by a transaction
+    that had ended before that read began (so the read saw it). Row transaction ids are 32 bits and wrap: compared
+    as PostgreSQL compares them, within 2³¹ of the horizon (rows of the last seconds are); ids below 3 are frozen
+    (old, seen)."""
+    (position, row_id), horizon = seen
+    xid = literal_column(f"({table.name}.xmin::text::bigint)")
+    low = literal(horizon % 2**32, BigInteger())
+    before = or_(xid < 3, ((xid - low + 2**32) % 2**32) >= 2**31)
+    return ~(and_(tuple_(table.c.version, table.c.id) <= tuple_(literal(position, BigInteger()), literal(row_id, Uuid())),
+                  before))
 
 
 # Entities whose rows reach a spoke by their audience, not by the node that holds them (bulletins, held by the hub).
@@ -379,12 +424,26 @@ def _with_audience(session: Session, spoke: Principal, fetched: list[Any]) -> li
 
 
 def _cursor(value: Any) -> tuple[int, uuid.UUID]:
-    if isinstance(value, (list, tuple)) and len(value) == 2:
+    """Where a pull of one entity starts: [version, id], or [version, id, seen version, seen id, horizon]."""
+    if isinstance(value, (list, tuple)) and len(value) in (2, 5):
         try:
             return int(value[0]), (uuid.UUID(str(value[1])) if value[1] else ZERO_ID)
         except (ValueError, TypeError):
             pass
     return 0, ZERO_ID
+
+
+def _seen(value: Any) -> tuple[tuple[int, uuid.UUID], int] | None:
+    """Of a cursor that starts before the rows a spoke has seen: the position it had read to and that read's
+    horizon (see SEEN in sync/wire.py). None for any other cursor, or one that does not parse."""
+    if isinstance(value, (list, tuple)) and len(value) == 5:
+        try:
+            horizon = int(value[4])
+            if horizon > 0:
+                return (int(value[2]), uuid.UUID(str(value[3])) if value[3] else ZERO_ID), horizon
+        except (ValueError, TypeError):
+            pass
+    return None
 
 
 def drops_since(session: Session, spoke: Principal, since: int) -> tuple[list[Drop], int]:
@@ -415,7 +474,12 @@ class Marks:
         self.last: dict[str, tuple[int, uuid.UUID]] = {}
         self.digest: dict[str, list[int]] = {e.name: [0, 0] for e in ENTITIES if e.pull}
         self.moved = 0
+        # PostgreSQL's oldest transaction still running when the marks were read (see SEEN); None elsewhere.
+        self.horizon: int | None = None
         for entity, version, row_id, count, checksum in rows:
+            if entity == "_horizon":
+                self.horizon = int(version)
+                continue
             if entity == "_move":
                 self.moved = max(self.moved, int(version))
                 continue
@@ -473,6 +537,11 @@ def _marks_statement(dialect: Any, subtree: frozenset[str]) -> tuple[str, Any]:
              select(literal("_conflicts"), literal(0, BigInteger), literal(None, Uuid), func.count(),
                     literal(0, BigInteger)).select_from(SyncConflict)
              .where(SyncConflict.status == "open", SyncConflict.node_id.in_(subtree_ids))]
+    if dialect.name.startswith("postgres"):
+        # The horizon of the statement's own snapshot (see SEEN in sync/wire.py): the marks are what it saw.
+        parts.append(select(literal("_horizon"), cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text),
+                                                      BigInteger), literal(None, Uuid), literal(0, BigInteger),
+                            literal(0, BigInteger)))
     for name in sorted(BY_AUDIENCE):
         entity = BY_NAME[name]
         parts.append(select(literal(f"_counted:{name}"), literal(0, BigInteger), literal(None, Uuid), func.count(),

@@ -594,7 +594,7 @@ class SpokeSync:
         """Where the next pull starts, moved on by a page applied in the same transaction."""
         merged = dict(read_state(session, "cursors"))
         for name, value in page.cursors.items():
-            if len(value) == 3 and (name not in merged or int(value[0]) >= int(merged[name][0])):
+            if len(value) in (3, 4) and (name not in merged or int(value[0]) >= int(merged[name][0])):
                 merged[name] = value
         write_state(session, "cursors", merged)
         return merged
@@ -613,7 +613,7 @@ class SpokeSync:
     def _cursors_move(saved: dict[str, Any], page: PullAnswer) -> bool:
         """Whether an empty page changes where the next pull starts (a quiet round then writes nothing)."""
         for name, value in page.cursors.items():
-            if len(value) != 3:
+            if len(value) not in (3, 4):
                 continue
             old = saved.get(name)
             if old is None or int(value[0]) > int(old[0]) or resume_from(value) != resume_from(old):
@@ -843,7 +843,12 @@ def resume_from(saved: list[Any]) -> list[Any]:
     version = int(saved[0])
     read_at = int(saved[2]) if len(saved) > 2 else version
     start = min(version, read_at - OVERLAP)
-    return [version, saved[1]] if start >= version else [max(0, start), ""]
+    if start >= version:
+        return [version, saved[1]]
+    if len(saved) > 3 and saved[3]:
+        # The rows up to the cursor that the read saw are skipped (SEEN in sync/wire.py).
+        return [max(0, start), "", version, saved[1], int(saved[3])]
+    return [max(0, start), ""]
 
 
 def _delete_rows(session: Session, entity: Entity, ids: list[uuid.UUID]) -> None:

@@ -8,11 +8,12 @@ import msgspec
 
 # 3: a push's answer stamps the hub's versions on the rows it took whole, and pulls skip them.
 # 4: a spoke's last batch of a round asks for the first pull page too (PushBatch.pull), answered with it.
-PROTOCOL = 4
+# 5: a pull's cursors carry the read's horizon; a pull that starts before the rows a spoke has seen skips them (SEEN).
+PROTOCOL = 5
 # The oldest spoke protocol the hub still serves: one release behind.
-MIN_PROTOCOL = 3
-# From this protocol on, a spoke takes the stamps of its push's answer (see PushAnswer.stamps).
-STAMPS_PROTOCOL = 3
+MIN_PROTOCOL = 4
+# From this protocol on, a spoke takes and sends back the horizons of its cursors.
+SEEN_PROTOCOL = 5
 PROTOCOL_HEADER = "Lianfu-Sync-Protocol"
 SCHEMA_HEADER = "Lianfu-Schema"
 MAX_BATCH_ROWS = 2000
@@ -22,6 +23,12 @@ PULL_PAGE_ROWS = 2000
 # read: its version is then above read_at − OVERLAP (HLC units: milliseconds << 16). A pull resumes from
 # min(cursor, read_at − OVERLAP); re-sent rows apply as no-ops.
 OVERLAP = 10_000 << 16
+# SEEN. The rows a pull resumed before its cursor sends again are mostly rows the spoke already has. On PostgreSQL
+# the hub answers each cursor with the read's horizon (the oldest transaction still running when the read began: a
+# row written by a transaction below it was seen by the read). A pull that starts before the position it had read
+# to sends [start version, "", position version, position id, horizon]; the hub then skips the rows at or before
+# that position written below that horizon: the spoke has every one of them (the read sent it, or the read before,
+# by the same rule). Rows written by transactions still running then, or later, are read as before.
 
 
 class Change(msgspec.Struct, forbid_unknown_fields=True):

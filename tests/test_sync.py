@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, update
 
+from common.clock import clock
 from common.db import Database
 from common.models import AuditEntry, Enterprise, SyncConflict, SyncOutbox
 from common.policy import load_principal
@@ -191,6 +192,51 @@ def test_what_a_spoke_pushed_is_not_pulled_back_but_a_later_change_is(fed: Feder
     assert rows(sh.db, "enterprise")[str(made)]["risk_level"] == "high"
 
 
+# A transaction left open while another writes and a spoke pulls: PostgreSQL's (SQLite has one writer at a time).
+@pytest.mark.parametrize("db_kind", [pytest.param("postgresql", marks=pytest.mark.postgresql)], indirect=True)
+def test_a_row_committed_after_a_pull_passed_it_still_arrives_and_rows_seen_are_not_sent_again(
+        fed: Federation, world: dict[str, Any]) -> None:
+    """A hub transaction stamps a row, then a later one commits first and a pull passes both versions: the first
+    row still reaches the spoke once it commits. A pull starts a little before its cursor for such rows; what the
+    spoke had already seen is not sent again (SEEN in sync/wire.py)."""
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    office = hub_principal(fed.hub_db, "office")
+    late, early = world["enterprises"]["ws"], world["enterprises"]["sh"]  # two nodes of the scope: no shared lock
+    with fed.hub_db.transaction() as held:
+        # Written as a spoke's push writes a merged row (the office's own edits take the audit chain's head first,
+        # so they do not overlap): stamped and written, not committed.
+        table = BY_NAME["enterprise"].table
+        stamps = held.execute(select(table.c.field_versions).where(table.c.id == late)).scalar_one()
+        version = clock.now()
+        held.execute(update(table).where(table.c.id == late).values(
+            address="浦东新区迟到路1号", version=version, field_versions={**(stamps or {}), "address": [version, "hub"]}))
+        with acting_as(office), fed.hub_db.transaction() as session:
+            roster.update_enterprise(session, office, early, {"address": "浦东新区先到路2号"})
+        passed = sh.sync()
+        assert passed.ok and passed.pulled == 1, passed
+        spoke = rows(sh.db, "enterprise")
+        assert spoke[str(early)]["address"] == "浦东新区先到路2号"
+        assert spoke[str(late)]["address"] != "浦东新区迟到路1号"
+        with fed.hub_db.reads() as session:
+            stamped = session.get(Enterprise, late).version
+        assert stamped < int(read_cursors(sh)["enterprise"][0])  # the cursor is past the row still being written
+    arrived = sh.sync()
+    assert arrived.ok and arrived.repaired == [], arrived
+    assert rows(sh.db, "enterprise")[str(late)]["address"] == "浦东新区迟到路1号"
+    # Rows seen by a read that no transaction was writing under are skipped however recent: nothing comes again.
+    again = sh.sync()
+    assert again.ok and again.pulled == 0 and again.repaired == [], again
+    assert_spoke_equals_hub_scope(fed, "sc-shanghai", {"sc-shanghai", "ws-demo-1"})
+
+
+def read_cursors(spoke: Any) -> dict[str, list[Any]]:
+    from sync.spoke_side import read_state
+
+    with spoke.db.reads() as session:
+        return read_state(session, "cursors")
+
+
 def test_a_round_with_changes_both_ways_is_one_request_and_ends_in_agreement(
         fed: Federation, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """The round's last batch asks for the first pull page: the spoke's edit goes up and the office's comes down in
@@ -337,6 +383,12 @@ def test_malformed_batches_and_old_spokes_are_told_why(fed: Federation) -> None:
     assert old.status_code == 426 and "升级" in old.json()["detail"]
     behind = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers={**good, SCHEMA_HEADER: previous})
     assert behind.status_code == 200  # one release behind still syncs
+    # A spoke of the protocol before gets cursors as it knows them (without the horizon of SEEN in sync/wire.py).
+    now = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers=good)
+    before = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers={**good, PROTOCOL_HEADER: str(PROTOCOL - 1)})
+    assert now.status_code == before.status_code == 200
+    assert {len(c) for c in now.json()["cursors"].values()} == {4 if fed.hub_db.dialect == "postgresql" else 3}
+    assert {len(c) for c in before.json()["cursors"].values()} == {3}
     ancient = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers={**good, SCHEMA_HEADER: "0001"})
     assert ancient.status_code == 426
     person = fed.hub.post("/api/v1/sync/pull", content=b"{}", headers={PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head})

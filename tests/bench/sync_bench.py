@@ -466,9 +466,9 @@ def both_ways(hub_db: Database, spoke: Spoke, username: str, changes: int, repea
     """`changes` rows edited at the spoke (ORM, captured into the outbox) and as many others at the hub; one round.
     With `cpu`, each round's CPU ms (this process, the spoke, and the hub's) is appended to it.
 
-    The first repetition follows quiet rounds. Each later one also pulls the rows of the one before again, as any
-    round after a round with changes does: a pull restarts OVERLAP (10 s of HLC) before the newest version it saw,
-    whatever the time between rounds."""
+    The first repetition follows quiet rounds. Each later one starts its pull OVERLAP (10 s of HLC) before the
+    newest version the one before saw; on PostgreSQL the rows that one saw are skipped (SEEN in sync/wire.py), on
+    SQLite they come again."""
     from common import policy
     from common.policy import principal_at
 
@@ -780,8 +780,8 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         say("sync_100_changed_both_ways_ms", statistics.median(timings), "ms")
         say("sync_100_changed_both_ways_first_ms", timings[0], "ms")
         say("sync_100_changed_both_ways_cpu_ms", statistics.median(cpu), "ms CPU (spoke + hub processes)")
-        # The hub's 100 edits and the spoke's own 100 back again (the hub gives every merged row a new version);
-        # after the first repetition, also the previous repetition's rows.
+        # The hub's 100 edits (the spoke's own are stamped by the push's answer, and the previous repetition's rows
+        # are skipped as seen): 100 each time.
         say("sync_100_changed_both_ways_rows_pulled", statistics.median(pulled), "rows", ".0f")
         say("sync_100_changed_both_ways_first_rows_pulled", pulled[0], "rows", "d")
 

@@ -237,6 +237,35 @@ def memory_child(data_dir: str, trace: bool) -> None:
             print(f"  {stat.size / 2**20:7.1f} MB  {stat.count:>8}  {stat.traceback[0]}")
 
 
+def _log_statements(hub_db: Any, server: Any, on: bool) -> None:
+    """Every statement's duration into the server log while `on`; when turned off, the logged statements summed by
+    text (first 110 characters), slowest first. The bench's own edits are in it too (UPDATE … risk_level)."""
+    from sqlalchemy import text
+
+    with hub_db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if on:
+            server.log_file.chmod(0o666)
+            server.log_file.write_text("")
+        connection.execute(text(f"ALTER SYSTEM SET log_min_duration_statement = {0 if on else -1}"))
+        connection.execute(text("SELECT pg_reload_conf()"))
+    if on:
+        time.sleep(0.5)
+        return
+    time.sleep(0.5)
+    totals: dict[str, list[float]] = {}
+    import re
+
+    pattern = re.compile(r"duration: ([0-9.]+) ms\s+(?:statement|execute [^:]*|bind [^:]*|parse [^:]*):\s*(.*)")
+    for line in server.log_file.read_text(errors="replace").splitlines():
+        found = pattern.search(line)
+        if found:
+            totals.setdefault(" ".join(found.group(2).split())[:110], []).append(float(found.group(1)))
+    print("\n===== hub database statements of the timed rounds: total ms, calls, statement =====")
+    for statement, durations in sorted(totals.items(), key=lambda item: -sum(item[1]))[:30]:
+        print(f"{sum(durations):8.1f} {len(durations):4d}  {statement}")
+    print(f"{sum(sum(d) for d in totals.values()):8.1f} total")
+
+
 def setup(work: Path, server: Any, hub_cls: type, rows: int) -> tuple[Any, Any, Any]:
     from common.bootstrap import ensure_reference_data
     from common.db import Database
@@ -277,6 +306,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--top", type=int, default=35)
     parser.add_argument("--plain-hub", action="store_true", help="hub not profiled: only the per-call timings")
+    parser.add_argument("--pg-log", action="store_true",
+                        help="noop, both: the hub database's statements of the timed rounds, slowest first (server log)")
     parser.add_argument("--timings-only", action="store_true",
                         help="nothing profiled (hub nor spoke): per-call wall and hub times of undisturbed rounds")
     args = parser.parse_args()
@@ -311,19 +342,41 @@ def main() -> None:
                     profiler = _Off()  # type: ignore[assignment]
                 if args.what == "noop":
                     walls = []
+                    if args.pg_log:
+                        _log_statements(hub_db, server, True)
                     profiler.enable()
                     for _ in range(args.rounds):
                         started = time.perf_counter()
                         assert engine.round().ok
                         walls.append((time.perf_counter() - started) * 1000)
                     profiler.disable()
+                    if args.pg_log:
+                        _log_statements(hub_db, server, False)
                     print(f"no-op round: median {statistics.median(walls):.1f} ms, min {min(walls):.1f} ms")
                     summarize(calls, args.rounds)
                 else:
-                    profiler.enable()
+                    if args.pg_log:
+                        _log_statements(hub_db, server, True)
+                    from sync.spoke_side import SpokeSync
+
+                    plain_round = SpokeSync.round
+
+                    def profiled_round(self: Any, *a: Any, **k: Any) -> Any:
+                        # The spoke's profile holds its rounds only, not the benchmark's own edits between them.
+                        profiler.enable()
+                        try:
+                            return plain_round(self, *a, **k)
+                        finally:
+                            profiler.disable()
+
+                    SpokeSync.round = profiled_round  # type: ignore[method-assign]
                     cpu: list[float] = []
-                    took, pulled = sb.both_ways(hub_db, spoke, "subcenter_sz", 100, 3, cpu)
-                    profiler.disable()
+                    try:
+                        took, pulled = sb.both_ways(hub_db, spoke, "subcenter_sz", 100, 3, cpu)
+                    finally:
+                        SpokeSync.round = plain_round  # type: ignore[method-assign]
+                    if args.pg_log:
+                        _log_statements(hub_db, server, False)
                     print("both ways rounds ms:", [round(t) for t in took], "CPU ms:", [round(c) for c in cpu],
                           "rows pulled:", pulled)
                     summarize(calls, 3)
