@@ -35,11 +35,19 @@ def spoke_principal(session: Session, node_id: str) -> Principal:
 
 
 def peer(session: Session, node_id: str) -> SyncPeer:
-    row = session.get(SyncPeer, node_id, with_for_update=True)
+    """A spoke's peer row, locked: read once per transaction (a push notes the batch, the protocol and the page)."""
+    transaction = session.get_transaction()
+    held = session.info.get("sync_peers")
+    if held is None or held[0] is not transaction:
+        held = session.info["sync_peers"] = (transaction, {})
+    row = held[1].get(node_id)
     if row is None:
-        row = SyncPeer(node_id=node_id, last_error="", pushed_total=0, pulled_total=0, rejected_total=0, queued=0,
-                       lag_seconds=0.0, cursor=0, protocol=0, schema="")
-        session.add(row)
+        row = session.get(SyncPeer, node_id, with_for_update=True)
+        if row is None:
+            row = SyncPeer(node_id=node_id, last_error="", pushed_total=0, pulled_total=0, rejected_total=0, queued=0,
+                           lag_seconds=0.0, cursor=0, protocol=0, schema="")
+            session.add(row)
+        held[1][node_id] = row
     row.last_seen_at = utcnow()
     return row
 

@@ -40,6 +40,7 @@ from sync.wire import (
 Progress = Callable[[str, int, int | None], None]
 SENT_NOT = frozenset({"version", "field_versions", "pushed_by", "pushed_version"})
 BLOB_CHUNK = 1024 * 1024
+MIN_PULL_PAGE_ROWS = 20
 # Seconds between two readings of the directory (nodes around, own accounts, the office's lists).
 DIRECTORY_REFRESH = float(os.environ.get("LIANFU_DIRECTORY_REFRESH", "300"))
 
@@ -151,6 +152,7 @@ class SpokeSync:
         self._epoch: str | None = None
         # Whether a pulled row held here at its version is left as it is (see _unheld); not while repairing a drift.
         self.trust_versions = True
+        self.page_rows = pull_page_rows()
         head, _ = head_and_previous()
         self.headers = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head, "Content-Type": "application/json",
                         "Content-Encoding": "gzip"}
@@ -327,7 +329,7 @@ class SpokeSync:
                 saved = read_state(session, "cursors")
                 drops = read_state(session, "drops")
         cursors = {name: resume_from(value) for name, value in saved.items()}
-        return PullRequest(cursors=cursors, limit=PULL_PAGE_ROWS, drops_since=_drops_from(drops), want_digest=True), saved
+        return PullRequest(cursors=cursors, limit=self.page_rows, drops_since=_drops_from(drops), want_digest=True), saved
 
     def _next_batch(self, after: int | None) -> tuple[PushBatch, list[SyncOutbox], bool, bool] | None:
         """The next batch: the entries after seq `after`; with None, a batch sent before whose answer never came
@@ -558,7 +560,7 @@ class SpokeSync:
                 gc.disable()  # decoding a large page makes many small objects at once
                 try:
                     page = decode(self._raw("POST", "/api/v1/sync/pull",
-                                            {"cursors": cursors, "limit": PULL_PAGE_ROWS, **extra}), PullAnswer)
+                                            {"cursors": cursors, "limit": self.page_rows, **extra}), PullAnswer)
                 finally:
                     if enabled:
                         gc.enable()
@@ -835,6 +837,16 @@ def _drops_from(state: dict[str, Any]) -> int:
     since = int(state.get("since", 0))
     read_at = int(state.get("read_at", 0)) or since
     return max(0, min(since, read_at - OVERLAP))
+
+
+def pull_page_rows() -> int:
+    """Rows a pull asks for per page: LIANFU_SYNC_PULL_PAGE, at most the hub's page (smaller pages suit a link that
+    drops long answers: each page is applied and kept as it comes)."""
+    try:
+        wanted = int(os.environ.get("LIANFU_SYNC_PULL_PAGE", PULL_PAGE_ROWS))
+    except ValueError:
+        wanted = PULL_PAGE_ROWS
+    return max(MIN_PULL_PAGE_ROWS, min(wanted, PULL_PAGE_ROWS))
 
 
 def resume_from(saved: list[Any]) -> list[Any]:

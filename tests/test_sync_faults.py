@@ -63,10 +63,15 @@ def fed() -> Iterator[Federation]:
         yield federation
 
 
+# The page size of the spoke's pulls behind the cutting proxy (LIANFU_SYNC_PULL_PAGE): a few pages of rows are enough.
+CUT_PAGE_ROWS = 40
+
+
 @pytest.fixture
 def pinned_fed() -> Iterator[Federation]:
-    """A hub with its public URL configured (LIANFU_BASE_URL), as behind a proxy: its issuer is not the Host header."""
-    federation = Federation(enterprises=20)
+    """A hub with its public URL configured (LIANFU_BASE_URL), as behind a proxy: its issuer is not the Host header.
+    Its spoke pulls pages of CUT_PAGE_ROWS rows."""
+    federation = Federation(enterprises=20, spoke_env={"LIANFU_SYNC_PULL_PAGE": str(CUT_PAGE_ROWS)})
     federation.hub_env["LIANFU_BASE_URL"] = federation.hub_url
     with federation:
         yield federation
@@ -595,13 +600,13 @@ def test_connection_cut_mid_answer_fails_the_round_and_the_next_one_completes(pi
         # Round B: the push goes through (the cut batch again, answered from the hub's record; the last batch brings
         # the first pull page with its answer), the pull's next page is cut. (What the spoke pushed does not come
         # back: the pull carries the office's new rows, more than one page of them.)
-        make_at_hub(fed, PULL_PAGE_ROWS + 100)
+        make_at_hub(fed, CUT_PAGE_ROWS + 30)
         proxy.cut("/api/v1/sync/pull", body_bytes=1000)
         cut_pull = fed.run_sync(NODE)
         failed = assert_failed(cut_pull)
         assert [line.split(" ")[1] for line, _ in proxy.cuts] == ["/api/v1/sync/push", "/api/v1/sync/pull"]
         assert outbox_size(fed) == 0 and failed["queued"] == 0, failed
-        assert failed["pushed"] > 0 and failed["pulled"] == PULL_PAGE_ROWS, failed
+        assert failed["pushed"] > 0 and failed["pulled"] == CUT_PAGE_ROWS, failed
         assert_hub_holds_each_once(fed, codes)
         status = fed.sync_status(NODE)
         assert status["last_error"] == failed["error"] and status["queued"] == 0, status
