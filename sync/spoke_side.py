@@ -633,8 +633,9 @@ class SpokeSync:
         touched_cases: set[uuid.UUID] = set()
         for entity in ENTITIES:
             raw_rows = grouped.get(entity.name)
+            local: dict[uuid.UUID, Any] | None = None
             if raw_rows and self.trust_versions:
-                raw_rows = self._unheld(session, entity, raw_rows)
+                raw_rows, local = self._unheld(session, entity, raw_rows)
             if not raw_rows:
                 continue
             columns = set(entity.columns)
@@ -646,7 +647,7 @@ class SpokeSync:
                 if fields is not None:
                     values = self._keep_local(session, entity, values, fields)
                 rows.append(values)
-            self._upsert(session, entity, rows)
+            self._upsert(session, entity, rows, local)
             if entity.name == "case_event":
                 touched_cases.update(r["case_id"] for r in rows)
         for case_id in touched_cases:
@@ -661,20 +662,23 @@ class SpokeSync:
                 session.execute(insert(BulletinAudience), addressed)
 
     @staticmethod
-    def _unheld(session: Session, entity: Entity, raw_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The rows this spoke does not hold at the version they come with. A version names a row's contents (every
-        write makes a new one, here or at the hub), so a row sent again (a pull resumed a little before its cursor,
-        a page asked again) costs one indexed read, not a decode and a comparison."""
+    def _unheld(session: Session, entity: Entity,
+                raw_rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[uuid.UUID, Any] | None]:
+        """The rows this spoke does not hold at the version they come with, and the rows it holds with those ids
+        (read once, for the upsert to compare with). A version names a row's contents (every write makes a new one,
+        here or at the hub), so a row sent again (a page asked again, a drift repaired) is left without a decode
+        and a comparison."""
         try:
             ids = [uuid.UUID(str(raw["id"])) for raw in raw_rows]
         except (KeyError, ValueError, TypeError):
-            return raw_rows  # malformed: the full path says so
+            return raw_rows, None  # malformed: the full path says so
         table = entity.table
-        held: dict[uuid.UUID, int] = {}
+        local: dict[uuid.UUID, Any] = {}
         for start in range(0, len(ids), 500):
-            held.update(session.execute(select(table.c.id, table.c.version)
-                                        .where(table.c.id.in_(ids[start:start + 500]))).tuples().all())
-        return [raw for raw, row_id in zip(raw_rows, ids) if held.get(row_id) != raw.get("version")]
+            local.update((row["id"], row) for row in session.execute(
+                select(table).where(table.c.id.in_(ids[start:start + 500]))).mappings())
+        return [raw for raw, row_id in zip(raw_rows, ids)
+                if row_id not in local or local[row_id]["version"] != raw.get("version")], local
 
     @staticmethod
     def _pending(session: Session) -> dict[tuple[str, str], set[str] | None]:
@@ -704,14 +708,16 @@ class SpokeSync:
         return values
 
     @staticmethod
-    def _upsert(session: Session, entity: Entity, rows: list[dict[str, Any]]) -> None:
+    def _upsert(session: Session, entity: Entity, rows: list[dict[str, Any]],
+                held: dict[uuid.UUID, Any] | None = None) -> None:
         """Write the hub's rows: new ones inserted, known ones updated in just the columns that differ (a row sent
         again, or one this spoke sent whose only change is the hub's version, writes little; a search index is
-        touched only when a searched column changes), identical ones left alone."""
+        touched only when a searched column changes), identical ones left alone. `held`: the rows held here with
+        these ids, when already read in this transaction."""
         table = entity.table
         for start in range(0, len(rows), 500):
             chunk = rows[start:start + 500]
-            local = {row["id"]: row for row in session.execute(
+            local = held if held is not None else {row["id"]: row for row in session.execute(
                 select(table).where(table.c.id.in_([r["id"] for r in chunk]))).mappings()}
             inserts: list[dict[str, Any]] = []
             updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
