@@ -1,16 +1,28 @@
 """Engines and sessions: one pattern for hub and spoke, SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import json
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterator
 
+import msgspec
 from sqlalchemy import CursorResult, Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 
+def _json_loads(value: str | bytes) -> Any:
+    """JSON columns (every synced row's field versions) read with msgspec: the same values, about twice as fast;
+    what only the standard library reads (NaN, as json.dumps writes it) still reads."""
+    try:
+        return msgspec.json.decode(value)
+    except msgspec.DecodeError:
+        return json.loads(value)
+
+
 def make_engine(url: str, foreign_keys: bool = True, **kwargs: object) -> Engine:
+    kwargs.setdefault("json_deserializer", _json_loads)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
 
