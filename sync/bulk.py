@@ -25,12 +25,13 @@ def _by_ids(table: Table, postgres: bool, lock: bool) -> Select[Any]:
     return stmt.with_for_update() if lock else stmt
 
 
-def rows_by_ids(session: Session, table: Table, ids: list[Any], lock: bool = False) -> list[Any]:
-    """The rows of `table` with these ids (as mappings), locked for update when `lock`."""
+def rows_by_ids(session: Session, table: Table, ids: list[Any], lock: bool = False) -> list[dict[str, Any]]:
+    """The rows of `table` with these ids (as dicts), locked for update when `lock`."""
     if not ids:
         return []
     postgres = session.get_bind().dialect.name == "postgresql"
-    return list(session.execute(_by_ids(table, postgres, lock), {"ids": list(ids)}).mappings())
+    names = [c.name for c in table.columns]
+    return [dict(zip(names, row)) for row in session.execute(_by_ids(table, postgres, lock), {"ids": list(ids)}).tuples()]
 
 
 def _bind(table: Table, dialect: Any) -> dict[str, Any]:
@@ -95,9 +96,10 @@ def update_rows(session: Session, table: Table, rows: list[dict[str, Any]], name
     staging = f"_merge_{table.name}_{zlib.crc32(','.join(columns).encode()):08x}"
     quote = dialect.identifier_preparer.quote
     connection = session.connection()
+    # One round trip (no parameters: the two go as one simple query); emptied of an earlier use in this transaction.
     connection.exec_driver_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
-                               f"SELECT {_names(dialect, columns)} FROM {quote(table.name)} WITH NO DATA")
-    connection.exec_driver_sql(f"DELETE FROM {staging}")  # an earlier use in this transaction
+                               f"SELECT {_names(dialect, columns)} FROM {quote(table.name)} WITH NO DATA; "
+                               f"DELETE FROM {staging}")
     _copy(session, staging, columns, rows, _bind(table, dialect))
     assignments = ", ".join(f"{quote(n)} = m.{quote(n)}" for n in names)
     connection.exec_driver_sql(f"UPDATE {quote(table.name)} AS t SET {assignments} FROM {staging} AS m WHERE t.id = m.id")

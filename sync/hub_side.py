@@ -116,7 +116,7 @@ class _Apply:
                 pass
         # Locked as read: the merge writes each row whole (its fields, versions and field versions) in one statement
         # per entity, so nothing may change them in between.
-        existing = {row["id"]: dict(row) for row in bulk.rows_by_ids(self.session, table, list(ids.values()), lock=True)}
+        existing = {row["id"]: row for row in bulk.rows_by_ids(self.session, table, list(ids.values()), lock=True)}
         inserts: list[dict[str, Any]] = []
         inserted: set[uuid.UUID] = set()
         for change in changes:
