@@ -57,13 +57,12 @@ def peer(session: Session, node_id: str) -> SyncPeer:
 class _Apply:
     """One batch being applied: the rows it touches are read once, written in bulk per entity."""
 
-    def __init__(self, session: Session, spoke: Principal, hub_node: str, stamps: bool = False) -> None:
+    def __init__(self, session: Session, spoke: Principal, hub_node: str) -> None:
         self.session = session
         self.spoke = spoke
         self.hub_node = hub_node
-        # Whether the spoke takes the answer's stamps (see PushAnswer.stamps); the rows it sent whole are not
-        # pulled back by it.
-        self.stamp = stamps
+        # The rows the hub now holds exactly as the spoke does: the spoke takes their stamps (see PushAnswer.stamps)
+        # and its pulls skip them.
         self.stamps: list[list[Any]] = []
         self.applied = 0
         self.conflicts = 0
@@ -201,10 +200,8 @@ class _Apply:
         for name in entity.derived:
             row.pop(name, None)  # worked out here from the events, whatever the spoke thought
         if "pushed_by" in entity.table.c:
-            row.update(pushed_by=None, pushed_version=None)
-            if self.stamp:
-                row.update(pushed_by=self.spoke.node_id, pushed_version=row["version"])
-                self.stamps.append([entity.name, str(row_id), row["version"], now.isoformat()])
+            row.update(pushed_by=self.spoke.node_id, pushed_version=row["version"])
+            self.stamps.append([entity.name, str(row_id), row["version"], now.isoformat()])
         return row
 
     def check_edit(self, entity: Entity, change: Change, current: Any, values: dict[str, Any]) -> None:
@@ -260,7 +257,7 @@ class _Apply:
         current.update(updates, field_versions=versions, version=version, updated_at=utcnow())
         if "pushed_by" in current:
             # The spoke holds the merged row exactly when its whole row's field versions are the merged ones.
-            whole = self.stamp and change.row_fv is not None and _clean_versions(change.row_fv) == versions
+            whole = change.row_fv is not None and _clean_versions(change.row_fv) == versions
             current.update(pushed_by=self.spoke.node_id if whole else None, pushed_version=version if whole else None)
             if whole:
                 self.stamps.append([entity.name, str(row_id), version, current["updated_at"].isoformat()])
@@ -296,16 +293,15 @@ def _jsonable(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
-def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: str, stamps: bool = True) -> PushAnswer:
-    """Apply one batch in the caller's transaction; a batch seen before gets its first answer again. `stamps`: the
-    spoke takes the answer's stamps (every protocol the hub serves does)."""
+def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: str) -> PushAnswer:
+    """Apply one batch in the caller's transaction; a batch seen before gets its first answer again."""
     key = hashlib.sha256(f"{spoke.node_id}\0{batch.batch_id}".encode()).hexdigest()
     seen = session.get(SyncBatch, key)
     if seen is not None:
         answer = msgspec.convert(seen.answer, PushAnswer)
         answer.duplicate = True
         return answer
-    work = _Apply(session, spoke, hub_node, stamps)
+    work = _Apply(session, spoke, hub_node)
     work.run(batch)
     answer = PushAnswer(batch.batch_id, work.applied, work.conflicts, work.rejected, batch.upto, stamps=work.stamps)
     session.add(SyncBatch(id=key, node_id=spoke.node_id, answer=msgspec.to_builtins(answer)))
@@ -321,17 +317,16 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
               found: "Marks | None" = None, read_at: int | None = None, horizons: bool = False) -> PullAnswer:
     """The next rows of the spoke's scope after its cursors, entity by entity, at most `limit` of them. With the
     scope's marks (`found`, read after `read_at` was taken), an entity with nothing after its cursor is not read.
-    With `horizons` (a spoke that takes them, on PostgreSQL), each cursor answered carries the read's horizon, and
-    a cursor that comes back with one skips the rows the spoke already has (see SEEN in sync/wire.py)."""
+    With `horizons` (a spoke that takes them) and the marks of a PostgreSQL hub, each cursor answered carries the
+    read's horizon, and a cursor that comes back with one skips the rows the spoke already has (SEEN in
+    sync/wire.py)."""
     rows: list[PullRow] = []
     out: dict[str, list[Any]] = {}
     more = False
     if read_at is None:
         read_at = clock.now()  # taken before reading: see OVERLAP in sync/wire.py
-    horizon = None
-    if horizons:
-        # Taken before anything the page answers from is read (the marks' own, when given): see SEEN.
-        horizon = found.horizon if found is not None else _horizon(session)
+    # The marks' own (their statement ran before anything the page answers from was read): see SEEN.
+    horizon = found.horizon if horizons and found is not None else None
     for entity in ENTITIES:
         if not entity.pull:
             continue
@@ -394,13 +389,9 @@ def _cursor_out(position: tuple[int, uuid.UUID], read_at: int, horizon: int | No
     return value
 
 
-def _horizon(session: Session) -> int | None:
-    """PostgreSQL's oldest transaction still running (64-bit): every transaction below it has ended, and those
-    that committed are seen by any statement that starts afterwards. None elsewhere."""
-    connection = session.connection()
-    if not connection.dialect.name.startswith("postgres"):
-        return None
-    return int(connection.exec_driver_sql("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint").scalar())
+# PostgreSQL's oldest transaction still running as a statement's snapshot saw it (64-bit): every transaction below
+# it had ended, and the statement saw what those that committed wrote.
+HORIZON = cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
 
 
 def _not_seen(table: Any, seen: tuple[tuple[int, uuid.UUID], int]) -> Any:
@@ -555,8 +546,7 @@ def _marks_statement(dialect: Any, subtree: frozenset[str]) -> tuple[str, Any]:
              .where(SyncConflict.status == "open", SyncConflict.node_id.in_(subtree_ids))]
     if dialect.name.startswith("postgres"):
         # The horizon of the statement's own snapshot (see SEEN in sync/wire.py): the marks are what it saw.
-        parts.append(select(literal("_horizon"), cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text),
-                                                      BigInteger), literal(None, Uuid), literal(0, BigInteger),
+        parts.append(select(literal("_horizon"), HORIZON, literal(None, Uuid), literal(0, BigInteger),
                             literal(0, BigInteger)))
     for name in sorted(BY_AUDIENCE):
         entity = BY_NAME[name]
