@@ -150,7 +150,7 @@ class SpokeSync:
         self.node_id = node_id
         self.progress = progress or (lambda phase, done, total: None)
         self._epoch: str | None = None
-        # Whether a pulled row held here at its version is left as it is (see _unheld); not while repairing a drift.
+        # Whether a pulled row held here at its version is left as it is (see _held); not while repairing a drift.
         self.trust_versions = True
         self.page_rows = pull_page_rows()
         head, _ = head_and_previous()
@@ -633,9 +633,9 @@ class SpokeSync:
         touched_cases: set[uuid.UUID] = set()
         for entity in ENTITIES:
             raw_rows = grouped.get(entity.name)
-            local: dict[uuid.UUID, Any] | None = None
-            if raw_rows and self.trust_versions:
-                raw_rows, local = self._unheld(session, entity, raw_rows)
+            if not raw_rows:
+                continue
+            raw_rows, local = self._held(session, entity, raw_rows, self.trust_versions)
             if not raw_rows:
                 continue
             columns = set(entity.columns)
@@ -662,23 +662,25 @@ class SpokeSync:
                 session.execute(insert(BulletinAudience), addressed)
 
     @staticmethod
-    def _unheld(session: Session, entity: Entity,
-                raw_rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[uuid.UUID, Any] | None]:
-        """The rows this spoke does not hold at the version they come with, and the rows it holds with those ids
-        (read once, for the upsert to compare with). A version names a row's contents (every write makes a new one,
-        here or at the hub), so a row sent again (a page asked again, a drift repaired) is left without a decode
-        and a comparison."""
+    def _held(session: Session, entity: Entity, raw_rows: list[dict[str, Any]],
+              skip_held: bool) -> tuple[list[dict[str, Any]], dict[uuid.UUID, Any]]:
+        """The rows this spoke holds with the ids of `raw_rows` (read once, for the upsert to compare with), and
+        the rows to write: with `skip_held`, only those it does not hold at the version they come with. A version
+        names a row's contents (every write makes a new one, here or at the hub), so a row sent again (a page
+        asked again) is left without a decode and a comparison. A malformed id is a malformed answer."""
         try:
             ids = [uuid.UUID(str(raw["id"])) for raw in raw_rows]
-        except (KeyError, ValueError, TypeError):
-            return raw_rows, None  # malformed: the full path says so
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"a {entity.name} row without a valid id") from exc
         table = entity.table
         local: dict[uuid.UUID, Any] = {}
         for start in range(0, len(ids), 500):
             local.update((row["id"], row) for row in session.execute(
                 select(table).where(table.c.id.in_(ids[start:start + 500]))).mappings())
-        return [raw for raw, row_id in zip(raw_rows, ids)
-                if row_id not in local or local[row_id]["version"] != raw.get("version")], local
+        if skip_held:
+            raw_rows = [raw for raw, row_id in zip(raw_rows, ids)
+                        if row_id not in local or local[row_id]["version"] != raw.get("version")]
+        return raw_rows, local
 
     @staticmethod
     def _pending(session: Session) -> dict[tuple[str, str], set[str] | None]:
@@ -708,17 +710,14 @@ class SpokeSync:
         return values
 
     @staticmethod
-    def _upsert(session: Session, entity: Entity, rows: list[dict[str, Any]],
-                held: dict[uuid.UUID, Any] | None = None) -> None:
+    def _upsert(session: Session, entity: Entity, rows: list[dict[str, Any]], local: dict[uuid.UUID, Any]) -> None:
         """Write the hub's rows: new ones inserted, known ones updated in just the columns that differ (a row sent
         again, or one this spoke sent whose only change is the hub's version, writes little; a search index is
-        touched only when a searched column changes), identical ones left alone. `held`: the rows held here with
-        these ids, when already read in this transaction."""
+        touched only when a searched column changes), identical ones left alone. `local`: the rows held here with
+        these ids, as read in this transaction."""
         table = entity.table
         for start in range(0, len(rows), 500):
             chunk = rows[start:start + 500]
-            local = held if held is not None else {row["id"]: row for row in session.execute(
-                select(table).where(table.c.id.in_([r["id"] for r in chunk]))).mappings()}
             inserts: list[dict[str, Any]] = []
             updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
             for values in chunk:
