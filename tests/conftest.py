@@ -45,6 +45,31 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         _server = None
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Tests spread one by one over the workers, except a module with a module-scoped fixture (a federation, a
+    browser with its hub): its tests stay on one worker, so its costly setup runs once rather than once per worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    shared: dict[str, bool] = {}
+
+    def module_shares_setup(path: str) -> bool:
+        if path not in shared:
+            try:
+                source = (config.rootpath / path).read_text(encoding="utf-8")
+            except OSError:
+                source = ""
+            shared[path] = 'scope="module"' in source
+        return shared[path]
+
+    class ModuleWhereShared(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return path if module_shares_setup(path) else nodeid
+
+    return ModuleWhereShared(config, log)
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     if os.environ.get(PG_SKIP_ENV):
         return f"PostgreSQL tests SKIPPED: {os.environ[PG_SKIP_ENV]}"
