@@ -235,9 +235,10 @@ def _read_pull(session: Any, request: Request[Any, Any, Any], spoke: Any,
     if not answer.more and wanted.drops_since is not None:
         answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
         answer.drops_checked = True
-    if _settles(wanted, answer) and (answer.rows or wanted.digest is None):
-        # The spoke compares this with its own digest once the page is applied (and asks for a verdict only when
-        # they differ): the round ends without another request.
+    if _settles(wanted, answer) and (answer.rows or answer.drops or wanted.digest is None):
+        # The spoke compares this with its own digest once the page and the drops are applied (its digest sent with
+        # the request is from before them), and asks for a verdict only when they differ: the round ends without
+        # another request.
         answer.hub_digest, answer.open_conflicts = found.digest, conflicts
     return answer, None
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
 from common.clock import clock
-from common.models import BulletinAudience, Case, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User, utcnow
+from common.models import BulletinAudience, Case, Enterprise, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User, utcnow
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
 from sync import bulk
@@ -23,6 +23,8 @@ from sync.wire import Change, Drop, PullAnswer, PullRow, PushAnswer, PushBatch, 
 CHECKSUM_MODULUS = 2_147_483_647
 ZERO_ID = uuid.UUID(int=0)
 APPEND_ONLY_ROLES = {"office", "liaison", "subcenter", "enterprise"}
+# Rows that follow their enterprise when it moves to another node, though their writers may not move them otherwise.
+FOLLOWERS = frozenset({"case_record", "case_event"})
 
 
 class RowRefused(Exception):
@@ -70,6 +72,7 @@ class _Apply:
         self.touched_cases: set[uuid.UUID] = set()
         self.users: dict[uuid.UUID, User] = {}
         self.rewrites: dict[uuid.UUID, dict[str, Any]] = {}  # rows merged, written together per entity
+        self.case_enterprises: dict[uuid.UUID, uuid.UUID | None] = {}
 
     def load_actors(self, changes: Iterable[Change]) -> None:
         ids = set()
@@ -205,6 +208,14 @@ class _Apply:
         return row
 
     def check_edit(self, entity: Entity, change: Change, current: Any, values: dict[str, Any]) -> None:
+        if entity.name in FOLLOWERS and current is not None and set(values) == {"node_id"}:
+            # A case or its event going to the node its enterprise went to: the move of the enterprise's whole file
+            # (common/services/roster.py), allowed to whoever may move the enterprise, within the spoke's scope.
+            self.check_scope(entity, current["node_id"])
+            self.check_scope(entity, values["node_id"])
+            if values["node_id"] == self.enterprise_node(entity, current):
+                self.check_actor(BY_NAME["enterprise"], change, "update", values)
+                return
         if entity.append_only:
             raise RowRefused("append-only: it cannot be changed")
         if current is None:
@@ -217,6 +228,19 @@ class _Apply:
             raise RowRefused(f"fields that cannot be edited: {', '.join(unknown)}")
         action = "delete" if values.get("deleted_at") is not None and current["deleted_at"] is None else "update"
         self.check_actor(entity, change, action, values)
+
+    def enterprise_node(self, entity: Entity, current: Any) -> str | None:
+        """The node the enterprise of a case (or of an event's case) is at now, as this batch left it."""
+        if entity.name == "case_event":
+            case_id = current["case_id"]
+            if case_id not in self.case_enterprises:
+                self.case_enterprises[case_id] = self.session.scalar(select(Case.enterprise_id).where(Case.id == case_id))
+            enterprise_id = self.case_enterprises[case_id]
+        else:
+            enterprise_id = current["enterprise_id"]
+        if enterprise_id is None:
+            return None
+        return self.session.scalar(select(Enterprise.node_id).where(Enterprise.id == enterprise_id))
 
     # --- the merge ----------------------------------------------------------------------------------------------
 
@@ -458,17 +482,24 @@ def drops_since(session: Session, spoke: Principal, since: int) -> tuple[list[Dr
     subtree = sorted(spoke.subtree)
     moves = session.execute(select(SyncMove).where(SyncMove.from_node.in_(subtree), SyncMove.to_node.not_in(subtree),
                                                    SyncMove.version > since).order_by(SyncMove.version)).scalars().all()
-    drops: list[Drop] = []
+    drops: dict[tuple[str, str], Drop] = {}
     cursor = since
     for move in moves:
         cursor = max(cursor, move.version)
         entity = BY_NAME.get(move.entity)
-        if entity is None:
+        if entity is None or (move.entity, move.row_id) in drops:
             continue
-        now_at = session.scalar(select(entity.table.c.node_id).where(entity.table.c.id == uuid.UUID(move.row_id)))
-        if now_at is not None and now_at not in spoke.subtree:
-            drops.append(Drop(move.entity, move.row_id))
-    return drops, cursor
+        row_id = uuid.UUID(move.row_id)
+        if entity.name in BY_AUDIENCE:
+            # No longer addressed to a node of the subtree (a bulletin whose targets the office narrowed).
+            gone = session.scalar(select(entity.table.c.id).where(entity.table.c.id == row_id,
+                                                                  policy.in_scope(entity.model, spoke))) is None
+        else:
+            now_at = session.scalar(select(entity.table.c.node_id).where(entity.table.c.id == row_id))
+            gone = now_at is not None and now_at not in spoke.subtree
+        if gone:
+            drops[(move.entity, move.row_id)] = Drop(move.entity, move.row_id)
+    return list(drops.values()), cursor
 
 
 # --- divergence -------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from common.blobs import BlobStore
 from common.db import Database, run_compiled
 from common.migrate import head_and_previous
-from common.models import BulletinAudience, Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
+from common.models import Attachment, BulletinAudience, Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
 from common.services import cases as case_service
 from sync.directory import apply_directory
 from sync.entities import BY_NAME, ENTITIES, Entity
@@ -869,9 +869,13 @@ def resume_from(saved: list[Any]) -> list[Any]:
 
 
 def _delete_rows(session: Session, entity: Entity, ids: list[uuid.UUID]) -> None:
-    """Delete rows that left this spoke, with what this node derived from them (a case's unit assignments)."""
+    """Delete rows that left this spoke, with what this node derived from them (a case's unit assignments, whom a
+    bulletin was addressed to here and its files; the node's own reminders and acknowledgements stay its record)."""
     if entity.name == "case_record":
         session.execute(delete(CaseUnit).where(CaseUnit.case_id.in_(ids)))
+    elif entity.name == "bulletin":
+        session.execute(delete(BulletinAudience).where(BulletinAudience.bulletin_id.in_(ids)))
+        session.execute(delete(Attachment).where(Attachment.entity_type == "bulletin", Attachment.entity_id.in_(ids)))
     session.execute(delete(entity.table).where(entity.table.c.id.in_(ids)))
 
 

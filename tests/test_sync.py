@@ -297,14 +297,50 @@ def test_the_same_field_on_two_nodes_gets_one_winner_and_a_conflict_record(fed: 
 
 def test_an_enterprise_given_to_another_subcenter_moves_whole(fed: Federation, world: dict[str, Any]) -> None:
     sh, sz = fed.enroll("sc-shanghai"), fed.enroll("sc-suzhou")
+    assert sh.sync().ok
+    photo = _attach(sh, "subcenter_sh", world["visits"]["sh"], b"visit photo", entity_type="visit")
     assert sh.sync().ok and sz.sync().ok
     moved = world["enterprises"]["sh"]
     office = hub_principal(fed.hub_db, "office")
     with acting_as(office), fed.hub_db.transaction() as session:
         roster.update_enterprise(session, office, moved, {"node": "sc-suzhou"})
-    assert sh.sync().ok and sz.sync().ok
+    for spoke in (sh, sz):
+        result = spoke.sync()
+        assert result.ok and result.repaired == [], (spoke.node, result)  # a drop, not a drift
     assert str(moved) not in ids(sh.db, "enterprise") and str(world["people"]["sh"]) not in ids(sh.db, "person")
     assert str(moved) in ids(sz.db, "enterprise") and str(world["people"]["sh"]) in ids(sz.db, "person")
+    # The visit's file goes with it: the old sub-center no longer holds it, the new one does.
+    assert str(photo.id) not in ids(sh.db, "attachment") and str(photo.id) in ids(sz.db, "attachment")
+    assert hub_rows(fed, "attachment")[str(photo.id)]["node_id"] == "sc-suzhou"
+
+
+def test_an_enterprise_a_subcenter_gives_its_workstation_moves_whole_everywhere(
+        fed: Federation, world: dict[str, Any]) -> None:
+    """A sub-center head hands an enterprise (with its person, visit and a dispatched case) to a workstation of its
+    own, at the spoke: the hub takes the whole file, the workstation receives it, nothing is refused."""
+    sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
+    assert sh.sync().ok and ws.sync().ok
+    moved, case_id = world["enterprises"]["sh"], str(world["cases"]["sh"])
+    scan = _attach(sh, "subcenter_sh", world["cases"]["sh"], b"case scan", entity_type="case")
+    assert sh.sync().ok
+    assert str(moved) not in ids(ws.db, "enterprise")
+    _edit_at_spoke(sh, "subcenter_sh", moved, {"node": "ws-demo-1"})
+    pushed = sh.sync()
+    assert pushed.ok and pushed.rejected == [] and sh.queued() == 0, pushed
+    with fed.hub_db.reads() as session:
+        refused = session.scalars(select(AuditEntry).where(AuditEntry.action == "security.sync_rejected")).all()
+    assert refused == []
+    for name, row_id in (("enterprise", str(moved)), ("person", str(world["people"]["sh"])),
+                         ("visit", str(world["visits"]["sh"])), ("case_record", case_id), ("attachment", str(scan.id))):
+        assert hub_rows(fed, name)[row_id]["node_id"] == "ws-demo-1", name
+    events = {k: v for k, v in hub_rows(fed, "case_event").items() if v["case_id"] == world["cases"]["sh"]}
+    assert len(events) >= 2 and {v["node_id"] for v in events.values()} == {"ws-demo-1"}
+    assert ws.sync().ok and sh.sync().ok
+    for name in ("enterprise", "person", "visit", "case_record", "case_event", "attachment"):
+        hub = {k: v for k, v in hub_rows(fed, name).items() if v["node_id"] in {"sc-shanghai", "ws-demo-1"}}
+        assert rows(sh.db, name) == hub, name
+        assert rows(ws.db, name) == {k: v for k, v in hub.items() if v["node_id"] == "ws-demo-1"}, name
+    assert case_id in ids(ws.db, "case_record") and str(scan.id) in ids(ws.db, "attachment")
 
 
 # --- the protocol ---------------------------------------------------------------------------------------------------
@@ -339,7 +375,8 @@ def test_a_batch_sent_twice_applies_once(fed: Federation, world: dict[str, Any])
 
 
 @pytest.mark.parametrize("forgery", ["other node", "other writer", "unknown writer", "append-only edit", "unknown row",
-                                     "another spoke's token"])
+                                     "another spoke's token", "case moved without its enterprise",
+                                     "event moved without its enterprise"])
 def test_rows_outside_the_spokes_scope_or_writers_are_refused(forgery: str, fed: Federation, world: dict[str, Any]) -> None:
     sh = fed.enroll("sc-shanghai")
     assert sh.sync().ok
@@ -355,11 +392,18 @@ def test_rows_outside_the_spokes_scope_or_writers_are_refused(forgery: str, fed:
         change = Change("case_event", event_id, {"note": "改写"}, fv={"note": [1, "sc-shanghai"]}, actor=actor)
     elif forgery == "unknown row":
         change = Change("enterprise", new_uuid(), {"address": "x"}, fv={"address": [1, "sc-shanghai"]}, actor=actor)
+    elif forgery.endswith("moved without its enterprise"):
+        # Into the workstation below it (in scope), while the enterprise stays at the sub-center.
+        name = "case_record" if forgery.startswith("case") else "case_event"
+        row_id = str(world["cases"]["sh"]) if name == "case_record" else next(
+            k for k, v in rows(sh.db, "case_event").items() if v["case_id"] == world["cases"]["sh"])
+        change = Change(name, row_id, {"node_id": "ws-demo-1"}, fv={"node_id": [clock.now(), "sc-shanghai"]},
+                        prior={"node_id": None}, actor=actor)
     else:
         # The workstation below it signs a batch of the sub-center's own row, in the sub-center's name.
         sh = fed.enroll("ws-demo-1")
         change = _made_enterprise(sh, "sc-shanghai", actor, 5)
-    before = {name: hub_rows(fed, name) for name in ("enterprise", "case_event")}
+    before = {name: hub_rows(fed, name) for name in ("enterprise", "case_record", "case_event")}
     answer = _push(fed, sh, PushBatch(f"forged-{forgery}", [change], upto=1))
     assert answer.status_code == 200
     body = answer.json()
@@ -513,13 +557,13 @@ def test_the_spokes_sync_page_syncs_now_and_shows_progress(fed: Federation, worl
 
 # --- attachments ----------------------------------------------------------------------------------------------------
 
-def _attach(spoke: Any, username: str, entity_id: Any, data: bytes) -> Any:
+def _attach(spoke: Any, username: str, entity_id: Any, data: bytes, entity_type: str = "enterprise") -> Any:
     from common.blobs import BlobStore
     from common.services.attachments import add_attachment
 
     p = spoke.principal(username)
     with acting_as(p), spoke.db.transaction() as session:
-        return add_attachment(session, p, BlobStore(spoke.settings.data_dir / "blobs"), "enterprise", entity_id,
+        return add_attachment(session, p, BlobStore(spoke.settings.data_dir / "blobs"), entity_type, entity_id,
                               "现场照片.jpg", "image/jpeg", data)
 
 
@@ -619,6 +663,56 @@ def test_a_warning_reaches_the_spokes_it_targets_and_no_other_and_its_acknowledg
     with fed.hub_db.reads() as session:
         acks = session.scalars(select(BulletinAck).where(BulletinAck.bulletin_id == warning.id)).all()
     assert [(a.node_id, a.user_id) for a in acks] == [("sc-shanghai", p.user_id)]
+
+
+def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_the_new_ones(
+        fed: Federation) -> None:
+    """The office narrows a published warning's targets: the spokes it no longer addresses drop it in their next
+    round, as a drop rather than a repair; a spoke still addressed keeps it, one newly addressed receives it."""
+    from common.models import BulletinAck, BulletinAudience, BulletinReminder
+    from common.services import bulletins
+
+    sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        warning = bulletins.create_bulletin(session, office, {
+            "kind": "warning", "severity": "serious", "title": "台风预警", "body": "停工避险。",
+            "targets": {"nodes": ["ws-demo-1", "sc-suzhou"]}, "publish": True})
+        warning_id = str(warning.id)
+        assert len(bulletins.remind(session, office, warning.id)) == 2
+    for spoke in (sh, ws, sz):
+        assert spoke.sync().ok
+    assert all(warning_id in ids(spoke.db, "bulletin") for spoke in (sh, ws, sz))
+    p = ws.principal("workstation_1")
+    with acting_as(p), ws.db.transaction() as session:
+        bulletins.acknowledge(session, p, warning.id)
+    assert ws.sync().ok
+    assert sh.sync().ok  # the sub-center above holds the workstation's acknowledgement too
+    with acting_as(office), fed.hub_db.transaction() as session:
+        bulletins.update_bulletin(session, office, warning.id, {"targets": {"nodes": ["sc-shanghai"]}})
+    for spoke in (sh, ws, sz):
+        result = spoke.sync()
+        assert result.ok and result.repaired == [], (spoke.node, result)
+    assert warning_id in ids(sh.db, "bulletin")
+    for spoke in (ws, sz):
+        assert warning_id not in ids(spoke.db, "bulletin"), spoke.node
+        with spoke.db.reads() as session:
+            assert session.scalars(select(BulletinAudience).where(BulletinAudience.bulletin_id == warning.id)).all() == []
+            # The node's own record stays: the reminder it was sent (the hub keeps it in its scope too).
+            assert len(session.scalars(select(BulletinReminder).where(BulletinReminder.bulletin_id == warning.id)).all()) == 1
+    with ws.db.reads() as session:
+        assert len(session.scalars(select(BulletinAck).where(BulletinAck.bulletin_id == warning.id)).all()) == 1
+    with sh.db.reads() as session:
+        assert set(session.scalars(select(BulletinAudience.node_id).where(
+            BulletinAudience.bulletin_id == warning.id))) == {"sc-shanghai"}
+    # Addressed to everyone again: back at every spoke.
+    with acting_as(office), fed.hub_db.transaction() as session:
+        bulletins.update_bulletin(session, office, warning.id, {"targets": {"all": True}})
+    for spoke in (sh, ws, sz):
+        result = spoke.sync()
+        assert result.ok and result.repaired == [], (spoke.node, result)
+        assert warning_id in ids(spoke.db, "bulletin"), spoke.node
+
 
 
 def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_from_them(fed: Federation) -> None:

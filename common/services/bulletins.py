@@ -9,6 +9,7 @@ from sqlalchemy import Select, and_, case, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from common import policy
+from common.clock import clock
 from common.errors import Conflict, InvalidField
 from common.i18n import N_
 from common.models import (
@@ -18,6 +19,7 @@ from common.models import (
     BulletinReminder,
     Enterprise,
     Node,
+    SyncMove,
     User,
     utcnow,
 )
@@ -123,6 +125,13 @@ def _publish(session: Session, bulletin: Bulletin) -> None:
         raise InvalidField("targets", N_("No node matches these targets yet"))
     bulletin.for_all = bool(bulletin.targets.get("all"))
     bulletin.published_at = bulletin.published_at or utcnow()
+    before = set(session.scalars(select(BulletinAudience.node_id).where(BulletinAudience.bulletin_id == bulletin.id)))
+    if not bulletin.for_all:
+        # Nodes it no longer addresses: their spokes drop it (and what hangs on it) in their next round.
+        version = clock.now()
+        for node_id in sorted(before - audience):
+            session.add(SyncMove(entity="bulletin", row_id=str(bulletin.id), from_node=node_id, to_node=bulletin.node_id,
+                                 version=version))
     session.execute(delete(BulletinAudience).where(BulletinAudience.bulletin_id == bulletin.id))
     for node_id in sorted(audience):
         session.add(BulletinAudience(bulletin_id=bulletin.id, node_id=node_id))
