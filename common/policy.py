@@ -177,8 +177,7 @@ def _attachment_rule(p: Principal) -> ColumnElement[bool]:
     # A bulletin's files belong to the office's node but are read by everyone the bulletin is addressed to.
     if p.is_office:
         return true()
-    bulletin_files = and_(Attachment.entity_type == "bulletin",
-                          Attachment.entity_id.in_(select(Bulletin.id).where(_bulletin_rule(p))))
+    bulletin_files = _bulletin_files(p)
     if p.role == "liaison":
         case_ids = _liaison_case_ids(p)
         return or_(and_(Attachment.entity_type == "case", Attachment.entity_id.in_(case_ids)),
@@ -213,12 +212,16 @@ def visible(model: type, p: Principal) -> ColumnElement[bool]:
     return and_(rule, deleted_at.is_(None)) if deleted_at is not None else rule
 
 
+def _bulletin_files(p: Principal) -> ColumnElement[bool]:
+    return and_(Attachment.entity_type == "bulletin", Attachment.entity_id.in_(select(Bulletin.id).where(_bulletin_rule(p))))
+
+
 def _attachment_sync_rule(p: Principal) -> ColumnElement[bool]:
-    return true() if p.is_office else _in_subtree(Attachment.node_id, p)
+    return true() if p.is_office else or_(_in_subtree(Attachment.node_id, p), _bulletin_files(p))
 
 
-# What sync carries where it differs from what people see: a spoke holds the files of its own nodes' rows (a
-# bulletin's files stay at the hub, held by the office's node).
+# What sync carries where it differs from what people see: a spoke holds the files of its own nodes' rows and of
+# the bulletins addressed to them (held by the office's node), whatever role its people have.
 SYNC_SCOPE: dict[type, Callable[[Principal], ColumnElement[bool]]] = {Attachment: _attachment_sync_rule}
 
 

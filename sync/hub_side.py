@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
 from common.clock import clock
-from common.models import BulletinAudience, Case, Enterprise, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User, utcnow
+from common.models import Attachment, Bulletin, BulletinAudience, Case, Enterprise, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User, utcnow
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
 from sync import bulk
@@ -22,6 +22,8 @@ from sync.wire import Change, Drop, PullAnswer, PullRow, PushAnswer, PushBatch, 
 
 CHECKSUM_MODULUS = 2_147_483_647
 ZERO_ID = uuid.UUID(int=0)
+# After every row of a version (the position of rows known only by their newest version: see marks_and_conflicts).
+MAX_ID = uuid.UUID(int=2**128 - 1)
 APPEND_ONLY_ROLES = {"office", "liaison", "subcenter", "enterprise"}
 # Rows that follow their enterprise when it moves to another node, though their writers may not move them otherwise.
 FOLLOWERS = frozenset({"case_record", "case_event"})
@@ -549,10 +551,12 @@ def marks_and_conflicts(session: Session, spoke: Principal) -> tuple[Marks, int]
     in one statement (what a round with nothing to do needs at the hub)."""
     connection = session.connection()
     sql, params = _marks_statement(connection.dialect, spoke.subtree)
-    rows, counted, conflicts = [], {}, 0
+    rows, counted, conflicts, files = [], {}, 0, None
     for row in connection.exec_driver_sql(sql, params).all():
         if row[0] == "_conflicts":
             conflicts = int(row[3])
+        elif row[0] == "_files":
+            files = row
         elif row[0].startswith("_counted:"):
             counted[row[0].split(":", 1)[1]] = [int(row[3]), int(row[4])]
         else:
@@ -562,6 +566,13 @@ def marks_and_conflicts(session: Session, spoke: Principal) -> tuple[Marks, int]
             rows.append((row[0], row[1], row_id, row[3], row[4]))
     found = Marks(rows)
     found.digest.update(counted)
+    if files is not None and int(files[3]):
+        # A bulletin's files, held at the office's node, travel to the spokes the bulletin is addressed to.
+        found.digest["attachment"] = [found.digest["attachment"][0] + int(files[3]),
+                                      found.digest["attachment"][1] + int(files[4])]
+        pair = (int(files[1]), MAX_ID)
+        if pair > found.last.get("attachment", (0, ZERO_ID)):
+            found.last["attachment"] = pair
     return found, conflicts
 
 
@@ -584,6 +595,13 @@ def _marks_statement(dialect: Any, subtree: frozenset[str]) -> tuple[str, Any]:
         parts.append(select(literal(f"_counted:{name}"), literal(0, BigInteger), literal(None, Uuid), func.count(),
                             func.coalesce(func.sum(entity.table.c.version % CHECKSUM_MODULUS), 0))
                      .select_from(entity.table).where(policy.in_scope(entity.model, spoke)))
+    # The files of the bulletins addressed to the scope (held at the office's node): counted, and the newest version.
+    files = Attachment.__table__
+    parts.append(select(literal("_files"), func.coalesce(func.max(files.c.version), 0), literal(None, Uuid), func.count(),
+                        func.coalesce(func.sum(files.c.version % CHECKSUM_MODULUS), 0))
+                 .select_from(files)
+                 .where(files.c.entity_type == "bulletin", files.c.node_id.not_in(subtree_ids),
+                        files.c.entity_id.in_(select(Bulletin.id).where(policy.in_scope(Bulletin, spoke)))))
     compiled = union_all(*parts).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     if compiled.positional:
         return str(compiled), tuple(compiled.params[name] for name in compiled.positiontup or ())

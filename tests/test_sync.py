@@ -1,6 +1,7 @@
 """Sync between the hub and its spokes: scope, both directions, merge, moves, idempotency, refusals, drift."""
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -214,7 +215,7 @@ def test_a_row_committed_after_a_pull_passed_it_still_arrives_and_rows_seen_are_
         with acting_as(office), fed.hub_db.transaction() as session:
             roster.update_enterprise(session, office, early, {"address": "浦东新区先到路2号"})
         passed = sh.sync()
-        assert passed.ok and passed.pulled == 1, passed
+        assert passed.ok and passed.pulled >= 1, passed
         spoke = rows(sh.db, "enterprise")
         assert spoke[str(early)]["address"] == "浦东新区先到路2号"
         assert spoke[str(late)]["address"] != "浦东新区迟到路1号"
@@ -225,8 +226,15 @@ def test_a_row_committed_after_a_pull_passed_it_still_arrives_and_rows_seen_are_
     assert arrived.ok and arrived.repaired == [], arrived
     assert rows(sh.db, "enterprise")[str(late)]["address"] == "浦东新区迟到路1号"
     # Rows seen by a read that no transaction was writing under are skipped however recent: nothing comes again.
-    again = sh.sync()
-    assert again.ok and again.pulled == 0 and again.repaired == [], again
+    # (Transaction ids are the server's: another database's transaction open during a read holds that read's horizon
+    # back, and its rows come once more. Well within the overlap's 10 s, a round brings nothing.)
+    deadline = time.monotonic() + 5
+    while True:
+        again = sh.sync()
+        assert again.ok and again.repaired == [], again
+        if again.pulled == 0:
+            break
+        assert time.monotonic() < deadline, again
     assert_spoke_equals_hub_scope(fed, "sc-shanghai", {"sc-shanghai", "ws-demo-1"})
 
 
@@ -667,10 +675,13 @@ def test_a_warning_reaches_the_spokes_it_targets_and_no_other_and_its_acknowledg
 
 def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_the_new_ones(
         fed: Federation) -> None:
-    """The office narrows a published warning's targets: the spokes it no longer addresses drop it in their next
-    round, as a drop rather than a repair; a spoke still addressed keeps it, one newly addressed receives it."""
+    """The office narrows a published warning's targets: the spokes it no longer addresses drop it (and its file) in
+    their next round, as a drop rather than a repair; a spoke still addressed keeps it; addressed again, it comes
+    back with its file."""
+    from common.blobs import BlobStore
     from common.models import BulletinAck, BulletinAudience, BulletinReminder
     from common.services import bulletins
+    from common.services.attachments import add_attachment
 
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     office = hub_principal(fed.hub_db, "office")
@@ -680,9 +691,12 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
             "targets": {"nodes": ["ws-demo-1", "sc-suzhou"]}, "publish": True})
         warning_id = str(warning.id)
         assert len(bulletins.remind(session, office, warning.id)) == 2
+        notice = str(add_attachment(session, office, BlobStore(fed.hub_settings.data_dir / "blobs"), "bulletin",
+                                    warning.id, "台风通知.pdf", "application/pdf", b"%PDF-1.4 notice").id)
     for spoke in (sh, ws, sz):
         assert spoke.sync().ok
     assert all(warning_id in ids(spoke.db, "bulletin") for spoke in (sh, ws, sz))
+    assert all(notice in ids(spoke.db, "attachment") for spoke in (sh, ws, sz))
     p = ws.principal("workstation_1")
     with acting_as(p), ws.db.transaction() as session:
         bulletins.acknowledge(session, p, warning.id)
@@ -694,8 +708,9 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
         result = spoke.sync()
         assert result.ok and result.repaired == [], (spoke.node, result)
     assert warning_id in ids(sh.db, "bulletin")
+    assert notice in ids(sh.db, "attachment")
     for spoke in (ws, sz):
-        assert warning_id not in ids(spoke.db, "bulletin"), spoke.node
+        assert warning_id not in ids(spoke.db, "bulletin") and notice not in ids(spoke.db, "attachment"), spoke.node
         with spoke.db.reads() as session:
             assert session.scalars(select(BulletinAudience).where(BulletinAudience.bulletin_id == warning.id)).all() == []
             # The node's own record stays: the reminder it was sent (the hub keeps it in its scope too).
@@ -711,8 +726,31 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
     for spoke in (sh, ws, sz):
         result = spoke.sync()
         assert result.ok and result.repaired == [], (spoke.node, result)
-        assert warning_id in ids(spoke.db, "bulletin"), spoke.node
+        assert warning_id in ids(spoke.db, "bulletin") and notice in ids(spoke.db, "attachment"), spoke.node
 
+
+
+def test_a_warnings_file_reaches_its_spokes_and_the_digest_agrees(fed: Federation) -> None:
+    from common.blobs import BlobStore
+    from common.services import bulletins
+    from common.services.attachments import add_attachment
+    from sync.spoke_side import SpokeSync
+
+    sh, sz = fed.enroll("sc-shanghai"), fed.enroll("sc-suzhou")
+    office = hub_principal(fed.hub_db, "office")
+    notice = b"%PDF-1.4 typhoon notice"
+    with acting_as(office), fed.hub_db.transaction() as session:
+        warning = bulletins.create_bulletin(session, office, {
+            "kind": "warning", "severity": "serious", "title": "台风预警", "body": "见附件。",
+            "targets": {"nodes": ["sc-shanghai"]}, "publish": True})
+        attached = add_attachment(session, office, BlobStore(fed.hub_settings.data_dir / "blobs"), "bulletin",
+                                  warning.id, "台风通知.pdf", "application/pdf", notice)
+    for spoke in (sh, sz, sh, sz):
+        result = spoke.sync()
+        assert result.ok and result.repaired == [], (spoke.node, result)
+    assert str(attached.id) in ids(sh.db, "attachment") and str(attached.id) not in ids(sz.db, "attachment")
+    SpokeSync(sh.db, sh.link, sh.settings.data_dir, "sc-shanghai").fetch_blob(attached.sha256)
+    assert BlobStore(sh.settings.data_dir / "blobs").path(attached.sha256).read_bytes() == notice
 
 
 def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_from_them(fed: Federation) -> None:

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, delete, exists, func, or_, select
+from sqlalchemy import Select, and_, case, delete, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from common import policy
@@ -13,6 +13,7 @@ from common.clock import clock
 from common.errors import Conflict, InvalidField
 from common.i18n import N_
 from common.models import (
+    Attachment,
     Bulletin,
     BulletinAck,
     BulletinAudience,
@@ -133,6 +134,9 @@ def _publish(session: Session, bulletin: Bulletin) -> None:
             session.add(SyncMove(entity="bulletin", row_id=str(bulletin.id), from_node=node_id, to_node=bulletin.node_id,
                                  version=version))
     session.execute(delete(BulletinAudience).where(BulletinAudience.bulletin_id == bulletin.id))
+    # Its files travel with it: given a new version, they reach the spokes newly addressed (who pulled past them).
+    session.execute(update(Attachment).where(Attachment.entity_type == "bulletin", Attachment.entity_id == bulletin.id)
+                    .values(version=clock.now()))
     for node_id in sorted(audience):
         session.add(BulletinAudience(bulletin_id=bulletin.id, node_id=node_id))
 
