@@ -145,6 +145,8 @@ class _Apply:
                     row = self.check_made(entity, change, row_id, values)
                     inserts.append(row)
                     inserted.add(row_id)
+                elif self.moved_away(entity, row_id, current):
+                    self.keep_for_review(entity, change, row_id, current, values)
                 else:
                     self.check_edit(entity, change, current, values)
                     self.merge(entity, change, row_id, current, values)
@@ -230,6 +232,37 @@ class _Apply:
             raise RowRefused(f"fields that cannot be edited: {', '.join(unknown)}")
         action = "delete" if values.get("deleted_at") is not None and current["deleted_at"] is None else "update"
         self.check_actor(entity, change, action, values)
+
+    def moved_away(self, entity: Entity, row_id: uuid.UUID, current: Any) -> bool:
+        """Whether the row was in the spoke's scope and has been moved out of it (the office gave an enterprise to
+        another sub-center while the spoke, not yet told, went on editing it)."""
+        if current is None or current["node_id"] in self.spoke.subtree or entity.append_only:
+            return False
+        return self.session.scalar(select(SyncMove.seq).where(
+            SyncMove.entity == entity.name, SyncMove.row_id == str(row_id),
+            SyncMove.from_node.in_(sorted(self.spoke.subtree))).limit(1)) is not None
+
+    def keep_for_review(self, entity: Entity, change: Change, row_id: uuid.UUID, current: Any,
+                        values: dict[str, Any]) -> None:
+        """An edit made at the spoke before it learned that the row left its scope: not applied (the row is another
+        node's now) and not lost either: each changed field is kept in a conflict record for the office to decide."""
+        unknown = [name for name in values if name not in entity.fields]
+        if unknown:
+            raise RowRefused(f"fields that cannot be edited: {', '.join(unknown)}")
+        action = "delete" if values.get("deleted_at") is not None and current["deleted_at"] is None else "update"
+        self.check_actor(entity, change, action, values)
+        versions = current["field_versions"] or {}
+        for name, value in values.items():
+            incoming = _version(change.fv.get(name))
+            if incoming is None:
+                raise RowRefused(f"no version for field {name}")
+            if current[name] == value or _version(versions.get(name)) == incoming:
+                continue
+            self.conflicts += 1
+            self.session.add(SyncConflict(entity=entity.name, row_id=str(row_id), field=name, node_id=current["node_id"],
+                                          kept_value=_jsonable(current[name]),
+                                          kept_by=list(_version(versions.get(name)) or (0, "")),
+                                          other_value=_jsonable(value), other_by=list(incoming)))
 
     def enterprise_node(self, entity: Entity, current: Any) -> str | None:
         """The node the enterprise of a case (or of an event's case) is at now, as this batch left it."""

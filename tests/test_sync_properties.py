@@ -49,7 +49,7 @@ from sqlalchemy import func, select
 
 from common.db import Database
 from common.errors import Forbidden, InvalidField, NotFound
-from common.models import SyncConflict, SyncOutbox, User
+from common.models import SyncConflict, SyncMove, SyncOutbox, User
 from common.policy import Principal, load_principal
 from common.services import roster
 from common.settings import Settings
@@ -78,7 +78,7 @@ MAY = {("enterprise", "create"): ("office", "subcenter_sh", "subcenter_sz"),
        ("enterprise", "update"): WRITERS,
        ("enterprise", "delete"): ("office",),
        ("person", "create"): WRITERS, ("person", "update"): WRITERS, ("person", "delete"): WRITERS}
-EDITABLE = {"enterprise": ("address", "contact_name", "risk_level", "notes", "is_key"),
+EDITABLE = {"enterprise": ("address", "contact_name", "risk_level", "notes", "is_key", "node_id"),
             "person": ("name", "position", "phone")}
 MODELS = {name: BY_NAME[name].model for name in EDITABLE}
 # Compared between a spoke and the hub after a round.
@@ -336,6 +336,10 @@ def _new_value(op: Edit, n: int) -> Any:
         return bool(op.choice % 2)
     if op.field == "phone":
         return f"139{n:08d}"
+    if op.field == "node_id":
+        # A move: the office gives it to any spoke's node, a sub-center head to a node of its own subtree.
+        nodes = sorted(WRITES_TO[op.writer])
+        return nodes[op.choice % len(nodes)]
     return f"{op.field}-{op.writer}-{n}"
 
 
@@ -386,7 +390,7 @@ def do_write(world: World, op: Create | Edit | Delete, step: int) -> None:
             if isinstance(op, Edit):
                 value = _new_value(op, n)
                 (roster.update_enterprise if entity == "enterprise" else roster.update_person)(
-                    session, p, row_id, {op.field: value})
+                    session, p, row_id, {"node" if op.field == "node_id" else op.field: value})
                 what = f"set {op.field}={value!r}"
             else:
                 (roster.delete_enterprise if entity == "enterprise" else roster.delete_person)(session, p, row_id)
@@ -551,8 +555,14 @@ def check_conflicts_are_real(world: World) -> None:
     prior = {(w.entity, w.row_id, w.field, w.version): w.prior for w in world.log if w.version is not None}
     with world.hub_db.reads() as session:
         conflicts = session.scalars(select(SyncConflict)).all()
+        moved_from = {(m.entity, m.row_id, m.from_node) for m in session.scalars(select(SyncMove))}
+        node_of = {(name, k): r["node_id"] for name in EDITABLE for k, r in rows(world.hub_db, name).items()}
     for c in conflicts:
         where = (c.entity, c.row_id, c.field)
+        writer_node = c.other_by[1] if c.other_by else ""
+        if writer_node in SUBTREE and node_of.get((c.entity, c.row_id)) not in SUBTREE[writer_node] and any(
+                (c.entity, c.row_id, n) in moved_from for n in SUBTREE[writer_node]):
+            continue  # an edit made before its node learned the row had left it: kept for the office, not applied
         kept, other = (_version(v) if v and v[0] else None for v in (c.kept_by, c.other_by))
         if kept in _lineage(prior, where, other) or other in _lineage(prior, where, kept):
             _fail(world, f"a false conflict on {c.entity} {c.row_id} {c.field}: kept {c.kept_value!r} {c.kept_by}, "
@@ -609,6 +619,14 @@ HISTORIES = {
         Sync("sc-shanghai", Fault("lost", "push")),
         Edit("office", "enterprise", 0, "address"), Edit("subcenter_sh", "enterprise", 0, "notes"),
         Sync("sc-shanghai")],
+    # The office gives a workstation's enterprise to the sub-center above it; the workstation, not yet told, edits it:
+    # the edit is not applied (the row is no longer its) but kept in a conflict record for the office.
+    "edited-at-a-spoke-after-the-office-moved-it-away": [
+        Edit("office", "enterprise", 0, "node_id", 0), Edit("workstation_1", "enterprise", 0, "address"),
+        Sync("ws-demo-1")],
+    # A sub-center head hands an enterprise to its workstation at the spoke: the whole file follows at the hub.
+    "moved-into-its-workstation-at-the-spoke": [
+        Edit("subcenter_sh", "enterprise", 1, "node_id", 1), Sync("sc-shanghai"), Sync("ws-demo-1")],
     # The faults a round must survive: a push that never arrived, a push applied twice, a lost page.
     "push-not-arrived-push-twice-page-lost": [
         Edit("workstation_1", "enterprise", 0, "notes"), Sync("ws-demo-1", Fault("connect", "push")),
