@@ -441,6 +441,7 @@ def run_history(world: World, ops: list[Operation]) -> None:
     check_nothing_lost(world)
     check_conflicts_are_real(world)
     check_marks(world)
+    check_files_whole(world)
 
 
 # --- the invariants ------------------------------------------------------------------------------------------------
@@ -490,6 +491,16 @@ def check_converged(world: World) -> None:
         if queued:
             _fail(world, f"{node} still has {queued} outbox entries")
         check_equal(world, node)
+
+
+def check_files_whole(world: World) -> None:
+    """An enterprise's file (its people, visits and cases) is held at the enterprise's node, wherever it moved."""
+    enterprises = {k: r["node_id"] for k, r in rows(world.hub_db, "enterprise").items()}
+    for name in ("person", "visit", "case_record"):
+        for row_id, row in rows(world.hub_db, name).items():
+            owner = row.get("enterprise_id")
+            if owner is not None and str(owner) in enterprises and row["node_id"] != enterprises[str(owner)]:
+                _fail(world, f"{name} {row_id} is at {row['node_id']}, its enterprise {owner} at {enterprises[str(owner)]}")
 
 
 def check_marks(world: World) -> None:
