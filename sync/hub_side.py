@@ -27,6 +27,8 @@ MAX_ID = uuid.UUID(int=2**128 - 1)
 APPEND_ONLY_ROLES = {"office", "liaison", "subcenter", "enterprise"}
 # Rows that follow their enterprise when it moves to another node, though their writers may not move them otherwise.
 FOLLOWERS = frozenset({"case_record", "case_event"})
+# Rows of an enterprise's file: they go where it goes (common/services/roster.py move_file).
+FILE = frozenset({"person", "visit", "info_report", "case_record", "case_event", "attachment"})
 
 
 class RowRefused(Exception):
@@ -236,7 +238,7 @@ class _Apply:
     def moved_away(self, entity: Entity, row_id: uuid.UUID, current: Any) -> bool:
         """Whether the row was in the spoke's scope and has been moved out of it (the office gave an enterprise to
         another sub-center while the spoke, not yet told, went on editing it)."""
-        if current is None or current["node_id"] in self.spoke.subtree or entity.append_only:
+        if current is None or current["node_id"] in self.spoke.subtree:
             return False
         return self.session.scalar(select(SyncMove.seq).where(
             SyncMove.entity == entity.name, SyncMove.row_id == str(row_id),
@@ -249,6 +251,14 @@ class _Apply:
         unknown = [name for name in values if name not in entity.fields]
         if unknown:
             raise RowRefused(f"fields that cannot be edited: {', '.join(unknown)}")
+        if entity.name in FILE:
+            # Where a row of an enterprise's file is follows the enterprise: the enterprise's own move is what is
+            # kept for the office (resolved, its file moves with it).
+            values = {name: value for name, value in values.items() if name != "node_id"}
+            if not values:
+                return
+        if entity.append_only:
+            raise RowRefused("append-only: it cannot be changed")
         action = "delete" if values.get("deleted_at") is not None and current["deleted_at"] is None else "update"
         self.check_actor(entity, change, action, values)
         versions = current["field_versions"] or {}
@@ -693,6 +703,10 @@ def resolve_conflict(session: Session, p: Principal, conflict_id: uuid.UUID, dec
             if not value:
                 raise InvalidField("value", N_("Write the merged value."))
         setattr(row, conflict.field, value)  # captured: a new version of the field, pulled by the spokes
+        if conflict.entity == "enterprise" and conflict.field == "node_id":
+            from common.services.roster import move_file
+
+            move_file(session, row)  # its whole file goes with it, as with any move
     conflict.status, conflict.resolution = "resolved", decision
     conflict.resolved_by, conflict.resolved_at = p.user_id, utcnow()
     session.flush()

@@ -512,6 +512,43 @@ def test_the_office_reviews_a_conflict_on_the_sync_page_and_the_decision_syncs_o
     assert "没有待处理的冲突" in office.get("/sync").text
 
 
+def test_edits_made_before_a_spoke_learned_of_a_move_are_kept_for_the_office_and_its_decision_moves_the_file(
+        fed: Federation, world: dict[str, Any], clients: Any) -> None:
+    """The office gives the workstation's enterprise to Suzhou while the Shanghai sub-center, not yet told, edits it
+    and takes it back to itself: nothing is refused or lost; the edits wait in conflict records, and the office's
+    decision to let Shanghai have it moves the whole file there."""
+    sh, sz = fed.enroll("sc-shanghai"), fed.enroll("sc-suzhou")
+    assert sh.sync().ok and sz.sync().ok
+    moved, person = str(world["enterprises"]["ws"]), str(world["people"]["ws"])
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        roster.update_enterprise(session, office, world["enterprises"]["ws"], {"node": "sc-suzhou"})
+    _edit_at_spoke(sh, "subcenter_sh", world["enterprises"]["ws"], {"address": "分中心离线时填写的地址"})
+    _edit_at_spoke(sh, "subcenter_sh", world["enterprises"]["ws"], {"node": "sc-shanghai"})
+    result = sh.sync()
+    assert result.ok and result.rejected == [] and result.repaired == [] and sh.queued() == 0, result
+    assert moved not in ids(sh.db, "enterprise") and person not in ids(sh.db, "person")  # Suzhou's now
+    with fed.hub_db.reads() as session:
+        kept = {c.field: c for c in session.scalars(select(SyncConflict).where(SyncConflict.row_id == moved))}
+        assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "security.sync_rejected")) is None
+    assert set(kept) == {"address", "node_id"}
+    assert (kept["address"].other_value, kept["node_id"].other_value) == ("分中心离线时填写的地址", "sc-shanghai")
+    assert {c.node_id for c in kept.values()} == {"sc-suzhou"}
+    assert hub_rows(fed, "enterprise")[moved]["node_id"] == "sc-suzhou"
+    page = clients("office").get("/sync")
+    assert "分中心离线时填写的地址" in page.text
+    for conflict in kept.values():
+        answer = clients("office").post(f"/sync/conflicts/{conflict.id}", data={"decision": "replace"},
+                                        follow_redirects=False)
+        assert answer.status_code == 303
+    for name, row_id in (("enterprise", moved), ("person", person), ("case_record", str(world["cases"]["ws"]))):
+        assert hub_rows(fed, name)[row_id]["node_id"] == "sc-shanghai", name
+    assert sz.sync().ok and sh.sync().ok
+    assert moved not in ids(sz.db, "enterprise") and person not in ids(sz.db, "person")
+    assert rows(sh.db, "enterprise")[moved]["address"] == "分中心离线时填写的地址"
+    assert person in ids(sh.db, "person") and str(world["cases"]["ws"]) in ids(sh.db, "case_record")
+
+
 def test_a_merge_by_hand_writes_the_merged_value(fed: Federation, world: dict[str, Any], clients: Any) -> None:
     sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
     assert sh.sync().ok and ws.sync().ok

@@ -638,6 +638,14 @@ HISTORIES = {
     # A sub-center head hands an enterprise to its workstation at the spoke: the whole file follows at the hub.
     "moved-into-its-workstation-at-the-spoke": [
         Edit("subcenter_sh", "enterprise", 1, "node_id", 1), Sync("sc-shanghai"), Sync("ws-demo-1")],
+    # Given to two nodes at once: the office gives a workstation's enterprise to another sub-center while the
+    # sub-center above the workstation, not yet told, takes it back itself. One move wins; the file stays whole.
+    "moved-by-the-office-and-at-the-spoke-at-once": [
+        Edit("office", "enterprise", 0, "node_id", 1), Edit("subcenter_sh", "enterprise", 0, "node_id", 0),
+        Sync("sc-shanghai")],
+    "moved-at-the-spoke-and-by-the-office-at-once": [
+        Edit("subcenter_sh", "enterprise", 0, "node_id", 0), Edit("office", "enterprise", 0, "node_id", 1),
+        Sync("sc-shanghai")],
     # The faults a round must survive: a push that never arrived, a push applied twice, a lost page.
     "push-not-arrived-push-twice-page-lost": [
         Edit("workstation_1", "enterprise", 0, "notes"), Sync("ws-demo-1", Fault("connect", "push")),

@@ -104,26 +104,31 @@ def update_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID, 
     changed = apply_changes(enterprise, values)
     if changed:
         if "node_id" in changed:
-            # The enterprise's whole file goes with it: people, visits, cases and their events. Row by row, so
-            # each move is captured for sync like any other change (the old spoke drops them, the new one gets them).
-            owners: dict[str, list[uuid.UUID]] = {"enterprise": [enterprise.id], "visit": [], "case": [], "case_event": []}
-            for model, kind in ((Person, None), (Visit, "visit"), (Case, "case"), (InfoReport, None)):
-                for row in session.scalars(select(model).where(model.enterprise_id == enterprise.id)):
-                    row.node_id = enterprise.node_id
-                    if kind is not None:
-                        owners[kind].append(row.id)
-            for event in session.scalars(select(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
-                                         .where(Case.enterprise_id == enterprise.id)):
-                event.node_id = enterprise.node_id
-                owners["case_event"].append(event.id)
-            # Files attached to any of them go too (the new node's people open them; the old node no longer holds them).
-            for attachment in session.scalars(select(Attachment).where(or_(*(
-                    and_(Attachment.entity_type == kind, Attachment.entity_id.in_(ids))
-                    for kind, ids in owners.items() if ids)))):
-                attachment.node_id = enterprise.node_id
+            move_file(session, enterprise)
         session.flush()
         audit_write(session, p, "update", "enterprise", enterprise.id, {"changed": changed})
     return enterprise
+
+
+def move_file(session: Session, enterprise: Enterprise) -> None:
+    """The enterprise's whole file to the enterprise's node: people, visits, cases and their events, and the files
+    attached to them. Row by row, so each move is captured for sync like any other change (the old spoke drops
+    them, the new one gets them)."""
+    owners: dict[str, list[uuid.UUID]] = {"enterprise": [enterprise.id], "visit": [], "case": [], "case_event": []}
+    for model, kind in ((Person, None), (Visit, "visit"), (Case, "case"), (InfoReport, None)):
+        for row in session.scalars(select(model).where(model.enterprise_id == enterprise.id)):
+            row.node_id = enterprise.node_id
+            if kind is not None:
+                owners[kind].append(row.id)
+    for event in session.scalars(select(CaseEvent).join(Case, Case.id == CaseEvent.case_id)
+                                 .where(Case.enterprise_id == enterprise.id)):
+        event.node_id = enterprise.node_id
+        owners["case_event"].append(event.id)
+    # Files attached to any of them go too (the new node's people open them; the old node no longer holds them).
+    for attachment in session.scalars(select(Attachment).where(or_(*(
+            and_(Attachment.entity_type == kind, Attachment.entity_id.in_(ids))
+            for kind, ids in owners.items() if ids)))):
+        attachment.node_id = enterprise.node_id
 
 
 def delete_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID) -> None:
