@@ -13,9 +13,13 @@ from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
 from common.clock import clock
-from common.models import Attachment, Bulletin, BulletinAudience, Case, Enterprise, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User, utcnow
+from common.models import (
+    Attachment, Bulletin, BulletinAudience, Case, Enterprise, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User,
+    utcnow,
+)
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
+from common.services.roster import move_file
 from sync import bulk
 from sync.entities import BY_NAME, ENTITIES, HUB_ONLY, RANK, Entity
 from sync.wire import Change, Drop, PullAnswer, PullRow, PushAnswer, PushBatch, Rejected
@@ -704,8 +708,6 @@ def resolve_conflict(session: Session, p: Principal, conflict_id: uuid.UUID, dec
                 raise InvalidField("value", N_("Write the merged value."))
         setattr(row, conflict.field, value)  # captured: a new version of the field, pulled by the spokes
         if conflict.entity == "enterprise" and conflict.field == "node_id":
-            from common.services.roster import move_file
-
             move_file(session, row)  # its whole file goes with it, as with any move
     conflict.status, conflict.resolution = "resolved", decision
     conflict.resolved_by, conflict.resolved_at = p.user_id, utcnow()
