@@ -48,10 +48,13 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Tests spread one by one over the workers, except a module with a module-scoped fixture (a federation, a
-    browser with its hub): its tests stay on one worker, so its costly setup runs once rather than once per worker."""
+    browser with its hub): its tests stay on one worker, so its costly setup runs once rather than once per worker.
+    The modules of long tests (real processes killed and restarted, generated histories) are kept whole too: the
+    scheduler hands out the largest groups first, so they start early instead of leaving one worker busy at the end."""
     from xdist.scheduler import LoadScopeScheduling
 
     shared: dict[str, bool] = {}
+    long_running = {"tests/test_sync_faults.py", "tests/test_sync_properties.py"}
 
     def module_shares_setup(path: str) -> bool:
         if path not in shared:
@@ -59,7 +62,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
                 source = (config.rootpath / path).read_text(encoding="utf-8")
             except OSError:
                 source = ""
-            shared[path] = 'scope="module"' in source
+            shared[path] = 'scope="module"' in source or path in long_running
         return shared[path]
 
     class ModuleWhereShared(LoadScopeScheduling):
