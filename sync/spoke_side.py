@@ -645,7 +645,7 @@ class SpokeSync:
                 values = entity.decode({k: v for k, v in raw.items() if k in columns})
                 fields = pending.get((entity.name, str(values["id"])))
                 if fields is not None:
-                    values = self._keep_local(session, entity, values, fields)
+                    values = self._keep_local(entity, values, local.get(values["id"]), fields)
                 rows.append(values)
             self._upsert(session, entity, rows, local)
             if entity.name == "case_event":
@@ -695,9 +695,9 @@ class SpokeSync:
         return out
 
     @staticmethod
-    def _keep_local(session: Session, entity: Entity, values: dict[str, Any], fields: set[str] | None) -> dict[str, Any]:
-        """The hub's row, but this spoke's own unsent edits stay until the hub has merged them."""
-        local = session.execute(select(entity.table).where(entity.table.c.id == values["id"])).mappings().first()
+    def _keep_local(entity: Entity, values: dict[str, Any], local: Any, fields: set[str] | None) -> dict[str, Any]:
+        """The hub's row, but this spoke's own unsent edits stay until the hub has merged them. `local`: the row held
+        here (as _held read it), or None."""
         if local is None:
             return values
         keep = set(entity.fields) if fields is None else fields
