@@ -36,6 +36,7 @@ class Entity:
     table: Table = field(init=False)
     fields: tuple[str, ...] = field(init=False)
     decoders: dict[str, Callable[[Any], Any]] = field(init=False)
+    checks: dict[str, Callable[[Any], str | None]] = field(init=False)
 
     def __post_init__(self) -> None:
         table = self.model.__table__
@@ -44,18 +45,24 @@ class Entity:
                                                  if c.name not in HOUSEKEEPING and c.name not in self.derived))
         object.__setattr__(self, "decoders", {c.name: decoder for c in table.columns
                                               if (decoder := _decoder_for(c)) is not None})
+        object.__setattr__(self, "checks", {c.name: check for c in table.columns if (check := _check_for(c)) is not None})
 
     @property
     def columns(self) -> list[str]:
         return [c.name for c in self.table.columns]
 
-    def decode(self, values: dict[str, Any]) -> dict[str, Any]:
-        """Wire values (JSON) into what the table's columns take; an unknown column is a malformed row."""
+    def decode(self, values: dict[str, Any], strict: bool = False) -> dict[str, Any]:
+        """Wire values (JSON) into what the table's columns take; an unknown column is a malformed row. `strict` (a
+        spoke's push at the hub): a value its column cannot hold (a string too long, text where a flag goes) too."""
         out: dict[str, Any] = {}
         columns = self.table.columns
         for key, value in values.items():
             if key not in columns:
                 raise ValueError(f"{self.name} has no field {key!r}")
+            if strict and value is not None and (check := self.checks.get(key)) is not None:
+                problem = check(value)
+                if problem is not None:
+                    raise ValueError(f"{self.name}.{key}: {problem}")
             decoder = self.decoders.get(key)
             out[key] = decoder(value) if decoder is not None and value is not None else value
         return out
@@ -70,6 +77,32 @@ def _decoder_for(column: Column[Any]) -> Callable[[Any], Any] | None:
         return lambda v: v if isinstance(v, uuid.UUID) else uuid.UUID(str(v))
     if python_type is datetime:
         return lambda v: v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+    return None
+
+
+def _check_for(column: Column[Any]) -> Callable[[Any], str | None] | None:
+    """What a pushed value must be for its column (None where the decoder or the column's type decides)."""
+    try:
+        python_type = column.type.python_type
+    except NotImplementedError:
+        return None
+    if python_type is str:
+        length = getattr(column.type, "length", None)
+
+        def text(value: Any) -> str | None:
+            if not isinstance(value, str):
+                return f"text expected, got {type(value).__name__}"
+            if length is not None and len(value) > length:
+                return f"longer than {length} characters"
+            return None
+
+        return text
+    if python_type is bool:
+        return lambda v: None if isinstance(v, bool) else f"true or false expected, got {type(v).__name__}"
+    if python_type is int:
+        return lambda v: None if isinstance(v, int) and not isinstance(v, bool) else f"a whole number expected, got {type(v).__name__}"
+    if python_type is float:
+        return lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool) else f"a number expected, got {type(v).__name__}"
     return None
 
 

@@ -134,7 +134,7 @@ class _Apply:
             try:
                 if row_id is None:
                     raise RowRefused("malformed id")
-                values = entity.decode(change.values)
+                values = entity.decode(change.values, strict=True)
                 current = existing.get(row_id)
                 if change.made:
                     if current is not None or row_id in inserted:

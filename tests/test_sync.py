@@ -447,6 +447,35 @@ def test_malformed_batches_and_old_spokes_are_told_why(fed: Federation) -> None:
     assert person.status_code == 401
 
 
+def test_rows_with_values_their_columns_cannot_hold_are_refused_and_the_rest_of_the_batch_applies(
+        fed: Federation, world: dict[str, Any]) -> None:
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    actor = str(world["users"]["subcenter_sh"])
+    good = _made_enterprise(sh, "sc-shanghai", actor, 11)
+    long_name = _made_enterprise(sh, "sc-shanghai", actor, 12)
+    long_name.values["name"] = "长" * 201  # the column holds 200
+    wrong_type = _made_enterprise(sh, "sc-shanghai", actor, 13)
+    wrong_type.values["is_key"] = "yes"
+    existing = str(world["enterprises"]["sh"])
+    stamp = [clock.now(), "sc-shanghai"]
+    long_edit = Change("enterprise", existing, {"address": "路" * 301}, fv={"address": stamp},
+                       prior={"address": None}, actor=actor)
+    list_edit = Change("enterprise", existing, {"notes": ["not", "text"]}, fv={"notes": stamp},
+                       prior={"notes": None}, actor=actor)
+    before = hub_rows(fed, "enterprise")
+    answer = _push(fed, sh, PushBatch("bad-values", [good, long_name, wrong_type, long_edit, list_edit], upto=5))
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["applied"] == 1
+    refused = {r["id"]: r["reason"] for r in body["rejected"]}
+    assert set(refused) == {long_name.id, wrong_type.id, existing}, refused
+    assert "name" in refused[long_name.id] and "is_key" in refused[wrong_type.id]
+    after = hub_rows(fed, "enterprise")
+    assert set(after) - set(before) == {good.id}
+    assert {k: v for k, v in after.items() if k != good.id} == before
+
+
 def test_a_suspended_nodes_credentials_stop_at_once(fed: Federation) -> None:
     sh = fed.enroll("sc-shanghai")
     assert sh.sync().ok

@@ -305,6 +305,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--top", type=int, default=35)
+    parser.add_argument("--repeats", type=int, default=3, help="both: rounds of 100 rows each way")
     parser.add_argument("--plain-hub", action="store_true", help="hub not profiled: only the per-call timings")
     parser.add_argument("--pg-log", action="store_true",
                         help="noop, both: the hub database's statements of the timed rounds, slowest first (server log)")
@@ -372,14 +373,14 @@ def main() -> None:
                     SpokeSync.round = profiled_round  # type: ignore[method-assign]
                     cpu: list[float] = []
                     try:
-                        took, pulled = sb.both_ways(hub_db, spoke, "subcenter_sz", 100, 3, cpu)
+                        took, pulled = sb.both_ways(hub_db, spoke, "subcenter_sz", 100, args.repeats, cpu)
                     finally:
                         SpokeSync.round = plain_round  # type: ignore[method-assign]
                     if args.pg_log:
                         _log_statements(hub_db, server, False)
                     print("both ways rounds ms:", [round(t) for t in took], "CPU ms:", [round(c) for c in cpu],
                           "rows pulled:", pulled)
-                    summarize(calls, 3)
+                    summarize(calls, args.repeats)
             elif args.what == "memory":
                 memory(hub_db, hub, work, args.tracemalloc)
                 hub.stop()
