@@ -29,6 +29,8 @@ test: $(VENV)/.installed-test system-deps
 	$(PY) -m pytest -n 2 -q -p no:cacheprovider
 
 bench: $(VENV)/.installed-test system-deps
+	@# The yardstick of the sync figures (PouchDB, same machine, same run): needs node; skipped without it.
+	@if command -v npm >/dev/null 2>&1; then cd tests/bench/pouchdb && npm ci --no-audit --no-fund --loglevel=error; fi
 	$(PY) tests/bench/run.py
 
 # Extract msgids into the catalog template and merge them into each language's .po.
