@@ -107,10 +107,11 @@ def update_rows(session: Session, table: Table, rows: list[dict[str, Any]], name
     for k, name in enumerate(columns):
         proc = convert.get(name)
         params[f"c{k}"] = [proc(row[name]) if proc is not None else row[name] for row in rows]
-        arrays.append(f"CAST(%(c{k})s AS {_array_type(table.c[name], dialect)})")
+        # Binary (%b): psycopg's text form of an array escapes every element with a regular expression, 4x slower.
+        arrays.append(f"CAST(%(c{k})b AS {_array_type(table.c[name], dialect)})")
     assignments = ", ".join(f"{quote(n)} = m.{quote(n)}" for n in names)
     connection = session.connection()
     connection.exec_driver_sql(
         f"UPDATE {quote(table.name)} AS t SET {assignments} "
         f"FROM unnest({', '.join(arrays)}) AS m({_names(dialect, columns)}) "
-        f"WHERE t.id = m.id AND t.id = ANY(%(c0)s)", params)
+        f"WHERE t.id = m.id AND t.id = ANY(%(c0)b)", params)

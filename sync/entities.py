@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import Column, Table
+from sqlalchemy import BigInteger, Column, SmallInteger, Table
 
 from common.models import (
     Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Person, Visit,
@@ -100,7 +100,16 @@ def _check_for(column: Column[Any]) -> Callable[[Any], str | None] | None:
     if python_type is bool:
         return lambda v: None if isinstance(v, bool) else f"true or false expected, got {type(v).__name__}"
     if python_type is int:
-        return lambda v: None if isinstance(v, int) and not isinstance(v, bool) else f"a whole number expected, got {type(v).__name__}"
+        bits = 63 if isinstance(column.type, BigInteger) else 15 if isinstance(column.type, SmallInteger) else 31
+
+        def whole(value: Any) -> str | None:
+            if not isinstance(value, int) or isinstance(value, bool):
+                return f"a whole number expected, got {type(value).__name__}"
+            if not -(1 << bits) <= value < (1 << bits):
+                return "a number too large for the field"
+            return None
+
+        return whole
     if python_type is float:
         return lambda v: None if isinstance(v, (int, float)) and not isinstance(v, bool) else f"a number expected, got {type(v).__name__}"
     return None

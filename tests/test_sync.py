@@ -463,16 +463,21 @@ def test_rows_with_values_their_columns_cannot_hold_are_refused_and_the_rest_of_
                        prior={"address": None}, actor=actor)
     list_edit = Change("enterprise", existing, {"notes": ["not", "text"]}, fv={"notes": stamp},
                        prior={"notes": None}, actor=actor)
+    event = new_uuid()
+    huge_number = Change("case_event", event, {"id": event, "case_id": str(world["cases"]["sh"]), "kind": "feedback",
+                                               "node_id": "sc-shanghai", "satisfaction": 1 << 40}, made=True, actor=actor)
     before = hub_rows(fed, "enterprise")
-    answer = _push(fed, sh, PushBatch("bad-values", [good, long_name, wrong_type, long_edit, list_edit], upto=5))
+    answer = _push(fed, sh, PushBatch("bad-values", [good, long_name, wrong_type, long_edit, list_edit, huge_number],
+                                         upto=6))
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert body["applied"] == 1
     refused = {r["id"]: r["reason"] for r in body["rejected"]}
-    assert set(refused) == {long_name.id, wrong_type.id, existing}, refused
+    assert set(refused) == {long_name.id, wrong_type.id, existing, event}, refused
     assert "name" in refused[long_name.id] and "is_key" in refused[wrong_type.id]
+    assert "satisfaction" in refused[event]
     after = hub_rows(fed, "enterprise")
-    assert set(after) - set(before) == {good.id}
+    assert set(after) - set(before) == {good.id} and event not in hub_rows(fed, "case_event")
     assert {k: v for k, v in after.items() if k != good.id} == before
 
 
