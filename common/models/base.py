@@ -56,7 +56,9 @@ class Synced(Stamped):
 
     @declared_attr
     def node_id(cls) -> Mapped[str]:  # noqa: N805
-        return mapped_column(String(64), ForeignKey("node.id"), index=True)
+        # Not indexed alone: a synced table's pulls index it with the version (SYNCED_MODELS in models/sync.py),
+        # which serves a lookup by node as well; one index fewer to write on every insert and update.
+        return mapped_column(String(64), ForeignKey("node.id"))
 
     # When each field was last changed and where: {"name": [hlc, "sc-shanghai"], ...}; a field not listed is as
     # the row was made. Sync merges field by field with it (see sync/merge.py).

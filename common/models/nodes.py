@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.models.base import Base, Pushed, Stamped, Synced
@@ -66,7 +66,7 @@ class User(Base, Synced):
     """Someone who logs in: role, node, unit for liaisons, leader flag, argon2 hash."""
 
     __tablename__ = "user_account"
-    __table_args__ = (UniqueConstraint("username"),)
+    __table_args__ = (UniqueConstraint("username"), Index("ix_user_account_node_id", "node_id"))
 
     username: Mapped[str] = mapped_column(String(64))
     display_name: Mapped[str] = mapped_column(String(100), default="")

@@ -255,11 +255,13 @@ def _log_statements(hub_db: Any, server: Any, on: bool) -> None:
     totals: dict[str, list[float]] = {}
     import re
 
-    pattern = re.compile(r"duration: ([0-9.]+) ms\s+(?:statement|execute [^:]*|bind [^:]*|parse [^:]*):\s*(.*)")
+    # Parse, bind (where an unnamed statement is planned) and execute are logged apart: each its own line here.
+    pattern = re.compile(r"duration: ([0-9.]+) ms\s+(statement|execute|bind|parse)[^:]*:\s*(.*)")
     for line in server.log_file.read_text(errors="replace").splitlines():
         found = pattern.search(line)
         if found:
-            totals.setdefault(" ".join(found.group(2).split())[:110], []).append(float(found.group(1)))
+            key = f"{found.group(2)[:5]:5} " + " ".join(found.group(3).split())[:104]
+            totals.setdefault(key, []).append(float(found.group(1)))
     print("\n===== hub database statements of the timed rounds: total ms, calls, statement =====")
     for statement, durations in sorted(totals.items(), key=lambda item: -sum(item[1]))[:30]:
         print(f"{sum(durations):8.1f} {len(durations):4d}  {statement}")
