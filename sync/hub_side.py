@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from common import audit, lifecycle, policy
 from common.clock import clock
 from common.models import (
-    Attachment, Bulletin, BulletinAudience, Case, Enterprise, SyncBatch, SyncConflict, SyncMark, SyncMove, SyncPeer, User,
-    utcnow,
+    Attachment, Bulletin, BulletinAudience, Case, CaseEvent, Enterprise, SyncBatch, SyncConflict, SyncMark, SyncMove,
+    SyncPeer, User, Visit, utcnow,
 )
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
@@ -81,6 +81,8 @@ class _Apply:
         self.users: dict[uuid.UUID, User] = {}
         self.rewrites: dict[uuid.UUID, dict[str, Any]] = {}  # rows merged, written together per entity
         self.case_enterprises: dict[uuid.UUID, uuid.UUID | None] = {}
+        # Moves of an enterprise by this spoke that lost to a later one at merge: (enterprise id, the node it lost).
+        self.lost_moves: set[tuple[uuid.UUID, str]] = set()
 
     def load_actors(self, changes: Iterable[Change]) -> None:
         ids = set()
@@ -153,6 +155,12 @@ class _Apply:
                     inserted.add(row_id)
                 elif self.moved_away(entity, row_id, current):
                     self.keep_for_review(entity, change, row_id, current, values)
+                elif self.follows_a_lost_move(entity, change, current, values):
+                    # Where the row is stays the hub's (its enterprise's); any other field it changed merges.
+                    values = {name: value for name, value in values.items() if name != "node_id"}
+                    if values:
+                        self.check_edit(entity, change, current, values)
+                        self.merge(entity, change, row_id, current, values)
                 else:
                     self.check_edit(entity, change, current, values)
                     self.merge(entity, change, row_id, current, values)
@@ -278,15 +286,58 @@ class _Apply:
                                           kept_by=list(_version(versions.get(name)) or (0, "")),
                                           other_value=_jsonable(value), other_by=list(incoming)))
 
-    def enterprise_node(self, entity: Entity, current: Any) -> str | None:
-        """The node the enterprise of a case (or of an event's case) is at now, as this batch left it."""
+    def follows_a_lost_move(self, entity: Entity, change: Change, current: Any, values: dict[str, Any]) -> bool:
+        """Whether a row of an enterprise's file goes where this spoke moved the enterprise, a move that lost to a
+        later one at merge (the office gave it elsewhere meanwhile): the file stays with the enterprise as merged,
+        and the spoke's move is the enterprise's conflict record for the office, not one more per row of its file
+        (nor a refusal). Checked as the enterprise's move: its writer may move it, both nodes in the scope."""
+        target = values.get("node_id")
+        if entity.name not in FILE or current is None or target is None or target == current["node_id"]:
+            return False
+        enterprise_id = self.file_enterprise(entity, current)
+        if enterprise_id is None or not self.move_lost(enterprise_id, target):
+            return False
+        self.check_scope(entity, current["node_id"])
+        self.check_scope(entity, target)
+        self.check_actor(BY_NAME["enterprise"], change, "update", values)
+        return True
+
+    def move_lost(self, enterprise_id: uuid.UUID, node_id: str) -> bool:
+        if (enterprise_id, node_id) in self.lost_moves:
+            return True
+        for other_value, other_by in self.session.execute(
+                select(SyncConflict.other_value, SyncConflict.other_by).where(
+                    SyncConflict.entity == "enterprise", SyncConflict.row_id == str(enterprise_id),
+                    SyncConflict.field == "node_id")):
+            by = _version(other_by)
+            if other_value == node_id and by is not None and by[1] in self.spoke.subtree:
+                self.lost_moves.add((enterprise_id, node_id))
+                return True
+        return False
+
+    def file_enterprise(self, entity: Entity, current: Any) -> uuid.UUID | None:
+        """The enterprise whose file a row belongs to (for a file attached to a row of it, that row's)."""
+        if entity.name == "attachment":
+            kind, owner = current["entity_type"], current["entity_id"]
+            if kind == "enterprise":
+                return owner
+            model = {"visit": Visit, "case": Case}.get(kind)
+            if model is not None:
+                return self.session.scalar(select(model.enterprise_id).where(model.id == owner))
+            if kind == "case_event":
+                return self.session.scalar(select(Case.enterprise_id).join(CaseEvent, CaseEvent.case_id == Case.id)
+                                           .where(CaseEvent.id == owner))
+            return None
         if entity.name == "case_event":
             case_id = current["case_id"]
             if case_id not in self.case_enterprises:
                 self.case_enterprises[case_id] = self.session.scalar(select(Case.enterprise_id).where(Case.id == case_id))
-            enterprise_id = self.case_enterprises[case_id]
-        else:
-            enterprise_id = current["enterprise_id"]
+            return self.case_enterprises[case_id]
+        return current["enterprise_id"]
+
+    def enterprise_node(self, entity: Entity, current: Any) -> str | None:
+        """The node the enterprise of a case (or of an event's case) is at now, as this batch left it."""
+        enterprise_id = self.file_enterprise(entity, current)
         if enterprise_id is None:
             return None
         return self.session.scalar(select(Enterprise.node_id).where(Enterprise.id == enterprise_id))
@@ -319,6 +370,8 @@ class _Apply:
                 kept, kept_by, other, other_by = value, incoming, here, mine
             else:
                 kept, kept_by, other, other_by = here, mine, value, incoming
+                if entity.name == "enterprise" and name == "node_id":
+                    self.lost_moves.add((row_id, value))
             self.session.add(SyncConflict(entity=entity.name, row_id=str(row_id), field=name,
                                           node_id=values.get("node_id", current["node_id"]),
                                           kept_value=_jsonable(kept), kept_by=list(kept_by or (0, "")),

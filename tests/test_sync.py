@@ -351,6 +351,46 @@ def test_an_enterprise_a_subcenter_gives_its_workstation_moves_whole_everywhere(
     assert case_id in ids(ws.db, "case_record") and str(scan.id) in ids(ws.db, "attachment")
 
 
+def test_concurrent_moves_within_a_scope_leave_one_conflict_and_the_whole_file_with_the_winner(
+        fed: Federation, world: dict[str, Any]) -> None:
+    """The sub-center head gives an enterprise to one of its workstations at the spoke while the office, later, gives
+    it to another: the office's move wins; the spoke's is one conflict record (the enterprise's node) for the office
+    to review — not a refusal, nor a record per row of the file — and the whole file ends at the winner's node."""
+    from common.services.federation import add_node
+    from sync.spoke_side import SpokeSync
+
+    with fed.hub_db.transaction() as session:
+        add_node(session, "ws-demo-2", "workstation", "演示二号工作站", "sc-shanghai", "310115")
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    SpokeSync(sh.db, sh.link, sh.settings.data_dir, sh.node).refresh_directory(force=True)
+    moved, case_id = world["enterprises"]["sh"], world["cases"]["sh"]
+    scan = _attach(sh, "subcenter_sh", case_id, b"case scan", entity_type="case")
+    assert sh.sync().ok
+    _edit_at_spoke(sh, "subcenter_sh", moved, {"node": "ws-demo-1"})
+    office = hub_principal(fed.hub_db, "office")
+    with acting_as(office), fed.hub_db.transaction() as session:
+        roster.update_enterprise(session, office, moved, {"node": "ws-demo-2"})
+    pushed = sh.sync()
+    assert pushed.ok and pushed.rejected == [] and sh.queued() == 0, pushed
+    with fed.hub_db.reads() as session:
+        refused = session.scalars(select(AuditEntry).where(AuditEntry.action == "security.sync_rejected")).all()
+        conflicts = session.scalars(select(SyncConflict)).all()
+    assert refused == []
+    assert [(c.entity, c.row_id, c.field, c.kept_value, c.other_value) for c in conflicts] == [
+        ("enterprise", str(moved), "node_id", "ws-demo-2", "ws-demo-1")]
+    events = [k for k, v in hub_rows(fed, "case_event").items() if v["case_id"] == case_id]
+    assert events
+    for name, row_ids in (("enterprise", [moved]), ("person", [world["people"]["sh"]]), ("visit", [world["visits"]["sh"]]),
+                          ("case_record", [case_id]), ("case_event", events), ("attachment", [scan.id])):
+        for row_id in row_ids:
+            assert hub_rows(fed, name)[str(row_id)]["node_id"] == "ws-demo-2", name
+    assert sh.sync().ok
+    scope = {"sc-shanghai", "ws-demo-1", "ws-demo-2"}
+    for name in ("enterprise", "person", "visit", "case_record", "case_event", "attachment"):
+        assert rows(sh.db, name) == {k: v for k, v in hub_rows(fed, name).items() if v["node_id"] in scope}, name
+
+
 # --- the protocol ---------------------------------------------------------------------------------------------------
 
 def _push(fed: Federation, spoke: Any, batch: PushBatch, **headers: str) -> Any:
