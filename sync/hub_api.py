@@ -283,7 +283,7 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
 
     def work() -> Any:
         with SLOTS:
-            with state.db.reads() as session:
+            with state.db.statement_reads() as session:
                 spoke = _scope(session, principal)
                 answer, quiet = _read_pull(session, request, spoke, wanted)
             if _notes_pull(answer, wanted, quiet):

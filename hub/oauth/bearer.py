@@ -104,7 +104,7 @@ class BearerVerifier:
         claims = self._checked_claims(token, issuer)
         if claims.get("client_id") and not claims.get("preferred_username"):
             # A node's or a service's token, on every sync round: its live state and the node's subtree, one query.
-            with self.db.reads() as session:
+            with self.db.statement_reads() as session:
                 found = run_compiled(session, _MACHINE_TOKEN, jti=str(claims["jti"])).first()
             if found is not None and found.user_id is None:
                 if found.revoked_at is not None:
