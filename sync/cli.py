@@ -52,7 +52,10 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
                     tasks[phase] = bar.add_task(label, total=total)
                 bar.update(tasks[phase], completed=done, total=total)
 
-            result = SpokeSync(db, link, settings.data_dir, settings.node_id, progress).round()
+            engine = SpokeSync(db, link, settings.data_dir, settings.node_id, progress)
+            result = engine.round()
+            if engine.checkpointing is not None:
+                engine.checkpointing.join()  # this process ends next: the round's writes folded back first
     finally:
         link.close()
         db.dispose()

@@ -9,6 +9,7 @@ import fcntl
 import gc
 import json
 import os
+import threading
 import time
 import uuid
 from collections import defaultdict
@@ -43,6 +44,10 @@ BLOB_CHUNK = 1024 * 1024
 MIN_PULL_PAGE_ROWS = 20
 # Seconds between two readings of the directory (nodes around, own accounts, the office's lists).
 DIRECTORY_REFRESH = float(os.environ.get("LIANFU_DIRECTORY_REFRESH", "300"))
+
+
+# One WAL checkpoint at a time in this process (see SpokeSync._checkpoint_later).
+_CHECKPOINTING = threading.Lock()
 
 
 # Seconds a quiet round may leave the recorded status as the last round wrote it (the sync page's resolution).
@@ -153,6 +158,7 @@ class SpokeSync:
         # Whether a pulled row held here at its version is left as it is (see _held); not while repairing a drift.
         self.trust_versions = True
         self.page_rows = pull_page_rows()
+        self.checkpointing: threading.Thread | None = None
         head, _ = head_and_previous()
         self.headers = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head, "Content-Type": "application/json",
                         "Content-Encoding": "gzip"}
@@ -198,7 +204,26 @@ class SpokeSync:
         else:
             result.queued, result.lag_seconds = self.queue()
         self._remember(result, snap)
+        if result.ok and (result.pushed or result.pulled or result.dropped or result.repaired):
+            self._checkpoint_later()
         return result
+
+    def _checkpoint_later(self) -> None:
+        """The round's writes folded from the WAL into the database file in the background, once the round is over
+        (a commit would otherwise do it in the middle of the next round that crosses the WAL's threshold)."""
+        if not _CHECKPOINTING.acquire(blocking=False):
+            return  # one under way folds these too
+
+        def run() -> None:
+            try:
+                self.db.checkpoint()
+            except Exception:  # noqa: BLE001 - housekeeping: the next round's checkpoint, or a commit's, does it
+                pass
+            finally:
+                _CHECKPOINTING.release()
+
+        self.checkpointing = threading.Thread(target=run, name="lianfu-checkpoint", daemon=True)
+        self.checkpointing.start()
 
     def look(self) -> Snapshot:
         """The sync state, the outbox and the slice's digest as one transaction sees them (fixed statements run on

@@ -104,6 +104,21 @@ def test_a_second_round_with_nothing_new_changes_nothing(fed: Federation) -> Non
     assert {name: rows(sh.db, name) for name in before} == before
 
 
+def test_a_round_that_wrote_folds_the_spokes_wal_back_into_its_database_after_it(fed: Federation) -> None:
+    from sync.spoke_side import SpokeSync
+
+    sh = fed.enroll("sc-shanghai")
+    database = Path(sh.db.engine.url.database or "")
+    before = database.stat().st_mtime_ns  # in WAL mode a commit writes only the log; a checkpoint, the file
+    engine = SpokeSync(sh.db, sh.link, sh.settings.data_dir, sh.node)
+    result = engine.round()
+    assert result.ok and result.pulled > 0
+    assert engine.checkpointing is not None
+    engine.checkpointing.join(30)
+    # The pulled rows are in the database file itself now, not only in its write-ahead log.
+    assert database.stat().st_mtime_ns > before
+
+
 # --- both directions ------------------------------------------------------------------------------------------------
 
 def test_a_record_made_at_a_workstation_reaches_its_subcenter_and_no_other(fed: Federation) -> None:
