@@ -134,17 +134,21 @@ def exclusive(data_dir: Path, wait: float = 0.0) -> Iterator[None]:
         handle.close()
 
 
+# The sync state's rows, read and written as plain statements (a round reads and writes a few of them; the ORM's
+# identity map and unit of work cost more than the statements themselves).
+_STATE_TABLE = SyncState.__table__
+_STATE_READ = select(_STATE_TABLE.c.value).where(_STATE_TABLE.c.key == bindparam("key"))
+_STATE_UPDATE = update(_STATE_TABLE).where(_STATE_TABLE.c.key == bindparam("_key")).values(value=bindparam("_value"))
+
+
 def read_state(session: Session, key: str) -> dict[str, Any]:
-    row = session.get(SyncState, key)
-    return dict(row.value) if row is not None else {}
+    value = run_compiled(session, _STATE_READ, key=key).scalar()
+    return _json(value) if value is not None else {}
 
 
 def write_state(session: Session, key: str, value: dict[str, Any]) -> None:
-    row = session.get(SyncState, key)
-    if row is None:
-        session.add(SyncState(key=key, value=value))
-    else:
-        row.value = value
+    if session.execute(_STATE_UPDATE, {"_key": key, "_value": value}).rowcount == 0:
+        session.execute(insert(_STATE_TABLE), {"key": key, "value": value})
 
 
 class SpokeSync:
@@ -356,21 +360,23 @@ class SpokeSync:
         cursors = {name: resume_from(value) for name, value in saved.items()}
         return PullRequest(cursors=cursors, limit=self.page_rows, drops_since=_drops_from(drops), want_digest=True), saved
 
-    def _next_batch(self, after: int | None) -> tuple[PushBatch, list[SyncOutbox], bool, bool] | None:
+    def _next_batch(self, after: int | None) -> tuple[PushBatch, list[Any], bool, bool] | None:
         """The next batch: the entries after seq `after`; with None, a batch sent before whose answer never came
         (`in_flight`: the same entries again under the same id, so the hub answers it from its record instead of
         merging the rows a second time), else the first entries. With it, its entries, whether it is sent again and
         whether it was the outbox's last as read."""
         with self.db.reads() as session:
             in_flight = read_state(session, "in_flight") if after is None else {}
-            query = select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)
+            # Rows, not ORM objects: only read, and a batch holds up to MAX_BATCH_ROWS of them.
+            outbox = SyncOutbox.__table__
+            query = select(outbox).order_by(outbox.c.seq).limit(MAX_BATCH_ROWS)
             if in_flight:
-                query = query.where(SyncOutbox.seq >= in_flight["first"], SyncOutbox.seq <= in_flight["last"])
+                query = query.where(outbox.c.seq >= in_flight["first"], outbox.c.seq <= in_flight["last"])
             elif after is not None:
-                query = query.where(SyncOutbox.seq > after)
-            entries = list(session.scalars(query).all())
+                query = query.where(outbox.c.seq > after)
+            entries = list(session.execute(query).all())
             if not entries and in_flight:
-                entries = list(session.scalars(select(SyncOutbox).order_by(SyncOutbox.seq).limit(MAX_BATCH_ROWS)).all())
+                entries = list(session.execute(select(outbox).order_by(outbox.c.seq).limit(MAX_BATCH_ROWS)).all())
                 in_flight = {}
             if not entries:
                 return None
@@ -389,7 +395,7 @@ class SpokeSync:
                               upto=entries[-1].seq)
         return batch, entries, False, last
 
-    def _send(self, result: RoundResult, batch: PushBatch, entries: list[SyncOutbox],
+    def _send(self, result: RoundResult, batch: PushBatch, entries: list[Any],
               asked: tuple[PullRequest, dict[str, Any]] | None = None) -> Ridden | None:
         """One batch to the hub; its answer acknowledged in one transaction, with the pull page it `asked` for
         applied (returned: the pull goes on from it)."""
@@ -457,7 +463,7 @@ class SpokeSync:
         """A call whose answer is decoded by the caller into its struct (the link decodes JSON into builtins)."""
         return self.link.call(method, path, content=encode(payload), headers=dict(self.headers), timeout=120, raw=True)
 
-    def _changes(self, session: Session, entries: list[SyncOutbox]) -> list[Change]:
+    def _changes(self, session: Session, entries: list[Any]) -> list[Change]:
         """The outbox entries of each row folded into one change carrying the row's current values."""
         folded: dict[tuple[str, str], dict[str, Any]] = {}
         for entry in entries:
