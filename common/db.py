@@ -31,9 +31,10 @@ def make_engine(url: str, foreign_keys: bool = True, **kwargs: object) -> Engine
             # Let SQLAlchemy emit BEGIN itself, so write transactions can take the lock up front.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
-            # WAL lets readers and one writer work together; a spoke lives on one SQLite file.
+            # WAL lets readers and one writer work together; a spoke lives on one SQLite file. Each commit is synced
+            # to disk (FULL): a write a spoke has confirmed (a visit logged on site) survives a power cut.
             cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA synchronous=FULL")
             # A commit folds the WAL back into the database (a checkpoint, with an fsync) only past 32 MB: a spoke's
             # sync checkpoints after each round it wrote in (Database.checkpoint), off the round's path.
             cur.execute("PRAGMA wal_autocheckpoint=8000")

@@ -42,3 +42,20 @@ def test_json_columns_read_back_what_was_written(db: Any) -> None:
         assert math.isnan(read.pop("odd"))
         value.pop("odd")
     assert read == value
+
+
+def test_a_sqlite_database_syncs_each_commit_to_disk_and_lets_readers_work_beside_a_writer(tmp_path: Any) -> None:
+    """A spoke's confirmed writes survive a power cut (the WAL synced at every commit, not only at checkpoints), and
+    its pages read while sync writes (WAL)."""
+    from common.db import Database
+
+    database = Database.connect(f"sqlite:///{tmp_path / 'spoke.db'}")
+    try:
+        raw = database.engine.raw_connection()
+        try:
+            assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert raw.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        finally:
+            raw.close()
+    finally:
+        database.dispose()
