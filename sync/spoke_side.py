@@ -16,6 +16,7 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -439,10 +440,18 @@ class SpokeSync:
             if entity_name in BY_NAME:
                 by_entity[entity_name].append({"_id": uuid.UUID(str(row_id)), "_version": int(version),
                                                "_updated_at": datetime.fromisoformat(str(updated_at))})
+        connection = session.connection()
         for entity_name, params in by_entity.items():
+            # Compiled once per entity, each value converted by its column's own type: a push stamps thousands.
             table = BY_NAME[entity_name].table
-            session.connection().execute(update(table).where(table.c.id == bindparam("_id")).values(
-                version=bindparam("_version"), updated_at=bindparam("_updated_at")), params)
+            prepared = _stamp_statement(table, connection.dialect)
+            if prepared is None:
+                connection.execute(update(table).where(table.c.id == bindparam("_id")).values(
+                    version=bindparam("_version"), updated_at=bindparam("_updated_at")), params)
+                continue
+            sql, converters = prepared
+            connection.exec_driver_sql(sql, [tuple(convert(p[name]) if convert else p[name] for name, convert in converters)
+                                             for p in params])
 
     def epoch(self) -> str:
         """A token made once per spoke database: its batch ids never repeat those of an earlier machine."""
@@ -867,6 +876,20 @@ class SpokeSync:
         finally:
             self.trust_versions = True
         self.check_digest(result, repair=False)
+
+
+@lru_cache(maxsize=64)
+def _stamp_statement(table: Any, dialect: Any) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
+    """UPDATE … SET version, updated_at WHERE id for the spoke's SQLite: its text, and its parameters in order with
+    each one's conversion to what the driver takes (as SQLAlchemy would apply it)."""
+    compiled = (update(table).where(table.c.id == bindparam("_id"))
+                .values(version=bindparam("_version"), updated_at=bindparam("_updated_at"))
+                .compile(dialect=dialect))
+    if compiled.positiontup is None:
+        return None  # not SQLite's positional parameters: SQLAlchemy binds them
+    columns = {"_id": table.c.id, "_version": table.c.version, "_updated_at": table.c.updated_at}
+    return str(compiled), tuple((name, columns[name].type._cached_bind_processor(dialect))
+                                for name in compiled.positiontup)
 
 
 def _drops_from(state: dict[str, Any]) -> int:
