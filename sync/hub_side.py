@@ -464,8 +464,9 @@ def pull_page(session: Session, spoke: Principal, cursors: dict[str, list[Any]],
         value = cursors.get(entity.name)
         version, after = _cursor(value)
         seen = _seen(value) if horizon is not None else None
-        if found is not None and entity.name not in BY_AUDIENCE and (version, after) >= found.last.get(entity.name, (0, ZERO_ID)):
-            # Nothing after the cursor (nor, then, between it and the rows seen before).
+        if found is not None and (version, after) >= found.last.get(entity.name, (0, ZERO_ID)):
+            # Nothing after the cursor (nor, then, between it and the rows seen before). For bulletins the marks hold
+            # the newest of any audience (a change of audience is a new version): nothing newer, nothing to read.
             out[entity.name] = _cursor_out(max((version, after), seen[0]) if seen else (version, after), read_at,
                                            horizon)
             continue
