@@ -233,7 +233,11 @@ def _read_pull(session: Any, request: Request[Any, Any, Any], spoke: Any,
         return quiet[0], (quiet[1],)
     answer = hub_side.pull_page(session, spoke, wanted.cursors, limit, found, read_at, horizons)
     if not answer.more and wanted.drops_since is not None:
-        answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
+        if found.moved > wanted.drops_since:
+            answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)
+        else:
+            # The marks show no move out of the scope's nodes after the spoke's look (as a quiet round tells).
+            answer.drops, answer.drops_cursor = [], wanted.drops_since
         answer.drops_checked = True
     if _settles(wanted, answer) and (answer.rows or answer.drops or wanted.digest is None):
         # The spoke compares this with its own digest once the page and the drops are applied (its digest sent with
