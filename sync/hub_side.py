@@ -78,7 +78,7 @@ class _Apply:
         self.conflicts = 0
         self.rejected: list[Rejected] = []
         self.touched_cases: set[uuid.UUID] = set()
-        self.users: dict[uuid.UUID, User] = {}
+        self.users: dict[uuid.UUID, Any] = {}  # the writers' rows: id, active, deleted_at, node, role, unit, leader
         self.rewrites: dict[uuid.UUID, dict[str, Any]] = {}  # rows merged, written together per entity
         self.case_enterprises: dict[uuid.UUID, uuid.UUID | None] = {}
         # Moves of an enterprise by this spoke that lost to a later one at merge: (enterprise id, the node it lost).
@@ -93,7 +93,10 @@ class _Apply:
             except ValueError:
                 continue
         if ids:
-            self.users = {u.id: u for u in self.session.scalars(select(User).where(User.id.in_(ids)))}
+            # Only what the checks read (check_actor), as rows: no ORM objects to build and track for a batch.
+            self.users = {u.id: u for u in self.session.execute(
+                select(User.id, User.active, User.deleted_at, User.node_id, User.role, User.unit_id, User.is_leader)
+                .where(User.id.in_(ids)))}
 
     def run(self, batch: PushBatch) -> None:
         by_entity: dict[str, list[Change]] = defaultdict(list)
