@@ -277,17 +277,25 @@ class _Apply:
         action = "delete" if values.get("deleted_at") is not None and current["deleted_at"] is None else "update"
         self.check_actor(entity, change, action, values)
         versions = current["field_versions"] or {}
+        kept: list[str] = []
         for name, value in values.items():
             incoming = _version(change.fv.get(name))
             if incoming is None:
                 raise RowRefused(f"no version for field {name}")
             if current[name] == value or _version(versions.get(name)) == incoming:
                 continue
+            kept.append(name)
             self.conflicts += 1
             self.session.add(SyncConflict(entity=entity.name, row_id=str(row_id), field=name, node_id=current["node_id"],
                                           kept_value=_jsonable(current[name]),
                                           kept_by=list(_version(versions.get(name)) or (0, "")),
                                           other_value=_jsonable(value), other_by=list(incoming)))
+        if kept:
+            # In the trail too: a spoke wrote to a row no longer in its scope (applied only if the office so decides).
+            audit.record(self.session, self.hub_node, "sync.kept_for_review", actor=self.spoke.username[:64],
+                         entity_type=entity.name, entity_id=str(row_id),
+                         detail={"node": self.spoke.node_id, "actor": change.actor, "fields": sorted(kept),
+                                 "now_at": current["node_id"]})
 
     def follows_a_lost_move(self, entity: Entity, change: Change, current: Any, values: dict[str, Any]) -> bool:
         """Whether a row of an enterprise's file goes where this spoke moved the enterprise, a move that lost to a

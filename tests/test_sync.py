@@ -620,6 +620,11 @@ def test_edits_made_before_a_spoke_learned_of_a_move_are_kept_for_the_office_and
     with fed.hub_db.reads() as session:
         kept = {c.field: c for c in session.scalars(select(SyncConflict).where(SyncConflict.row_id == moved))}
         assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "security.sync_rejected")) is None
+        # Not refused, but in the trail: a spoke wrote to a row that had left its scope.
+        noted = session.scalars(select(AuditEntry).where(AuditEntry.action == "sync.kept_for_review")).all()
+    assert [(e.entity_type, e.entity_id, e.actor) for e in noted] == [("enterprise", moved, "node:sc-shanghai")]
+    assert noted[0].detail["node"] == "sc-shanghai" and noted[0].detail["now_at"] == "sc-suzhou"
+    assert noted[0].detail["fields"] == ["address", "node_id"]
     assert set(kept) == {"address", "node_id"}
     assert (kept["address"].other_value, kept["node_id"].other_value) == ("分中心离线时填写的地址", "sc-shanghai")
     assert {c.node_id for c in kept.values()} == {"sc-suzhou"}
