@@ -364,7 +364,10 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
         principal = hub_side.spoke_principal(session, spoke.node)
         for name, value in cursors.items():
             entity = BY_NAME[name]
-            start, after = resume_from(value)
+            resumed = resume_from(value)
+            start, after = resumed[0], resumed[1]
+            # A pull that starts before its cursor skips the rows the spoke has seen (SEEN in sync/wire.py).
+            seen = hub_side._seen(resumed) if len(resumed) == 5 else None
             after_id = uuid.UUID(str(after)) if after else uuid.UUID(int=0)
             table = entity.table
             query = select(func.count()).select_from(table).where(
@@ -373,6 +376,8 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
             if "pushed_by" in table.c:  # what its own push made, as it holds it, is not sent back (hub_side.pull_page)
                 query = query.where((table.c.pushed_by.is_(None)) | (table.c.pushed_by != spoke.node)
                                     | (table.c.pushed_version != table.c.version))
+            if seen is not None:
+                query = query.where(hub_side._not_seen(table, seen))
             total += int(session.scalar(query) or 0)
     return total
 
