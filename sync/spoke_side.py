@@ -435,23 +435,15 @@ class SpokeSync:
     @staticmethod
     def _stamp(session: Session, stamps: list[list[Any]]) -> None:
         """The hub's version and time on the rows it took exactly as they are here (it will not send them back)."""
-        by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        by_entity: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for entity_name, row_id, version, updated_at in stamps:
             if entity_name in BY_NAME:
-                by_entity[entity_name].append({"_id": uuid.UUID(str(row_id)), "_version": int(version),
-                                               "_updated_at": datetime.fromisoformat(str(updated_at))})
+                by_entity[entity_name].append((uuid.UUID(str(row_id)), int(version),
+                                               datetime.fromisoformat(str(updated_at))))
         connection = session.connection()
-        for entity_name, params in by_entity.items():
-            # Compiled once per entity, each value converted by its column's own type: a push stamps thousands.
-            table = BY_NAME[entity_name].table
-            prepared = _stamp_statement(table, connection.dialect)
-            if prepared is None:
-                connection.execute(update(table).where(table.c.id == bindparam("_id")).values(
-                    version=bindparam("_version"), updated_at=bindparam("_updated_at")), params)
-                continue
-            sql, converters = prepared
-            connection.exec_driver_sql(sql, [tuple(convert(p[name]) if convert else p[name] for name, convert in converters)
-                                             for p in params])
+        for entity_name, rows in by_entity.items():
+            # One statement compiled once per entity, each value converted by its column's type: a push stamps thousands.
+            _update_by_id(connection, BY_NAME[entity_name].table, ("version", "updated_at"), rows)
 
     def epoch(self) -> str:
         """A token made once per spoke database: its batch ids never repeat those of an earlier machine."""
@@ -784,10 +776,7 @@ class SpokeSync:
                 )
                 session.execute(statement, inserts)
             for names, group in updates.items():
-                statement = (update(table).where(table.c.id == bindparam("_id"))
-                             .values({name: bindparam(f"_{name}") for name in names}))
-                session.connection().execute(statement, [{"_id": r["id"], **{f"_{n}": r[n] for n in names}}
-                                                         for r in group])
+                _update_by_id(session.connection(), table, names, [(r["id"], *(r[n] for n in names)) for r in group])
 
     # --- drops and the digest -----------------------------------------------------------------------------------
 
@@ -883,18 +872,37 @@ class SpokeSync:
         self.check_digest(result, repair=False)
 
 
-@lru_cache(maxsize=64)
-def _stamp_statement(table: Any, dialect: Any) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
-    """UPDATE … SET version, updated_at WHERE id for the spoke's SQLite: its text, and its parameters in order with
-    each one's conversion to what the driver takes (as SQLAlchemy would apply it)."""
-    compiled = (update(table).where(table.c.id == bindparam("_id"))
-                .values(version=bindparam("_version"), updated_at=bindparam("_updated_at"))
-                .compile(dialect=dialect))
-    if compiled.positiontup is None:
-        return None  # not SQLite's positional parameters: SQLAlchemy binds them
-    columns = {"_id": table.c.id, "_version": table.c.version, "_updated_at": table.c.updated_at}
-    return str(compiled), tuple((name, columns[name].type._cached_bind_processor(dialect))
-                                for name in compiled.positiontup)
+def _update_by_id_clause(table: Any, names: tuple[str, ...]) -> Any:
+    """UPDATE table SET names… WHERE id, its parameters named _0 (the id), _1… (the values in order)."""
+    return (update(table).where(table.c.id == bindparam("_0"))
+            .values({name: bindparam(f"_{k + 1}") for k, name in enumerate(names)}))
+
+
+@lru_cache(maxsize=256)
+def _update_statement(table: Any, names: tuple[str, ...], dialect: Any) -> tuple[str, tuple[int, ...], tuple[Any, ...]] | None:
+    """UPDATE table SET names… WHERE id for the spoke's SQLite, compiled once: its text, where each value of a
+    (id, *values) tuple goes among its positional parameters, and each one's conversion to what the driver takes
+    (as SQLAlchemy would apply it). None where the dialect's parameters are not positional."""
+    compiled = _update_by_id_clause(table, names).compile(dialect=dialect)
+    if compiled.positiontup is None or not all(key[1:].isdigit() for key in compiled.positiontup):
+        return None  # not positional, or a column's on-update default joined in: SQLAlchemy binds them
+    columns = (table.c.id, *(table.c[name] for name in names))
+    order = tuple(int(key[1:]) for key in compiled.positiontup)
+    return str(compiled), order, tuple(columns[k].type._cached_bind_processor(dialect) for k in order)
+
+
+def _update_by_id(connection: Any, table: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Write columns `names` of rows given as (id, *values) tuples: one statement compiled once per table and
+    columns, run over all of them (the stamps of a push, the rows of a pulled page that changed)."""
+    prepared = _update_statement(table, tuple(names), connection.dialect)
+    if prepared is None:
+        connection.execute(_update_by_id_clause(table, names),
+                           [{f"_{k}": value for k, value in enumerate(row)} for row in rows])
+        return
+    sql, order, converters = prepared
+    pairs = tuple(zip(order, converters))
+    connection.exec_driver_sql(sql, [tuple(convert(row[k]) if convert else row[k] for k, convert in pairs)
+                                     for row in rows])
 
 
 def _drops_from(state: dict[str, Any]) -> int:
