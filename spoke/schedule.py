@@ -5,6 +5,7 @@ import logging
 import os
 import random
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,9 +14,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from common.db import Database
 from common.settings import Settings
 from spoke.login import base_url_of
-from sync.directory import apply_directory
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
-from sync.spoke_side import RoundResult, SpokeSync
+from sync.spoke_side import DIRECTORY_REFRESH, RoundResult, SpokeSync
 
 log = logging.getLogger("lianfu.spoke")
 JOB_ID = "lianfu-sync"
@@ -34,6 +34,7 @@ class SpokeSchedule:
         self.last_success: datetime | None = None
         self._running = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
+        self._introduced_at: float | None = None  # when the hub last heard this spoke's address (monotonic)
 
     def start(self) -> None:
         if not self.enabled:
@@ -64,19 +65,14 @@ class SpokeSchedule:
         return min(MAX_BACKOFF, self.interval * (2 ** min(self.failures, 10))) * random.uniform(0.5, 1.0)
 
     def round(self) -> RoundResult | None:
-        """Say where this spoke lives, refresh the directory, then a sync round; never two rounds at once."""
+        """A sync round, never two at once; before it, when due, say where this spoke lives and take the hub's
+        published metadata and keys again (the round itself takes the directory again when the hub's tag of it
+        changed: a quiet round is one request)."""
         if not self._running.acquire(blocking=False):
             return None
         try:
             try:
-                base = base_url_of(self.settings)
-                self.link.call("PUT", "/api/v1/sync/address", json={"base_url": base})
-                self.link.registered_base_url = base  # type: ignore[attr-defined]
-                self.link.metadata(refresh=True)
-                self.link.jwks(refresh=True)
-                payload = self.link.call("GET", "/api/v1/sync/directory")
-                with self.db.transaction() as session:
-                    apply_directory(session, payload, self.settings.node_id)
+                self._introduce()
             except (HubUnreachable, HubRefused) as exc:
                 result = RoundResult(error=str(exc))
             else:
@@ -91,6 +87,21 @@ class SpokeSchedule:
             return result
         finally:
             self._running.release()
+
+    def _introduce(self) -> None:
+        """This spoke's address registered with the hub (its login callback), the hub's metadata and keys taken
+        again: at the first round, when the address changes, and every DIRECTORY_REFRESH seconds (a key the hub
+        rotated in between is fetched when a token names it: HubLink.key_for)."""
+        base = base_url_of(self.settings)
+        now = time.monotonic()
+        if getattr(self.link, "registered_base_url", None) == base and self._introduced_at is not None and \
+                now - self._introduced_at < DIRECTORY_REFRESH:
+            return
+        self.link.call("PUT", "/api/v1/sync/address", json={"base_url": base})
+        self.link.registered_base_url = base  # type: ignore[attr-defined]
+        self.link.metadata(refresh=True)
+        self.link.jwks(refresh=True)
+        self._introduced_at = now
 
 
 def _env_interval() -> float:

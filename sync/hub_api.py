@@ -230,8 +230,10 @@ def _read_pull(session: Any, request: Request[Any, Any, Any], spoke: Any,
     horizons = _protocol(request) >= SEEN_PROTOCOL
     quiet = _quiet_round(request, spoke, wanted, found, conflicts, read_at, horizons)
     if quiet is not None:
+        quiet[0].directory = found.directory
         return quiet[0], (quiet[1],)
     answer = hub_side.pull_page(session, spoke, wanted.cursors, limit, found, read_at, horizons)
+    answer.directory = found.directory
     if not answer.more and wanted.drops_since is not None:
         if found.moved > wanted.drops_since:
             answer.drops, answer.drops_cursor = hub_side.drops_since(session, spoke, wanted.drops_since)

@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from common import audit, lifecycle, policy
 from common.clock import clock
 from common.models import (
-    Attachment, Bulletin, BulletinAudience, Case, CaseEvent, Enterprise, SyncBatch, SyncConflict, SyncMark, SyncMove,
-    SyncPeer, User, Visit, utcnow,
+    Attachment, Bulletin, BulletinAudience, Case, CaseEvent, Enterprise, Node, Setting, SyncBatch, SyncConflict, SyncMark,
+    SyncMove, SyncPeer, User, Visit, utcnow,
 )
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
@@ -628,6 +628,8 @@ class Marks:
         self.moved = 0
         # PostgreSQL's oldest transaction still running when the marks were read (see SEEN); None elsewhere.
         self.horizon: int | None = None
+        # A tag of the spoke's directory (its node's accounts, the nodes, the office's lists): see directory_tag.
+        self.directory: str | None = None
         for entity, version, row_id, count, checksum in rows:
             if entity == "_horizon":
                 self.horizon = int(version)
@@ -662,10 +664,12 @@ def marks_and_conflicts(session: Session, spoke: Principal) -> tuple[Marks, int]
     """The marks of the spoke's scope, the digests of the entities counted by audience and its open conflicts,
     in one statement (what a round with nothing to do needs at the hub)."""
     connection = session.connection()
-    sql, params = _marks_statement(connection.dialect, spoke.subtree)
-    rows, counted, conflicts, files = [], {}, 0, None
+    sql, params = _marks_statement(connection.dialect, spoke.subtree, spoke.node_id)
+    rows, counted, conflicts, files, directory = [], {}, 0, None, []
     for row in connection.exec_driver_sql(sql, params).all():
-        if row[0] == "_conflicts":
+        if row[0].startswith("_dir:"):
+            directory.append("/".join(str(value) for value in (row[0], row[1], row[3], row[4])))
+        elif row[0] == "_conflicts":
             conflicts = int(row[3])
         elif row[0] == "_files":
             files = row
@@ -678,6 +682,7 @@ def marks_and_conflicts(session: Session, spoke: Principal) -> tuple[Marks, int]
             rows.append((row[0], row[1], row_id, row[3], row[4]))
     found = Marks(rows)
     found.digest.update(counted)
+    found.directory = directory_tag(directory)
     if files is not None and int(files[3]):
         # A bulletin's files, held at the office's node, travel to the spokes the bulletin is addressed to.
         found.digest["attachment"] = [found.digest["attachment"][0] + int(files[3]),
@@ -688,8 +693,14 @@ def marks_and_conflicts(session: Session, spoke: Principal) -> tuple[Marks, int]
     return found, conflicts
 
 
+def directory_tag(parts: list[str]) -> str:
+    """What a spoke's directory is made of, summed up: a different tag, a different directory (a spoke fetches it
+    again when the tag it last took changes). From each part's newest version or time, its count and its checksum."""
+    return hashlib.sha256("|".join(sorted(parts)).encode()).hexdigest()[:24]
+
+
 @lru_cache(maxsize=1024)
-def _marks_statement(dialect: Any, subtree: frozenset[str]) -> tuple[str, Any]:
+def _marks_statement(dialect: Any, subtree: frozenset[str], node_id: str) -> tuple[str, Any]:
     """marks_and_conflicts' statement for one scope, compiled once (it runs on every round of every spoke)."""
     spoke = Principal(None, "", "spoke", "", subtree=subtree)
     subtree_ids = sorted(subtree)
@@ -714,6 +725,18 @@ def _marks_statement(dialect: Any, subtree: frozenset[str]) -> tuple[str, Any]:
                  .select_from(files)
                  .where(files.c.entity_type == "bulletin", files.c.node_id.not_in(subtree_ids),
                         files.c.entity_id.in_(select(Bulletin.id).where(policy.in_scope(Bulletin, spoke)))))
+    # What the spoke's directory is made of (sync/directory.py): its node's accounts, the nodes (a small table), the
+    # office's lists (their last change's time in the name). A change to any of them changes the directory's tag.
+    users, nodes, lists = User.__table__, Node.__table__, Setting.__table__
+    parts.append(select(literal("_dir:users"), func.coalesce(func.max(users.c.version), 0), literal(None, Uuid),
+                        func.count(), func.coalesce(func.sum(users.c.version % CHECKSUM_MODULUS), 0))
+                 .select_from(users).where(users.c.node_id == node_id))
+    parts.append(select(literal("_dir:nodes"), func.coalesce(func.max(nodes.c.version), 0), literal(None, Uuid),
+                        func.count(), func.coalesce(func.sum(nodes.c.version % CHECKSUM_MODULUS), 0))
+                 .select_from(nodes))
+    parts.append(select(literal("_dir:lists:") + func.coalesce(cast(func.max(lists.c.updated_at), Text), ""),
+                        literal(0, BigInteger), literal(None, Uuid), func.count(), literal(0, BigInteger))
+                 .select_from(lists))
     compiled = union_all(*parts).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     if compiled.positional:
         return str(compiled), tuple(compiled.params[name] for name in compiled.positiontup or ())

@@ -164,6 +164,8 @@ class SpokeSync:
         self.trust_versions = True
         self.page_rows = pull_page_rows()
         self.checkpointing: threading.Thread | None = None
+        # The hub's tag of this spoke's directory, from the last pull page of the round (None: a hub that sends none).
+        self.hub_directory: str | None = None
         head, _ = head_and_previous()
         self.headers = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head, "Content-Type": "application/json",
                         "Content-Encoding": "gzip"}
@@ -192,7 +194,7 @@ class SpokeSync:
                     self.drops(result)
                 if "digest" not in settled:
                     self.check_digest(result)
-                self.refresh_directory(at=first.get("directory").get("at"))  # not written by the round
+                self.refresh_directory(state=first.get("directory"))  # not written by the round
                 result.ok = True
         except SyncBusy as exc:
             result.error = str(exc)
@@ -304,18 +306,23 @@ class SpokeSync:
         noted = status.get("last_success")
         return bool(noted) and 0 <= (utcnow() - datetime.fromisoformat(noted)).total_seconds() < STATUS_REFRESH
 
-    def refresh_directory(self, force: bool = False, at: str | None = None) -> None:
-        """The nodes around this one, its accounts and the office's lists, taken again every few minutes."""
-        if at is None:
+    def refresh_directory(self, force: bool = False, state: dict[str, Any] | None = None) -> None:
+        """The nodes around this one, its accounts and the office's lists, taken again when the hub's tag of them
+        (with the round's last page) is not the one taken with this copy, and every DIRECTORY_REFRESH seconds in any
+        case. `state`: the directory's sync state as the round's snapshot read it."""
+        if state is None:
             with self.db.reads() as session:
-                at = read_state(session, "directory").get("at")
-        now = utcnow()
-        if not force and at and (now - datetime.fromisoformat(at)).total_seconds() < DIRECTORY_REFRESH:
+                state = read_state(session, "directory")
+        at, tag, now = state.get("at"), state.get("tag"), utcnow()
+        due = force or not at or (now - datetime.fromisoformat(at)).total_seconds() >= DIRECTORY_REFRESH or \
+            (self.hub_directory is not None and self.hub_directory != tag)
+        if not due:
             return
         payload = self._call("GET", "/api/v1/sync/directory")
         with self.db.transaction() as session:
             apply_directory(session, payload, self.node_id)
-            write_state(session, "directory", {"at": now.isoformat()})
+            # The hub's tag as read before this copy: a change since then shows as another tag next round.
+            write_state(session, "directory", {"at": now.isoformat(), "tag": self.hub_directory or tag})
 
     # --- push ---------------------------------------------------------------------------------------------------
 
@@ -613,6 +620,8 @@ class SpokeSync:
                 # Rows were applied since the digest was taken: the last page brings the hub's for a comparison here.
                 del extra["digest"]
                 extra["want_digest"] = True
+        if page.directory is not None:
+            self.hub_directory = page.directory
         settled: set[str] = set()
         if page.drops_checked:
             self._apply_drops(result, page.drops, page.drops_cursor, page.read_at,

@@ -108,6 +108,10 @@ class PullAnswer(msgspec.Struct):
     # for the spoke to compare once it has applied the page, and the scope's open conflicts.
     hub_digest: dict[str, list[int]] | None = None
     open_conflicts: int | None = None
+    # The tag of the spoke's directory at the hub (its node's accounts, the nodes, the office's lists): when it is
+    # not the one the spoke took with its copy, the spoke fetches the directory again (an account the office
+    # disabled is disabled at the spoke by its next round, with no request while nothing changed).
+    directory: str | None = None
 
 
 class PushAnswer(msgspec.Struct):

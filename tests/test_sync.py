@@ -104,6 +104,87 @@ def test_a_second_round_with_nothing_new_changes_nothing(fed: Federation) -> Non
     assert {name: rows(sh.db, name) for name in before} == before
 
 
+def test_a_quiet_round_is_one_request_and_the_offices_changes_to_the_directory_come_with_the_next_round(
+        fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pull's answer carries a tag of the spoke's directory (its node's accounts, the nodes, the office's lists):
+    the spoke fetches the directory only when the tag changes. A person the office disables, a node renamed or a
+    list changed reaches the spoke at its next round; a round with nothing new stays one request."""
+    from common.models import Node, Setting, User
+    from common.services import settings as stored_settings
+    from common.visit_reference import CADENCE_KEY
+    from sync.hub_link import HubLink
+
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok and sh.sync().ok
+    asked: list[str] = []
+    request = HubLink._request
+
+    def noted(self: HubLink, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(path)
+        return request(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(HubLink, "_request", noted)
+    assert sh.sync().ok and asked == ["/api/v1/sync/pull"], asked
+    with sh.db.reads() as session:
+        assert session.scalars(select(User.active).where(User.username == "subcenter_sh")).one() is True
+    # The office disables the sub-center's head: at the spoke by the next round, and written down there.
+    with fed.hub_db.transaction() as session:
+        session.scalars(select(User).where(User.username == "subcenter_sh")).one().active = False
+    asked.clear()
+    assert sh.sync().ok and asked == ["/api/v1/sync/pull", "/api/v1/sync/directory"], asked
+    with sh.db.reads() as session:
+        assert session.scalars(select(User.active).where(User.username == "subcenter_sh")).one() is False
+        assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "sync.directory")) is not None
+    assert sh.sync().ok  # the spoke's record of taking it goes up to the hub
+    asked.clear()
+    assert sh.sync().ok and asked == ["/api/v1/sync/pull"], asked  # taken: quiet again
+    # A list the office changes, and a node renamed, come the same way.
+    office = hub_principal(fed.hub_db, "office")
+    with fed.hub_db.transaction() as session:
+        stored_settings.put(session, office, CADENCE_KEY, {"low": 200, "medium": 100, "high": 20})
+    asked.clear()
+    assert sh.sync().ok and "/api/v1/sync/directory" in asked, asked
+    with sh.db.reads() as session:
+        assert session.get(Setting, CADENCE_KEY).value == {"low": 200, "medium": 100, "high": 20}
+    assert sh.sync().ok
+    with fed.hub_db.transaction() as session:
+        session.get(Node, "ws-demo-1").name = "演示一号工作站（新址）"
+    asked.clear()
+    assert sh.sync().ok and asked == ["/api/v1/sync/pull", "/api/v1/sync/directory"], asked
+    with sh.db.reads() as session:
+        assert session.get(Node, "ws-demo-1").name == "演示一号工作站（新址）"
+
+
+def test_the_scheduled_round_says_where_the_spoke_lives_once_then_is_one_request_while_nothing_changes(
+        fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `lianfu spoke serve` runs every interval: the spoke's address and the hub's metadata and keys at the
+    first round (then every few minutes), the directory when its tag changes, and a quiet round is one request."""
+    from spoke.schedule import SpokeSchedule
+    from sync.hub_link import HubLink
+
+    sh = fed.enroll("sc-shanghai")
+    asked: list[str] = []
+    request = HubLink._request
+
+    def noted(self: HubLink, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        asked.append(path)
+        return request(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(HubLink, "_request", noted)
+    schedule = SpokeSchedule(sh.db, sh.settings, sh.link, enabled=False, interval=60)
+    first = schedule.round()
+    assert first is not None and first.ok, first
+    assert [path for path in asked if path != "/oauth/token"][:3] == [
+        "/api/v1/sync/address", "/.well-known/openid-configuration", "/oauth/jwks"], asked
+    for _ in range(2):  # the first rounds also send up what the spoke noted of them (its trail)
+        assert schedule.round().ok
+    asked.clear()
+    for _ in range(3):
+        assert schedule.round().ok
+    assert asked == ["/api/v1/sync/pull"] * 3, asked
+    assert schedule.failures == 0 and schedule.last_success is not None
+
+
 def test_a_round_that_wrote_folds_the_spokes_wal_back_into_its_database_after_it(fed: Federation) -> None:
     from sync.spoke_side import SpokeSync
 
