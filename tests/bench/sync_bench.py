@@ -427,6 +427,37 @@ def noop(label: str, hub_db: Database, hub: HubServer, spoke: Spoke, rounds: int
     return median
 
 
+def scheduled(label: str, spoke: Spoke, rounds: int) -> None:
+    """A quiet round as `lianfu spoke serve` runs it (SpokeSchedule: the address, keys and directory when due, then
+    the engine's round): its median and the requests it makes to the hub."""
+    from spoke.schedule import SpokeSchedule
+
+    schedule = SpokeSchedule(spoke.db, spoke.settings, spoke.link, enabled=False, interval=60)
+    for _ in range(3):  # the first says where the spoke lives and takes the directory
+        warm = schedule.round()
+        assert warm is not None and warm.ok, warm
+    requests = 0
+    original = spoke.link._request
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        nonlocal requests
+        requests += 1
+        return original(*args, **kwargs)
+
+    spoke.link._request = counted  # type: ignore[method-assign]
+    durations = []
+    try:
+        for _ in range(rounds):
+            started = time.perf_counter()
+            result = schedule.round()
+            durations.append((time.perf_counter() - started) * 1000)
+            assert result is not None and result.ok, result
+    finally:
+        del spoke.link._request
+    say(f"sync_scheduled_noop_round_ms_{label}", statistics.median(durations), "ms (as `lianfu spoke serve` runs it)")
+    say(f"sync_scheduled_noop_round_requests_{label}", requests / rounds, "requests per round")
+
+
 # Linux counts a process's pre-exec image in its ru_maxrss: a child forked from this (large) process would report
 # this process's size. A thin launcher forks the measured command, so its figure is the command's own.
 LAUNCHER = ("import json, os, subprocess, sys\n"
@@ -808,6 +839,7 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         # --- 1M hub.
         filler(hub_db, args.hub_max - hub_rows(hub_db))
         noop_medians.append(noop("1m", hub_db, hub, steady, args.rounds))
+        scheduled("1m", steady, args.rounds)
 
         # --- 100 rows changed at the spoke and 100 at the hub, one round (median of a few).
         cpu: list[float] = []
