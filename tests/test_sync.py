@@ -29,6 +29,22 @@ def fed(settings: Settings, db: Database, world: dict[str, Any], tmp_path: Path)
     federation.close()
 
 
+@pytest.fixture
+def asked(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the spokes ask of the hub, in order (every HubLink request, node tokens included)."""
+    from sync.hub_link import HubLink
+
+    paths: list[str] = []
+    request = HubLink._request
+
+    def noted(self: HubLink, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
+        paths.append(path)
+        return request(self, method, path, *args, **kwargs)
+
+    monkeypatch.setattr(HubLink, "_request", noted)
+    return paths
+
+
 def hub_principal(db: Database, username: str) -> Any:
     from common.models import User
 
@@ -105,25 +121,17 @@ def test_a_second_round_with_nothing_new_changes_nothing(fed: Federation) -> Non
 
 
 def test_a_quiet_round_is_one_request_and_the_offices_changes_to_the_directory_come_with_the_next_round(
-        fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+        fed: Federation, asked: list[str]) -> None:
     """The pull's answer carries a tag of the spoke's directory (its node's accounts, the nodes, the office's lists):
     the spoke fetches the directory only when the tag changes. A person the office disables, a node renamed or a
     list changed reaches the spoke at its next round; a round with nothing new stays one request."""
     from common.models import Node, Setting, User
     from common.services import settings as stored_settings
     from common.visit_reference import CADENCE_KEY
-    from sync.hub_link import HubLink
 
     sh = fed.enroll("sc-shanghai")
     assert sh.sync().ok and sh.sync().ok
-    asked: list[str] = []
-    request = HubLink._request
-
-    def noted(self: HubLink, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        asked.append(path)
-        return request(self, method, path, *args, **kwargs)
-
-    monkeypatch.setattr(HubLink, "_request", noted)
+    asked.clear()
     assert sh.sync().ok and asked == ["/api/v1/sync/pull"], asked
     with sh.db.reads() as session:
         assert session.scalars(select(User.active).where(User.username == "subcenter_sh")).one() is True
@@ -156,21 +164,13 @@ def test_a_quiet_round_is_one_request_and_the_offices_changes_to_the_directory_c
 
 
 def test_the_scheduled_round_says_where_the_spoke_lives_once_then_is_one_request_while_nothing_changes(
-        fed: Federation, monkeypatch: pytest.MonkeyPatch) -> None:
+        fed: Federation, asked: list[str]) -> None:
     """What `lianfu spoke serve` runs every interval: the spoke's address and the hub's metadata and keys at the
     first round (then every few minutes), the directory when its tag changes, and a quiet round is one request."""
     from spoke.schedule import SpokeSchedule
-    from sync.hub_link import HubLink
 
     sh = fed.enroll("sc-shanghai")
-    asked: list[str] = []
-    request = HubLink._request
-
-    def noted(self: HubLink, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        asked.append(path)
-        return request(self, method, path, *args, **kwargs)
-
-    monkeypatch.setattr(HubLink, "_request", noted)
+    asked.clear()
     schedule = SpokeSchedule(sh.db, sh.settings, sh.link, enabled=False, interval=60)
     first = schedule.round()
     assert first is not None and first.ok, first
@@ -342,11 +342,10 @@ def read_cursors(spoke: Any) -> dict[str, list[Any]]:
 
 
 def test_a_round_with_changes_both_ways_is_one_request_and_ends_in_agreement(
-        fed: Federation, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+        fed: Federation, world: dict[str, Any], asked: list[str]) -> None:
     """The round's last batch asks for the first pull page: the spoke's edit goes up and the office's comes down in
     one request, and the page's digest of the scope settles the round (no separate pull, digest or verdict)."""
     from common.models import SyncPeer
-    from sync.hub_link import HubLink
 
     sh = fed.enroll("sc-shanghai")
     assert sh.sync().ok
@@ -357,14 +356,7 @@ def test_a_round_with_changes_both_ways_is_one_request_and_ends_in_agreement(
     with fed.hub_db.reads() as session:
         before = session.get(SyncPeer, "sc-shanghai")
         pulled_before, success_before = before.pulled_total, before.last_success_at
-    asked: list[str] = []
-    request = HubLink._request
-
-    def noted(self: HubLink, method: str, path: str, *args: Any, **kwargs: Any) -> Any:
-        asked.append(path)
-        return request(self, method, path, *args, **kwargs)
-
-    monkeypatch.setattr(HubLink, "_request", noted)
+    asked.clear()
     result = sh.sync()
     assert result.ok and result.pushed >= 1 and result.pulled >= 1 and result.repaired == [], result
     assert asked == ["/api/v1/sync/push"], asked
