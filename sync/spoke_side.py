@@ -350,10 +350,13 @@ class SpokeSync:
                             status["last_attempt"] = utcnow().isoformat()
                             write_state(session, "status", status)
                             note_attempt = False
+                if last and not resent:
+                    # The outbox's last as read (what is written meanwhile goes next round): with the round's first
+                    # pull page asked for. (After a page came with a batch, the cursors are read again.)
+                    asked = self._first_pull(snap if ridden is None else None) if ride else None
+                    return self._send(result, batch, entries, asked) or ridden
                 ahead = pool.submit(self._next_batch, entries[-1].seq)
-                # (After a page came with a batch, the cursors are read again: the snapshot's are behind.)
-                asked = self._first_pull(snap if ridden is None else None) if ride and last and not resent else None
-                ridden = self._send(result, batch, entries, asked) or ridden
+                ridden = self._send(result, batch, entries) or ridden
 
     def _first_pull(self, snap: Snapshot | None = None) -> tuple[PullRequest, dict[str, Any]]:
         """The pull a round's last batch asks for, and the cursors it starts from as saved: from the cursors, with
