@@ -489,15 +489,25 @@ class SpokeSync:
             if entry.actor_id is not None:
                 item["actor"] = str(entry.actor_id)
         by_entity: dict[str, list[str]] = defaultdict(list)
-        for entity_name, row_id in folded:
+        wanted: dict[str, set[str] | None] = {}  # the columns each entity's changes carry (None: every one)
+        for (entity_name, row_id), item in folded.items():
             by_entity[entity_name].append(row_id)
+            if item["made"] or wanted.get(entity_name, set()) is None:
+                wanted[entity_name] = None
+            else:
+                wanted.setdefault(entity_name, set()).update(item["fields"])  # type: ignore[union-attr]
         rows: dict[tuple[str, str], Any] = {}
         for entity_name, row_ids in by_entity.items():
             entity = BY_NAME[entity_name]
             table = entity.table
-            names = [column.name for column in table.columns]
+            fields = wanted[entity_name]
+            # Edits carry their fields and the row's field versions: only those columns are read (and converted).
+            columns = list(table.columns) if fields is None else [
+                column for column in table.columns if column.name in fields or column.name in ("id", "field_versions")]
+            names = [column.name for column in columns]
             # Rows as plain dicts built from the result's tuples (a mapping view per row costs more than the read).
-            for values in session.execute(select(table).where(table.c.id.in_([uuid.UUID(i) for i in row_ids]))).tuples():
+            ids = [uuid.UUID(i) for i in row_ids]
+            for values in session.execute(select(*columns).where(table.c.id.in_(ids))).tuples():
                 row = dict(zip(names, values))
                 rows[(entity_name, str(row["id"]))] = row
         changes = []
@@ -511,7 +521,7 @@ class SpokeSync:
                 values = {k: v for k, v in row.items() if k not in SENT_NOT}
                 changes.append(Change(entity_name, row_id, values, fv=versions, made=True, actor=item["actor"]))
             else:
-                names = [n for n in item["fields"] if n in entity.fields]
+                names = [n for n in item["fields"] if n in entity.fields and n in row]
                 changes.append(Change(entity_name, row_id, {n: row[n] for n in names},
                                       fv={n: versions.get(n) for n in names},
                                       prior={n: item["prior"].get(n) for n in names}, actor=item["actor"],
