@@ -16,22 +16,26 @@ from sqlalchemy.orm import Session
 
 
 @cache
-def _by_ids(table: Table, postgres: bool, lock: bool) -> Select[Any]:
+def _by_ids(table: Table, postgres: bool, lock: bool, names: tuple[str, ...]) -> Select[Any]:
+    stmt = select(*(table.c[name] for name in names))
     if postgres:
         # One array parameter: the same SQL text whatever the number of ids (cached, planned once per connection).
-        stmt = select(table).where(table.c.id == any_(bindparam("ids", type_=ARRAY(Uuid()))))
+        stmt = stmt.where(table.c.id == any_(bindparam("ids", type_=ARRAY(Uuid()))))
     else:
-        stmt = select(table).where(table.c.id.in_(bindparam("ids", expanding=True)))
+        stmt = stmt.where(table.c.id.in_(bindparam("ids", expanding=True)))
     return stmt.with_for_update() if lock else stmt
 
 
-def rows_by_ids(session: Session, table: Table, ids: list[Any], lock: bool = False) -> list[dict[str, Any]]:
-    """The rows of `table` with these ids (as dicts), locked for update when `lock`."""
+def rows_by_ids(session: Session, table: Table, ids: list[Any], lock: bool = False,
+                columns: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+    """The rows of `table` with these ids (as dicts of `columns`, every one by default), locked for update when
+    `lock`. Built from the result's tuples: a mapping view per row costs more than the read."""
     if not ids:
         return []
     postgres = session.get_bind().dialect.name == "postgresql"
-    names = [c.name for c in table.columns]
-    return [dict(zip(names, row)) for row in session.execute(_by_ids(table, postgres, lock), {"ids": list(ids)}).tuples()]
+    names = tuple(c.name for c in table.columns) if columns is None else columns
+    return [dict(zip(names, row))
+            for row in session.execute(_by_ids(table, postgres, lock, names), {"ids": list(ids)}).tuples()]
 
 
 def _bind(table: Table, dialect: Any) -> dict[str, Any]:
@@ -93,8 +97,7 @@ def update_rows(session: Session, table: Table, rows: list[dict[str, Any]], name
         return
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
-        stmt = update(table).where(table.c.id == bindparam("_id")).values({n: bindparam(f"_{n}") for n in names})
-        session.connection().execute(stmt, [{"_id": r["id"], **{f"_{n}": r[n] for n in names}} for r in rows])
+        _update_sqlite(session, table, rows, tuple(names))
         return
     columns = ["id", *names]
     convert = _bind(table, dialect)
@@ -115,3 +118,38 @@ def update_rows(session: Session, table: Table, rows: list[dict[str, Any]], name
         f"UPDATE {quote(table.name)} AS t SET {assignments} "
         f"FROM unnest({', '.join(arrays)}) AS m({_names(dialect, columns)}) "
         f"WHERE t.id = m.id AND t.id = ANY(%(c0)b)", params)
+
+
+def _update_clause(table: Table, names: tuple[str, ...]) -> Any:
+    """UPDATE table SET names… WHERE id, its parameters named _0 (the id), _1… (the values in order)."""
+    return (update(table).where(table.c.id == bindparam("_0"))
+            .values({name: bindparam(f"_{k + 1}") for k, name in enumerate(names)}))
+
+
+@cache
+def _sqlite_update(table: Table, names: tuple[str, ...], dialect: Any) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
+    """_update_clause compiled once for SQLite's positional parameters: its text, the column each parameter takes
+    its value from, and that value's conversion to what the driver takes (as SQLAlchemy would apply it). None when a
+    column's on-update default joins in (SQLAlchemy binds that one)."""
+    compiled = _update_clause(table, names).compile(dialect=dialect)
+    if compiled.positiontup is None or not all(key[1:].isdigit() for key in compiled.positiontup):
+        return None
+    columns = ("id", *names)
+    order = tuple(columns[int(key[1:])] for key in compiled.positiontup)
+    convert = _bind(table, dialect)
+    return str(compiled), order, tuple(convert.get(name) for name in order)
+
+
+def _update_sqlite(session: Session, table: Table, rows: list[dict[str, Any]], names: tuple[str, ...]) -> None:
+    """Columns `names` of `rows` written by one statement compiled once per table and columns (a push's stamps, a
+    pulled page's changed rows at a spoke: thousands of rows, no SQL built or bound per row by SQLAlchemy)."""
+    connection = session.connection()
+    prepared = _sqlite_update(table, names, connection.dialect)
+    if prepared is None:
+        connection.execute(_update_clause(table, names),
+                           [{"_0": r["id"], **{f"_{k + 1}": r[n] for k, n in enumerate(names)}} for r in rows])
+        return
+    sql, order, converters = prepared
+    pairs = tuple(zip(order, converters))
+    connection.exec_driver_sql(sql, [tuple(convert(row[name]) if convert else row[name] for name, convert in pairs)
+                                     for row in rows])

@@ -16,7 +16,6 @@ from collections import defaultdict
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -31,6 +30,7 @@ from common.db import Database, run_compiled
 from common.migrate import head_and_previous
 from common.models import Attachment, BulletinAudience, Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
 from common.services import cases as case_service
+from sync import bulk
 from sync.directory import apply_directory
 from sync.entities import BY_NAME, ENTITIES, Entity
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
@@ -445,15 +445,13 @@ class SpokeSync:
     @staticmethod
     def _stamp(session: Session, stamps: list[list[Any]]) -> None:
         """The hub's version and time on the rows it took exactly as they are here (it will not send them back)."""
-        by_entity: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        by_entity: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for entity_name, row_id, version, updated_at in stamps:
             if entity_name in BY_NAME:
-                by_entity[entity_name].append((uuid.UUID(str(row_id)), int(version),
-                                               datetime.fromisoformat(str(updated_at))))
-        connection = session.connection()
+                by_entity[entity_name].append({"id": uuid.UUID(str(row_id)), "version": int(version),
+                                               "updated_at": datetime.fromisoformat(str(updated_at))})
         for entity_name, rows in by_entity.items():
-            # One statement compiled once per entity, each value converted by its column's type: a push stamps thousands.
-            _update_by_id(connection, BY_NAME[entity_name].table, ("version", "updated_at"), rows)
+            bulk.update_rows(session, BY_NAME[entity_name].table, rows, ["version", "updated_at"])
 
     def epoch(self) -> str:
         """A token made once per spoke database: its batch ids never repeat those of an earlier machine."""
@@ -502,13 +500,9 @@ class SpokeSync:
             table = entity.table
             fields = wanted[entity_name]
             # Edits carry their fields and the row's field versions: only those columns are read (and converted).
-            columns = list(table.columns) if fields is None else [
-                column for column in table.columns if column.name in fields or column.name in ("id", "field_versions")]
-            names = [column.name for column in columns]
-            # Rows as plain dicts built from the result's tuples (a mapping view per row costs more than the read).
-            ids = [uuid.UUID(i) for i in row_ids]
-            for values in session.execute(select(*columns).where(table.c.id.in_(ids))).tuples():
-                row = dict(zip(names, values))
+            columns = None if fields is None else tuple(
+                column.name for column in table.columns if column.name in fields or column.name in ("id", "field_versions"))
+            for row in bulk.rows_by_ids(session, table, [uuid.UUID(i) for i in row_ids], columns=columns):
                 rows[(entity_name, str(row["id"]))] = row
         changes = []
         for (entity_name, row_id), item in folded.items():
@@ -731,11 +725,8 @@ class SpokeSync:
             raise ValueError(f"a {entity.name} row without a valid id") from exc
         table = entity.table
         local: dict[uuid.UUID, Any] = {}
-        names = [column.name for column in table.columns]
         for start in range(0, len(ids), 500):
-            for values in session.execute(select(table).where(table.c.id.in_(ids[start:start + 500]))).tuples():
-                row = dict(zip(names, values))
-                local[row["id"]] = row
+            local.update((row["id"], row) for row in bulk.rows_by_ids(session, table, ids[start:start + 500]))
         if skip_held:
             raw_rows = [raw for raw, row_id in zip(raw_rows, ids)
                         if row_id not in local or local[row_id]["version"] != raw.get("version")]
@@ -798,7 +789,7 @@ class SpokeSync:
                 )
                 session.execute(statement, inserts)
             for names, group in updates.items():
-                _update_by_id(session.connection(), table, names, [(r["id"], *(r[n] for n in names)) for r in group])
+                bulk.update_rows(session, table, group, list(names))
 
     # --- drops and the digest -----------------------------------------------------------------------------------
 
@@ -892,39 +883,6 @@ class SpokeSync:
         finally:
             self.trust_versions = True
         self.check_digest(result, repair=False)
-
-
-def _update_by_id_clause(table: Any, names: tuple[str, ...]) -> Any:
-    """UPDATE table SET names… WHERE id, its parameters named _0 (the id), _1… (the values in order)."""
-    return (update(table).where(table.c.id == bindparam("_0"))
-            .values({name: bindparam(f"_{k + 1}") for k, name in enumerate(names)}))
-
-
-@lru_cache(maxsize=256)
-def _update_statement(table: Any, names: tuple[str, ...], dialect: Any) -> tuple[str, tuple[int, ...], tuple[Any, ...]] | None:
-    """UPDATE table SET names… WHERE id for the spoke's SQLite, compiled once: its text, where each value of a
-    (id, *values) tuple goes among its positional parameters, and each one's conversion to what the driver takes
-    (as SQLAlchemy would apply it). None where the dialect's parameters are not positional."""
-    compiled = _update_by_id_clause(table, names).compile(dialect=dialect)
-    if compiled.positiontup is None or not all(key[1:].isdigit() for key in compiled.positiontup):
-        return None  # not positional, or a column's on-update default joined in: SQLAlchemy binds them
-    columns = (table.c.id, *(table.c[name] for name in names))
-    order = tuple(int(key[1:]) for key in compiled.positiontup)
-    return str(compiled), order, tuple(columns[k].type._cached_bind_processor(dialect) for k in order)
-
-
-def _update_by_id(connection: Any, table: Any, names: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Write columns `names` of rows given as (id, *values) tuples: one statement compiled once per table and
-    columns, run over all of them (the stamps of a push, the rows of a pulled page that changed)."""
-    prepared = _update_statement(table, tuple(names), connection.dialect)
-    if prepared is None:
-        connection.execute(_update_by_id_clause(table, names),
-                           [{f"_{k}": value for k, value in enumerate(row)} for row in rows])
-        return
-    sql, order, converters = prepared
-    pairs = tuple(zip(order, converters))
-    connection.exec_driver_sql(sql, [tuple(convert(row[k]) if convert else row[k] for k, convert in pairs)
-                                     for row in rows])
 
 
 def _drops_from(state: dict[str, Any]) -> int:
