@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -9,6 +10,7 @@ from typing import Any, Iterator
 
 import msgspec
 from sqlalchemy import CursorResult, Engine, create_engine, event
+from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
 
@@ -54,8 +56,35 @@ def make_engine(url: str, foreign_keys: bool = True, **kwargs: object) -> Engine
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    engine = create_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _ping_when_idle(engine)
+    return engine
+
+
+# A pooled PostgreSQL connection idle this many seconds is checked with a round trip before use (the server may have
+# closed it: a restart, an idle timeout, a network cut). One in use a moment ago is taken as it is: a sync round
+# checks out a connection or two, and a ping each is a round trip it does not need. (A connection that died within
+# the window fails its request, and the pool drops it and every older one, as after a failed ping.)
+IDLE_PING_SECONDS = 5.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_conn, record):  # noqa: ANN001
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_conn, record, _proxy):  # noqa: ANN001
+        since = record.info.pop("idle_since", None)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return  # a fresh connection, or one back a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as error:
+            if engine.dialect.is_disconnect(error, dbapi_conn, None):
+                raise InvalidatePoolError(f"an idle connection had been closed: {error}") from error
+            raise
 
 
 def dialect_name(engine: Engine) -> str:

@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,7 +36,7 @@ from sync.entities import BY_NAME, ENTITIES, Entity
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, OVERLAP, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, Change,
-    PullAnswer, PullRequest, PushAnswer, PushBatch, decode, encode,
+    PullAnswer, PullRequest, PushAnswer, PushBatch, decode, encode, fits,
 )
 
 Progress = Callable[[str, int, int | None], None]
@@ -47,8 +47,23 @@ MIN_PULL_PAGE_ROWS = 20
 DIRECTORY_REFRESH = float(os.environ.get("LIANFU_DIRECTORY_REFRESH", "300"))
 
 
-# One WAL checkpoint at a time in this process (see SpokeSync._checkpoint_later).
+# One WAL checkpoint at a time in this process (see SpokeSync._checkpoint_later), by one thread kept for it (a new
+# thread per round costs the round a quarter of a millisecond).
 _CHECKPOINTING = threading.Lock()
+_CHECKPOINTER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lianfu-checkpoint")
+
+
+class _Background:
+    """Work handed to a background thread, to wait for like a thread's: `join(timeout)`."""
+
+    def __init__(self, future: Future[Any]) -> None:
+        self.future = future
+
+    def join(self, timeout: float | None = None) -> None:
+        wait([self.future], timeout)
+
+    def is_alive(self) -> bool:
+        return not self.future.done()
 
 
 # Seconds a quiet round may leave the recorded status as the last round wrote it (the sync page's resolution).
@@ -73,6 +88,7 @@ class Snapshot:
 ONUPDATE = {entity.name: tuple(c.name for c in entity.table.columns if c.onupdate is not None) for entity in ENTITIES}
 _STATE = select(SyncState.key, SyncState.value)
 _WAITING = select(func.count()).select_from(SyncOutbox)
+_QUEUE = select(func.count(), func.min(SyncOutbox.created_at))
 _MARK_SUMS = select(SyncMark.entity, func.sum(SyncMark.rows), func.sum(SyncMark.checksum)).group_by(SyncMark.entity)
 
 
@@ -163,7 +179,7 @@ class SpokeSync:
         # Whether a pulled row held here at its version is left as it is (see _held); not while repairing a drift.
         self.trust_versions = True
         self.page_rows = pull_page_rows()
-        self.checkpointing: threading.Thread | None = None
+        self.checkpointing: _Background | None = None
         # The hub's tag of this spoke's directory, from the last pull page of the round (None: a hub that sends none).
         self.hub_directory: str | None = None
         head, _ = head_and_previous()
@@ -206,11 +222,11 @@ class SpokeSync:
             result.error = f"the hub's answer could not be read: {type(exc).__name__}: {exc}"[:500]
             self._report(result.error)
         result.seconds = time.monotonic() - started
-        if snap is not None and result.ok and not snap.waiting and not (result.pulled or result.dropped or result.repaired):
+        quiet = snap is not None and result.ok and not snap.waiting and not (result.pulled or result.dropped or
+                                                                              result.repaired)
+        if quiet:
             result.queued, result.lag_seconds = 0, 0.0  # nothing waited, nothing came: as the round began
-        else:
-            result.queued, result.lag_seconds = self.queue()
-        self._remember(result, snap)
+        self._remember(result, snap if quiet else None, count_queue=not quiet)
         if result.ok and (result.pushed or result.pulled or result.dropped or result.repaired):
             self._checkpoint_later()
         return result
@@ -229,8 +245,7 @@ class SpokeSync:
             finally:
                 _CHECKPOINTING.release()
 
-        self.checkpointing = threading.Thread(target=run, name="lianfu-checkpoint", daemon=True)
-        self.checkpointing.start()
+        self.checkpointing = _Background(_CHECKPOINTER.submit(run))
 
     def look(self) -> Snapshot:
         """The sync state, the outbox and the slice's digest as one transaction sees them (fixed statements run on
@@ -253,9 +268,16 @@ class SpokeSync:
 
     def queue(self) -> tuple[int, float]:
         with self.db.reads() as session:
-            count, oldest = session.execute(select(func.count(), func.min(SyncOutbox.created_at))).one()
+            return self._queue(session)
+
+    @staticmethod
+    def _queue(session: Session) -> tuple[int, float]:
+        """Changes waiting to be sent, and the age in seconds of the oldest."""
+        count, oldest = run_compiled(session, _QUEUE).one()
         if not count or oldest is None:
             return 0, 0.0
+        if isinstance(oldest, str):  # as SQLite holds it (the statement's rows come as the driver makes them)
+            oldest = datetime.fromisoformat(oldest)
         oldest = oldest if oldest.tzinfo else oldest.replace(tzinfo=timezone.utc)
         return int(count), max(0.0, (utcnow() - oldest).total_seconds())
 
@@ -272,10 +294,13 @@ class SpokeSync:
             status["last_attempt"] = utcnow().isoformat()
             write_state(session, "status", status)
 
-    def _remember(self, result: RoundResult, snap: Snapshot | None = None) -> None:
+    def _remember(self, result: RoundResult, snap: Snapshot | None = None, count_queue: bool = False) -> None:
+        """The round's outcome in the status (with `count_queue`, the queue counted in the same transaction)."""
         if snap is not None and self._unchanged(result, snap.get("status")):
             return
         with self.db.transaction() as session:
+            if count_queue:
+                result.queued, result.lag_seconds = self._queue(session)
             status = read_state(session, "status")
             now = utcnow().isoformat()
             status.update(last_attempt=now, queued=result.queued, lag_seconds=round(result.lag_seconds, 1))
@@ -336,20 +361,20 @@ class SpokeSync:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lianfu-push") as pool:
             ahead: Future[Any] | None = None
             while True:
-                prepared = ahead.result() if ahead is not None else self._next_batch(None)
+                if ahead is not None:
+                    prepared, noted = ahead.result(), False
+                else:
+                    # The first batch is read and marked in flight in one transaction.
+                    prepared, noted = self._next_batch(None, mark=True, note_attempt=note_attempt), True
+                    note_attempt = False
                 ahead = None
                 if prepared is None:
                     return ridden
                 batch, entries, resent, last = prepared
-                if not resent:
+                if not resent and not noted:
                     with self.db.transaction() as session:
-                        write_state(session, "in_flight", {"batch_id": batch.batch_id, "first": entries[0].seq,
-                                                           "last": entries[-1].seq})
-                        if note_attempt:
-                            status = read_state(session, "status")
-                            status["last_attempt"] = utcnow().isoformat()
-                            write_state(session, "status", status)
-                            note_attempt = False
+                        self._mark_in_flight(session, batch, entries, note_attempt)
+                    note_attempt = False
                 if last and not resent:
                     # The outbox's last as read (what is written meanwhile goes next round): with the round's first
                     # pull page asked for. (After a page came with a batch, the cursors are read again.)
@@ -357,6 +382,16 @@ class SpokeSync:
                     return self._send(result, batch, entries, asked) or ridden
                 ahead = pool.submit(self._next_batch, entries[-1].seq)
                 ridden = self._send(result, batch, entries) or ridden
+
+    @staticmethod
+    def _mark_in_flight(session: Session, batch: PushBatch, entries: list[Any], note_attempt: bool) -> None:
+        """The batch about to be sent, so one whose answer never comes goes again under its id (and, with
+        `note_attempt`, the round's start)."""
+        write_state(session, "in_flight", {"batch_id": batch.batch_id, "first": entries[0].seq, "last": entries[-1].seq})
+        if note_attempt:
+            status = read_state(session, "status")
+            status["last_attempt"] = utcnow().isoformat()
+            write_state(session, "status", status)
 
     def _first_pull(self, snap: Snapshot | None = None) -> tuple[PullRequest, dict[str, Any]]:
         """The pull a round's last batch asks for, and the cursors it starts from as saved: from the cursors, with
@@ -371,12 +406,15 @@ class SpokeSync:
         cursors = {name: resume_from(value) for name, value in saved.items()}
         return PullRequest(cursors=cursors, limit=self.page_rows, drops_since=_drops_from(drops), want_digest=True), saved
 
-    def _next_batch(self, after: int | None) -> tuple[PushBatch, list[Any], bool, bool] | None:
+    def _next_batch(self, after: int | None, mark: bool = False,
+                    note_attempt: bool = False) -> tuple[PushBatch, list[Any], bool, bool] | None:
         """The next batch: the entries after seq `after`; with None, a batch sent before whose answer never came
         (`in_flight`: the same entries again under the same id, so the hub answers it from its record instead of
         merging the rows a second time), else the first entries. With it, its entries, whether it is sent again and
-        whether it was the outbox's last as read."""
-        with self.db.reads() as session:
+        whether it was the outbox's last as read. With `mark`, a new batch is marked in flight (see
+        _mark_in_flight) in the transaction that reads it."""
+        epoch = self.epoch()  # (made, the first time, in a transaction of its own)
+        with (self.db.transaction() if mark else self.db.reads()) as session:
             in_flight = read_state(session, "in_flight") if after is None else {}
             # Rows, not ORM objects: only read, and a batch holds up to MAX_BATCH_ROWS of them.
             outbox = SyncOutbox.__table__
@@ -392,18 +430,18 @@ class SpokeSync:
             if not entries:
                 return None
             changes = self._changes(session, entries)
-        last = len(entries) < MAX_BATCH_ROWS
-        if in_flight:
-            return PushBatch(batch_id=in_flight["batch_id"], changes=changes, upto=entries[-1].seq), entries, True, False
-        epoch = self.epoch()
-        batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes, upto=entries[-1].seq)
-        while len(encode(batch)) > MAX_BATCH_BYTES and len(entries) > 1:
-            last = False
-            entries = entries[: len(entries) // 2]
-            with self.db.reads() as session:
-                changes = self._changes(session, entries)
+            last = len(entries) < MAX_BATCH_ROWS
+            if in_flight:
+                return PushBatch(batch_id=in_flight["batch_id"], changes=changes, upto=entries[-1].seq), entries, True, False
             batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}", changes=changes,
                               upto=entries[-1].seq)
+            while not fits(batch, MAX_BATCH_BYTES) and len(entries) > 1:
+                last = False
+                entries = entries[: len(entries) // 2]
+                batch = PushBatch(batch_id=f"{epoch}-{entries[0].seq}-{entries[-1].seq}",
+                                  changes=self._changes(session, entries), upto=entries[-1].seq)
+            if mark:
+                self._mark_in_flight(session, batch, entries, note_attempt)
         return batch, entries, False, last
 
     def _send(self, result: RoundResult, batch: PushBatch, entries: list[Any],

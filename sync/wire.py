@@ -145,6 +145,13 @@ def encode(value: Any, compress: bool = True) -> bytes:
     return gzip.compress(raw, compresslevel=1) if compress else raw
 
 
+def fits(value: Any, limit: int) -> bool:
+    """Whether `value` encoded (gzipped, as sent) takes at most `limit` bytes: without compressing it when its plain
+    JSON already does (a batch of a few hundred rows, the usual case)."""
+    raw = _encoder.encode(value)
+    return len(raw) <= limit or len(gzip.compress(raw, compresslevel=1)) <= limit
+
+
 def decode(body: bytes, kind: type[Any]) -> Any:
     """Decode a (possibly gzipped) body; raises msgspec.ValidationError / DecodeError on a malformed one."""
     if body[:2] == b"\x1f\x8b":

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 
 def test_healthz_names_role_node_and_database(clients: Any, db_kind: str) -> None:
     response = clients().get("/healthz")
@@ -57,5 +59,45 @@ def test_a_sqlite_database_syncs_each_commit_to_disk_and_lets_readers_work_besid
             assert raw.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         finally:
             raw.close()
+    finally:
+        database.dispose()
+
+
+@pytest.mark.postgresql
+@pytest.mark.parametrize("db_kind", ["postgresql"])
+def test_a_pooled_connection_is_pinged_only_after_sitting_idle_and_one_the_server_closed_is_replaced(
+        db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection back from the pool a moment ago is used without a round trip; one idle past the window is checked
+    first, and when the server has closed it meanwhile the request gets a new one instead of an error."""
+    from sqlalchemy import text
+
+    from common import db as dbmodule
+
+    database = dbmodule.Database.connect(db_url, pool_size=1, max_overflow=0)
+    pings: list[int] = []
+    plain_ping = database.engine.dialect.do_ping
+
+    def counted(dbapi_conn: Any) -> bool:
+        pings.append(1)
+        return plain_ping(dbapi_conn)
+
+    monkeypatch.setattr(database.engine.dialect, "do_ping", counted)
+    try:
+        with database.reads() as session:
+            first_pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        for _ in range(3):
+            with database.reads() as session:
+                assert session.execute(text("SELECT pg_backend_pid()")).scalar_one() == first_pid
+        assert pings == []  # back a moment ago each time: no round trip before use
+
+        # The server closes the pooled connection while it sits idle (a restart, an idle timeout).
+        other = dbmodule.Database.connect(db_url)
+        with other.statement_reads() as session:
+            assert session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid}).scalar_one()
+        other.dispose()
+        monkeypatch.setattr(dbmodule, "IDLE_PING_SECONDS", 0.0)
+        with database.reads() as session:
+            second_pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        assert pings == [1] and second_pid != first_pid
     finally:
         database.dispose()
