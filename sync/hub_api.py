@@ -130,8 +130,10 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
             hub_side.peer(session, principal.node_id).protocol = protocol
             if batch.pull is not None:
                 # Read in the batch's own transaction, after it: what the batch wrote is there, as a pull after its
-                # commit would see it.
-                page, quiet = _read_pull(session, request, spoke, batch.pull)
+                # commit would see it. (Written by then: the rows, conflicts, moves and batch record, flushed when
+                # the peer row was read for update; the peer row's own changes go once, at the commit.)
+                with session.no_autoflush:
+                    page, quiet = _read_pull(session, request, spoke, batch.pull)
                 _note_pull(session, request, principal, spoke, batch.pull, page, quiet)
                 answer.page = page
             return answer

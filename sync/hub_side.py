@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any, Iterable
 
 import msgspec
-from sqlalchemy import BigInteger, Text, Uuid, and_, cast, func, literal, literal_column, or_, select, tuple_, union_all
+from sqlalchemy import BigInteger, Text, Uuid, and_, cast, func, insert, literal, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from common import audit, lifecycle, policy
@@ -430,10 +430,14 @@ def _jsonable(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
+_BATCHES = SyncBatch.__table__
+
+
 def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: str) -> PushAnswer:
     """Apply one batch in the caller's transaction; a batch seen before gets its first answer again."""
     key = hashlib.sha256(f"{spoke.node_id}\0{batch.batch_id}".encode()).hexdigest()
-    seen = session.get(SyncBatch, key)
+    # The batch record as a row, not an ORM object (read on every push, written once each).
+    seen = session.execute(select(_BATCHES.c.answer).where(_BATCHES.c.id == key)).first()
     if seen is not None:
         answer = msgspec.convert(seen.answer, PushAnswer)
         answer.duplicate = True
@@ -441,7 +445,8 @@ def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: s
     work = _Apply(session, spoke, hub_node)
     work.run(batch)
     answer = PushAnswer(batch.batch_id, work.applied, work.conflicts, work.rejected, batch.upto, stamps=work.stamps)
-    session.add(SyncBatch(id=key, node_id=spoke.node_id, answer=msgspec.to_builtins(answer)))
+    session.execute(insert(_BATCHES), {"id": key, "node_id": spoke.node_id, "received_at": utcnow(),
+                                       "answer": msgspec.to_builtins(answer)})
     state = peer(session, spoke.node_id)
     state.pushed_total += work.applied
     state.rejected_total += len(work.rejected)
