@@ -48,9 +48,18 @@ def make_engine(url: str, foreign_keys: bool = True, **kwargs: object) -> Engine
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # noqa: ANN001
+            options = conn.get_execution_options()
+            if options.get("writes"):
+                # The commit's fsync, set before BEGIN (SQLite takes no change of it inside a transaction) and only
+                # when it changes: FULL, or NORMAL for a write whose every row can be had again (`relaxed`).
+                level = "NORMAL" if options.get("relaxed") else "FULL"
+                info = conn.connection.info
+                if info.get("synchronous", "FULL") != level:
+                    conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+                    info["synchronous"] = level
             # A deferred transaction that reads and then writes can fail at once with SQLITE_BUSY when
             # another writer got in between; BEGIN IMMEDIATE waits for the lock instead.
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("writes") else "BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("writes") else "BEGIN")
 
         return engine
     if "poolclass" not in kwargs:
@@ -103,6 +112,11 @@ class Database:
     # request that reads once or twice, as a sync round does). On SQLite the same as `reads` (whose statements share
     # one snapshot there).
     statement_reads: sessionmaker[Session]
+    # Writes of rows that can always be had again (a spoke's sync: what it pulled, stamped or acknowledged is the
+    # hub's, and a batch whose acknowledgement is lost is sent again and applied once). On SQLite its commit is not
+    # synced to disk (WAL with synchronous=NORMAL): a power cut may undo the last of them, never a part of one, and
+    # never one committed before a write synced after it (the WAL is replayed as a prefix). On PostgreSQL `writes`.
+    relaxed_writes: sessionmaker[Session]
 
     @classmethod
     def connect(cls, url: str, foreign_keys: bool = True, **kwargs: object) -> "Database":
@@ -111,21 +125,21 @@ class Database:
         statement_reads = reads
         if dialect_name(engine) == "postgresql":
             statement_reads = sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
-        return cls(
-            engine,
-            reads,
-            sessionmaker(engine.execution_options(writes=True), expire_on_commit=False),
-            statement_reads,
-        )
+        writes = sessionmaker(engine.execution_options(writes=True), expire_on_commit=False)
+        relaxed = writes
+        if dialect_name(engine) == "sqlite":
+            relaxed = sessionmaker(engine.execution_options(writes=True, relaxed=True), expire_on_commit=False)
+        return cls(engine, reads, writes, statement_reads, relaxed)
 
     @property
     def dialect(self) -> str:
         return dialect_name(self.engine)
 
     @contextmanager
-    def transaction(self) -> Iterator[Session]:
-        """A write session that commits when the block ends well and rolls back otherwise."""
-        with self.writes() as session:
+    def transaction(self, durable: bool = True) -> Iterator[Session]:
+        """A write session that commits when the block ends well and rolls back otherwise. `durable=False`: a
+        write of rows that can be had again (see `relaxed_writes`)."""
+        with (self.writes if durable else self.relaxed_writes)() as session:
             try:
                 yield session
                 session.commit()

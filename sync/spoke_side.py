@@ -289,7 +289,7 @@ class SpokeSync:
             return
         if snap.waiting and not snap.get("in_flight"):
             return  # noted with the first batch it sends (see push)
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             status = read_state(session, "status")
             status["last_attempt"] = utcnow().isoformat()
             write_state(session, "status", status)
@@ -298,7 +298,7 @@ class SpokeSync:
         """The round's outcome in the status (with `count_queue`, the queue counted in the same transaction)."""
         if snap is not None and self._unchanged(result, snap.get("status")):
             return
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             if count_queue:
                 result.queued, result.lag_seconds = self._queue(session)
             status = read_state(session, "status")
@@ -344,7 +344,7 @@ class SpokeSync:
         if not due:
             return
         payload = self._call("GET", "/api/v1/sync/directory")
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             apply_directory(session, payload, self.node_id)
             # The hub's tag as read before this copy: a change since then shows as another tag next round.
             write_state(session, "directory", {"at": now.isoformat(), "tag": self.hub_directory or tag})
@@ -372,7 +372,7 @@ class SpokeSync:
                     return ridden
                 batch, entries, resent, last = prepared
                 if not resent and not noted:
-                    with self.db.transaction() as session:
+                    with self.db.transaction(durable=False) as session:
                         self._mark_in_flight(session, batch, entries, note_attempt)
                     note_attempt = False
                 if last and not resent:
@@ -414,7 +414,7 @@ class SpokeSync:
         whether it was the outbox's last as read. With `mark`, a new batch is marked in flight (see
         _mark_in_flight) in the transaction that reads it."""
         epoch = self.epoch()  # (made, the first time, in a transaction of its own)
-        with (self.db.transaction() if mark else self.db.reads()) as session:
+        with (self.db.transaction(durable=False) if mark else self.db.reads()) as session:
             in_flight = read_state(session, "in_flight") if after is None else {}
             # Rows, not ORM objects: only read, and a batch holds up to MAX_BATCH_ROWS of them.
             outbox = SyncOutbox.__table__
@@ -454,7 +454,7 @@ class SpokeSync:
         refused = {(r.entity, r.id) for r in answer.rejected}
         files = [str(c.values.get("sha256")) for c in batch.changes
                  if c.entity == "attachment" and c.made and (c.entity, c.id) not in refused]
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             # Acknowledged: these entries are the hub's now (applied, merged or in a conflict record).
             session.execute(delete(SyncOutbox).where(SyncOutbox.seq >= entries[0].seq, SyncOutbox.seq <= answer.upto))
             self._stamp(session, answer.stamps)
@@ -572,7 +572,7 @@ class SpokeSync:
         for sha in pending:
             if store.has(sha):
                 self._upload(store, sha)
-            with self.db.transaction() as session:
+            with self.db.transaction(durable=False) as session:
                 uploads = read_state(session, "blob_uploads")
                 uploads["pending"] = [x for x in uploads.get("pending", []) if x != sha]
                 write_state(session, "blob_uploads", uploads)
@@ -652,7 +652,7 @@ class SpokeSync:
                     if enabled:
                         gc.enable()
                 if page.rows or self._cursors_move(saved, page):
-                    with self.db.transaction() as session:
+                    with self.db.transaction(durable=False) as session:
                         self.apply_rows(session, page)
                         saved = self._save_cursors(session, page)
                 result.pulled += len(page.rows)
@@ -852,7 +852,7 @@ class SpokeSync:
         new_state = {"since": max(since, cursor), "read_at": read_at} if read_at else {"since": max(since, cursor)}
         if not drops and _drops_from(new_state) == _drops_from(state) and new_state["since"] == since:
             return  # nothing left the scope and the next look starts where it would have: nothing to write
-        with self.db.transaction() as session:
+        with self.db.transaction(durable=False) as session:
             pending = self._pending(session)
             by_entity: dict[str, list[uuid.UUID]] = defaultdict(list)
             for drop in drops:
@@ -905,7 +905,7 @@ class SpokeSync:
                                  timeout=120)
             keep = {uuid.UUID(i) for i in ids.get("ids", [])}
             entity = BY_NAME[name]
-            with self.db.transaction() as session:
+            with self.db.transaction(durable=False) as session:
                 pending = self._pending(session)
                 local = session.scalars(select(entity.table.c.id)).all()
                 extra = [i for i in local if i not in keep and (name, str(i)) not in pending]

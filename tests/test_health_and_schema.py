@@ -63,6 +63,35 @@ def test_a_sqlite_database_syncs_each_commit_to_disk_and_lets_readers_work_besid
         database.dispose()
 
 
+def test_only_a_write_whose_rows_can_be_had_again_commits_without_syncing_to_disk(tmp_path: Any) -> None:
+    """A spoke's sync writes (`durable=False`: rows pulled, stamped or acknowledged, all the hub's) commit with the WAL
+    not synced (NORMAL); every other write on the same connection, before or after, is synced (FULL)."""
+    from sqlalchemy import text
+    from sqlalchemy.pool import StaticPool
+
+    from common.db import Database
+
+    database = Database.connect(f"sqlite:///{tmp_path / 'spoke.db'}", poolclass=StaticPool)  # one connection
+    try:
+        level = text("PRAGMA synchronous")
+        with database.transaction() as session:
+            session.execute(text("CREATE TABLE t (n INTEGER)"))
+            assert session.execute(level).scalar() == 2  # FULL
+        with database.transaction(durable=False) as session:
+            session.execute(text("INSERT INTO t VALUES (1)"))
+            assert session.execute(level).scalar() == 1  # NORMAL
+        with database.transaction(durable=False) as session:
+            session.execute(text("INSERT INTO t VALUES (2)"))
+            assert session.execute(level).scalar() == 1
+        with database.transaction() as session:
+            session.execute(text("INSERT INTO t VALUES (3)"))
+            assert session.execute(level).scalar() == 2  # set back before this write began
+        with database.reads() as session:
+            assert session.execute(text("SELECT n FROM t ORDER BY n")).scalars().all() == [1, 2, 3]
+    finally:
+        database.dispose()
+
+
 @pytest.mark.postgresql
 @pytest.mark.parametrize("db_kind", ["postgresql"])
 def test_a_pooled_connection_is_pinged_only_after_sitting_idle_and_one_the_server_closed_is_replaced(
