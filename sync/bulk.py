@@ -7,7 +7,7 @@ On SQLite (spokes, the embedded demo) an executemany is already the fast path.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Select, Table, Uuid, any_, bindparam, insert, select, update
@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 
-@cache
+@lru_cache(maxsize=512)  # per table and column set (a batch's columns are the fields its edits carry)
 def _by_ids(table: Table, postgres: bool, lock: bool, names: tuple[str, ...]) -> Select[Any]:
     stmt = select(*(table.c[name] for name in names))
     if postgres:
@@ -126,7 +126,7 @@ def _update_clause(table: Table, names: tuple[str, ...]) -> Any:
             .values({name: bindparam(f"_{k + 1}") for k, name in enumerate(names)}))
 
 
-@cache
+@lru_cache(maxsize=512)  # per table and column set: a spoke's batches and pages write a few such sets
 def _sqlite_update(table: Table, names: tuple[str, ...], dialect: Any) -> tuple[str, tuple[str, ...], tuple[Any, ...]] | None:
     """_update_clause compiled once for SQLite's positional parameters: its text, the column each parameter takes
     its value from, and that value's conversion to what the driver takes (as SQLAlchemy would apply it). None when a

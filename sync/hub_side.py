@@ -80,6 +80,7 @@ class _Apply:
         self.touched_cases: set[uuid.UUID] = set()
         self.users: dict[uuid.UUID, Any] = {}  # the writers' rows: id, active, deleted_at, node, role, unit, leader
         self.rewrites: dict[uuid.UUID, dict[str, Any]] = {}  # rows merged, written together per entity
+        self.rewritten: set[str] = set()  # the fields a merge changed in any of them
         self.case_enterprises: dict[uuid.UUID, uuid.UUID | None] = {}
         # Moves of an enterprise by this spoke that lost to a later one at merge: (enterprise id, the node it lost).
         self.lost_moves: set[tuple[uuid.UUID, str]] = set()
@@ -131,7 +132,8 @@ class _Apply:
                 pass
         # Locked as read: the merge writes each row whole (its fields, versions and field versions) in one statement
         # per entity, so nothing may change them in between.
-        existing = {row["id"]: row for row in bulk.rows_by_ids(self.session, table, list(ids.values()), lock=True)}
+        existing = {row["id"]: row for row in bulk.rows_by_ids(self.session, table, list(ids.values()), lock=True,
+                                                                columns=_merge_columns(entity, changes))}
         inserts: list[dict[str, Any]] = []
         inserted: set[uuid.UUID] = set()
         for change in changes:
@@ -392,6 +394,7 @@ class _Apply:
         version = clock.now()
         old_node = current["node_id"]
         current.update(updates, field_versions=versions, version=version, updated_at=utcnow())
+        self.rewritten.update(updates)
         if "pushed_by" in current:
             # The spoke holds the merged row exactly when its whole row's field versions are the merged ones.
             whole = change.row_fv is not None and _clean_versions(change.row_fv) == versions
@@ -405,15 +408,29 @@ class _Apply:
                                       to_node=new_node, version=version))
 
     def write_merged(self, entity: Entity, existing: dict[uuid.UUID, dict[str, Any]]) -> None:
-        """The merged rows of one entity, written whole in one statement."""
+        """The merged rows of one entity, written in one statement: the fields a merge changed in any of them (each
+        row read with them, locked), their field versions, version and time."""
         if not self.rewrites:
             return
         rows = list(self.rewrites.values())
-        self.rewrites = {}
-        names = [*entity.fields, "field_versions", "version", "updated_at"]
+        changed, self.rewrites, self.rewritten = self.rewritten, {}, set()
+        names = [*(name for name in entity.fields if name in changed), "field_versions", "version", "updated_at"]
         if "pushed_by" in entity.table.c:
             names += ["pushed_by", "pushed_version"]
         bulk.update_rows(self.session, entity.table, rows, names)
+
+
+# What the checks and the merge read of a row held here besides the fields the changes carry: where it is, whether
+# deleted, its versions, and what names the file it belongs to (see _Apply.file_enterprise).
+_MERGE_READS = frozenset({"id", "node_id", "deleted_at", "field_versions", "version", "pushed_by", "pushed_version",
+                          "entity_type", "entity_id", "case_id", "enterprise_id"})
+
+
+def _merge_columns(entity: Entity, changes: list[Change]) -> tuple[str, ...]:
+    """The columns of `entity` a batch's changes are checked and merged with: a batch of edits to two fields reads
+    (and converts, and writes back) those two, not the whole row."""
+    carried = {name for change in changes for name in change.values}
+    return tuple(c.name for c in entity.table.columns if c.name in carried or c.name in _MERGE_READS)
 
 
 def _version(value: Any) -> tuple[int, str] | None:
