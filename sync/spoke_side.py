@@ -344,7 +344,8 @@ class SpokeSync:
         if not due:
             return
         payload = self._call("GET", "/api/v1/sync/directory")
-        with self.db.transaction(durable=False) as session:
+        # Synced to disk: a person the office disabled stays disabled here through a power cut.
+        with self.db.transaction() as session:
             apply_directory(session, payload, self.node_id)
             # The hub's tag as read before this copy: a change since then shows as another tag next round.
             write_state(session, "directory", {"at": now.isoformat(), "tag": self.hub_directory or tag})
@@ -852,7 +853,8 @@ class SpokeSync:
         new_state = {"since": max(since, cursor), "read_at": read_at} if read_at else {"since": max(since, cursor)}
         if not drops and _drops_from(new_state) == _drops_from(state) and new_state["since"] == since:
             return  # nothing left the scope and the next look starts where it would have: nothing to write
-        with self.db.transaction(durable=False) as session:
+        # Rows that left this spoke's slice stay gone through a power cut (synced to disk); a cursor alone need not.
+        with self.db.transaction(durable=bool(drops)) as session:
             pending = self._pending(session)
             by_entity: dict[str, list[uuid.UUID]] = defaultdict(list)
             for drop in drops:
@@ -905,7 +907,7 @@ class SpokeSync:
                                  timeout=120)
             keep = {uuid.UUID(i) for i in ids.get("ids", [])}
             entity = BY_NAME[name]
-            with self.db.transaction(durable=False) as session:
+            with self.db.transaction() as session:  # rows outside the slice removed: synced to disk, as drops are
                 pending = self._pending(session)
                 local = session.scalars(select(entity.table.c.id)).all()
                 extra = [i for i in local if i not in keep and (name, str(i)) not in pending]
