@@ -130,8 +130,8 @@ class _Apply:
                 ids[change.id] = uuid.UUID(change.id)
             except (ValueError, TypeError):
                 pass
-        # Locked as read: the merge writes each row whole (its fields, versions and field versions) in one statement
-        # per entity, so nothing may change them in between.
+        # Locked as read: the merge writes back what it read of each row (the fields it changed, versions and field
+        # versions) in one statement per entity, so nothing may change them in between.
         existing = {row["id"]: row for row in bulk.rows_by_ids(self.session, table, list(ids.values()), lock=True,
                                                                 columns=_merge_columns(entity, changes))}
         inserts: list[dict[str, Any]] = []
@@ -462,8 +462,7 @@ def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: s
     work = _Apply(session, spoke, hub_node)
     work.run(batch)
     answer = PushAnswer(batch.batch_id, work.applied, work.conflicts, work.rejected, batch.upto, stamps=work.stamps)
-    session.execute(insert(_BATCHES), {"id": key, "node_id": spoke.node_id, "received_at": utcnow(),
-                                       "answer": msgspec.to_builtins(answer)})
+    session.execute(insert(_BATCHES), {"id": key, "node_id": spoke.node_id, "answer": msgspec.to_builtins(answer)})
     state = peer(session, spoke.node_id)
     state.pushed_total += work.applied
     state.rejected_total += len(work.rejected)
