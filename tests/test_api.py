@@ -251,6 +251,44 @@ def test_search_follows_renames_and_deletions(clients: Any, world: dict[str, Any
     assert found("瑞丰纺织") == [] and found("瑞丰") == []
 
 
+def test_the_search_index_beside_the_roster_follows_names_and_only_names(clients: Any, db: Database,
+                                                                         world: dict[str, Any]) -> None:
+    """PostgreSQL keeps the trigram indexes on enterprise_search, written by triggers when a row is made, renamed
+    or removed: it always holds each enterprise's name and pinyin, and an edit of any other field leaves its row
+    as it was (no new row version, so no GIN index entry). SQLite keeps its FTS5 table the same way."""
+    from sqlalchemy import delete, text
+
+    if db.dialect != "postgresql":
+        pytest.skip("the PostgreSQL side of roster search")
+    office = clients("office")
+
+    def side() -> dict[str, tuple[str, str, str]]:
+        with db.reads() as session:
+            return {str(i): (n, p, x) for i, n, p, x in session.execute(
+                text("SELECT id, name, name_pinyin, xmin::text FROM enterprise_search"))}
+
+    def roster() -> dict[str, tuple[str, str]]:
+        with db.reads() as session:
+            return {str(i): (n, p) for i, n, p in session.execute(select(Enterprise.id, Enterprise.name,
+                                                                         Enterprise.name_pinyin))}
+
+    assert {k: v[:2] for k, v in side().items()} == roster() and roster()
+    eid = str(world["enterprises"]["sh"])
+    before = side()[eid]
+    assert office.patch(f"/api/v1/enterprises/{eid}", json={"contact_phone": "13912345678", "notes": "整改中"}).is_success
+    assert side()[eid] == before  # the same row version: not written
+    assert office.patch(f"/api/v1/enterprises/{eid}", json={"name": "启东宏远物流有限公司"}).is_success
+    assert {k: v[:2] for k, v in side().items()} == roster() and side()[eid][0] == "启东宏远物流有限公司"
+    made = office.post("/api/v1/enterprises", json={
+        "name": "启东联丰建筑劳务有限公司", "credit_code": make_credit_code("9", "1", "310115", "C4D5E6F7"),
+        "region_code": "310115", "industry": "construction", "node": "sc-suzhou"})
+    assert made.status_code == 201, made.text
+    assert side()[made.json()["id"]][:2] == roster()[made.json()["id"]]
+    with db.transaction() as session:  # removed for good (a row no spoke ever held is purged, say)
+        session.execute(delete(Enterprise).where(Enterprise.id == made.json()["id"]))
+    assert made.json()["id"] not in side() and {k: v[:2] for k, v in side().items()} == roster()
+
+
 def test_two_character_search_finds_terms_anywhere_in_a_name(clients: Any, world: dict[str, Any]) -> None:
     office = clients("office")
     eid = str(world["enterprises"]["sh"])
