@@ -202,6 +202,14 @@ def person_out(person: Person, p: Principal) -> dict[str, Any]:
 CREDIT_CODE_PREFIX = re.compile(r"[0-9A-Za-z]{2,18}")
 
 
+# PostgreSQL: the trigram indexes are on enterprise_search, kept beside the roster by triggers (revision 0013).
+SEARCH = table("enterprise_search", column("id", Uuid()), column("name", String()), column("name_pinyin", String()))
+
+
+def _names_contain(columns: Any, term: str) -> Any:
+    return or_(columns.name.contains(term, autoescape=True), columns.name_pinyin.contains(term.lower(), autoescape=True))
+
+
 def enterprise_query(p: Principal, dialect: str, q: str | None = None, node: str | None = None,
                      industry: str | None = None, region_code: str | None = None, is_key: bool | None = None,
                      risk_level: str | None = None) -> Select[Any]:
@@ -233,15 +241,9 @@ def enterprise_query(p: Principal, dialect: str, q: str | None = None, node: str
         stmt = stmt.join(fts, fts.c.rowid == literal_column("enterprise.rowid")).where(match)
         order = [fts.c.rowid.desc()]
     elif term and dialect == "postgresql" and len(term) >= 3:
-        # The trigram indexes are on enterprise_search, kept beside the roster by triggers (revision 0013).
-        search = table("enterprise_search", column("id", Uuid()), column("name", String()),
-                       column("name_pinyin", String()))
-        stmt = stmt.where(Enterprise.id.in_(
-            select(search.c.id).where(or_(search.c.name.contains(term, autoescape=True),
-                                          search.c.name_pinyin.contains(term.lower(), autoescape=True)))))
+        stmt = stmt.where(Enterprise.id.in_(select(SEARCH.c.id).where(_names_contain(SEARCH.c, term))))
     elif term:
-        stmt = stmt.where(or_(Enterprise.name.contains(term, autoescape=True),
-                              Enterprise.name_pinyin.contains(term.lower(), autoescape=True)))
+        stmt = stmt.where(_names_contain(Enterprise, term))
     if node:
         stmt = stmt.where(Enterprise.node_id == node)
     if industry:
