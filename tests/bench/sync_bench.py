@@ -555,14 +555,19 @@ def both_ways(hub_db: Database, spoke: Spoke, username: str, changes: int, repea
 POUCHDB = HERE / "pouchdb"
 
 
-def pouchdb_run(repeats: int = 5) -> dict[str, Any] | None:
-    """One run of the PouchDB yardstick: PouchDB syncing with a CouchDB-style server on this machine, now (its quiet
-    sync, and `repeats` syncs of 100 documents edited at each end). None (said so) without node or its packages
-    (`make bench` installs them: npm ci in tests/bench/pouchdb), or when it fails."""
+def pouchdb_node() -> str | None:
+    """The node to run the PouchDB yardstick with; None (said so) without node or its packages (`make bench`
+    installs them: npm ci in tests/bench/pouchdb)."""
     node = shutil.which("node")
     if node is None or not (POUCHDB / "node_modules" / "pouchdb").is_dir():
         note("PouchDB yardstick skipped: node or tests/bench/pouchdb/node_modules missing (make bench installs them)")
         return None
+    return node
+
+
+def pouchdb_run(node: str, repeats: int = 5) -> dict[str, Any] | None:
+    """One run of the PouchDB yardstick: PouchDB syncing with a CouchDB-style server on this machine, now (its quiet
+    sync, and `repeats` syncs of 100 documents edited at each end). None (said so) when it fails."""
     done = subprocess.run([node, str(POUCHDB / "both_ways.js"), "--docs", str(STEADY_ROWS), "--changes", "100",
                            "--repeats", str(repeats)], capture_output=True, text=True, timeout=600)
     if done.returncode != 0:
@@ -865,12 +870,13 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         cpu: list[float] = []
         timings, pulled = [], []
         groups: list[tuple[list[float], dict[str, Any] | None]] = []
+        node = None if args.no_yardstick else pouchdb_node()
         while len(timings) < args.both_repeats:
             took, rows = both_ways(hub_db, steady, "subcenter_sz", 100, min(5, args.both_repeats - len(timings)), cpu,
                                    start=len(timings))
             timings += took
             pulled += rows
-            groups.append((took, pouchdb_run() if not args.no_yardstick else None))
+            groups.append((took, pouchdb_run(node) if node is not None else None))
         say("sync_100_changed_both_ways_ms", statistics.median(timings), "ms")
         say("sync_100_changed_both_ways_first_ms", timings[0], "ms")
         say("sync_100_changed_both_ways_min_ms", min(timings), "ms")
