@@ -16,10 +16,14 @@ class BlobMismatch(ValueError):
 
 
 class BlobStore:
-    """`root/ab/abcdef…` holds complete, verified blobs; `root/partial/` holds transfers under way."""
+    """`root/ab/abcdef…` holds complete, verified blobs; `root/partial/` holds transfers under way.
 
-    def __init__(self, root: Path) -> None:
+    `max_upload_bytes` is the node's limit on one file a person attaches (`LIANFU_MAX_UPLOAD_MB`); None: no limit.
+    """
+
+    def __init__(self, root: Path, max_upload_bytes: int | None = None) -> None:
         self.root = root
+        self.max_upload_bytes = max_upload_bytes
 
     @staticmethod
     def valid(sha: str) -> bool:
@@ -88,3 +92,8 @@ class BlobStore:
 
     def open(self, sha: str) -> BinaryIO:
         return open(self.path(sha), "rb")
+
+    def head(self, sha: str, size: int = 64) -> bytes:
+        """The first bytes of a blob: enough to tell a picture from anything else."""
+        with open(self.path(sha), "rb") as handle:
+            return handle.read(size)

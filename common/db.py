@@ -119,16 +119,21 @@ class Database:
     relaxed_writes: sessionmaker[Session]
 
     @classmethod
-    def connect(cls, url: str, foreign_keys: bool = True, **kwargs: object) -> "Database":
+    def connect(cls, url: str, foreign_keys: bool = True, audit_key: bytes | None = None,
+                **kwargs: object) -> "Database":
+        """`audit_key`: the key the node links its audit chain with (common/audit.py: chain_key), handed to every
+        session in `session.info` so whoever writes an entry needs no settings; the database never holds it."""
         engine = make_engine(url, foreign_keys=foreign_keys, **kwargs)
-        reads = sessionmaker(engine, expire_on_commit=False)
+        info = {"audit_key": audit_key} if audit_key else {}
+        reads = sessionmaker(engine, expire_on_commit=False, info=info)
         statement_reads = reads
         if dialect_name(engine) == "postgresql":
-            statement_reads = sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
-        writes = sessionmaker(engine.execution_options(writes=True), expire_on_commit=False)
+            statement_reads = sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
+                                           info=info)
+        writes = sessionmaker(engine.execution_options(writes=True), expire_on_commit=False, info=info)
         relaxed = writes
         if dialect_name(engine) == "sqlite":
-            relaxed = sessionmaker(engine.execution_options(writes=True, relaxed=True), expire_on_commit=False)
+            relaxed = sessionmaker(engine.execution_options(writes=True, relaxed=True), expire_on_commit=False, info=info)
         return cls(engine, reads, writes, statement_reads, relaxed)
 
     @property

@@ -13,7 +13,7 @@ from typing import Literal
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from common import audit, throttle, totp
+from common import audit, nodestate, throttle, totp
 from common.models import LoginChallenge, User
 from common.passwords import verify_password
 
@@ -21,19 +21,21 @@ from common.passwords import verify_password
 CHALLENGE_TTL = timedelta(minutes=5)
 CODE_TRIES = 3
 
-Status = Literal["ok", "totp", "refused", "throttled", "expired"]
+Status = Literal["ok", "totp", "refused", "throttled", "expired", "halted"]
 
 
 @dataclass(frozen=True)
 class Outcome:
     """`ok`: open a session for `user`; `totp`: the code is owed, `challenge` goes in a short-lived cookie;
-    `refused`: wrong password or code; `throttled`: wait `retry_after` seconds; `expired`: start the login over."""
+    `refused`: wrong password or code; `throttled`: wait `retry_after` seconds; `expired`: start the login over;
+    `halted`: the password was right but the person's node (`node_status`) is suspended or retired."""
 
     status: Status
     user: User | None = None
     challenge: str | None = None
     retry_after: int = 0
     next_url: str = "/"
+    node_status: str | None = None
 
 
 def _sha256(value: str) -> str:
@@ -67,6 +69,9 @@ def password_step(session: Session, node_id: str, username: str, password: str, 
                      detail={"offline": True} if offline else None)
         _count_failure(session, node_id, username, address, now)
         return Outcome("refused")
+    halted = _node_halted(session, node_id, user, address, "password", offline)
+    if halted is not None:
+        return halted
     if totp.has_totp(session, user.id):
         # Not a session yet, and the account's failure count stays until the code is right: knowing the
         # password must not buy unlimited guesses at the code.
@@ -107,6 +112,9 @@ def totp_step(session: Session, node_id: str, secret_key: str, token: str | None
     verdict = totp.verify(session, secret_key, user.id, code, now)
     if verdict == "ok":
         session.delete(challenge)
+        halted = _node_halted(session, node_id, user, address, "totp")
+        if halted is not None:
+            return halted  # suspended between the two steps
         throttle.record_success(session, user.username)
         audit.record(session, node_id, "login.ok", actor=user.username, actor_id=user.id, entity_type="user",
                      entity_id=user.id, detail={"second_factor": "totp"}, address=address)
@@ -118,6 +126,20 @@ def totp_step(session: Session, node_id: str, secret_key: str, token: str | None
     if challenge.failures >= CODE_TRIES:
         session.delete(challenge)
     return Outcome("refused", next_url=challenge.next_url)
+
+
+def _node_halted(session: Session, node_id: str, user: User, address: str, step: str,
+                 offline: bool = False) -> Outcome | None:
+    # Asked only once the password is right: a stranger learns nothing of a node's state, nor whether a name exists.
+    # Not a failure either: the person is who they say, so the account's count stays as it is.
+    status = nodestate.halt_of(session, user.node_id)
+    if status is None:
+        return None
+    audit.record(session, node_id, "login.refused_node", actor=user.username, actor_id=user.id, entity_type="user",
+                 entity_id=user.id, address=address,
+                 detail={"node": user.node_id, "status": status, "step": step,
+                         **({"offline": True} if offline else {})})
+    return Outcome("halted", node_status=status)
 
 
 def _throttled(session: Session, node_id: str, username: str, address: str, lock: throttle.Lock, now: datetime,

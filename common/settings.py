@@ -29,6 +29,9 @@ class Settings:
     home_city_code: str = "320681"
     home_city_name: str = "启东市"
     debug: bool = False
+    max_upload_mb: int = 20
+    # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed; nobody's by default.
+    trusted_proxies: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -62,8 +65,28 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         home_city_code=env.get("LIANFU_HOME_CITY_CODE", "320681"),
         home_city_name=env.get("LIANFU_HOME_CITY_NAME", "启东市"),
         debug=_env_bool("LIANFU_DEBUG", False),
+        max_upload_mb=max(1, int(env.get("LIANFU_MAX_UPLOAD_MB", "20"))),
+        trusted_proxies=tuple(env.get("LIANFU_TRUSTED_PROXIES", "").replace(",", " ").split()),
     )
     return settings.with_overrides(**overrides)
+
+
+class SettingsError(ValueError):
+    """Settings a node must not start with; the message says which and why, in one line."""
+
+
+def check_hub_settings(settings: Settings) -> None:
+    """What a hub refuses to start without. With Secure cookies (production) its public address must be set: it is
+    the OpenID issuer, and one taken from a request's Host header would let a client choose it."""
+    if settings.cookie_secure and not settings.base_url:
+        raise SettingsError("LIANFU_BASE_URL is required when LIANFU_COOKIE_SECURE is on (the hub's public https "
+                            "address, its OpenID issuer)")
+    from common.web.proxies import parse_networks
+
+    try:
+        parse_networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 def ensure_secret_key(settings: Settings) -> Settings:

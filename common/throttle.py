@@ -18,6 +18,8 @@ from common.models import LoginThrottle
 
 ACCOUNT = "account"
 ADDRESS = "address"
+# Searches of people (personal data) by one account: a burst is someone walking the register, not a person at work.
+SEARCH = "search"
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Rule:
 RULES = {
     ACCOUNT: Rule(5, timedelta(minutes=15), timedelta(minutes=15), timedelta(hours=4), timedelta(hours=24)),
     ADDRESS: Rule(20, timedelta(minutes=15), timedelta(minutes=15), timedelta(hours=4), timedelta(hours=24)),
+    SEARCH: Rule(60, timedelta(minutes=10), timedelta(minutes=10), timedelta(hours=4), timedelta(hours=24)),
 }
 # Rows untouched this long (and not locked) are dropped; unknown names guessed by a scanner do not pile up.
 KEEP_FOR = timedelta(hours=24)
@@ -89,17 +92,7 @@ def record_failure(session: Session, username: str, address: str, now: datetime)
     """Count one failed attempt (wrong password or code, unknown account); the locks it just started."""
     started = []
     for scope, row in _rows(session, username, address, now).items():
-        rule = RULES[scope]
-        if row.lockouts and row.updated_at < now - rule.forget_after:
-            row.lockouts = 0
-        if row.window_started_at is None or row.window_started_at <= now - rule.window:
-            row.failures, row.window_started_at = 0, now
-        row.failures += 1
-        row.updated_at = now
-        if row.failures >= rule.limit:
-            row.lockouts += 1
-            row.locked_until = now + min(rule.first_lock * 2 ** min(row.lockouts - 1, 20), rule.max_lock)
-            row.failures, row.window_started_at = 0, None
+        if _count(row, RULES[scope], now, RULES[scope].limit):
             started.append(Lock(scope, row.locked_until))
     # Tidy up a few stale rows; skipping those another attempt holds, so two attempts never wait on each other.
     stale = (select(LoginThrottle.scope, LoginThrottle.key)
@@ -116,3 +109,37 @@ def record_success(session: Session, username: str) -> None:
     must not let an address guess at the others)."""
     session.execute(delete(LoginThrottle).where(LoginThrottle.scope == ACCOUNT,
                                                 LoginThrottle.key == account_key(username)))
+
+
+def count_search(session: Session, account: str, now: datetime) -> tuple[Lock | None, bool]:
+    """Count one search of people by `account`: the lock that refuses it (if any), and whether this very search
+    started that lock (the burst to record as a security event, once)."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect.startswith("postgres") else sqlite.insert
+    key = account[:128]
+    session.execute(insert(LoginThrottle).values(scope=SEARCH, key=key, failures=0, lockouts=0, updated_at=now)
+                    .on_conflict_do_nothing(index_elements=["scope", "key"]))
+    row = session.scalars(select(LoginThrottle).where(LoginThrottle.scope == SEARCH, LoginThrottle.key == key)
+                          .with_for_update().execution_options(populate_existing=True)).one()
+    if row.locked_until and row.locked_until > now:
+        return Lock(SEARCH, row.locked_until), False
+    # The limit's own search still goes through: the one after it is the burst.
+    if _count(row, RULES[SEARCH], now, RULES[SEARCH].limit + 1):
+        return Lock(SEARCH, row.locked_until), True
+    return None, False
+
+
+def _count(row: LoginThrottle, rule: Rule, now: datetime, lock_at: int) -> bool:
+    """One more in the row's window; at `lock_at` within it, a lock (growing with each in a row). Whether it locked."""
+    if row.lockouts and row.updated_at < now - rule.forget_after:
+        row.lockouts = 0
+    if row.window_started_at is None or row.window_started_at <= now - rule.window:
+        row.failures, row.window_started_at = 0, now
+    row.failures += 1
+    row.updated_at = now
+    if row.failures < lock_at:
+        return False
+    row.lockouts += 1
+    row.locked_until = now + min(rule.first_lock * 2 ** min(row.lockouts - 1, 20), rule.max_lock)
+    row.failures, row.window_started_at = 0, None
+    return True

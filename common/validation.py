@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date
+from typing import Any
 
 from common import regions
 from common.errors import InvalidField
@@ -34,11 +35,74 @@ MSG_MOBILE = N_("Mobile number must be 11 digits starting with 13 to 19")
 MSG_REGION_FORMAT = N_("Region code must be 6 digits")
 MSG_REGION_UNKNOWN = N_("Region code is not a known administrative division")
 
+# Of the bounds below (not in MESSAGES: they take {max}, not {char}).
+MSG_TOO_MANY = N_("At most {max} items")
+MSG_TOO_BIG = N_("Too large: at most {max} KB")
+MSG_TOO_DEEP = N_("Nested too deeply")
+
 MESSAGES = (
     MSG_CREDIT_LENGTH, MSG_CREDIT_CHAR, MSG_CREDIT_CATEGORY, MSG_CREDIT_REGION, MSG_CREDIT_ORG_CHECK,
     MSG_CREDIT_CHECK, MSG_ID_FORMAT, MSG_ID_REGION, MSG_ID_BIRTH, MSG_ID_CHECK, MSG_MOBILE,
     MSG_REGION_FORMAT, MSG_REGION_UNKNOWN,
 )
+
+# --- bounds of what comes in --------------------------------------------------------------------------
+# One set of numbers for the JSON API's schemas (common/api/schemas.py), the services behind the pages and the sync
+# push: a list or a text refused at one door is refused at every other. Texts follow their columns (or, for Text
+# columns, what the service has always taken).
+MAX_SHORT = 64        # ids, codes and choices: node ids, units, kinds, statuses
+MAX_NAME = 200        # names and titles
+MAX_PERSON_NAME = 100
+MAX_ADDRESS = 300
+MAX_NOTE = 4000       # a case event's note, a decision's comment, an enterprise's notes
+MAX_LONG_TEXT = 8000  # a visit's findings and guidance, an application's reason
+MAX_BODY = 20000      # a case's description, a bulletin's body
+MAX_DETAIL_TEXT = 2000
+MAX_DETAILS = 40      # fields of a case's details (every category has fewer)
+MAX_HAZARDS = 100
+MAX_HAZARD_TEXT = 500
+MAX_CHECKLIST_ANSWERS = 100  # an office checklist has at most 40 items; answers to items since removed are kept
+MAX_CHECK_ANSWER = 200
+MAX_TARGETS = 500     # nodes, regions or industries a bulletin is addressed to
+MAX_ATTENDANCE = 100_000
+# What a JSON column takes from any door (a sync push included), whatever its shape.
+MAX_JSON_BYTES = 256 * 1024
+MAX_JSON_DEPTH = 8
+
+
+def check_json_size(value: Any, field: str, max_items: int, max_bytes: int = MAX_JSON_BYTES,
+                    max_depth: int = MAX_JSON_DEPTH) -> bool:
+    """Refuse a JSON value (list or object) of more than `max_items` entries, nested deeper than `max_depth` or taking
+    more than `max_bytes` as JSON: for a JSON column, whichever door it came in by (API, page or sync push).
+    True when it fits (so `Problems.check(check_json_size, …)` tells whether to go on).
+
+    Walks the value without recursion and stops at the first bound passed, so a hostile value costs no more than
+    the bound to refuse."""
+    if isinstance(value, (list, dict)) and len(value) > max_items:
+        raise InvalidField(field, MSG_TOO_MANY, max=max_items)
+    size = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth >= max_depth:
+                raise InvalidField(field, MSG_TOO_DEEP)
+            size += 2 + len(item)
+            for key, inner in item.items():
+                size += len(str(key).encode()) + 3
+                stack.append((inner, depth + 1))
+        elif isinstance(item, (list, tuple)):
+            if depth >= max_depth:
+                raise InvalidField(field, MSG_TOO_DEEP)
+            size += 2 + len(item)
+            stack.extend((inner, depth + 1) for inner in item)
+        elif isinstance(item, str):
+            size += len(item.encode()) + 2
+        else:
+            size += 24  # a number, true/false/null: at most this many characters
+        if size > max_bytes:
+            raise InvalidField(field, MSG_TOO_BIG, max=max_bytes // 1024)
+    return True
 
 _SPACES = re.compile(r"\s+")
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 from litestar import Litestar
 from sqlalchemy import select
 
+from common.audit import chain_key
 from common.db import Database
 from common.models import Node
-from common.settings import Settings, ensure_secret_key, load_settings
+from common.settings import Settings, check_hub_settings, ensure_secret_key, load_settings
 from common.web.app import build_app
+from hub import audit_checkpoints
 from hub.enrollment import ENROLLMENT_HANDLERS
 from hub.oauth.admin import ADMIN_HANDLERS
 from hub.sync_page import SYNC_PAGE_HANDLERS
@@ -20,12 +22,18 @@ from sync.hub_api import SYNC_HANDLERS
 
 def create_app(settings: Settings | None = None) -> Litestar:
     """`settings=None` reads the environment; nothing is built at import time."""
-    settings = ensure_secret_key(settings or load_settings("hub"))
-    db = Database.connect(settings.database_url)
+    if settings is None:
+        settings = load_settings("hub")
+        check_hub_settings(settings)
+    settings = ensure_secret_key(settings)
+    # The hub's sessions carry its audit key (derived from the secret key, never stored): its chain is keyed.
+    db = Database.connect(settings.database_url, audit_key=chain_key(settings.secret_key))
     capture.install(db, settings.node_id, outbox=False)
     with db.reads() as session:
         node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
     app = build_app(settings, db, node_name, extra_handlers=[*OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS])
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
+    # Signed checkpoints of the audit chain ride on the spokes' directory, which they keep as witnesses.
+    app.state.audit_checkpoint = audit_checkpoints.issuer(db, settings)
     return app

@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     link = HubLink(settings.data_dir, config)
     schedule = SpokeSchedule(db, settings, link, enabled=os.environ.get("LIANFU_SPOKE_SCHEDULE") == "1")
     app = build_app(settings, db, config.node_name, login_handlers=SPOKE_LOGIN_HANDLERS, extra_handlers=SPOKE_SYNC_HANDLERS,
-                    on_startup=[schedule.start], on_shutdown=[schedule.stop, link.close])
+                    on_startup=[schedule.start], on_shutdown=[schedule.stop, link.close],
+                    form_targets=[config.hub_url, config.issuer])  # signing in and out continues at the hub
     app.state.hub_link = link
     # An attachment opened here whose bytes have not come yet is fetched from the hub then.
     app.state.fetch_blob = lambda sha: SpokeSync(db, app.state.hub_link, settings.data_dir, settings.node_id).fetch_blob(sha)

@@ -14,7 +14,7 @@ from joserfc.jws import extract_compact
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
-from common import audit, i18n, policy
+from common import audit, i18n, nodestate, policy
 from common.db import Database
 from common.i18n import N_
 from common.policy import Principal
@@ -100,6 +100,9 @@ class SpokeBearerVerifier:
         with self.db.reads() as session:
             if not policy.in_subtree(session, str(claims.get("node", "")), self.settings.node_id):
                 raise TokenRefused("the person does not belong to this node", 403)
+            if nodestate.halt_of(session, str(claims["node"])) is not None:
+                # What this spoke's directory says, so it holds while the hub cannot be asked.
+                raise TokenRefused("node not active")
             try:
                 user_id = uuid.UUID(str(claims["sub"]))
             except ValueError:

@@ -57,4 +57,4 @@ def serve(data_dir: str | None, host: str | None, port: int | None) -> None:
     os.environ.update({"LIANFU_DATA_DIR": str(settings.data_dir), "LIANFU_HOST": settings.host,
                        "LIANFU_PORT": str(settings.port), "LIANFU_SPOKE_SCHEDULE": "1"})
     uvicorn.run("spoke.app:create_app", factory=True, host=settings.host, port=settings.port, workers=1,
-                log_level="info", timeout_graceful_shutdown=5)
+                log_level="info", timeout_graceful_shutdown=5, proxy_headers=False)

@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 import anyio
@@ -20,15 +20,18 @@ from litestar.datastructures import Cookie
 from litestar.params import FromQuery
 from sqlalchemy import select
 
-from common import audit, i18n, login as flow, policy
+from common import audit, i18n, login as flow, nodestate, policy
 from common.i18n import N_
 from common.models import User
 from common.settings import Settings
 from common.web.auth import close_session, open_session, session_cookie
 from common.web.errors import problem
 from common.web.htmx import redirect
-from common.web.login import NO_STORE, WRONG_PASSWORD, address_of, logged_in, now_of, run_step, safe_next, throttled
+from common.web.login import (
+    NO_STORE, WRONG_PASSWORD, address_of, logged_in, node_halted, now_of, run_step, safe_next, throttled,
+)
 from common.web.templating import render
+from spoke import standing
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
 
 RP_TTL = 600
@@ -83,6 +86,35 @@ def _rp_cookie(settings: Settings, value: str | None) -> Cookie:
                   secure=settings.cookie_secure, samesite="lax", max_age=RP_TTL if value else 0)
 
 
+# --- the ID token of the login, kept for logging out at the hub too ------------------------------------------------
+
+def _id_token_cookie(settings: Settings, id_token: str | None) -> Cookie:
+    # Sent back only to /logout, the one place it is needed: there it is the hint that lets the hub end its own
+    # session without asking again (OpenID Connect RP-initiated logout).
+    return Cookie(key=f"{settings.cookie_prefix}_id_token", value=id_token or "", path="/logout", httponly=True,
+                  secure=settings.cookie_secure, samesite="lax",
+                  max_age=settings.session_hours * 3600 if id_token else 0)
+
+
+def _subject_of(id_token: str) -> str | None:
+    """Whom the kept ID token names (unverified: the hub checks its signature when it is handed back)."""
+    try:
+        claims = json.loads(extract_compact(id_token.encode()).payload)
+    except (JoseError, ValueError, UnicodeError):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return str(subject) if subject else None
+
+
+# --- a node the hub no longer serves --------------------------------------------------------------------------------
+
+def _node_halted_page(request: Request, status: str) -> Response[Any]:
+    response = render(request, "login_refused.html", {"message": nodestate.refusal(status), "switch_account": False},
+                      status=403, headers=NO_STORE)
+    response.set_cookie(_rp_cookie(request.app.state.settings, None))
+    return response
+
+
 # --- pages ----------------------------------------------------------------------------------------------------------
 
 def _offline_form(request: Request, target: str, error: str | None = None, status: int = 200,
@@ -117,6 +149,10 @@ async def login_page(request: Request, next: FromQuery[str | None] = None,  # no
     except HubUnreachable:
         return _offline_form(request, target)
     except HubRefused as refused:
+        if standing.node_refused(refused):
+            status = await anyio.to_thread.run_sync(standing.learn_own_suspension, state.db, state.settings,
+                                                   address_of(request))
+            return _node_halted_page(request, status)
         return problem(request, 503, i18n.gettext(HUB_REFUSED, reason=str(refused.body.get("detail", refused.status)
                                                                           if isinstance(refused.body, dict) else refused.status)))
     verifier = secrets.token_urlsafe(48)
@@ -159,9 +195,14 @@ async def offline_login(request: Request) -> Response[Any]:
     if outcome.status == "throttled":
         return throttled(request, "login.html", {"next": target, "username": username,
                                                  "offline_notice": i18n.gettext(OFFLINE_NOTICE)}, outcome.retry_after)
+    if outcome.status == "halted":
+        return node_halted(request, "login.html", {"next": target, "username": username,
+                                                   "offline_notice": i18n.gettext(OFFLINE_NOTICE)}, outcome)
     if token is None:
         return _offline_form(request, target, i18n.gettext(WRONG_PASSWORD), 400, username)
-    return logged_in(request, token, target)
+    response = logged_in(request, token, target)
+    response.set_cookie(_id_token_cookie(state.settings, None))  # no hub session to end from this one
+    return response
 
 
 def _verify_id_token(link: HubLink, id_token: str, nonce: str) -> dict[str, Any]:
@@ -197,11 +238,18 @@ def _not_this_node(request: Request) -> Response[Any]:
     return response
 
 
-def _complete(state: Any, code: str, pending: dict[str, Any], address: str, user_agent: str) -> tuple[str, str | None]:
-    """Redeem the code, check the ID token and the node, keep a copy of the person, open a session.
+class Completed(NamedTuple):
+    """`ok` with the session's token and the ID token; `refused`: outside this spoke's subtree; `halted`: the
+    person's node is suspended or retired as far as this spoke knows (`node_status`)."""
 
-    Returns ("ok", session token) or ("refused", None) for a person outside this spoke's subtree.
-    """
+    outcome: str
+    token: str | None = None
+    id_token: str | None = None
+    node_status: str | None = None
+
+
+def _complete(state: Any, code: str, pending: dict[str, Any], address: str, user_agent: str) -> Completed:
+    """Redeem the code, check the ID token and the node, keep a copy of the person, open a session."""
     link: HubLink = state.hub_link
     settings: Settings = state.settings
     metadata = link.metadata()
@@ -209,18 +257,31 @@ def _complete(state: Any, code: str, pending: dict[str, Any], address: str, user
                                     data={"grant_type": "authorization_code", "code": code,
                                           "redirect_uri": f"{base_url_of(settings)}/auth/callback",
                                           "code_verifier": pending["verifier"], **link.client_assertion()}))
-    claims = _verify_id_token(link, str(body.get("id_token", "")), pending["nonce"])
+    id_token = str(body.get("id_token", ""))
+    claims = _verify_id_token(link, id_token, pending["nonce"])
+    with state.db.reads() as session:
+        stale = nodestate.halt_of(session, str(claims["node"])) is not None
+    if stale:
+        # The hub has just vouched for them, so their node is in service there: our copy of the statuses may be
+        # older than a reinstatement. Take the directory again before believing it.
+        standing.refresh_directory(state.db, state.settings, state.hub_link)
     with state.db.transaction() as session:
         username = str(claims["preferred_username"])[:64]
         if not policy.in_subtree(session, claims["node"], settings.node_id):
             audit.record(session, settings.node_id, "login.refused", actor=username, entity_type="user",
                          entity_id=str(claims["sub"])[:64], address=address,
                          detail={"reason": "node outside this spoke", "node": claims["node"]})
-            return "refused", None
+            return Completed("refused")
+        status = nodestate.halt_of(session, str(claims["node"]))
+        if status is not None:
+            audit.record(session, settings.node_id, "login.refused_node", actor=username, entity_type="user",
+                         entity_id=str(claims["sub"])[:64], address=address,
+                         detail={"node": claims["node"], "status": status, "via": "hub"})
+            return Completed("halted", node_status=status)
         user = _local_copy(session, claims)
         audit.record(session, settings.node_id, "login.ok", actor=user.username, actor_id=user.id, entity_type="user",
                      entity_id=user.id, address=address, detail={"via": "hub"})
-        return "ok", open_session(session, settings, user, address, user_agent)
+        return Completed("ok", open_session(session, settings, user, address, user_agent), id_token)
 
 
 def _local_copy(session: Any, claims: dict[str, Any]) -> User:
@@ -271,8 +332,8 @@ async def callback(request: Request) -> Response[Any]:
         return fail(400, i18n.gettext(N_("This login has expired or did not start here. Please log in again.")))
     address = address_of(request)
     try:
-        outcome, value = await anyio.to_thread.run_sync(_complete, state, code, pending, address,
-                                                        request.headers.get("user-agent", ""))
+        done = await anyio.to_thread.run_sync(_complete, state, code, pending, address,
+                                              request.headers.get("user-agent", ""))
     except HubUnreachable:
         return fail(503, i18n.gettext(N_("The hub could not be reached to finish the login. Please try again.")))
     except (HubRefused, ValueError) as exc:
@@ -282,16 +343,24 @@ async def callback(request: Request) -> Response[Any]:
                              detail={"reason": str(exc)[:200]})
         await anyio.to_thread.run_sync(record)
         return fail(400, i18n.gettext(HUB_REFUSED, reason=str(exc)[:200]))
-    if outcome != "ok" or value is None:
+    if done.outcome == "halted":
+        return _node_halted_page(request, done.node_status or "suspended")
+    if done.outcome != "ok" or done.token is None:
         return _not_this_node(request)
-    response = logged_in(request, value, safe_next(pending.get("next")))
+    response = logged_in(request, done.token, safe_next(pending.get("next")))
     response.set_cookie(_rp_cookie(settings, None))
+    response.set_cookie(_id_token_cookie(settings, done.id_token))
     return response
 
 
 @post("/logout", include_in_schema=False)
 async def logout(request: Request) -> Response[Any]:
-    """End the spoke's session, then the hub's (RP-initiated logout), and come back to this spoke's login."""
+    """End the spoke's session, then the hub's (RP-initiated logout), and come back to this spoke's login.
+
+    The ID token of the login goes along as `id_token_hint`: the hub then knows the person's own application asks
+    and ends its session at once. Without it the hub would ask to confirm, and a person who did not would be let
+    straight back in by the next visit here.
+    """
     state = request.app.state
     settings: Settings = state.settings
     link: HubLink = state.hub_link
@@ -307,9 +376,13 @@ async def logout(request: Request) -> Response[Any]:
     target = "/login"
     if principal is not None and not principal.offline and not link.believed_down():
         params = {"client_id": link.config.client_id, "post_logout_redirect_uri": f"{base_url_of(settings)}/login"}
+        id_token = request.cookies.get(_id_token_cookie(settings, None).key)
+        if id_token and _subject_of(id_token) == str(principal.user_id):
+            params["id_token_hint"] = id_token
         target = f"{link.config.hub_url.rstrip('/')}/oauth/logout?{urlencode(params)}"
     response = redirect(request, target)
     response.set_cookie(session_cookie(settings, None))
+    response.set_cookie(_id_token_cookie(settings, None))
     return response
 
 

@@ -14,6 +14,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from common.db import Database
 from common.settings import Settings
 from spoke.login import base_url_of
+from spoke.standing import learn_if_node_refused
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
 from sync.spoke_side import DIRECTORY_REFRESH, RoundResult, SpokeSync
 
@@ -83,6 +84,7 @@ class SpokeSchedule:
             else:
                 self.failures += 1
                 self.last_error = result.error
+                learn_if_node_refused(self.db, self.settings, self.link)
                 log.warning("sync with the hub failed (%s in a row): %s", self.failures, result.error)
             return result
         finally:

@@ -27,7 +27,8 @@ def spoke_database(url: str, node_id: str) -> Database:
 def install(db: Database, node_id: str, outbox: bool) -> None:
     """Capture changes made through `db`'s sessions; `outbox` at a spoke, moves at the hub."""
     for maker in (db.writes, db.reads):
-        maker.configure(info={"node_id": node_id})  # whose numbers this database mints (case numbers)
+        # Whose numbers this database mints (case numbers); added to what the Database gave its sessions (the audit key).
+        maker.configure(info={**maker.kw.get("info", {}), "node_id": node_id})
         event.listen(maker, "before_flush", lambda session, _ctx, _objs: capture(session, node_id, outbox))
 
 

@@ -4,7 +4,10 @@ Only the spoke's own node's accounts travel, never another node's: a stolen spok
 """
 from __future__ import annotations
 
+import json
+import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 from litestar import Request, get
@@ -19,6 +22,9 @@ from common.models import Node, User, utcnow
 from common.services import settings
 
 USER_FIELDS = ("username", "display_name", "role", "unit_id", "is_leader", "password_hash", "phone", "active")
+# The hub's signed audit checkpoints a spoke has received, one JSON line each, in its data dir: a witness of the
+# hub's audit chain that no one writing the hub's database can reach (`lianfu hub audit verify --witness`).
+CHECKPOINTS_FILE = "audit_checkpoints.jsonl"
 
 
 def directory_for(session: Session, node_id: str) -> dict[str, Any]:
@@ -41,7 +47,15 @@ def directory(request: Request, principal: Caller) -> dict[str, Any]:
     if principal.role != "spoke":
         raise PermissionDeniedException(i18n.gettext(N_("Only a node's own credentials can be used here.")))
     with request.app.state.db.reads() as session:
-        return directory_for(session, principal.node_id)
+        found = directory_for(session, principal.node_id)
+    # The hub's newest audit checkpoint, for the spoke to keep (the hub app sets the issuer; see
+    # hub/audit_checkpoints.py): it rides on a request every spoke makes every few minutes anyway.
+    issuer = request.app.state.get("audit_checkpoint")
+    if issuer is not None:
+        checkpoint = issuer()
+        if checkpoint:
+            found["audit_checkpoint"] = checkpoint
+    return found
 
 
 # --- the spoke's side -------------------------------------------------------------------------------------------
@@ -94,3 +108,39 @@ def apply_directory(session: Session, payload: dict[str, Any], own_node: str) ->
         audit.record(session, own_node, "sync.directory", actor=f"node:{own_node}"[:64], entity_type="node",
                      entity_id=own_node, detail=counts)
     return counts
+
+
+def keep_checkpoint(data_dir: Path, checkpoint: str | None) -> bool:
+    """Append the hub's audit checkpoint to the witness file unless it is the one kept last; whether it was kept.
+    Not checked here: the verifier checks its signature against the hub's keys, and a forged one only fails there."""
+    if not checkpoint or not isinstance(checkpoint, str):
+        return False
+    path = data_dir / CHECKPOINTS_FILE
+    if _last_line(path).get("jws") == checkpoint:
+        return False
+    line = json.dumps({"received_at": utcnow().isoformat(), "jws": checkpoint}, separators=(",", ":")) + "\n"
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(line)
+        out.flush()
+        os.fsync(out.fileno())
+    return True
+
+
+def _last_line(path: Path) -> dict[str, Any]:
+    # Only the file's tail is read: the file grows by a line every few minutes for the life of the spoke.
+    try:
+        with open(path, "rb") as held:
+            held.seek(0, os.SEEK_END)
+            size = held.tell()
+            held.seek(max(0, size - 65536))
+            tail = held.read().splitlines()
+    except FileNotFoundError:
+        return {}
+    for raw in reversed(tail):
+        if raw.strip():
+            try:
+                found = json.loads(raw)
+            except ValueError:
+                return {}
+            return found if isinstance(found, dict) else {}
+    return {}

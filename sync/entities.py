@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable
 
-from sqlalchemy import BigInteger, Column, SmallInteger, Table
+from sqlalchemy import JSON, BigInteger, Column, SmallInteger, Table
 
+from common import rules
+from common.errors import InvalidField
+from common.validation import check_json_size
 from common.models import (
     Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Person, Visit,
 )
@@ -39,13 +42,17 @@ class Entity:
     checks: dict[str, Callable[[Any], str | None]] = field(init=False)
 
     def __post_init__(self) -> None:
+        # Every synced table has its write rules (common/rules.py): a new one without them fails here, at import,
+        # so the push path cannot be forgotten.
+        rules.rules_for(self.name)
         table = self.model.__table__
         object.__setattr__(self, "table", table)
         object.__setattr__(self, "fields", tuple(c.name for c in table.columns
                                                  if c.name not in HOUSEKEEPING and c.name not in self.derived))
         object.__setattr__(self, "decoders", {c.name: decoder for c in table.columns
                                               if (decoder := _decoder_for(c)) is not None})
-        object.__setattr__(self, "checks", {c.name: check for c in table.columns if (check := _check_for(c)) is not None})
+        object.__setattr__(self, "checks", {c.name: check for c in table.columns
+                                            if (check := _check_for(self.name, c)) is not None})
 
     @property
     def columns(self) -> list[str]:
@@ -80,14 +87,27 @@ def _decoder_for(column: Column[Any]) -> Callable[[Any], Any] | None:
     return None
 
 
-def _check_for(column: Column[Any]) -> Callable[[Any], str | None] | None:
-    """What a pushed value must be for its column (None where the decoder or the column's type decides)."""
+def _check_for(entity: str, column: Column[Any]) -> Callable[[Any], str | None] | None:
+    """What a pushed value must be for its column (None where the decoder or the column's type decides). Texts and
+    JSON values are bounded as the API bounds them (common/rules.py sizes), whatever the database would take."""
+    if isinstance(column.type, JSON):
+        most = rules.size_limit(entity, column.name, json=True)
+
+        def bounded(value: Any) -> str | None:
+            try:
+                check_json_size(value, column.name, most)
+            except InvalidField as exc:
+                problem = exc.problems[0]
+                return problem.message.format(**problem.params)
+            return None
+
+        return bounded
     try:
         python_type = column.type.python_type
     except NotImplementedError:
         return None
     if python_type is str:
-        length = getattr(column.type, "length", None)
+        length = getattr(column.type, "length", None) or rules.size_limit(entity, column.name, json=False)
 
         def text(value: Any) -> str | None:
             if not isinstance(value, str):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
+import zlib
 from functools import lru_cache
 from typing import Any
 
@@ -24,7 +25,7 @@ from sync import hub_side
 from sync.entities import BY_NAME
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, SEEN_PROTOCOL,
-    DigestRequest, IdsAnswer, PullAnswer, PullRequest, PushBatch, decode, encode,
+    DigestRequest, IdsAnswer, PullAnswer, PullRequest, PushBatch, TooLarge, decode, encode,
 )
 
 NO_CSRF = {"csrf_exempt": True}
@@ -103,7 +104,10 @@ async def _body(request: Request[Any, Any, Any], kind: type[Any]) -> Any:
         raise HTTPException(status_code=413, detail=i18n.gettext(N_("The batch is too large.")))
     try:
         return decode(raw, kind)
-    except (msgspec.DecodeError, msgspec.ValidationError, OSError, EOFError) as exc:
+    except TooLarge:
+        raise HTTPException(status_code=413, detail=i18n.gettext(N_("The batch is too large."))) from None
+    # RecursionError: JSON nested past the decoder's depth, which no spoke sends.
+    except (msgspec.DecodeError, msgspec.ValidationError, OSError, EOFError, zlib.error, RecursionError) as exc:
         raise HTTPException(status_code=400, detail=i18n.gettext(N_("The sync request is malformed: {reason}"),
                                                                  reason=str(exc)[:200])) from None
 

@@ -11,7 +11,7 @@ import msgspec
 from sqlalchemy import BigInteger, Text, Uuid, and_, cast, func, insert, literal, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from common import audit, lifecycle, policy
+from common import audit, lifecycle, policy, rules
 from common.clock import clock
 from common.models import (
     Attachment, Bulletin, BulletinAudience, Case, CaseEvent, Enterprise, Node, Setting, SyncBatch, SyncConflict, SyncMark,
@@ -19,6 +19,7 @@ from common.models import (
 )
 from common.policy import WRITERS, Principal
 from common.services import cases as case_service
+from common.services.federation import NODE_REQUESTS
 from common.services.roster import move_file
 from sync import bulk
 from sync.entities import BY_NAME, ENTITIES, HUB_ONLY, RANK, Entity
@@ -36,7 +37,12 @@ FILE = frozenset({"person", "visit", "info_report", "case_record", "case_event",
 
 
 class RowRefused(Exception):
-    """A pushed row the hub will not apply; `reason` goes back to the spoke and into the audit trail."""
+    """A pushed row the hub will not apply; `reason` goes back to the spoke and into the audit trail, with the name
+    of the write rule it broke where one did (common/rules.py)."""
+
+    def __init__(self, reason: str, rule: str = "") -> None:
+        super().__init__(reason)
+        self.rule = rule
 
 
 def spoke_principal(session: Session, node_id: str) -> Principal:
@@ -84,6 +90,7 @@ class _Apply:
         self.case_enterprises: dict[uuid.UUID, uuid.UUID | None] = {}
         # Moves of an enterprise by this spoke that lost to a later one at merge: (enterprise id, the node it lost).
         self.lost_moves: set[tuple[uuid.UUID, str]] = set()
+        self.parents: rules.ParentNodes = {}
 
     def load_actors(self, changes: Iterable[Change]) -> None:
         ids = set()
@@ -116,11 +123,13 @@ class _Apply:
             if case is not None:
                 case_service.project(self.session, case, case_service.case_state(self.session, case_id))
 
-    def refuse(self, change: Change, reason: str) -> None:
+    def refuse(self, change: Change, reason: str, rule: str = "") -> None:
         self.rejected.append(Rejected(change.entity, str(change.id)[:64], reason))
+        detail = {"reason": reason, "node": self.spoke.node_id, "actor": change.actor}
+        if rule:
+            detail["rule"] = rule
         audit.record(self.session, self.hub_node, "security.sync_rejected", actor=self.spoke.username[:64],
-                     entity_type=str(change.entity)[:32], entity_id=str(change.id)[:64],
-                     detail={"reason": reason, "node": self.spoke.node_id, "actor": change.actor})
+                     entity_type=str(change.entity)[:32], entity_id=str(change.id)[:64], detail=detail)
 
     def apply_entity(self, entity: Entity, changes: list[Change]) -> None:
         table = entity.table
@@ -136,6 +145,9 @@ class _Apply:
                                                                 columns=_merge_columns(entity, changes))}
         inserts: list[dict[str, Any]] = []
         inserted: set[uuid.UUID] = set()
+        # The nodes of the rows these hang off (their enterprise, case, …), read once for the batch's parent rule.
+        self.parents = rules.parent_nodes(self.session, entity.name, [_parent_keys(entity, change.values, existing.get(
+            ids.get(change.id))) for change in changes])
         for change in changes:
             row_id = ids.get(change.id)
             try:
@@ -171,7 +183,7 @@ class _Apply:
                     self.merge(entity, change, row_id, current, values)
                 self.applied += 1
             except RowRefused as refused:
-                self.refuse(change, str(refused))
+                self.refuse(change, str(refused), refused.rule)
             except (ValueError, TypeError, KeyError) as exc:
                 self.refuse(change, f"malformed row: {exc}"[:200])
         self.write_merged(entity, existing)
@@ -189,9 +201,10 @@ class _Apply:
         elif node_id not in self.spoke.subtree:
             raise RowRefused("outside the node's scope")
 
-    def check_actor(self, entity: Entity, change: Change, action: str, values: dict[str, Any]) -> None:
+    def check_actor(self, entity: Entity, change: Change, action: str, values: dict[str, Any]) -> rules.Writer | None:
+        """The account that wrote the change, as the hub knows it (None for the node's own audit trail)."""
         if entity.name == "audit_entry":
-            return  # the node's own trail, written by the node itself
+            return None  # the node's own trail, written by the node itself
         try:
             user = self.users.get(uuid.UUID(str(change.actor))) if change.actor else None
         except ValueError:
@@ -209,15 +222,63 @@ class _Apply:
                 raise RowRefused("the writer's role may not add this kind of event")
         elif user.role not in APPEND_ONLY_ROLES:
             raise RowRefused("the writer's role may not do this")
+        return rules.Writer(user.id, user.role, user.node_id, user.unit_id, bool(user.is_leader))
+
+    def check_rules_made(self, entity: Entity, change: Change, writer: rules.Writer,
+                         values: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """The write rules of a new row (common/rules.py), as the API applies them; what the hub sets from the account
+        replaces what was sent. Whether anything sent was replaced: then the row goes back to the spoke as stamped."""
+        try:
+            rules.check_fields(entity.name, writer.role, None, values)
+            if entity.name == "node_application" and values.get("created_node") is not None:
+                if values.get("kind") not in NODE_REQUESTS or values["created_node"] not in self.spoke.subtree:
+                    raise rules.RuleBroken("workflow", "Only its workflow sets this.", "created_node")
+            stamped = rules.stamp(entity.name, writer)
+            followed = self.parent_node_in_scope(entity, values)
+            if followed is not None:
+                stamped["node_id"] = followed
+            replaced = sorted(name for name, value in stamped.items() if name in values and values[name] != value)
+            values = {**values, **stamped}
+            rules.check_parent(self.session, entity.name, values, known=self.parents)
+            if entity.name == "bulletin_ack" and not self.addressed(values):
+                raise rules.RuleBroken("parent", "No such bulletin", "bulletin_id")
+        except rules.RuleBroken as broken:
+            raise RowRefused(f"rule {broken.rule}: {broken.field_name}", broken.rule) from None
+        if replaced:
+            audit.record(self.session, self.hub_node, "security.sync_stamped", actor=self.spoke.username[:64],
+                         entity_type=entity.name[:32], entity_id=str(change.id)[:64],
+                         detail={"node": self.spoke.node_id, "actor": change.actor, "fields": replaced})
+        return values, bool(replaced)
+
+    def parent_node_in_scope(self, entity: Entity, values: dict[str, Any]) -> str | None:
+        """Where a new row of an enterprise's file goes when its parent moved within the spoke's scope before the
+        row arrived (made offline at the old node): to its parent's node, as the move took the rest of the file."""
+        if entity.name not in FILE:
+            return None
+        parent = rules.rules_for(entity.name).parent
+        try:
+            key = parent(values) if parent is not None else None
+        except rules.RuleBroken:
+            return None
+        if key is None:
+            return None
+        node = self.parents.get((key[0], str(key[1])))
+        return node if node is not None and node != values.get("node_id") and node in self.spoke.subtree else None
+
+    def addressed(self, values: dict[str, Any]) -> bool:
+        """Whether the bulletin an acknowledgement is for was published to the acknowledging node."""
+        node = str(values.get("node_id"))
+        reader = Principal(None, "", "enterprise", node, subtree=frozenset({node}), lineage=frozenset({node}))
+        return self.session.scalar(select(Bulletin.id).where(Bulletin.id == values.get("bulletin_id"),
+                                                             policy.visible(Bulletin, reader))) is not None
 
     def check_made(self, entity: Entity, change: Change, row_id: uuid.UUID, values: dict[str, Any]) -> dict[str, Any]:
         node_id = values.get("node_id")
         self.check_scope(entity, node_id)
-        if entity.name == "case_event":
-            case_node = self.session.scalar(select(Case.node_id).where(Case.id == values.get("case_id")))
-            if case_node is None or case_node not in self.spoke.subtree:
-                raise RowRefused("an event of a case outside the node's scope")
-        self.check_actor(entity, change, "create", values)
+        writer = self.check_actor(entity, change, "create", values)
+        replaced = False
+        if writer is not None:
+            values, replaced = self.check_rules_made(entity, change, writer, values)
         now = utcnow()
         row = {column: values[column] for column in entity.columns if column in values}
         row.update(id=row_id, version=clock.now(), field_versions=_clean_versions(change.fv),
@@ -226,8 +287,10 @@ class _Apply:
         for name in entity.derived:
             row.pop(name, None)  # worked out here from the events, whatever the spoke thought
         if "pushed_by" in entity.table.c:
-            row.update(pushed_by=self.spoke.node_id, pushed_version=row["version"])
-            self.stamps.append([entity.name, str(row_id), row["version"], now.isoformat()])
+            # A row the hub changed from what was sent is not the spoke's copy: it goes back to the spoke on its pull.
+            row.update(pushed_by=None if replaced else self.spoke.node_id, pushed_version=None if replaced else row["version"])
+            if not replaced:
+                self.stamps.append([entity.name, str(row_id), row["version"], now.isoformat()])
         return row
 
     def check_edit(self, entity: Entity, change: Change, current: Any, values: dict[str, Any]) -> None:
@@ -250,7 +313,13 @@ class _Apply:
         if unknown:
             raise RowRefused(f"fields that cannot be edited: {', '.join(unknown)}")
         action = "delete" if values.get("deleted_at") is not None and current["deleted_at"] is None else "update"
-        self.check_actor(entity, change, action, values)
+        writer = self.check_actor(entity, change, action, values)
+        if writer is not None:
+            try:
+                rules.check_fields(entity.name, writer.role, current, values)
+                rules.check_parent(self.session, entity.name, {**current, **values}, changed=values, known=self.parents)
+            except rules.RuleBroken as broken:
+                raise RowRefused(f"rule {broken.rule}: {broken.field_name}", broken.rule) from None
 
     def moved_away(self, entity: Entity, row_id: uuid.UUID, current: Any) -> bool:
         """Whether the row was in the spoke's scope and has been moved out of it (the office gave an enterprise to
@@ -277,7 +346,12 @@ class _Apply:
         if entity.append_only:
             raise RowRefused("append-only: it cannot be changed")
         action = "delete" if values.get("deleted_at") is not None and current["deleted_at"] is None else "update"
-        self.check_actor(entity, change, action, values)
+        writer = self.check_actor(entity, change, action, values)
+        if writer is not None:
+            try:
+                rules.check_fields(entity.name, writer.role, current, values)
+            except rules.RuleBroken as broken:
+                raise RowRefused(f"rule {broken.rule}: {broken.field_name}", broken.rule) from None
         versions = current["field_versions"] or {}
         kept: list[str] = []
         for name, value in values.items():
@@ -424,6 +498,20 @@ class _Apply:
 # deleted, its versions, and what names the file it belongs to (see _Apply.file_enterprise).
 _MERGE_READS = frozenset({"id", "node_id", "deleted_at", "field_versions", "version", "pushed_by", "pushed_version",
                           "entity_type", "entity_id", "case_id", "enterprise_id"})
+
+
+def _parent_keys(entity: Entity, sent: dict[str, Any], held: Any) -> dict[str, Any]:
+    """What names a pushed row's parent: as sent, else as held here (an edit that does not move it)."""
+    keys = rules.rules_for(entity.name).parent_keys
+    out = {name: held[name] for name in keys if held is not None and name in held}
+    for name in keys:
+        if name in sent:
+            value = sent[name]
+            try:
+                out[name] = uuid.UUID(str(value)) if name.endswith("_id") and value is not None else value
+            except ValueError:
+                out[name] = None
+    return out
 
 
 def _merge_columns(entity: Entity, changes: list[Change]) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ from common.migrate import head_and_previous
 from common.models import Attachment, BulletinAudience, Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
 from common.services import cases as case_service
 from sync import bulk
-from sync.directory import apply_directory
+from sync.directory import apply_directory, keep_checkpoint
 from sync.entities import BY_NAME, ENTITIES, Entity
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
 from sync.wire import (
@@ -349,6 +349,7 @@ class SpokeSync:
             apply_directory(session, payload, self.node_id)
             # The hub's tag as read before this copy: a change since then shows as another tag next round.
             write_state(session, "directory", {"at": now.isoformat(), "tag": self.hub_directory or tag})
+        keep_checkpoint(self.data_dir, payload.get("audit_checkpoint"))
 
     # --- push ---------------------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gzip
+import zlib
 from typing import Any
 
 import msgspec
@@ -18,6 +19,9 @@ PROTOCOL_HEADER = "Lianfu-Sync-Protocol"
 SCHEMA_HEADER = "Lianfu-Schema"
 MAX_BATCH_ROWS = 2000
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+# A gzipped body may inflate to this much and no more: only the compressed size is bounded by the transport, and a few
+# hundred kilobytes of gzip can hold gigabytes of zeros. A spoke keeps its batches under it too (see fits).
+MAX_INFLATED_BYTES = 8 * MAX_BATCH_BYTES
 PULL_PAGE_ROWS = 2000
 # A row can become visible after a read that passed its version only if its transaction was still running at the
 # read: its version is then above read_at − OVERLAP (HLC units: milliseconds << 16). A pull resumes from
@@ -146,14 +150,42 @@ def encode(value: Any, compress: bool = True) -> bytes:
 
 
 def fits(value: Any, limit: int) -> bool:
-    """Whether `value` encoded (gzipped, as sent) takes at most `limit` bytes: without compressing it when its plain
-    JSON already does (a batch of a few hundred rows, the usual case)."""
+    """Whether `value` encoded (gzipped, as sent) takes at most `limit` bytes, and inflates to what the hub takes:
+    without compressing it when its plain JSON already does (a batch of a few hundred rows, the usual case)."""
     raw = _encoder.encode(value)
-    return len(raw) <= limit or len(gzip.compress(raw, compresslevel=1)) <= limit
+    if len(raw) <= limit:
+        return True
+    return len(raw) <= MAX_INFLATED_BYTES and len(gzip.compress(raw, compresslevel=1)) <= limit
 
 
-def decode(body: bytes, kind: type[Any]) -> Any:
-    """Decode a (possibly gzipped) body; raises msgspec.ValidationError / DecodeError on a malformed one."""
+class TooLarge(ValueError):
+    """A gzipped body that inflates past the limit; refused before it is inflated any further."""
+
+
+def inflate(body: bytes, limit: int = MAX_INFLATED_BYTES) -> bytes:
+    """The gzip `body` inflated, refused (TooLarge) as soon as its output would pass `limit` bytes; EOFError when it
+    is cut short, zlib.error when it is not gzip."""
+    parts: list[bytes] = []
+    left = limit
+    rest = body
+    # gzip allows several members end to end (gzip.decompress reads them all): each one counts towards the limit.
+    while rest:
+        inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        # At most one byte past what is left: that byte proves the body too large without inflating any more of it.
+        part = inflater.decompress(rest, left + 1)
+        if len(part) > left:
+            raise TooLarge(f"inflates to more than {limit} bytes")
+        if not inflater.eof:
+            raise EOFError("the compressed body ends before its end-of-stream marker")
+        left -= len(part)
+        parts.append(part)
+        rest = inflater.unused_data
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def decode(body: bytes, kind: type[Any], limit: int = MAX_INFLATED_BYTES) -> Any:
+    """Decode a (possibly gzipped) body; raises TooLarge when it inflates past `limit`, msgspec.ValidationError /
+    DecodeError on a malformed one."""
     if body[:2] == b"\x1f\x8b":
-        body = gzip.decompress(body)
+        body = inflate(body, limit)
     return msgspec.json.decode(body, type=kind)

@@ -237,6 +237,9 @@ class Client:
         self.fetch_csrf()
         response = self.http.post("/login", data={"username": username, "password": password, "csrf_token": self.csrf,
                                                   "next": "/"}, follow_redirects=False)
+        if response.status_code == 303:
+            # The token is bound to the session: a logged-in page carries the new one.
+            self.csrf = CSRF_RE.search(self.http.get("/").text).group(1)  # type: ignore[union-attr]
         self.http.headers["X-CSRF-Token"] = self.csrf
         return response
 

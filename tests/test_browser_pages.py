@@ -197,7 +197,7 @@ def _search(tab: Tab, term: str, *, type_it: bool) -> Any:
             box.press_sequentially(term, delay=40)
         else:
             box.fill(term)
-    page.wait_for_function("window.__settled > 0")
+    page.wait_for_function("() => window.__settled > 0")
     return answer.value
 
 

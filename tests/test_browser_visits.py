@@ -113,7 +113,7 @@ def test_a_sub_center_head_logs_a_visit_on_the_spoke_and_it_reaches_the_hub(
         page.get_by_role("button", name="添加隐患").click()
         page.locator("#f-hazards-1-description").fill("灭火器过期")
         expect(page.locator("#draft-status")).to_have_text("草稿已保存在本机。")
-        page.wait_for_function(f"(localStorage.getItem({draft_key!r}) || '').includes('灭火器过期')")
+        page.wait_for_function(f"() => (localStorage.getItem({draft_key!r}) || '').includes('灭火器过期')")
         check_phone_page(page, "visit-new-phone.png")
 
         # A reload (or a dropped connection) keeps what was typed: the draft is on the device.
@@ -162,7 +162,7 @@ def test_a_sub_center_head_logs_a_visit_on_the_spoke_and_it_reaches_the_hub(
         expect(page.locator("#visit-location")).to_have_text("31.230400, 121.473700")
         photo = page.locator("#visit-photos img")
         expect(photo).to_have_count(1)
-        page.wait_for_function("document.querySelector('#visit-photos img').complete")
+        page.wait_for_function("() => document.querySelector('#visit-photos img').complete")
         assert photo.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [1600, 1200]
         stored = page.request.get(spoke + (photo.get_attribute("src") or ""))
         assert stored.headers["content-type"] == "image/jpeg", "the photo is sent as the reduced JPEG"
@@ -193,7 +193,7 @@ def test_a_sub_center_head_logs_a_visit_on_the_spoke_and_it_reaches_the_hub(
         office.wait_for_url(f"{hub}/visits/{visit_id}")
         expect(office.locator("#visit-hazards")).to_contain_text("配电箱未上锁")
         expect(office.locator("#visit-location")).to_have_text("31.230400, 121.473700")
-        office.wait_for_function("document.querySelector('#visit-photos img') && document.querySelector('#visit-photos img').complete")
+        office.wait_for_function("() => document.querySelector('#visit-photos img') && document.querySelector('#visit-photos img').complete")
         assert office.locator("#visit-photos img").evaluate("img => img.naturalWidth") == 1600
         check_phone_page(office, "visit-at-hub-phone.png")
 

@@ -754,6 +754,7 @@ def test_the_spokes_sync_page_syncs_now_and_shows_progress(fed: Federation, worl
         sh.link._down_until = 0.0  # noqa: SLF001
         page = browser.get("/sync")
         assert page.status_code == 200 and "立即同步" in page.text and "从未" in page.text
+        csrf = CSRF_RE.search(page.text).group(1)  # the token of the session just opened
         started = browser.post("/sync/run", headers={"HX-Request": "true", "X-CSRF-Token": csrf})
         assert started.status_code == 200 and 'id="sync-progress"' in started.text
         for _ in range(100):
@@ -787,7 +788,7 @@ def test_an_attachments_bytes_follow_its_row_and_reach_another_spoke_when_opened
 
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     assert ws.sync().ok
-    photo = bytes(range(256)) * 9000  # a little over 2 MB: sent in several chunks
+    photo = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 9000  # a little over 2 MB: sent in several chunks
     made = _attach(ws, "workstation_1", world["enterprises"]["ws"], photo)
     result = ws.sync()
     assert result.ok and result.files_sent == 1
@@ -809,7 +810,7 @@ def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world
 
     ws = fed.enroll("ws-demo-1")
     assert ws.sync().ok
-    photo = b"\xff\xd8" + b"site photo " * 50_000
+    photo = b"\xff\xd8\xff" + b"site photo " * 50_000
     made = _attach(ws, "workstation_1", world["enterprises"]["ws"], photo)
     with ws.db.transaction() as session:  # push the row only, not yet the bytes
         session.execute(delete(SyncOutbox).where(SyncOutbox.entity == "audit_entry"))

@@ -48,6 +48,7 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from common.db import Database
+from common import rules
 from common.errors import Forbidden, InvalidField, NotFound
 from common.models import SyncConflict, SyncMove, SyncOutbox, User
 from common.policy import Principal, load_principal
@@ -398,7 +399,12 @@ def do_write(world: World, op: Create | Edit | Delete, step: int) -> None:
             if not _record(world, session, entity, row_id, before, node, step):
                 what += " (no change)"
             world.trace.append(f"{step}: {writer} {what} on {entity} {row_id}")
-    except (Forbidden, NotFound, InvalidField) as refused:
+    except Forbidden as refused:
+        if isinstance(op, Edit) and op.field in rules.rules_for(entity).police_only and p.role not in rules.POLICE:
+            world.trace.append(f"{step}: {writer} may not set {op.field} (police only): refused")
+            return
+        raise AssertionError(f"{op} was refused at {node}: {refused!r}") from refused
+    except (NotFound, InvalidField) as refused:
         raise AssertionError(f"{op} was refused at {node}: {refused!r}") from refused
 
 

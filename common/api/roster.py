@@ -6,13 +6,32 @@ from uuid import UUID
 
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar import Controller, Request, delete, get, patch, post
+from litestar.exceptions import TooManyRequestsException
 
-from common import policy
+from common import audit, i18n, policy, throttle
+from common.i18n import N_
 from common.api.deps import Caller, LimitQ, OffsetQ
 from common.api.paging import page
 from common.api.schemas import EnterpriseCreate, EnterpriseUpdate, PersonCreate, PersonUpdate
 from common.models import Enterprise, Person
 from common.services import roster
+
+def people_search_allowed(request: Request, principal: Any) -> None:
+    """Count a search of people for the account; past the limit, refuse it (429) and record the burst once."""
+    state = request.app.state
+    now = state.clock()
+    with state.db.transaction() as session:
+        lock, started = throttle.count_search(session, str(principal.user_id or principal.username), now)
+        if started:
+            audit.record(session, state.settings.node_id, "security.search_burst", actor=principal.username,
+                         actor_id=principal.user_id, entity_type="person",
+                         detail={"limit": throttle.RULES[throttle.SEARCH].limit, "until": lock.until.isoformat()},
+                         address=principal.address)
+    if lock is not None:
+        raise TooManyRequestsException(
+            detail=i18n.gettext(N_("Too many searches of people in a short time. Try again later.")),
+            headers={"Retry-After": str(lock.retry_after(now))})
+
 
 class EnterpriseController(Controller):
     path = "/api/v1/enterprises"
@@ -56,14 +75,20 @@ class PersonController(Controller):
     @get("/", sync_to_thread=True, summary="List and search people of the enterprises in scope")
     def list_people(self, request: Request, principal: Caller, limit: LimitQ = 50, offset: OffsetQ = 0,
                     q: FromQuery[str | None] = None, enterprise_id: FromQuery[UUID | None] = None) -> dict[str, Any]:
+        term = (q or "").strip()
+        if term:
+            people_search_allowed(request, principal)
         with request.app.state.db.reads() as session:
             stmt = policy.scoped(Person, principal)
             if enterprise_id:
                 stmt = stmt.where(Person.enterprise_id == enterprise_id)
-            if q and q.strip():
-                term = q.strip()
-                # An ID number is searched exactly, never by fragment: partial matches would leak digits.
-                stmt = stmt.where(Person.name.contains(term, autoescape=True) | (Person.id_number == term.upper()))
+            if term:
+                matches = Person.name.contains(term, autoescape=True)
+                if policy.reveals(principal, "id_number"):
+                    # Searched exactly, never by fragment: partial matches would leak digits. Only by those who see
+                    # the numbers: for anyone else a yes or no to a guessed number would give the number away.
+                    matches = matches | (Person.id_number == term.upper())
+                stmt = stmt.where(matches)
             return page(session, stmt.order_by(Person.id.desc()), limit, offset, lambda x: roster.person_out(x, principal))
 
     @post("/", sync_to_thread=True)

@@ -1,10 +1,36 @@
-"""Request bodies of the JSON API as msgspec Structs; UNSET marks a field a partial update leaves alone."""
+"""Request bodies of the JSON API as msgspec Structs; UNSET marks a field a partial update leaves alone.
+
+Every text and list is bounded here by the numbers of common/validation.py, which the services behind the pages and
+the sync push use too: a body too large is refused whole (400, naming the field) before anything reads it further.
+"""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Union
 
 import msgspec
-from msgspec import UNSET, UnsetType
+from msgspec import UNSET, Meta, UnsetType
+
+from common import validation as v
+
+Short = Annotated[str, Meta(max_length=v.MAX_SHORT)]
+Name = Annotated[str, Meta(max_length=v.MAX_NAME)]
+PersonName = Annotated[str, Meta(max_length=v.MAX_PERSON_NAME)]
+Address = Annotated[str, Meta(max_length=v.MAX_ADDRESS)]
+Note = Annotated[str, Meta(max_length=v.MAX_NOTE)]
+LongText = Annotated[str, Meta(max_length=v.MAX_LONG_TEXT)]
+BodyText = Annotated[str, Meta(max_length=v.MAX_BODY)]
+# A case's details: the category's fields, each a text, a number or a choice (common/services/case_rules.py).
+DetailValue = Union[Annotated[str, Meta(max_length=v.MAX_DETAIL_TEXT)], int, float, bool, None]
+Details = Annotated[dict[Short, DetailValue], Meta(max_length=v.MAX_DETAILS)]
+# A visit's answer to a checklist item: ok / issue / na (or a yes / no from older spokes).
+Checklist = Annotated[dict[Short, Union[Annotated[str, Meta(max_length=v.MAX_CHECK_ANSWER)], bool]],
+                      Meta(max_length=v.MAX_CHECKLIST_ANSWERS)]
+TargetList = Annotated[list[Short], Meta(max_length=v.MAX_TARGETS)]
+Attendance = Annotated[int, Meta(ge=0, le=v.MAX_ATTENDANCE)]
+Latitude = Annotated[float, Meta(ge=-90, le=90)]
+Longitude = Annotated[float, Meta(ge=-180, le=180)]
+# Bounded to what its column holds; whether it is a score (1 to 5) is the case rules' to say (422, in their words).
+Satisfaction = Annotated[int, Meta(ge=-32768, le=32767)]
 
 
 class Body(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -14,130 +40,133 @@ class Body(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
 
 
 class EnterpriseCreate(Body):
-    name: str
-    credit_code: str
-    region_code: str
-    address: str = ""
-    industry: str = "other"
-    node: str | UnsetType = UNSET
+    name: Name
+    credit_code: Short
+    region_code: Short
+    address: Address = ""
+    industry: Short = "other"
+    node: Short | UnsetType = UNSET
     is_key: bool = False
-    parent_company: str = ""
-    risk_level: str = "low"
-    contact_name: str = ""
-    contact_phone: str = ""
-    notes: str = ""
+    parent_company: Name = ""
+    risk_level: Short = "low"
+    contact_name: PersonName = ""
+    contact_phone: Short = ""
+    notes: Note = ""
 
 
 class EnterpriseUpdate(Body):
-    name: str | UnsetType = UNSET
-    credit_code: str | UnsetType = UNSET
-    region_code: str | UnsetType = UNSET
-    address: str | UnsetType = UNSET
-    industry: str | UnsetType = UNSET
-    node: str | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
+    credit_code: Short | UnsetType = UNSET
+    region_code: Short | UnsetType = UNSET
+    address: Address | UnsetType = UNSET
+    industry: Short | UnsetType = UNSET
+    node: Short | UnsetType = UNSET
     is_key: bool | UnsetType = UNSET
-    parent_company: str | UnsetType = UNSET
-    risk_level: str | UnsetType = UNSET
-    contact_name: str | UnsetType = UNSET
-    contact_phone: str | UnsetType = UNSET
-    notes: str | UnsetType = UNSET
+    parent_company: Name | UnsetType = UNSET
+    risk_level: Short | UnsetType = UNSET
+    contact_name: PersonName | UnsetType = UNSET
+    contact_phone: Short | UnsetType = UNSET
+    notes: Note | UnsetType = UNSET
 
 
 class PersonCreate(Body):
-    enterprise_id: str
-    name: str
-    id_number: str = ""
-    phone: str = ""
-    position: str = ""
+    enterprise_id: Short
+    name: PersonName
+    id_number: Short = ""
+    phone: Short = ""
+    position: PersonName = ""
 
 
 class PersonUpdate(Body):
-    name: str | UnsetType = UNSET
-    id_number: str | UnsetType = UNSET
-    phone: str | UnsetType = UNSET
-    position: str | UnsetType = UNSET
+    name: PersonName | UnsetType = UNSET
+    id_number: Short | UnsetType = UNSET
+    phone: Short | UnsetType = UNSET
+    position: PersonName | UnsetType = UNSET
 
 
 class CaseCreate(Body):
-    channel: str
-    category: str
-    title: str
-    urgency: str = "routine"
-    enterprise_id: str | None = None
-    description: str = ""
-    jurisdiction: str = "local"
-    details: dict[str, Any] = {}
+    channel: Short
+    category: Short
+    title: Name
+    urgency: Short = "routine"
+    enterprise_id: Short | None = None
+    description: BodyText = ""
+    jurisdiction: Short = "local"
+    details: Details = {}
 
 
 class CaseUpdate(Body):
-    category: str | UnsetType = UNSET
-    urgency: str | UnsetType = UNSET
-    title: str | UnsetType = UNSET
-    description: str | UnsetType = UNSET
-    jurisdiction: str | UnsetType = UNSET
-    details: dict[str, Any] | UnsetType = UNSET
+    category: Short | UnsetType = UNSET
+    urgency: Short | UnsetType = UNSET
+    title: Name | UnsetType = UNSET
+    description: BodyText | UnsetType = UNSET
+    jurisdiction: Short | UnsetType = UNSET
+    details: Details | UnsetType = UNSET
 
 
 class CaseEventCreate(Body):
-    kind: str
-    unit: str | None = None
-    note: str | None = None
-    satisfaction: int | None = None
+    kind: Short
+    unit: Short | None = None
+    note: Note | None = None
+    satisfaction: Satisfaction | None = None
 
 
 class Hazard(msgspec.Struct):
-    description: str
-    severity: str = "medium"
+    description: Annotated[str, Meta(max_length=v.MAX_HAZARD_TEXT)]
+    severity: Short = "medium"
+
+
+Hazards = Annotated[list[Hazard], Meta(max_length=v.MAX_HAZARDS)]
 
 
 class VisitCreate(Body):
-    enterprise_id: str
-    visited_at: str
-    kind: str = "safety"
-    findings: str = ""
-    hazards: list[Hazard] = []
-    guidance: str = ""
-    visitors: str = ""
-    checklist: dict[str, Any] = {}
-    topic: str = ""
-    attendance: int | None = None
-    latitude: float | None = None
-    longitude: float | None = None
+    enterprise_id: Short
+    visited_at: Short
+    kind: Short = "safety"
+    findings: LongText = ""
+    hazards: Hazards = []
+    guidance: LongText = ""
+    visitors: Name = ""
+    checklist: Checklist = {}
+    topic: Name = ""
+    attendance: Attendance | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
 
 
 class VisitUpdate(Body):
-    visited_at: str | UnsetType = UNSET
-    kind: str | UnsetType = UNSET
-    findings: str | UnsetType = UNSET
-    hazards: list[Hazard] | UnsetType = UNSET
-    guidance: str | UnsetType = UNSET
-    visitors: str | UnsetType = UNSET
-    checklist: dict[str, Any] | UnsetType = UNSET
-    topic: str | UnsetType = UNSET
-    attendance: int | None | UnsetType = UNSET
+    visited_at: Short | UnsetType = UNSET
+    kind: Short | UnsetType = UNSET
+    findings: LongText | UnsetType = UNSET
+    hazards: Hazards | UnsetType = UNSET
+    guidance: LongText | UnsetType = UNSET
+    visitors: Name | UnsetType = UNSET
+    checklist: Checklist | UnsetType = UNSET
+    topic: Name | UnsetType = UNSET
+    attendance: Attendance | None | UnsetType = UNSET
 
 
 class Targets(msgspec.Struct, omit_defaults=True):
     all: bool = False
-    regions: list[str] = []
-    industries: list[str] = []
-    nodes: list[str] = []
+    regions: TargetList = []
+    industries: TargetList = []
+    nodes: TargetList = []
 
 
 class BulletinCreate(Body):
-    kind: str
-    title: str
-    body: str
-    severity: str = "info"
+    kind: Short
+    title: Name
+    body: BodyText
+    severity: Short = "info"
     targets: Targets = msgspec.field(default_factory=lambda: Targets(all=True))
     publish: bool = True
 
 
 class BulletinUpdate(Body):
-    kind: str | UnsetType = UNSET
-    title: str | UnsetType = UNSET
-    body: str | UnsetType = UNSET
-    severity: str | UnsetType = UNSET
+    kind: Short | UnsetType = UNSET
+    title: Name | UnsetType = UNSET
+    body: BodyText | UnsetType = UNSET
+    severity: Short | UnsetType = UNSET
     targets: Targets | UnsetType = UNSET
     publish: bool | UnsetType = UNSET
 
@@ -145,42 +174,42 @@ class BulletinUpdate(Body):
 class BulletinRemind(Body):
     """Which target nodes to remind; none named: every one that has not acknowledged."""
 
-    nodes: list[str] = []
+    nodes: TargetList = []
 
 
 class ApplicationCreate(Body):
     """A new sub-center or workstation (all fields), or a request about `target_node` (head_change: the new head)."""
 
-    kind: str
-    name: str = ""
-    region_code: str = ""
-    parent_node: str = ""
-    head_name: str = ""
-    head_phone: str = ""
-    reason: str = ""
-    background: str = ""
-    host_enterprise_id: str | None = None
-    target_node: str | None = None
+    kind: Short
+    name: Name = ""
+    region_code: Short = ""
+    parent_node: Short = ""
+    head_name: PersonName = ""
+    head_phone: Short = ""
+    reason: LongText = ""
+    background: LongText = ""
+    host_enterprise_id: Short | None = None
+    target_node: Short | None = None
 
 
 class ApplicationUpdate(Body):
-    name: str | UnsetType = UNSET
-    region_code: str | UnsetType = UNSET
-    parent_node: str | UnsetType = UNSET
-    head_name: str | UnsetType = UNSET
-    head_phone: str | UnsetType = UNSET
-    reason: str | UnsetType = UNSET
-    background: str | UnsetType = UNSET
-    host_enterprise_id: str | None | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
+    region_code: Short | UnsetType = UNSET
+    parent_node: Short | UnsetType = UNSET
+    head_name: PersonName | UnsetType = UNSET
+    head_phone: Short | UnsetType = UNSET
+    reason: LongText | UnsetType = UNSET
+    background: LongText | UnsetType = UNSET
+    host_enterprise_id: Short | None | UnsetType = UNSET
 
 
 class Decision(Body):
-    decision: str
-    comment: str = ""
+    decision: Short
+    comment: Note = ""
 
 
 class NodeUpdate(Body):
-    name: str | UnsetType = UNSET
-    status: str | UnsetType = UNSET
-    region_code: str | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
+    status: Short | UnsetType = UNSET
+    region_code: Short | UnsetType = UNSET
 

@@ -5,10 +5,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.models.base import Base, Synced, utcnow
+from common.models.base import Base, Synced, new_id, utcnow
 
 
 class AuditEntry(Base, Synced):
@@ -38,6 +38,24 @@ class AuditHead(Base):
     node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     hash: Mapped[str] = mapped_column(String(64), default="0" * 64)
+    # The first entry linked with the node's audit key (an HMAC), when it has one: every later entry must be too,
+    # so a writer without the key cannot pass entries off as the plain sha256 links of the chain's older part.
+    keyed_from: Mapped[int | None] = mapped_column(BigInteger, default=None)
+
+
+class AuditCheckpoint(Base):
+    """A signed statement of where a chain stood (seq, hash) at a time, handed to spokes to keep as witnesses."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    issued_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    node_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    kid: Mapped[str] = mapped_column(String(64))
+    # JWS compact serialization, signed with the hub's token-signing key named by `kid`.
+    jws: Mapped[str] = mapped_column(Text)
 
 
 class WebSession(Base):

@@ -7,8 +7,8 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from common import audit, policy
-from common.errors import InvalidField
+from common import audit, policy, rules
+from common.errors import Forbidden, InvalidField
 from common.i18n import N_
 from common.models import utcnow
 from common.policy import Principal
@@ -119,6 +119,16 @@ def visible_enterprise(session: Session, p: Principal, problems: Problems, data:
     if enterprise is None:
         problems.add(field, N_("No such enterprise"))
     return enterprise
+
+
+def enforce_rules(entity: str, p: Principal, current: Any, values: dict[str, Any]) -> None:
+    """The write rules a sync push is held to (common/rules.py), for a write through a page or the API: a field the
+    role may not set is refused (403), naming the field."""
+    before = None if current is None else {name: getattr(current, name) for name in values if hasattr(current, name)}
+    try:
+        rules.check_fields(entity, p.role, before, values)
+    except rules.RuleBroken as broken:
+        raise Forbidden(broken.message, field=broken.field_name) from None
 
 
 def update_row(session: Session, p: Principal, model: type, resource: str, row_id: Any,

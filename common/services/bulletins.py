@@ -26,6 +26,7 @@ from common.models import (
 )
 from common.policy import Principal
 from common.reference import BULLETIN_KINDS, BULLETIN_SEVERITIES, INDUSTRIES
+from common.validation import MAX_SHORT, MAX_TARGETS
 from common.services.base import (
     Problems,
     apply_changes,
@@ -48,6 +49,10 @@ def clean_targets(problems: Problems, raw: Any) -> dict[str, Any]:
         values = raw.get(key) or []
         if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
             problems.add("targets", N_("Not one of the allowed values"))
+            continue
+        # The same bound as the API's schema: a longer list is no audience anyone chose by hand.
+        if len(values) > MAX_TARGETS or any(len(v) > MAX_SHORT for v in values):
+            problems.add("targets", N_("At most {max} items"), max=MAX_TARGETS)
             continue
         targets[key] = sorted(set(values))
     if any(i not in INDUSTRIES for i in targets["industries"]):

@@ -15,6 +15,7 @@ from common.models import Case, CaseEvent, CaseSequence, CaseUnit, Unit, utcnow
 from common.policy import Principal
 from common.reference import CATEGORIES, CHANNELS, JURISDICTIONS, URGENCIES
 from common.services import case_clock as case_clock_module, case_rules
+from common.validation import MAX_NOTE
 from common.services.base import Problems, audit_write, choice, optional_text, required_text, update_row, visible_enterprise
 
 
@@ -106,9 +107,12 @@ def case_state(session: Session, case_id: uuid.UUID) -> lifecycle.CaseState:
 def add_case_event(session: Session, p: Principal, case_id: uuid.UUID, data: dict[str, Any]) -> CaseEvent:
     """Check the event against the state machine; store it and refresh the case's projections, or store nothing."""
     case = policy.get_visible(session, Case, case_id, p)
-    if data.get("kind") == lifecycle.EventKind.DISPATCHED and data.get("unit"):
-        if session.get(Unit, data["unit"]) is None:
+    # Any event may name a unit (the column refers to one): an unknown one is the request's mistake, whatever the kind.
+    if data.get("unit"):
+        if not isinstance(data["unit"], str) or session.get(Unit, data["unit"]) is None:
             raise InvalidField("unit", N_("No such police unit"))
+    if len(str(data.get("note") or "")) > MAX_NOTE:
+        raise InvalidField("note", N_("At most {max} characters"), max=MAX_NOTE)
     actor = actor_of(p)
     record = lifecycle.EventRecord.by(actor, data.get("kind") or "", unit=data.get("unit"), note=data.get("note"),
                                       satisfaction=data.get("satisfaction"))

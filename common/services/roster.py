@@ -16,7 +16,7 @@ from common.models import Attachment, Case, CaseEvent, Enterprise, InfoReport, N
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.services.base import (
-    Problems, apply_changes, audit_write, choice, delete_row, optional_text, required_text, update_row, visible_enterprise,
+    Problems, apply_changes, audit_write, choice, delete_row, enforce_rules, optional_text, required_text, update_row, visible_enterprise,
 )
 from common.validation import (
     mask_id_number, mask_phone, validate_credit_code, validate_id_number, validate_mobile, validate_region_code,
@@ -82,6 +82,7 @@ def create_enterprise(session: Session, p: Principal, data: dict[str, Any]) -> E
         payload["node"] = p.node_id
     values = clean_enterprise(session, payload, partial=False)
     policy.require_write(p, "enterprise", "create", values["node_id"])
+    enforce_rules("enterprise", p, None, values)
     _refuse_duplicate_code(session, values["credit_code"])
     enterprise = Enterprise(**values)
     session.add(enterprise)
@@ -96,6 +97,7 @@ def update_enterprise(session: Session, p: Principal, enterprise_id: uuid.UUID, 
     if data.get("contact_phone") and data["contact_phone"] == mask_phone(enterprise.contact_phone):
         data = {k: v for k, v in data.items() if k != "contact_phone"}  # the masked form came back unchanged: keep it
     values = clean_enterprise(session, data, partial=True)
+    enforce_rules("enterprise", p, enterprise, values)
     if "node_id" in values:
         # Moving an enterprise to another node is the office's decision or a move inside one's own subtree.
         policy.require_write(p, "enterprise", "update", values["node_id"])

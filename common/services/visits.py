@@ -11,6 +11,7 @@ from common.i18n import N_
 from common.models import Visit
 from common.policy import Principal
 from common.reference import HAZARD_SEVERITIES, VISIT_KINDS
+from common.validation import MAX_ATTENDANCE, MAX_CHECKLIST_ANSWERS, MAX_HAZARD_TEXT, MAX_HAZARDS, check_json_size
 from common.services.base import Problems, audit_write, choice, delete_row, optional_text, parse_datetime, update_row, visible_enterprise
 
 
@@ -31,7 +32,11 @@ def _hazards(problems: Problems, raw: Any) -> list[dict[str, str]]:
         if severity not in HAZARD_SEVERITIES:
             problems.add("hazards", N_("Not one of the allowed values"))
             continue
-        hazards.append({"description": str(item["description"]).strip()[:500], "severity": severity})
+        description = str(item["description"]).strip()
+        if len(description) > MAX_HAZARD_TEXT:
+            problems.add("hazards", N_("At most {max} characters"), max=MAX_HAZARD_TEXT)
+            continue
+        hazards.append({"description": description, "severity": severity})
     return hazards
 
 
@@ -46,9 +51,10 @@ def clean_visit(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     for field, size in (("findings", 8000), ("guidance", 8000), ("visitors", 200), ("topic", 200)):
         if field in data:
             out[field] = optional_text(problems, data, field, size) or ""
-    if "hazards" in data:
+    # Bounded before anything walks them: the same bounds as the API's schema (common/validation.py).
+    if "hazards" in data and problems.check(check_json_size, data["hazards"], "hazards", MAX_HAZARDS):
         out["hazards"] = _hazards(problems, data["hazards"])
-    if "checklist" in data:
+    if "checklist" in data and problems.check(check_json_size, data["checklist"], "checklist", MAX_CHECKLIST_ANSWERS):
         checklist = data["checklist"] or {}
         if not isinstance(checklist, dict):
             problems.add("checklist", N_("Not one of the allowed values"))
@@ -57,7 +63,7 @@ def clean_visit(data: dict[str, Any], partial: bool) -> dict[str, Any]:
     if data.get("attendance") not in (None, ""):
         try:
             attendance = int(data["attendance"])
-            if attendance < 0:
+            if not 0 <= attendance <= MAX_ATTENDANCE:
                 raise ValueError
             out["attendance"] = attendance
         except (TypeError, ValueError):

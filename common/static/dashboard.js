@@ -28,7 +28,8 @@
       animation: !calm(),
       animationDuration: 300,
       aria: { enabled: true, decal: { show: true } },
-      tooltip: { trigger: "axis", confine: true },
+      // Drawn on the canvas: the HTML tooltip writes style="" attributes, which the page's policy refuses.
+      tooltip: { trigger: "axis", confine: true, renderMode: "richText" },
       legend: { type: "scroll", bottom: 0 },
       grid: { left: 8, right: narrow(el) ? 8 : 24, top: 16, bottom: 48, containLabel: true }
     };
@@ -47,7 +48,7 @@
   function ratesOption(el, figure) {
     var option = common(el);
     option.grid.right = 56;  // room for the "100%" label at a bar's end
-    option.tooltip = { trigger: "axis", confine: true, valueFormatter: function (v) { return v == null ? "—" : v + "%"; } };
+    option.tooltip = { trigger: "axis", confine: true, renderMode: "richText", valueFormatter: function (v) { return v == null ? "—" : v + "%"; } };
     option.xAxis = { type: "value", min: 0, max: 100, axisLabel: { formatter: "{value}%" } };
     option.yAxis = { type: "category", data: figure.units, inverse: true,
                      axisLabel: { width: narrow(el) ? 84 : 160, overflow: "truncate" } };
@@ -60,6 +61,9 @@
 
   function draw(el, figure) {
     var lang = (document.documentElement.lang || "zh-CN").toLowerCase().indexOf("zh") === 0 ? "ZH" : "EN";
+    // A bar per unit: the unit chart grows with its rows (set here, as the page's policy allows no style="").
+    var rows = parseInt(el.getAttribute("data-rows") || "", 10);
+    if (rows > 0) { el.style.minHeight = (8 + 3 * rows) + "rem"; }
     var chart = window.echarts.init(el, null, { renderer: "canvas", locale: lang });
     chart.setOption(figure.kind === "rates" ? ratesOption(el, figure) : monthsOption(el, figure));
     return chart;

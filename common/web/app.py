@@ -19,9 +19,11 @@ from common.blobs import BlobStore
 from common.db import Database
 from common.models import utcnow
 from common.settings import Settings
+from common.web.api_docs import api_docs_plugins
 from common.web.attachments import ATTACHMENT_HANDLERS
 from common.web.auth import before_request, require_principal, web_context_middleware
 from common.web.errors import EXCEPTION_HANDLERS
+from common.web.headers import SecurityHeaders
 from common.web.login import LOGIN_HANDLERS
 from common.web.application_pages import APPLICATION_PAGE_HANDLERS
 from common.web.bulletin_pages import BULLETIN_PAGE_HANDLERS
@@ -47,20 +49,25 @@ def healthz(request: Request) -> dict[str, Any]:
 
 def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: Sequence[ControllerRouterHandler] = (),
               login_handlers: Sequence[ControllerRouterHandler] = LOGIN_HANDLERS, on_startup: Sequence[Any] = (),
-              on_shutdown: Sequence[Any] = ()) -> Litestar:
-    """`login_handlers`: the hub checks passwords itself; a spoke sends people to the hub (or lets them in offline)."""
+              on_shutdown: Sequence[Any] = (), form_targets: Sequence[str] = ()) -> Litestar:
+    """`login_handlers`: the hub checks passwords itself; a spoke sends people to the hub (or lets them in offline).
+
+    `form_targets`: addresses of other nodes this node's forms lead to (a spoke's sign-out ends at its hub); the
+    Content-Security-Policy allows them besides our own origin.
+    """
     return Litestar(
         route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,
-                     "blobs": BlobStore(settings.data_dir / "blobs")}),
+                     "blobs": BlobStore(settings.data_dir / "blobs", settings.max_upload_mb * 1024 * 1024)}),
         dependencies={"principal": Provide(require_principal, sync_to_thread=False)},
         before_request=before_request,
         middleware=[web_context_middleware],
+        before_send=[SecurityHeaders(form_targets=form_targets, strict_transport=settings.cookie_secure)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=3),
-        openapi_config=OpenAPIConfig(title="Lianfu 警企联服", version=VERSION, path="/schema"),
+        openapi_config=OpenAPIConfig(title="Lianfu 警企联服", version=VERSION, path="/schema", render_plugins=api_docs_plugins()),
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, db.dispose],
         debug=settings.debug,

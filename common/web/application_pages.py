@@ -22,8 +22,9 @@ from common.policy import Principal
 from common.services import federation
 from common.services.attachments import add_attachment
 from common.web import application_views as views
+from common.web.attachments import upload_limit
 from common.web.auth import require_principal
-from common.web.case_pages import _form, _status_of
+from common.web.case_pages import _form, _status_of, one
 from common.web.case_views import describe_error, error_messages
 from common.web.htmx import redirect
 from common.web.templating import render
@@ -88,10 +89,10 @@ def host_lookup(request: Request, host_q: FromQuery[str | None] = None) -> Respo
 
 
 def _application_data(form: dict[str, Any]) -> dict[str, Any]:
-    return {k: form.get(k) or None for k in views.FORM_FIELDS if k in form}
+    return {k: one(form.get(k)) or None for k in views.FORM_FIELDS if k in form}
 
 
-@post("/applications/new", include_in_schema=False)
+@post("/applications/new", include_in_schema=False, request_max_body_size=None, middleware=[upload_limit()])
 async def create_application_page(request: Request) -> Response[Any]:
     p = require_principal(request)
     form, files = await _form(request)
@@ -127,7 +128,8 @@ async def edit_application_page(request: Request, application_id: FromPath[UUID]
     return await _form_page(request, p, values, {}, application)
 
 
-@post("/applications/{application_id:uuid}/edit", include_in_schema=False)
+@post("/applications/{application_id:uuid}/edit", include_in_schema=False, request_max_body_size=None,
+      middleware=[upload_limit()])
 async def update_application_page(request: Request, application_id: FromPath[UUID]) -> Response[Any]:
     p = require_principal(request)
     form, files = await _form(request)
@@ -213,8 +215,8 @@ async def decide_page(request: Request, application_id: FromPath[UUID]) -> Respo
 
     def decide(session: Any, p: Principal) -> str | None:
         _at_hub(request)
-        _, code = federation.decide_application(session, p, application_id, str(form.get("decision") or ""),
-                                                str(form.get("comment") or ""), now)
+        _, code = federation.decide_application(session, p, application_id, str(one(form.get("decision")) or ""),
+                                                str(one(form.get("comment")) or ""), now)
         return code
 
     return await _act(request, application_id, decide, form, "history")
@@ -226,7 +228,7 @@ async def comment_page(request: Request, application_id: FromPath[UUID]) -> Resp
 
     def comment(session: Any, p: Principal) -> None:
         _at_hub(request)
-        federation.comment_on_application(session, p, application_id, str(form.get("comment") or ""))
+        federation.comment_on_application(session, p, application_id, str(one(form.get("comment")) or ""))
 
     return await _act(request, application_id, comment, {**form, "decision": "comment"}, "history")
 

@@ -16,12 +16,13 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from common import i18n, policy
+from common import i18n, nodestate, policy
 from common.db import Database
 from common.i18n import N_
 from common.models import User, WebSession, utcnow
 from common.policy import Principal, load_principal
 from common.settings import Settings
+from common.web.proxies import client_address, parse_networks
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
@@ -36,9 +37,11 @@ def cookie_names(settings: Settings) -> dict[str, str]:
     return {"session": f"{prefix}_session", "csrf": f"{prefix}_csrf", "lang": f"{prefix}_lang", "login": f"{prefix}_login"}
 
 
-def csrf_token_for(settings: Settings, cookie_value: str) -> str:
-    """The token forms carry: an HMAC of the CSRF cookie, so a planted cookie alone cannot be used."""
-    return hmac.new(settings.secret_key.encode(), cookie_value.encode(), hashlib.sha256).hexdigest()
+def csrf_token_for(settings: Settings, cookie_value: str, session_token: str | None = None) -> str:
+    """The token forms carry: an HMAC of the CSRF cookie and of the page session it was rendered for, so neither a
+    planted cookie nor a token earned in another session (the attacker's own) passes for this one."""
+    bound = f"{cookie_value}\x00{_sha256(session_token) if session_token else ''}"
+    return hmac.new(settings.secret_key.encode(), bound.encode(), hashlib.sha256).hexdigest()
 
 
 def web_context_middleware(app: ASGIApp) -> ASGIApp:
@@ -50,6 +53,7 @@ def web_context_middleware(app: ASGIApp) -> ASGIApp:
             return
         settings: Settings = scope["app"].state.settings
         names = cookie_names(settings)
+        _resolve_client(scope, settings)
         request: Request[Any, Any, Any] = Request(scope)
         cookies = request.cookies
         query_lang = request.query_params.get("lang")
@@ -60,7 +64,7 @@ def web_context_middleware(app: ASGIApp) -> ASGIApp:
             csrf_cookie = new_csrf = secrets.token_urlsafe(32)
         state = scope.setdefault("state", {})
         state["csrf_cookie"] = csrf_cookie
-        state["csrf_token"] = csrf_token_for(settings, csrf_cookie)
+        state["csrf_token"] = csrf_token_for(settings, csrf_cookie, cookies.get(names["session"]))
         token = i18n.set_language(language)
         started = time.perf_counter()
 
@@ -84,6 +88,17 @@ def web_context_middleware(app: ASGIApp) -> ASGIApp:
     return middleware
 
 
+def _resolve_client(scope: Scope, settings: Settings) -> None:
+    """Put the real client in the scope (every later `request.client` reads it) when a trusted proxy forwarded it."""
+    networks = parse_networks(settings.trusted_proxies)
+    client = scope.get("client")
+    if not networks or not client:
+        return
+    forwarded = [value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"x-forwarded-for"]
+    if forwarded:
+        scope["client"] = (client_address(client[0], forwarded, networks), client[1])
+
+
 def _set_cookie(name: str, value: str, settings: Settings, max_age: int | None, http_only: bool = True) -> tuple[bytes, bytes]:
     cookie = Cookie(key=name, value=value, max_age=max_age, httponly=http_only, secure=settings.cookie_secure,
                     samesite="lax", path="/")
@@ -98,7 +113,8 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
     session_token = request.cookies.get(names["session"])
     authorization = request.headers.get("authorization", "")
     principal = None
-    if authorization.lower().startswith("bearer "):
+    bearer = authorization[:7].lower() == "bearer "
+    if bearer:
         verifier = getattr(state, "bearer_verifier", None)
         if verifier is None:
             raise NotAuthorizedException(i18n.gettext(N_("Bearer tokens are not accepted here")))
@@ -108,11 +124,14 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
         principal = await anyio.to_thread.run_sync(_principal_from_session, state.db, session_token, address)
     request.state.principal = principal
     policy.acting.set(principal)
-    request.state.session_token = session_token if principal and not authorization else None
+    request.state.session_token = session_token if principal and not bearer else None
 
+    # Only a request a bearer token authenticated carries no ambient credential to forge; any other Authorization
+    # header (Basic, Negotiate …) authenticates nothing here and leaves the cookie session to be protected.
+    by_bearer = bearer and principal is not None
     # An API call with no credentials at all has no session to protect: it is answered 401, not refused as a stale form.
     anonymous_api = principal is None and request.url.path.startswith("/api/")
-    if request.method in UNSAFE and not authorization and not anonymous_api and not request.route_handler.opt.get("csrf_exempt"):
+    if request.method in UNSAFE and not by_bearer and not anonymous_api and not request.route_handler.opt.get("csrf_exempt"):
         sent = request.headers.get("x-csrf-token")
         if sent is None and request.headers.get("content-type", "").startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
             form = await request.form()
@@ -125,14 +144,21 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
 def _principal_from_session(db: Database, token: str, address: str) -> Principal | None:
     with db.reads() as session:
         row = session.execute(
-            select(WebSession, User).join(User, User.id == WebSession.user_id)
+            select(WebSession, User, nodestate.halted(User.node_id).label("halted"))
+            .join(User, User.id == WebSession.user_id)
             .where(WebSession.id == _sha256(token), WebSession.expires_at > utcnow(), User.active.is_(True),
                    User.deleted_at.is_(None))
         ).first()
         if row is None:
             return None
-        web_session, user = row
-        return load_principal(session, user, offline=web_session.offline, address=address)
+        web_session, user, halted = row
+        if not halted:
+            return load_principal(session, user, offline=web_session.offline, address=address)
+    # The node was suspended or retired while the session lived: it ends for good, and reinstating the node
+    # later asks for a new login rather than reviving this one.
+    with db.transaction() as session:
+        session.execute(delete(WebSession).where(WebSession.id == web_session.id))
+    return None
 
 
 def require_principal(request: Request[Any, Any, Any]) -> Principal:

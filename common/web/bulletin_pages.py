@@ -26,13 +26,14 @@ from common.models import Attachment, Bulletin, BulletinAck, Node, User
 from common.policy import Principal
 from common.reference import BULLETIN_KINDS, BULLETIN_SEVERITIES, INDUSTRIES
 from common.services import bulletins
+from common.validation import MAX_TARGETS
 from common.services.attachments import add_attachment
+from common.web.attachments import upload_limit
 from common.web.errors import field_errors
 from common.web.htmx import redirect
 from common.web.templating import render
 
 BULLETIN_PAGE = 30
-MAX_UPLOAD = 64 * 1024 * 1024
 TARGET_LISTS = ("regions", "industries", "nodes")
 AT_HUB_ONLY = N_("Bulletins are published by the office at the hub.")
 
@@ -178,7 +179,7 @@ def _save(state: Any, p: Principal, data: dict[str, Any], files: list[tuple[str,
         return bulletin.id
 
 
-@post("/bulletins/new", include_in_schema=False, request_max_body_size=MAX_UPLOAD)
+@post("/bulletins/new", include_in_schema=False, request_max_body_size=None, middleware=[upload_limit()])
 async def create_bulletin_page(request: Request) -> Response[Any]:
     p = _publisher(request)
     fields, files = await _read_form(request)
@@ -279,6 +280,9 @@ async def remind_page(request: Request, bulletin_id: FromPath[UUID]) -> Response
     p = _publisher(request)
     fields, _ = await _read_form(request)
     nodes = [n for n in fields.get("nodes", []) if n]
+    if len(nodes) > MAX_TARGETS:
+        error = InvalidField("nodes", N_("At most {max} items"), max=MAX_TARGETS)
+        return await anyio.to_thread.run_sync(lambda: _detail_page(request, p, bulletin_id, error=error))
     if not nodes:
         # Nothing ticked is a mistake on the form, not "remind everyone": say so next to the choices.
         error = InvalidField("nodes", N_("Choose target nodes that have not acknowledged yet"))

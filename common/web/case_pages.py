@@ -21,6 +21,7 @@ from common.policy import Principal
 from common.reference import CATEGORIES, CHANNELS, JURISDICTIONS, URGENCIES
 from common.services import case_rules, cases
 from common.services.attachments import add_attachment
+from common.web.attachments import upload_limit
 from common.web.auth import require_office_principal, require_principal
 from common.web.case_views import (
     case_context,
@@ -61,11 +62,22 @@ async def _form(request: Request) -> tuple[dict[str, Any], list[tuple[str, str, 
     return {k: v[0] if len(v) == 1 else v for k, v in data.items()}, files
 
 
+def one(value: Any) -> Any:
+    """A field that holds one value: the first, when a hand-made request repeats its name (the form never does)."""
+    return value[0] if isinstance(value, list) else value
+
+
 def _case_data(form: dict[str, Any]) -> dict[str, Any]:
     """The JSON the service takes, from a form whose category fields are named `details.<key>`."""
-    data = {k: form.get(k) or None for k in CASE_FIELDS}
-    data["details"] = {k.split(".", 1)[1]: v for k, v in form.items() if k.startswith("details.")}
+    data = {k: one(form.get(k)) or None for k in CASE_FIELDS}
+    data["details"] = {k.split(".", 1)[1]: one(v) for k, v in form.items() if k.startswith("details.")}
     return data
+
+
+def _typed_values(form: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    """What the person sent, to fill the form again: every field the form shows (left out ones blank), one value each."""
+    return {**{k: "" for k in CASE_FIELDS}, **{k: one(v) for k, v in form.items()},
+            **{k: data[k] or "" for k in CASE_FIELDS}, "details": data["details"]}
 
 
 # ── The queues ────────────────────────────────────────────────────────────────────────────────────────────────
@@ -129,7 +141,7 @@ def enterprise_lookup(request: Request, enterprise_q: FromQuery[str | None] = No
                                                                "enterprise_required": p.role == "enterprise"})
 
 
-@post("/cases/new", include_in_schema=False)
+@post("/cases/new", include_in_schema=False, request_max_body_size=None, middleware=[upload_limit()])
 async def create_case_page(request: Request) -> Response[Any]:
     p = require_principal(request)
     form, files = await _form(request)
@@ -150,7 +162,7 @@ async def create_case_page(request: Request) -> Response[Any]:
 
         def again() -> dict[str, Any]:
             with state.db.reads() as session:
-                return _new_context(session, p, {**form, "details": data["details"]}, errors)
+                return _new_context(session, p, _typed_values(form, data), errors)
 
         return render(request, "cases/new.html", await anyio.to_thread.run_sync(again), status=422)
     return redirect(request, f"/cases/{case_id}")
@@ -194,16 +206,21 @@ async def _act(request: Request, case_id: UUID, action: Any, form: dict[str, Any
     return redirect(request, f"/cases/{case_id}#timeline")
 
 
-def _satisfaction(value: Any) -> Any:
+def _satisfaction(kind: str, value: Any) -> Any:
+    # Only a callback carries a score; as typed otherwise, for the case's rules to refuse (not a number to store).
+    if kind != "callback":
+        return None
     text = str(value or "").strip()
-    return int(text) if text.isdigit() else (text or None)
+    return int(text) if text.isdigit() and len(text) <= 3 else (text or None)
 
 
-@post("/cases/{case_id:uuid}/events", include_in_schema=False)
+@post("/cases/{case_id:uuid}/events", include_in_schema=False, request_max_body_size=None,
+      middleware=[upload_limit()])
 async def case_event(request: Request, case_id: FromPath[UUID]) -> Response[Any]:
     form, files = await _form(request)
-    data = {"kind": form.get("kind") or "", "unit": form.get("unit") or None, "note": form.get("note") or None,
-            "satisfaction": _satisfaction(form.get("satisfaction"))}
+    kind = str(one(form.get("kind")) or "")
+    data = {"kind": kind, "unit": one(form.get("unit")) or None, "note": one(form.get("note")) or None,
+            "satisfaction": _satisfaction(kind, one(form.get("satisfaction")))}
     store = request.app.state.blobs
     return await _act(request, case_id, lambda session, p: cases.add_event_with_files(session, p, store, case_id, data, files),
                       form)
@@ -215,7 +232,7 @@ async def case_dispatch(request: Request, case_id: FromPath[UUID]) -> Response[A
     co = form.get("co") or []
     co_units = [co] if isinstance(co, str) else list(co)
     return await _act(request, case_id,
-                      lambda session, p: cases.dispatch_units(session, p, case_id, form.get("lead") or None, co_units),
+                      lambda session, p: cases.dispatch_units(session, p, case_id, one(form.get("lead")) or None, co_units),
                       {**form, "kind": "dispatched"})
 
 
@@ -223,8 +240,8 @@ async def case_dispatch(request: Request, case_id: FromPath[UUID]) -> Response[A
 async def case_plan_step(request: Request, case_id: FromPath[UUID]) -> Response[Any]:
     form, _ = await _form(request)
     return await _act(request, case_id,
-                      lambda session, p: cases.complete_plan_step(session, p, case_id, str(form.get("step") or ""),
-                                                                  form.get("note")),
+                      lambda session, p: cases.complete_plan_step(session, p, case_id, str(one(form.get("step")) or ""),
+                                                                  one(form.get("note"))),
                       {**form, "kind": "plan"})
 
 

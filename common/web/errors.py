@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError, IntegrityError, StatementError
 
 from common.errors import Conflict, DomainError, Forbidden, InvalidField, NotFound
 from common.i18n import N_, gettext
@@ -106,9 +107,49 @@ def internal_error_handler(request: Request, exc: Exception) -> Response[Any]:
     return problem(request, HTTP_500_INTERNAL_SERVER_ERROR)
 
 
+# The decoders' own words (msgspec, the json module) when a body is nested past Python's recursion limit: only input
+# can cause them, so they are the request's fault. Any other RecursionError is ours.
+_DECODER_RECURSION = ("while deserializing", "while decoding")
+
+
+def recursion_error_handler(request: Request, exc: RecursionError) -> Response[Any]:
+    if any(words in str(exc) for words in _DECODER_RECURSION):
+        return problem(request, 400, gettext(N_("The JSON is nested too deeply.")),
+                       [{"field": "body", "message": gettext(N_("Nested too deeply"))}])
+    return internal_error_handler(request, exc)
+
+
+def database_refusal_handler(request: Request, exc: StatementError) -> Response[Any]:
+    """A value the database would not take (a 64-bit overflow, a NUL in PostgreSQL text, an id no row has).
+
+    Validation should have refused it first; this is the net under it, so a request that slipped through is still
+    told it was at fault (and its transaction rolled back: nothing written), while the gap is logged to be closed."""
+    if isinstance(exc, IntegrityError):
+        log.warning("integrity error not caught by validation on %s %s: %s", request.method, request.url.path,
+                    str(exc.orig)[:200])
+        return problem(request, 409, gettext(N_("The request names a record that does not exist, or repeats one "
+                                                "that does.")))
+    if isinstance(exc, DataError) or isinstance(exc.orig, (OverflowError, ValueError)):
+        log.warning("value refused by the database on %s %s: %s", request.method, request.url.path,
+                    str(exc.orig)[:200])
+        return problem(request, 422, gettext(N_("A value is out of range or holds characters that cannot be "
+                                                "stored.")))
+    return internal_error_handler(request, exc)
+
+
+def overflow_error_handler(request: Request, exc: OverflowError) -> Response[Any]:
+    # SQLite's driver raises this itself (not wrapped) for an integer past 64 bits.
+    if "SQLite INTEGER" in str(exc):
+        return database_refusal_handler(request, StatementError(str(exc), None, None, exc))
+    return internal_error_handler(request, exc)
+
+
 EXCEPTION_HANDLERS = {
     DomainError: domain_error_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
+    RecursionError: recursion_error_handler,
+    StatementError: database_refusal_handler,
+    OverflowError: overflow_error_handler,
     Exception: internal_error_handler,
 }

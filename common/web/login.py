@@ -12,7 +12,7 @@ from litestar.datastructures import Cookie
 from litestar.params import FromQuery
 from sqlalchemy.orm import Session
 
-from common import i18n, login as flow
+from common import i18n, login as flow, nodestate
 from common.i18n import N_
 from common.settings import Settings
 from common.web.auth import close_session, cookie_names, open_session, session_cookie
@@ -54,6 +54,12 @@ def throttled(request: Request, template: str, context: dict[str, Any], retry_af
     error = i18n.gettext(THROTTLED, minutes=math.ceil(retry_after / 60))
     return render(request, template, {**context, "error": error}, status=429,
                   headers={**NO_STORE, "Retry-After": str(retry_after)})
+
+
+def node_halted(request: Request, template: str, context: dict[str, Any], outcome: flow.Outcome) -> Response[str]:
+    """The password was right, the node is not in service: say so, and open nothing."""
+    error = nodestate.refusal(outcome.node_status or "suspended")
+    return render(request, template, {**context, "error": error}, status=403, headers=NO_STORE)
 
 
 async def run_step(request: Request, step: Callable[[Session], flow.Outcome],
@@ -102,6 +108,8 @@ async def login(request: Request) -> Response[Any]:
         response = redirect(request, "/login/totp")
         response.set_cookie(_challenge_cookie(state.settings, outcome.challenge))
         return response
+    if outcome.status == "halted":
+        return node_halted(request, "login.html", context, outcome)
     if token is None:
         # One message for a wrong name and a wrong password: no hint which accounts exist.
         return render(request, "login.html", {**context, "error": i18n.gettext(WRONG_PASSWORD)}, status=400)
@@ -137,6 +145,10 @@ async def totp_submit(request: Request) -> Response[Any]:
     if outcome.status == "expired":
         response = render(request, "login.html", {"next": "/", "username": "", "error": i18n.gettext(EXPIRED)},
                           status=400, headers=NO_STORE)
+        response.set_cookie(_challenge_cookie(state.settings, None))
+        return response
+    if outcome.status == "halted":
+        response = node_halted(request, "login.html", {"next": "/", "username": ""}, outcome)
         response.set_cookie(_challenge_cookie(state.settings, None))
         return response
     if token is None:

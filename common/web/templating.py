@@ -52,6 +52,7 @@ def page_context(request: Request) -> dict[str, Any]:
         "html_lang": "zh-CN" if i18n.current_language() == "zh_Hans" else "en",
         "node_name": state.node_name,
         "node_role": state.settings.role,
+        "max_upload_mb": state.settings.max_upload_mb,
         "static": lambda name: f"/static/{name}",
         "lang_url": lambda code: _with_query(request, lang=code),
     }

@@ -13,6 +13,7 @@ from common.errors import InvalidField
 from common.i18n import N_
 from common.models import Enterprise, Visit
 from common.reference import HAZARD_SEVERITIES, VISIT_KINDS
+from common.validation import MAX_CHECKLIST_ANSWERS, MAX_HAZARDS
 from common.visit_reference import CHECK_RESULTS, item_label
 from common.web.errors import field_errors
 
@@ -20,7 +21,7 @@ CST = ZoneInfo("Asia/Shanghai")
 TEXT_FIELDS = ("enterprise_id", "visited_at", "kind", "visitors", "findings", "guidance", "topic", "attendance",
                "latitude", "longitude")
 CHECK_FIELD = re.compile(r"^checklist\[([a-z][a-z0-9_]{0,63})\]$")
-HAZARD_FIELD = re.compile(r"^hazards\[(\d{1,3})\]\[(description|severity)\]$")
+HAZARD_FIELD = re.compile(r"^hazards\[(\d{1,6})\]\[(description|severity)\]$")
 BLANK_HAZARD = {"description": "", "severity": "medium"}
 CASE_TEXT_LIMIT = 1500
 
@@ -37,10 +38,12 @@ def visit_data(form: Any) -> dict[str, Any]:
             checklist[match.group(1)] = value if value in CHECK_RESULTS else "na"
         elif match := HAZARD_FIELD.fullmatch(name):
             rows.setdefault(int(match.group(1)), {})[match.group(2)] = value.strip()
-    data["checklist"] = checklist
+    # One past the bound is enough for the service to refuse the list (common/validation.py), and keeps the page
+    # shown again beside the error as small as a form that fits.
+    data["checklist"] = dict(list(checklist.items())[:MAX_CHECKLIST_ANSWERS + 1])
     # A row left blank is a row the person did not use, not a hazard without a description.
     data["hazards"] = [{"description": row.get("description", ""), "severity": row.get("severity") or "medium"}
-                       for _, row in sorted(rows.items()) if row.get("description")]
+                       for _, row in sorted(rows.items()) if row.get("description")][:MAX_HAZARDS + 1]
     return data
 
 

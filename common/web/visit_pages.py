@@ -12,7 +12,7 @@ from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery
 from litestar.types import ControllerRouterHandler
 
-from common import i18n, policy
+from common import filetypes, i18n, policy
 from common.api.deps import OffsetQ
 from common.errors import Forbidden, InvalidField
 from common.i18n import N_
@@ -23,13 +23,13 @@ from common.services import attachments, roster, settings, visit_plan, visits
 from common.visit_reference import CADENCE_KEY, CHECK_RESULTS, CHECKLIST_KEY, item_label
 from common.web import visit_forms as forms
 from common.web import visit_settings
+from common.web.attachments import upload_limit
 from common.web.htmx import redirect
 from common.web.templating import render
 
 VISIT_PAGE = 30
 ENTERPRISE_CHOICES = 50
 MAX_PHOTOS = 10
-MAX_UPLOAD = 64 * 1024 * 1024
 NOT_A_PHOTO = N_("Only photos can be attached here")
 TOO_MANY_PHOTOS = N_("At most {max} photos per visit")
 
@@ -148,14 +148,20 @@ def enterprise_options(request: Request, enterprise_q: FromQuery[str | None] = N
     return render(request, "visits/_enterprise_options.html", {"enterprises": rows, "selected": enterprise_id or ""})
 
 
-async def _photos(form: Any) -> list[tuple[str, str, bytes]]:
-    """The photos sent with the form (a file input left empty sends a nameless part: not a photo)."""
+async def _photos(form: Any, store: Any) -> list[tuple[str, str, bytes]]:
+    """The photos sent with the form (a file input left empty sends a nameless part: not a photo).
+
+    A photo is known by its bytes: an SVG or a page sent as `image/…` is no photo.
+    """
     files = [item for item in form.getall("photos", []) if isinstance(item, UploadFile) and item.filename]
     if len(files) > MAX_PHOTOS:
         raise InvalidField("photos", TOO_MANY_PHOTOS, max=MAX_PHOTOS)
-    if any(not (item.content_type or "").startswith("image/") for item in files):
-        raise InvalidField("photos", NOT_A_PHOTO)
-    return [(item.filename, item.content_type, await item.read()) for item in files]
+    photos = [(item.filename, item.content_type, await item.read()) for item in files]
+    for filename, _, content in photos:
+        attachments.check_upload(store, filename, content, field="photos")
+        if filetypes.picture(content[:16]) is None:
+            raise InvalidField("photos", NOT_A_PHOTO)
+    return photos
 
 
 def _save_visit(state: Any, p: Principal, data: dict[str, Any], photos: list[tuple[str, str, bytes]]) -> uuid.UUID:
@@ -167,13 +173,13 @@ def _save_visit(state: Any, p: Principal, data: dict[str, Any], photos: list[tup
         return visit.id
 
 
-@post("/visits", include_in_schema=False, request_max_body_size=MAX_UPLOAD)
+@post("/visits", include_in_schema=False, request_max_body_size=None, middleware=[upload_limit(MAX_PHOTOS)])
 async def create_visit_page(request: Request) -> Response[Any]:
     p = _principal(request)
     form = await request.form()
     data = forms.visit_data(form)
     try:
-        photos = await _photos(form)
+        photos = await _photos(form, request.app.state.blobs)
         visit_id = await anyio.to_thread.run_sync(_save_visit, request.app.state, p, data, photos)
     except InvalidField as exc:
         context = await anyio.to_thread.run_sync(_form_context, request, p, forms.form_values(data), forms.error_map(exc))

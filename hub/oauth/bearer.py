@@ -13,7 +13,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
-from common import audit, i18n
+from common import audit, i18n, nodestate
 from common.db import Database, run_compiled
 from common.i18n import N_
 from common.models import Node, OAuthClient, OAuthToken, User
@@ -172,8 +172,8 @@ class BearerVerifier:
                 user = session.get(User, row.user_id)
                 if user is None or not user.active or user.deleted_at is not None:
                     raise TokenRefused("user not active")
-                if session.scalar(select(Node.status).where(Node.id == user.node_id)) != "active":
-                    raise TokenRefused("node not active")
+                if nodestate.halt_of(session, user.node_id) is not None:
+                    raise TokenRefused("node not active")  # the person's node, or one above it
                 return load_principal(session, user, address=address), claims
             if client.node_id and session.scalar(select(Node.status).where(Node.id == client.node_id)) != "active":
                 raise TokenRefused("node not active")

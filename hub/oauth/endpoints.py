@@ -12,6 +12,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from common import nodestate
 from common.models import OAuthToken, User, utcnow
 from hub.oauth import keys
 from hub.oauth.clients import RegisteredClient, sha256
@@ -107,8 +108,9 @@ class HubIntrospectionEndpoint(IntrospectionEndpoint):
             body["aud"] = self.server.audience
         if row.user_id is not None:
             user = self.server.session.get(User, row.user_id)
-            if user is None or not user.active or user.deleted_at is not None:
-                return {"active": False}
+            if user is None or not user.active or user.deleted_at is not None or \
+                    nodestate.halt_of(self.server.session, user.node_id) is not None:
+                return {"active": False}  # a spoke asks this of a person's token: it stops with their node too
             body.update(sub=str(user.id), username=user.username, **identity_claims(user))
         else:
             client = self.server.query_client(row.client_id)

@@ -14,7 +14,7 @@ from authlib.oidc.core import OpenIDCode, UserInfo
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import delete, exists, select
 
-from common import totp
+from common import nodestate, totp
 from common.models import AuthorizationCode, OAuthToken, UsedAssertion, User, utcnow
 from hub.oauth import keys
 from hub.oauth.clients import RegisteredClient, sha256
@@ -28,9 +28,18 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def active_user(server: HubAuthorizationServer, user_id: Any) -> User | None:
+def active_user(server: HubAuthorizationServer, user_id: Any, via: str, family_id: Any = None) -> User | None:
+    """The person a code or a refresh token stands for, while they and their node may still work."""
     user = server.session.get(User, user_id)
-    if user is None or not user.active or user.deleted_at is not None or not server.node_active(user.node_id):
+    if user is None or not user.active or user.deleted_at is not None:
+        return None
+    status = nodestate.halt_of(server.session, user.node_id)
+    if status is not None:
+        server.record("login.refused_node", None, entity_id=user.id, actor=user.username,
+                      detail={"node": user.node_id, "status": status, "via": via})
+        if family_id is not None:
+            # The grant ends with the node's suspension, as its page sessions do: reinstating asks for a new login.
+            server.revoke_family(family_id, "node not active")
         return None
     return user
 
@@ -89,7 +98,7 @@ class HubAuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         authorization_code.row.used_at = utcnow()
 
     def authenticate_user(self, authorization_code: CodeView) -> User | None:
-        return active_user(self.server, authorization_code.row.user_id)
+        return active_user(self.server, authorization_code.row.user_id, "authorization_code")
 
 
 class CodeView:
@@ -190,7 +199,8 @@ class HubRefreshTokenGrant(grants.RefreshTokenGrant):
         return RefreshView(row)
 
     def authenticate_user(self, refresh_token: RefreshView) -> User | None:
-        return active_user(self.server, refresh_token.row.user_id) if refresh_token.row.user_id else None
+        row = refresh_token.row
+        return active_user(self.server, row.user_id, "refresh_token", row.family_id) if row.user_id else None
 
     def revoke_old_credential(self, refresh_token: RefreshView) -> None:
         refresh_token.row.rotated_at = utcnow()

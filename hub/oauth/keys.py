@@ -8,6 +8,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
+from joserfc import jws
+from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
@@ -51,6 +54,36 @@ def active_key(session: Session, settings: Settings) -> SigningKey:
 
 def private_key(settings: Settings, row: SigningKey) -> RSAKey:
     return RSAKey.import_key(json.loads(_open(settings, row.private_jwk)))
+
+
+def sign(session: Session, settings: Settings, payload: dict[str, Any], typ: str) -> tuple[str, str]:
+    """A JWS (compact) of `payload` with the active key, its kid in the header: (kid, token). For statements other
+    than tokens (audit checkpoints), told apart from them by `typ`."""
+    row = active_key(session, settings)
+    body = json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    token = jws.serialize_compact({"alg": row.alg, "kid": row.kid, "typ": typ}, body, private_key(settings, row),
+                                  algorithms=[row.alg])
+    return row.kid, token
+
+
+def genuine(session: Session, settings: Settings | None) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    """Every signing key the hub ever had, retired ones too, as {kid: public JWK}, and the kids refused. With the
+    secret key, a row counts only if its sealed private key opens under it and matches its public key: a database
+    writer can add a row, but not one sealed under a secret the database does not hold."""
+    found: dict[str, dict[str, Any]] = {}
+    refused: list[str] = []
+    for row in session.scalars(select(SigningKey).order_by(SigningKey.created_at)):
+        if settings is not None and settings.secret_key:
+            try:
+                held = private_key(settings, row).as_dict(private=False)
+            except (InvalidTag, ValueError, KeyError, JoseError):
+                refused.append(row.kid)
+                continue
+            if any(held.get(part) != row.public_jwk.get(part) for part in ("n", "e")):
+                refused.append(row.kid)
+                continue
+        found[row.kid] = dict(row.public_jwk)
+    return found, refused
 
 
 def rotate(session: Session, settings: Settings) -> tuple[SigningKey, list[str]]:

@@ -22,32 +22,33 @@ from hub.oauth.bearer import issuer_for
 PARAMS = ("id_token_hint", "post_logout_redirect_uri", "client_id", "state")
 
 
-def _check(request: Request[Any, Any, Any], params: dict[str, str]) -> tuple[str, bool, str | None]:
-    """(where to go afterwards, whether a valid ID token of ours named the client, an error if the request is refused)."""
+def _check(request: Request[Any, Any, Any], params: dict[str, str]) -> tuple[str, str | None, str | None]:
+    """(where to go afterwards, the subject of a valid ID token of ours that named the client, an error if the
+    request is refused)."""
     state = request.app.state
     client_id = params.get("client_id") or None
-    hint_ok = False
+    hinted: str | None = None
     with state.db.reads() as session:
         if params.get("id_token_hint"):
             try:
                 keyset = KeySet.import_key_set({"keys": keys.published(session)})
                 claims = jwt.decode(params["id_token_hint"], keyset, algorithms=[keys.ALG]).claims
             except (JoseError, ValueError, TypeError):
-                return "", False, N_("The ID token given is not one of ours.")
+                return "", None, N_("The ID token given is not one of ours.")
             audience = claims.get("aud")
             audiences = audience if isinstance(audience, list) else [audience]
             if claims.get("iss") != issuer_for(request) or (client_id and client_id not in audiences):
-                return "", False, N_("The ID token given is not one of ours.")
+                return "", None, N_("The ID token given is not one of ours.")
             client_id = client_id or str(audiences[0])
-            hint_ok = True
+            hinted = str(claims.get("sub") or "")
         target = "/login"
         wanted = params.get("post_logout_redirect_uri")
         if wanted:
             client = session.get(OAuthClient, client_id) if client_id else None
             if client is None or not client.active or wanted not in (client.post_logout_redirect_uris or []):
-                return "", False, N_("That address to return to after logging out is not registered.")
+                return "", None, N_("That address to return to after logging out is not registered.")
             target = add_params_to_uri(wanted, [("state", params["state"])]) if params.get("state") else wanted
-    return target, hint_ok, None
+    return target, hinted, None
 
 
 def _end_session(request: Request[Any, Any, Any], client_id: str) -> None:
@@ -70,11 +71,14 @@ def _leave(request: Request[Any, Any, Any], target: str) -> Response[Any]:
 
 async def logout_confirm(request: Request[Any, Any, Any]) -> Response[Any]:
     params = {k: v for k, v in request.query_params.items() if k in PARAMS}
-    target, hint_ok, error = await anyio.to_thread.run_sync(_check, request, params)
+    target, hinted, error = await anyio.to_thread.run_sync(_check, request, params)
     if error:
         return problem(request, 400, i18n.gettext(error))
-    if hint_ok or getattr(request.state, "session_token", None) is None:
-        # A valid ID token shows the client really asked; with no session there is nothing to protect.
+    principal = getattr(request.state, "principal", None)
+    session_token = getattr(request.state, "session_token", None)
+    if session_token is None or (hinted and principal is not None and hinted == str(principal.user_id)):
+        # With no session there is nothing to protect. A valid ID token of the person logged in here shows that
+        # their own application asked: no second question. A hint for someone else is no reason to skip it.
         await anyio.to_thread.run_sync(_end_session, request, params.get("client_id", ""))
         return _leave(request, target)
     return render(request, "oauth/logout.html", {"params": list(params.items())}, headers={"Cache-Control": "no-store"})
