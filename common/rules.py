@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from common import validation as v
 from common.i18n import N_
-from common.models import Bulletin, Case, CaseEvent, Enterprise, NodeApplication, Person, Visit
+from common.models import Bulletin, Case, CaseEvent, Enterprise, NodeApplication, Visit
 
 # Roles that may set what only the police decide about an enterprise (its risk level, whether it is a key one).
 POLICE = frozenset({"office", "liaison"})

@@ -238,8 +238,13 @@ class Client:
         response = self.http.post("/login", data={"username": username, "password": password, "csrf_token": self.csrf,
                                                   "next": "/"}, follow_redirects=False)
         if response.status_code == 303:
-            # The token is bound to the session: a logged-in page carries the new one.
-            self.csrf = CSRF_RE.search(self.http.get("/").text).group(1)  # type: ignore[union-attr]
+            # The token is bound to the session: the one every page of the new session carries, worked out as the
+            # app does (cheaper than rendering a page for it at every login of the suite).
+            from common.web.auth import cookie_names, csrf_token_for
+
+            settings = self.http.app.state.settings
+            names = cookie_names(settings)
+            self.csrf = csrf_token_for(settings, self.http.cookies[names["csrf"]], self.http.cookies[names["session"]])
         self.http.headers["X-CSRF-Token"] = self.csrf
         return response
 
