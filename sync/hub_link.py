@@ -67,7 +67,8 @@ class SpokeConfig:
 def write_private(path: Path, text: str) -> None:
     """Write a file only its owner can read, atomically (a crash leaves the old file or the new, never half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # A name of its own per write: two threads of one spoke (a login and the scheduled round) may refresh one file.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)

@@ -34,6 +34,12 @@ TOO_LARGE = "超过 1 MB：每个文件最大 1 MB"
 NOT_ACCEPTED = "不是可接受的文件类型"
 
 
+@pytest.fixture
+def db_kind() -> str:
+    """Which bytes are accepted and how they are served does not depend on the database: SQLite alone."""
+    return "sqlite"
+
+
 def png() -> bytes:
     """A real 1×1 PNG."""
     def chunk(kind: bytes, body: bytes) -> bytes:

@@ -14,6 +14,12 @@ from common.throttle import RULES, SEARCH
 from common.validation import make_credit_code
 
 
+@pytest.fixture
+def db_kind() -> str:
+    """Tokens, searches and their throttle do not depend on the database: SQLite alone."""
+    return "sqlite"
+
+
 def _count(db: Database, model: Any) -> int:
     with db.reads() as session:
         return session.scalar(select(func.count()).select_from(model))

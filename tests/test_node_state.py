@@ -33,6 +33,12 @@ ALERT_RE = re.compile(r'role="alert">([^<]*)<')
 HUB_SESSION = "lianfu_hub_session"
 
 
+@pytest.fixture
+def db_kind() -> str:
+    """The hub's refusals read one node table, alike on both databases: SQLite alone."""
+    return "sqlite"
+
+
 def alert(response: Any) -> str:
     found = ALERT_RE.search(response.text)
     return html.unescape(found.group(1)) if found else ""
