@@ -79,8 +79,9 @@ class Serial:
 SERIAL = Serial()
 
 
-def enterprise_rows(count: int, node: str, versions: list[int] | None = None) -> list[dict[str, Any]]:
-    """Rows shaped as the hub stores them (what sync/entities.py carries): every column, field_versions {}."""
+def enterprise_rows(count: int, node: str, versions: list[int] | None = None, police: bool = True) -> list[dict[str, Any]]:
+    """Rows shaped as the hub stores them (what sync/entities.py carries): every column, field_versions {}.
+    `police=False`: as a sub-center makes them, the police-only fields at their defaults (common/rules.py)."""
     start = SERIAL.take(count)
     now = datetime.now(UTC)
     rows = []
@@ -90,8 +91,8 @@ def enterprise_rows(count: int, node: str, versions: list[int] | None = None) ->
             "id": uuid7(), "node_id": node, "name": f"启东基准{i}号建设工程有限公司上海分公司",
             "name_pinyin": f"qidongjizhun{i}haojianshegongchengyouxiangongsi qdjz{i}hjsgcyxgs",
             "credit_code": make_credit_code("9", "1", "310115", f"{i:08d}"), "region_code": "310115",
-            "address": f"上海浦东新区{i % 999 + 1}号", "industry": "construction", "is_key": i % 13 == 0,
-            "parent_company": "启东基准集团有限公司", "risk_level": ("low", "medium", "high")[i % 3],
+            "address": f"上海浦东新区{i % 999 + 1}号", "industry": "construction", "is_key": police and i % 13 == 0,
+            "parent_company": "启东基准集团有限公司", "risk_level": ("low", "medium", "high")[i % 3] if police else "low",
             "contact_name": "张建国", "contact_phone": f"138{i % 100_000_000:08d}", "notes": "",
             "created_at": now, "updated_at": now, "version": versions[k] if versions else clock.now(),
             "deleted_at": None, "field_versions": {},
@@ -486,7 +487,7 @@ def initial_pull(spoke_dir: Path, expect: int) -> tuple[float, float, float, dic
 
 def make_at_spoke(spoke: Spoke, count: int, actor: uuid.UUID) -> list[dict[str, Any]]:
     """`count` rows made at the spoke with their outbox entries (fields=None: made here), in bulk SQL."""
-    rows = enterprise_rows(count, spoke.node)
+    rows = enterprise_rows(count, spoke.node, police=False)
     now = datetime.now(UTC)
     outbox = [{"entity": "enterprise", "row_id": str(r["id"]), "fields": None, "prior": None, "actor_id": actor,
                "created_at": now} for r in rows]
