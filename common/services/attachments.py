@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy.orm import Session
 
-from common import filetypes, policy
+from common import filetypes, policy, rules
 from common.blobs import BlobStore
 from common.errors import Forbidden, InvalidField
 from common.i18n import N_
-from common.models import Attachment, Bulletin, Case, CaseEvent, Enterprise, NodeApplication, Visit
+from common.models import Attachment
 from common.policy import Principal
 from common.services.base import audit_write
 
@@ -18,8 +17,8 @@ MB = 1024 * 1024
 NOT_ACCEPTED = N_("“{name}” is not a kind of file accepted here: attach a picture (PNG, JPEG, GIF or WebP), a PDF, an "
                   "Office document, plain text or a ZIP archive.")
 TOO_LARGE = N_("“{name}” is larger than {size} MB: each file may be at most {size} MB.")
-OWNERS: dict[str, Any] = {"visit": Visit, "case": Case, "case_event": CaseEvent, "enterprise": Enterprise,
-                          "application": NodeApplication, "bulletin": Bulletin}
+# What a file may be attached to: the write rules' table, one for every door.
+OWNERS = rules.ATTACHMENT_OWNERS
 # A liaison works on cases of other nodes' subtrees: they attach to the cases their unit handles (and may see).
 LIAISON_OWNERS = frozenset({"case", "case_event"})
 
