@@ -121,7 +121,7 @@ class Database:
     @classmethod
     def connect(cls, url: str, foreign_keys: bool = True, audit_key: bytes | None = None,
                 **kwargs: object) -> "Database":
-        """`audit_key`: the key the node links its audit chain with (common/audit.py: chain_key), handed to every
+        """`audit_key`: the key the node links its audit chain with (common/audit/trail.py: chain_key), handed to every
         session in `session.info` so whoever writes an entry needs no settings; the database never holds it."""
         engine = make_engine(url, foreign_keys=foreign_keys, **kwargs)
         info = {"audit_key": audit_key} if audit_key else {}

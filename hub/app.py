@@ -4,7 +4,7 @@ from __future__ import annotations
 from litestar import Litestar
 from sqlalchemy import select
 
-from common.audit import chain_key
+from common.audit.trail import chain_key
 from common.db import Database
 from common.models import Node
 from common.settings import Settings, check_hub_settings, ensure_secret_key, load_settings

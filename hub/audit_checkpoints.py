@@ -19,10 +19,10 @@ from joserfc.jwk import RSAKey
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from common import audit
+from common.audit import trail as audit
 from common.db import Database
 from common.models import AuditEntry, AuditHead, utcnow
-from common.models.audit import AuditCheckpoint
+from common.audit.models import AuditCheckpoint
 from common.settings import Settings
 from hub.oauth import keys
 from sync.directory import CHECKPOINTS_FILE

@@ -32,7 +32,7 @@ def _fail(message: str) -> None:
 def hub_transaction(settings) -> Iterator[Session]:  # noqa: ANN001
     """Migrate, then one write transaction on the hub database, closed whatever happens. Its audit entries are
     linked with the hub's audit key, as the app's are (the secret key as the app finds it)."""
-    from common.audit import chain_key
+    from common.audit.trail import chain_key
     from common.settings import ensure_secret_key
 
     prepare(settings)
@@ -109,11 +109,11 @@ def create_user(username: str, role: str, node: str | None, unit: str | None, le
     """Add a user."""
     from sqlalchemy import select
 
-    from common import audit
+    from common.audit import trail as audit
     from common.errors import InvalidField
     from common.i18n import translate
     from common.models import Node, Unit, User
-    from common.passwords import check_password_policy, hash_password
+    from common.identity.passwords import check_password_policy, hash_password
 
     settings = _settings(db)
     node = node or "hub"
@@ -168,9 +168,9 @@ def seed_demo_command(db: str | None, enterprises: int) -> None:
 @click.option("--db", help="Database URL.")
 def enrollment_code(node: str, db: str | None) -> None:
     """Issue a one-time, expiring enrollment code for an approved node."""
-    from common import audit
+    from common.audit import trail as audit
     from common.errors import Conflict, InvalidField
-    from common.services.federation import ENROLLMENT_TTL, issue_enrollment_code
+    from common.federation.service import ENROLLMENT_TTL, issue_enrollment_code
 
     try:
         with hub_transaction(_settings(db)) as session:
@@ -208,7 +208,7 @@ def audit_verify(db: str | None, data_dir: str | None, witnesses: tuple[str, ...
     from dataclasses import replace
     from pathlib import Path
 
-    from common.audit import chain_key
+    from common.audit.trail import chain_key
     from hub.audit_checkpoints import check, read_witness
 
     settings = _settings(db, data_dir=data_dir)
@@ -299,7 +299,7 @@ def client_create(name: str, grant: str, redirect_uris: tuple[str, ...], logout_
     import json
     from pathlib import Path
 
-    from common import audit
+    from common.audit import trail as audit
     from hub.oauth.clients import ClientError, create_client
 
     jwks = None
@@ -335,7 +335,7 @@ def keys_group() -> None:
 @click.option("--db", help="Database URL.")
 def keys_rotate(db: str | None) -> None:
     """Make a new active signing key; the old one stays published until its tokens have expired."""
-    from common import audit
+    from common.audit import trail as audit
     from common.settings import ensure_secret_key
     from hub.oauth import keys
 
@@ -371,7 +371,8 @@ def _account(session, username: str):  # noqa: ANN001, ANN202
 @click.option("--db", help="Database URL.")
 def totp_enable(username: str, qr: bool | None, db: str | None) -> None:
     """Give an account a TOTP secret; prints the otpauth:// URI for the authenticator app, this once only."""
-    from common import audit, totp
+    from common.audit import trail as audit
+    from common.identity import totp
     from common.models import utcnow
     from common.settings import ensure_secret_key
 
@@ -398,7 +399,8 @@ def totp_enable(username: str, qr: bool | None, db: str | None) -> None:
 @click.option("--db", help="Database URL.")
 def totp_disable(username: str, db: str | None) -> None:
     """Remove an account's TOTP (a lost phone): the password alone logs in again until it is enabled anew."""
-    from common import audit, totp
+    from common.audit import trail as audit
+    from common.identity import totp
 
     settings = _settings(db)
     with hub_transaction(settings) as session:

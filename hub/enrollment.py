@@ -10,12 +10,13 @@ from litestar import Request, post, put
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.params import JSONBody
 
-from common import audit, i18n
+from common.audit import trail as audit
+from common import i18n
 from common.api.deps import Caller
 from common.errors import Conflict, InvalidField
 from common.i18n import N_
 from common.models import EnrollmentCode, Node, OAuthClient, utcnow
-from common.services.federation import hash_code, node_slice
+from common.federation.service import hash_code, node_slice
 from hub.oauth.bearer import issuer_for
 from hub.oauth.clients import ClientError, register_node_client, set_node_base_url
 

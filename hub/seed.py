@@ -11,14 +11,14 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 from uuid_utils.compat import uuid7
 
-from common import audit
+from common.audit import trail as audit
 from common.clock import clock
 from common.demo import DEMO_ACCOUNTS as ACCOUNTS, DEMO_PASSWORD
 from common.models import Enterprise, Node, Person, User, Visit
-from common.passwords import hash_password
+from common.identity.passwords import hash_password
 from common.policy import load_principal
-from common.services import cases as case_service
-from common.services.federation import add_node
+from common.cases import service as case_service
+from common.federation.service import add_node
 from common.validation import make_credit_code, make_id_number
 
 CST = ZoneInfo("Asia/Shanghai")

@@ -14,11 +14,13 @@ from joserfc.jws import extract_compact
 from litestar import Request
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 
-from common import audit, i18n, nodestate, policy
+from common.audit import trail as audit
+from common.federation import nodestate
+from common import i18n, policy
 from common.db import Database
 from common.i18n import N_
 from common.policy import Principal
-from common.scopes import needed_scope
+from common.identity.scopes import needed_scope
 from common.settings import Settings
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
 

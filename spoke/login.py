@@ -20,16 +20,17 @@ from litestar.datastructures import Cookie
 from litestar.params import FromQuery
 from sqlalchemy import select
 
-from common import audit, i18n, login as flow, nodestate, policy
+from common.audit import trail as audit
+from common.identity import login as flow
+from common.federation import nodestate
+from common import i18n, policy
 from common.i18n import N_
 from common.models import User
 from common.settings import Settings
 from common.web.auth import close_session, open_session, session_cookie
 from common.web.errors import problem
 from common.web.htmx import redirect
-from common.web.login import (
-    NO_STORE, WRONG_PASSWORD, address_of, logged_in, node_halted, now_of, run_step, safe_next, throttled,
-)
+from common.identity.pages import NO_STORE, WRONG_PASSWORD, address_of, logged_in, node_halted, now_of, run_step, safe_next, throttled
 from common.web.templating import render
 from spoke import standing
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
@@ -109,7 +110,7 @@ def _subject_of(id_token: str) -> str | None:
 # --- a node the hub no longer serves --------------------------------------------------------------------------------
 
 def _node_halted_page(request: Request, status: str) -> Response[Any]:
-    response = render(request, "login_refused.html", {"message": nodestate.refusal(status), "switch_account": False},
+    response = render(request, "identity/login_refused.html", {"message": nodestate.refusal(status), "switch_account": False},
                       status=403, headers=NO_STORE)
     response.set_cookie(_rp_cookie(request.app.state.settings, None))
     return response
@@ -119,7 +120,7 @@ def _node_halted_page(request: Request, status: str) -> Response[Any]:
 
 def _offline_form(request: Request, target: str, error: str | None = None, status: int = 200,
                   username: str = "") -> Response[str]:
-    return render(request, "login.html", {"next": target, "username": username, "error": error,
+    return render(request, "identity/login.html", {"next": target, "username": username, "error": error,
                                           "offline_notice": i18n.gettext(OFFLINE_NOTICE)},
                   status=status, headers=NO_STORE)
 
@@ -193,10 +194,10 @@ async def offline_login(request: Request) -> Response[Any]:
         session, node_id, username, password, address_of(request), target, now_of(request), offline=True),
         offline=True)
     if outcome.status == "throttled":
-        return throttled(request, "login.html", {"next": target, "username": username,
+        return throttled(request, "identity/login.html", {"next": target, "username": username,
                                                  "offline_notice": i18n.gettext(OFFLINE_NOTICE)}, outcome.retry_after)
     if outcome.status == "halted":
-        return node_halted(request, "login.html", {"next": target, "username": username,
+        return node_halted(request, "identity/login.html", {"next": target, "username": username,
                                                    "offline_notice": i18n.gettext(OFFLINE_NOTICE)}, outcome)
     if token is None:
         return _offline_form(request, target, i18n.gettext(WRONG_PASSWORD), 400, username)
@@ -232,7 +233,7 @@ def _verify_id_token(link: HubLink, id_token: str, nonce: str) -> dict[str, Any]
 
 def _not_this_node(request: Request) -> Response[Any]:
     """Someone else's account (often the hub's office session in the same browser): offer to log in as another."""
-    response = render(request, "login_refused.html", {"message": i18n.gettext(NOT_THIS_NODE)}, status=403,
+    response = render(request, "identity/login_refused.html", {"message": i18n.gettext(NOT_THIS_NODE)}, status=403,
                       headers=NO_STORE)
     response.set_cookie(_rp_cookie(request.app.state.settings, None))
     return response

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from common import audit
+from common.audit import trail as audit
 from common.db import Database
 from common.models import Node
 from common.settings import Settings

@@ -15,11 +15,12 @@ from litestar.exceptions import PermissionDeniedException
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common import audit, i18n
+from common.audit import trail as audit
+from common import i18n
 from common.api.deps import Caller
 from common.i18n import N_
 from common.models import Node, User, utcnow
-from common.services import settings
+from common.center import settings
 
 USER_FIELDS = ("username", "display_name", "role", "unit_id", "is_leader", "password_hash", "phone", "active")
 # The hub's signed audit checkpoints a spoke has received, one JSON line each, in its data dir: a witness of the
@@ -29,7 +30,7 @@ CHECKPOINTS_FILE = "audit_checkpoints.jsonl"
 
 def directory_for(session: Session, node_id: str) -> dict[str, Any]:
     # At the hub only: a spoke's sync process never loads the roster's pinyin tables (tens of MB) for this.
-    from common.services.federation import node_slice
+    from common.federation.service import node_slice
 
     users = session.scalars(select(User).where(User.node_id == node_id).order_by(User.username)).all()
     return {

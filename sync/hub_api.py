@@ -412,8 +412,8 @@ async def blob_upload(request: Request, principal: Caller, sha: FromPath[str]) -
     state = request.app.state
 
     def work() -> dict[str, Any]:
-        from common import audit
-        from common.blobs import BlobMismatch
+        from common.audit import trail as audit
+        from common.attachments.blobs import BlobMismatch
 
         try:
             size = store.append(sha, offset, chunk)

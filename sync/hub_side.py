@@ -11,16 +11,18 @@ import msgspec
 from sqlalchemy import BigInteger, Text, Uuid, and_, cast, func, insert, literal, literal_column, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
-from common import audit, lifecycle, policy, rules
+from common.audit import trail as audit
+from common.cases import lifecycle
+from common import policy, rules
 from common.clock import clock
 from common.models import (
     Attachment, Bulletin, BulletinAudience, Case, CaseEvent, Enterprise, Node, Setting, SyncBatch, SyncConflict, SyncMark,
     SyncMove, SyncPeer, User, Visit, utcnow,
 )
 from common.policy import WRITERS, Principal
-from common.services import cases as case_service
-from common.services.federation import NODE_REQUESTS
-from common.services.roster import move_file
+from common.cases import service as case_service
+from common.federation.service import NODE_REQUESTS
+from common.roster.service import move_file
 from sync import bulk
 from sync.entities import BY_NAME, ENTITIES, HUB_ONLY, RANK, Entity
 from sync.wire import Change, Drop, PullAnswer, PullRow, PushAnswer, PushBatch, Rejected
@@ -32,7 +34,7 @@ MAX_ID = uuid.UUID(int=2**128 - 1)
 APPEND_ONLY_ROLES = {"office", "liaison", "subcenter", "enterprise"}
 # Rows that follow their enterprise when it moves to another node, though their writers may not move them otherwise.
 FOLLOWERS = frozenset({"case_record", "case_event"})
-# Rows of an enterprise's file: they go where it goes (common/services/roster.py move_file).
+# Rows of an enterprise's file: they go where it goes (common/roster/service.py move_file).
 FILE = frozenset({"person", "visit", "info_report", "case_record", "case_event", "attachment"})
 
 
@@ -296,7 +298,7 @@ class _Apply:
     def check_edit(self, entity: Entity, change: Change, current: Any, values: dict[str, Any]) -> None:
         if entity.name in FOLLOWERS and current is not None and set(values) == {"node_id"}:
             # A case or its event going to the node its enterprise went to: the move of the enterprise's whole file
-            # (common/services/roster.py), allowed to whoever may move the enterprise, within the spoke's scope.
+            # (common/roster/service.py), allowed to whoever may move the enterprise, within the spoke's scope.
             self.check_scope(entity, current["node_id"])
             self.check_scope(entity, values["node_id"])
             if values["node_id"] == self.enterprise_node(entity, current):
@@ -879,7 +881,7 @@ def resolve_conflict(session: Session, p: Principal, conflict_id: uuid.UUID, dec
     """Keep the applied value, replace it with the other, or write a value merged by hand; the new value syncs out."""
     from common.errors import Conflict as StateConflict, InvalidField, NotFound
     from common.i18n import N_
-    from common.services.base import audit_write
+    from common.service import audit_write
 
     policy.require_office(p)
     conflict = session.get(SyncConflict, conflict_id, with_for_update=True)

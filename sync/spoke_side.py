@@ -25,11 +25,11 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from common.blobs import BlobStore
+from common.attachments.blobs import BlobStore
 from common.db import Database, run_compiled
 from common.migrate import head_and_previous
 from common.models import Attachment, BulletinAudience, Case, CaseUnit, SyncMark, SyncOutbox, SyncState, utcnow
-from common.services import cases as case_service
+from common.cases import service as case_service
 from sync import bulk
 from sync.directory import apply_directory, keep_checkpoint
 from sync.entities import BY_NAME, ENTITIES, Entity

@@ -160,9 +160,13 @@ _HASH: dict[str, str] = {}
 @pytest.fixture
 def world(db: Database) -> dict[str, Any]:
     """Nodes and accounts of the contract, and per tenant an enterprise with a person, a visit and a case."""
-    from common.passwords import hash_password
+    from common.identity.passwords import hash_password
     from common.policy import load_principal
-    from common.services import bulletins, cases, federation, roster, visits
+    from common.bulletins import service as bulletins
+    from common.cases import service as cases
+    from common.federation import service as federation
+    from common.roster import service as roster
+    from common.visits import service as visits
     from hub.seed import ACCOUNTS, seed_reference_nodes
     from common.models import User
 

@@ -19,7 +19,7 @@ from common import policy
 from common.db import Database
 from common.models import SyncOutbox, User
 from common.policy import Principal, load_principal
-from common.services.federation import issue_enrollment_code
+from common.federation.service import issue_enrollment_code
 from common.settings import Settings
 from hub.app import create_app
 from spoke.enroll import enroll

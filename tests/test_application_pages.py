@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from common.db import Database
 from common.models import Attachment, EnrollmentCode, Node, NodeApplication, utcnow
-from common.services.federation import hash_code
+from common.federation.service import hash_code
 from sync.hub_link import new_client_key
 
 HTML = {"Accept": "text/html"}

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from common import filetypes
-from common.blobs import BlobStore
+from common.attachments import filetypes
+from common.attachments.blobs import BlobStore
 from common.db import Database
 from common.models import Attachment, Case
 from common.settings import Settings, load_settings
-from common.web.attachments import SANDBOX, form_limit
+from common.attachments.pages import SANDBOX, form_limit
 
 HTML = {"Accept": "text/html"}
 MB = 1024 * 1024

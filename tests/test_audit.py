@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from common import audit
+from common.audit import trail as audit
 from common.db import Database
 from common.models import AuditEntry, AuditHead
 

@@ -14,10 +14,10 @@ from typing import Any, Callable, Iterator
 import pytest
 from sqlalchemy import delete, select, update
 
-from common import audit
+from common.audit import trail as audit
 from common.db import Database
 from common.models import AuditEntry, AuditHead, utcnow
-from common.models.audit import AuditCheckpoint
+from common.audit.models import AuditCheckpoint
 from common.settings import Settings
 from hub import audit_checkpoints
 from sync.directory import CHECKPOINTS_FILE, keep_checkpoint

@@ -51,7 +51,7 @@ def _store_attachments(data_dir: Path) -> dict[str, str]:
     """Rows and bytes as an older spoke's sync could have left them: a page, and a picture that claims to be one."""
     from sqlalchemy import select
 
-    from common.blobs import BlobStore
+    from common.attachments.blobs import BlobStore
     from common.db import Database
     from common.models import Attachment, Enterprise
 

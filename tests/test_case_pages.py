@@ -315,7 +315,7 @@ def test_the_office_keeps_the_routing_table(clients: Any, world: dict[str, Any])
     assert clients("liaison_xz").get("/cases/routing", headers=HTML).status_code == 403
     form: dict[str, Any] = {"csrf_token": office.csrf}
     from common.reference import CATEGORIES
-    from common.services.case_rules import DEFAULT_ROUTING
+    from common.cases.rules import DEFAULT_ROUTING
 
     for category in CATEGORIES:
         form[f"{category}.lead"] = DEFAULT_ROUTING[category]["lead"]

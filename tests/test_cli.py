@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 
 from common.db import Database
 from common.models import AuditEntry, Case, EnrollmentCode, Enterprise, Person, User, Visit
-from common.passwords import verify_password
-from common.services.federation import hash_code
+from common.identity.passwords import verify_password
+from common.federation.service import hash_code
 from common.validation import validate_credit_code, validate_id_number
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from common.db import Database
 from common.models import AuditEntry, Enterprise, Person
-from common.throttle import RULES, SEARCH
+from common.identity.throttle import RULES, SEARCH
 from common.validation import make_credit_code
 
 

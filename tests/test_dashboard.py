@@ -19,7 +19,9 @@ from common.models import (
     SyncPeer,
     Visit,
 )
-from common.services import bulletins, cases, federation
+from common.bulletins import service as bulletins
+from common.cases import service as cases
+from common.federation import service as federation
 
 HTML = {"Accept": "text/html"}
 # Mid-June 2026 at noon in China: the window of the figures is July 2025 to June 2026.

@@ -8,24 +8,10 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from common import lifecycle
+from common.cases import lifecycle
 from common.errors import Conflict, Forbidden, InvalidField
 from common.i18n import translate
-from common.lifecycle import (
-    KIND_LABELS,
-    STATUS_LABELS,
-    Actor,
-    CaseState,
-    EventKind,
-    EventRecord,
-    JointGroup,
-    Status,
-    add_event,
-    allowed_kinds,
-    apply,
-    check,
-    fold,
-)
+from common.cases.lifecycle import KIND_LABELS, STATUS_LABELS, Actor, CaseState, EventKind, EventRecord, JointGroup, Status, add_event, allowed_kinds, apply, check, fold
 
 LEAD = "criminal-investigation"
 CO = "economic-crime"

@@ -13,8 +13,8 @@ from typing import Any
 import pyotp
 from sqlalchemy import func, select
 
-from common import login as flow
-from common import totp
+from common.identity import login as flow
+from common.identity import totp
 from common.db import Database
 from common.models import AuditEntry, LoginChallenge, LoginThrottle, User, UserTotp, WebSession
 from common.sealing import unseal

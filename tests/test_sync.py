@@ -14,7 +14,8 @@ from common.clock import clock
 from common.db import Database
 from common.models import AuditEntry, Enterprise, SyncConflict, SyncOutbox
 from common.policy import load_principal
-from common.services import cases, roster
+from common.cases import service as cases
+from common.roster import service as roster
 from common.settings import Settings
 from common.validation import make_credit_code
 from sync.entities import BY_NAME
@@ -126,8 +127,8 @@ def test_a_quiet_round_is_one_request_and_the_offices_changes_to_the_directory_c
     the spoke fetches the directory only when the tag changes. A person the office disables, a node renamed or a
     list changed reaches the spoke at its next round; a round with nothing new stays one request."""
     from common.models import Node, Setting, User
-    from common.services import settings as stored_settings
-    from common.visit_reference import CADENCE_KEY
+    from common.center import settings as stored_settings
+    from common.visits.reference import CADENCE_KEY
 
     sh = fed.enroll("sc-shanghai")
     assert sh.sync().ok and sh.sync().ok
@@ -444,7 +445,7 @@ def test_concurrent_moves_within_a_scope_leave_one_conflict_and_the_whole_file_w
     """The sub-center head gives an enterprise to one of its workstations at the spoke while the office, later, gives
     it to another: the office's move wins; the spoke's is one conflict record (the enterprise's node) for the office
     to review — not a refusal, nor a record per row of the file — and the whole file ends at the winner's node."""
-    from common.services.federation import add_node
+    from common.federation.service import add_node
     from sync.spoke_side import SpokeSync
 
     with fed.hub_db.transaction() as session:
@@ -771,8 +772,8 @@ def test_the_spokes_sync_page_syncs_now_and_shows_progress(fed: Federation, worl
 # --- attachments ----------------------------------------------------------------------------------------------------
 
 def _attach(spoke: Any, username: str, entity_id: Any, data: bytes, entity_type: str = "enterprise") -> Any:
-    from common.blobs import BlobStore
-    from common.services.attachments import add_attachment
+    from common.attachments.blobs import BlobStore
+    from common.attachments.service import add_attachment
 
     p = spoke.principal(username)
     with acting_as(p), spoke.db.transaction() as session:
@@ -782,7 +783,7 @@ def _attach(spoke: Any, username: str, entity_id: Any, data: bytes, entity_type:
 
 def test_an_attachments_bytes_follow_its_row_and_reach_another_spoke_when_opened(
         fed: Federation, world: dict[str, Any]) -> None:
-    from common.blobs import BlobStore
+    from common.attachments.blobs import BlobStore
     from sync.hub_link import HubRefused
     from sync.spoke_side import SpokeSync
 
@@ -805,7 +806,7 @@ def test_an_attachments_bytes_follow_its_row_and_reach_another_spoke_when_opened
 
 
 def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world: dict[str, Any]) -> None:
-    from common.blobs import BlobStore
+    from common.attachments.blobs import BlobStore
     from common.migrate import head_and_previous
 
     ws = fed.enroll("ws-demo-1")
@@ -842,7 +843,7 @@ def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world
 def test_a_warning_reaches_the_spokes_it_targets_and_no_other_and_its_acknowledgement_comes_back(
         fed: Federation) -> None:
     from common.models import BulletinAck, BulletinAudience
-    from common.services import bulletins
+    from common.bulletins import service as bulletins
 
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     for spoke in (sh, ws, sz):
@@ -883,10 +884,10 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
     """The office narrows a published warning's targets: the spokes it no longer addresses drop it (and its file) in
     their next round, as a drop rather than a repair; a spoke still addressed keeps it; addressed again, it comes
     back with its file."""
-    from common.blobs import BlobStore
+    from common.attachments.blobs import BlobStore
     from common.models import BulletinAck, BulletinAudience, BulletinReminder
-    from common.services import bulletins
-    from common.services.attachments import add_attachment
+    from common.bulletins import service as bulletins
+    from common.attachments.service import add_attachment
 
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     office = hub_principal(fed.hub_db, "office")
@@ -936,9 +937,9 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
 
 
 def test_a_warnings_file_reaches_its_spokes_and_the_digest_agrees(fed: Federation) -> None:
-    from common.blobs import BlobStore
-    from common.services import bulletins
-    from common.services.attachments import add_attachment
+    from common.attachments.blobs import BlobStore
+    from common.bulletins import service as bulletins
+    from common.attachments.service import add_attachment
     from sync.spoke_side import SpokeSync
 
     sh, sz = fed.enroll("sc-shanghai"), fed.enroll("sc-suzhou")
@@ -961,7 +962,7 @@ def test_a_warnings_file_reaches_its_spokes_and_the_digest_agrees(fed: Federatio
 def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_from_them(fed: Federation) -> None:
     """The quiet round's test: the marks kept by the triggers, against the cursors the spoke saved, say "nothing
     after" for every entity (bulletins included) — and stop saying it as soon as the office writes something."""
-    from common.services import bulletins
+    from common.bulletins import service as bulletins
     from sync import hub_side
     from sync.spoke_side import read_state
 

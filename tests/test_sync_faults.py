@@ -33,7 +33,7 @@ from sqlalchemy import select
 
 from common.models import User
 from common.policy import load_principal
-from common.services import roster
+from common.roster import service as roster
 from common.validation import make_credit_code
 from sync.capture import spoke_database
 from sync.entities import ENTITIES

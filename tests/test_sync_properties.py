@@ -52,7 +52,7 @@ from common import rules
 from common.errors import Forbidden, InvalidField, NotFound
 from common.models import SyncConflict, SyncMove, SyncOutbox, User
 from common.policy import Principal, load_principal
-from common.services import roster
+from common.roster import service as roster
 from common.settings import Settings
 from common.validation import make_credit_code
 from sync import capture

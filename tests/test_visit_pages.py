@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlparse
 from sqlalchemy import func, select
 
 from common.models import Attachment, AuditEntry, Enterprise, Visit, utcnow
-from common.services import settings as stored
-from common.visit_reference import CADENCE_KEY, CHECKLIST_KEY, DEFAULT_CHECKLIST
+from common.center import settings as stored
+from common.visits.reference import CADENCE_KEY, CHECKLIST_KEY, DEFAULT_CHECKLIST
 
 HTML = {"Accept": "text/html"}
 HTMX = {"Accept": "text/html", "HX-Request": "true"}
@@ -195,7 +195,8 @@ def test_the_office_edits_the_checklist_and_cadences_audited(clients: Any, world
 
 
 def _enterprise(db: Any, world: dict[str, Any], name: str, risk: str, visited_days_ago: int | None) -> Any:
-    from common.services import roster, visits
+    from common.roster import service as roster
+    from common.visits import service as visits
     from common.validation import make_credit_code
 
     p = world["principals"]["office"]

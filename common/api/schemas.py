@@ -19,7 +19,7 @@ Address = Annotated[str, Meta(max_length=v.MAX_ADDRESS)]
 Note = Annotated[str, Meta(max_length=v.MAX_NOTE)]
 LongText = Annotated[str, Meta(max_length=v.MAX_LONG_TEXT)]
 BodyText = Annotated[str, Meta(max_length=v.MAX_BODY)]
-# A case's details: the category's fields, each a text, a number or a choice (common/services/case_rules.py).
+# A case's details: the category's fields, each a text, a number or a choice (common/cases/rules.py).
 DetailValue = Union[Annotated[str, Meta(max_length=v.MAX_DETAIL_TEXT)], int, float, bool, None]
 Details = Annotated[dict[Short, DetailValue], Meta(max_length=v.MAX_DETAILS)]
 # A visit's answer to a checklist item: ok / issue / na (or a yes / no from older spokes).

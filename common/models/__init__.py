@@ -1,14 +1,18 @@
 """All entities, imported together so the metadata is complete for Alembic and the app."""
-from common.models.audit import AuditEntry, AuditHead, WebSession
-from common.models.base import Base, new_id, utcnow
-from common.models.cases import Case, CaseEvent, CaseSequence, CaseUnit
-from common.models.field import Attachment, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, InfoReport, Visit
-from common.models.identity import AuthorizationCode, OAuthClient, OAuthToken, SigningKey, UsedAssertion
-from common.models.nodes import EnrollmentCode, Node, NodeApplication, Unit, User
-from common.models.roster import Enterprise, Person
-from common.models.security import LoginChallenge, LoginThrottle, UserTotp
-from common.models.settings import Setting
-from common.models.sync import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
+from common.audit.models import AuditEntry, AuditHead
+from common.identity.models import WebSession
+from common.orm import Base, new_id, utcnow
+from common.cases.models import Case, CaseEvent, CaseSequence, CaseUnit
+from common.attachments.models import Attachment
+from common.bulletins.models import Bulletin, BulletinAck, BulletinAudience, BulletinReminder
+from common.visits.models import InfoReport, Visit
+from common.identity.oauth_models import AuthorizationCode, OAuthClient, OAuthToken, SigningKey, UsedAssertion
+from common.federation.models import EnrollmentCode, Node, NodeApplication, Unit
+from common.identity.models import User
+from common.roster.models import Enterprise, Person
+from common.identity.models import LoginChallenge, LoginThrottle, UserTotp
+from common.center.models import Setting
+from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
 
 __all__ = [
     "Attachment", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",

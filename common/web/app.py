@@ -11,26 +11,28 @@ from litestar.openapi import OpenAPIConfig
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
-from common.api.cases import CaseController
-from common.api.federation import ApplicationController, NodeController
-from common.api.field import BulletinController, VisitController
-from common.api.roster import EnterpriseController, PersonController
-from common.blobs import BlobStore
+from common.cases.api import CaseController
+from common.federation.api import ApplicationController, NodeController
+from common.bulletins.api import BulletinController
+from common.visits.api import VisitController
+from common.roster.api import EnterpriseController, PersonController
+from common.attachments.blobs import BlobStore
 from common.db import Database
 from common.models import utcnow
 from common.settings import Settings
 from common.web.api_docs import api_docs_plugins
-from common.web.attachments import ATTACHMENT_HANDLERS
+from common.attachments.pages import ATTACHMENT_HANDLERS
 from common.web.auth import before_request, require_principal, web_context_middleware
 from common.web.errors import EXCEPTION_HANDLERS
 from common.web.headers import SecurityHeaders
-from common.web.login import LOGIN_HANDLERS
-from common.web.application_pages import APPLICATION_PAGE_HANDLERS
-from common.web.bulletin_pages import BULLETIN_PAGE_HANDLERS
-from common.web.case_pages import CASE_PAGE_HANDLERS
-from common.web.pages import PAGE_HANDLERS
-from common.web.visit_pages import VISIT_PAGE_HANDLERS
+from common.identity.pages import LOGIN_HANDLERS
+from common.federation.pages import APPLICATION_PAGE_HANDLERS
+from common.bulletins.pages import BULLETIN_PAGE_HANDLERS
+from common.cases.pages import CASE_PAGE_HANDLERS
+from common.visits.pages import VISIT_PAGE_HANDLERS
 from common.web.templating import STATIC
+from common.dashboard.pages import DASHBOARD_PAGE_HANDLERS
+from common.roster.pages import ROSTER_PAGE_HANDLERS
 
 VERSION = "0.1.0"
 
@@ -56,7 +58,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
     Content-Security-Policy allows them besides our own origin.
     """
     return Litestar(
-        route_handlers=[healthz, *API_HANDLERS, *PAGE_HANDLERS, *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
+        route_handlers=[healthz, *API_HANDLERS, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,

@@ -16,7 +16,8 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from common import i18n, nodestate, policy
+from common.federation import nodestate
+from common import i18n, policy
 from common.db import Database
 from common.i18n import N_
 from common.models import User, WebSession, utcnow

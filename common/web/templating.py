@@ -9,7 +9,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from litestar import Request, Response
 
 from common import i18n, reference, regions
-from common.web import bulletin_banner
+from common.bulletins import banner as bulletin_banner
 from common.web.htmx import is_partial
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

@@ -7,7 +7,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from sqlalchemy import func, select, update
 
-from common import audit
+from common.audit import trail as audit
 from common.errors import NotFound
 from common.models import OAuthClient, OAuthToken, utcnow
 from common.web.auth import require_office_principal
@@ -29,7 +29,7 @@ def clients_page(request: Request) -> Response[str]:
                 OAuthToken.revoked_at.is_(None),
                 (OAuthToken.access_expires_at > now) | (OAuthToken.refresh_expires_at > now))
             .group_by(OAuthToken.client_id)).all())
-    return render(request, "oauth/clients.html", {"clients": clients, "last_used": last_used, "live": live})
+    return render(request, "identity/clients.html", {"clients": clients, "last_used": last_used, "live": live})
 
 
 def _change(request: Request[Any, Any, Any], client_id: str, action: str) -> Response[Any]:

@@ -13,12 +13,14 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
-from common import audit, i18n, nodestate
+from common.audit import trail as audit
+from common.federation import nodestate
+from common import i18n
 from common.db import Database, run_compiled
 from common.i18n import N_
 from common.models import Node, OAuthClient, OAuthToken, User
 from common.policy import Principal, load_principal
-from common.scopes import needed_scope
+from common.identity.scopes import needed_scope
 from common.settings import Settings
 from hub.oauth import keys
 from hub.oauth.server import access_claims_unverified

@@ -14,7 +14,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common.scopes import DEFAULT_NODE_SCOPE, DEFAULT_PERSON_SCOPE, SCOPES, SPOKE_CLIENT_SCOPE
+from common.identity.scopes import DEFAULT_NODE_SCOPE, DEFAULT_PERSON_SCOPE, SCOPES, SPOKE_CLIENT_SCOPE
 from common.models import Node, OAuthClient
 
 GRANTS = ("authorization_code", "client_credentials")

@@ -12,7 +12,7 @@ from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from common import nodestate
+from common.federation import nodestate
 from common.models import OAuthToken, User, utcnow
 from hub.oauth import keys
 from hub.oauth.clients import RegisteredClient, sha256

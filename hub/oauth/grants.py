@@ -14,7 +14,8 @@ from authlib.oidc.core import OpenIDCode, UserInfo
 from joserfc.jwk import KeySet, RSAKey
 from sqlalchemy import delete, exists, select
 
-from common import nodestate, totp
+from common.federation import nodestate
+from common.identity import totp
 from common.models import AuthorizationCode, OAuthToken, UsedAssertion, User, utcnow
 from hub.oauth import keys
 from hub.oauth.clients import RegisteredClient, sha256

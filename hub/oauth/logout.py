@@ -10,7 +10,8 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from litestar import Request, Response
 
-from common import audit, i18n
+from common.audit import trail as audit
+from common import i18n
 from common.i18n import N_
 from common.models import OAuthClient
 from common.web.auth import close_session, session_cookie
@@ -81,7 +82,7 @@ async def logout_confirm(request: Request[Any, Any, Any]) -> Response[Any]:
         # their own application asked: no second question. A hint for someone else is no reason to skip it.
         await anyio.to_thread.run_sync(_end_session, request, params.get("client_id", ""))
         return _leave(request, target)
-    return render(request, "oauth/logout.html", {"params": list(params.items())}, headers={"Cache-Control": "no-store"})
+    return render(request, "identity/logout.html", {"params": list(params.items())}, headers={"Cache-Control": "no-store"})
 
 
 async def logout_perform(request: Request[Any, Any, Any]) -> Response[Any]:

@@ -19,7 +19,7 @@ from common.web.errors import problem
 from common.web.templating import render
 from hub.oauth import keys
 from hub.oauth.bearer import issuer_for
-from common.scopes import AREA_NAMES, SCOPES
+from common.identity.scopes import AREA_NAMES, SCOPES
 from hub.oauth.clients import RegisteredClient
 from hub.oauth.grants import build_server, user_info
 from hub.oauth.logout import logout_confirm, logout_perform
@@ -176,7 +176,7 @@ async def _authorization(request: Request[Any, Any, Any], decision: str | None) 
         detail = i18n.gettext(N_("This sign-in request cannot be accepted: {reason}"), reason=result[1])
         return problem(request, 400, detail)
     params = [(k, v) for k, v in [*snapshot.query, *snapshot.form] if k not in ("csrf_token", "decision")]
-    return render(request, "oauth/consent.html", {"client_name": result[1], "scope_texts": _scope_texts(result[2]),
+    return render(request, "identity/consent.html", {"client_name": result[1], "scope_texts": _scope_texts(result[2]),
                                                   "params": params}, headers={"Cache-Control": "no-store"})
 
 

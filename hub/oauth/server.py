@@ -19,11 +19,11 @@ from joserfc.jws import extract_compact
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from common import audit
+from common.audit import trail as audit
 from common.models import Node, OAuthClient, OAuthToken, User, new_id, utcnow
 from common.settings import Settings
 from hub.oauth import keys
-from common.scopes import SCOPES
+from common.identity.scopes import SCOPES
 from hub.oauth.clients import RegisteredClient, sha256
 
 CODE_TTL = timedelta(minutes=2)

@@ -297,7 +297,7 @@ class Spoke:
     """An enrolled spoke's data dir, database and link, for in-process rounds."""
 
     def __init__(self, hub_db: Database, hub: HubServer, node: str, data_dir: Path) -> None:
-        from common.services.federation import issue_enrollment_code
+        from common.federation.service import issue_enrollment_code
         from spoke.enroll import enroll
         from sync.capture import spoke_database
         from sync.hub_link import HubLink, SpokeConfig
@@ -606,7 +606,7 @@ def yardstick(groups: list[tuple[list[float], dict[str, Any] | None]], quiet_ms:
 
 def enroll_light(hub_db: Database, hub: HubServer, nodes: list[str], root: Path) -> list[str]:
     """Nodes enrolled only as far as a node token: key made, registered with a code; no spoke database."""
-    from common.services.federation import add_node, issue_enrollment_code
+    from common.federation.service import add_node, issue_enrollment_code
     from sync.hub_link import HubLink, SpokeConfig, new_client_key
 
     with hub_db.transaction() as session:
@@ -633,7 +633,7 @@ def enroll_light(hub_db: Database, hub: HubServer, nodes: list[str], root: Path)
 def record_noop_round(hub_db: Database, hub: HubServer, root: Path) -> list[tuple[str, str, bytes, dict[str, str]]]:
     """The requests a real spoke with an empty slice makes in a round with nothing to do, as the engine makes them
     (method, path with query, body, headers): what the simulated spokes send, each with its own token."""
-    from common.services.federation import add_node
+    from common.federation.service import add_node
     from sync.hub_link import HubLink
 
     recorded: list[tuple[str, str, bytes, dict[str, str]]] = []

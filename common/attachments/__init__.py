@@ -1,0 +1,1 @@
+"""Files attached to rows: their bytes, their kinds, how they are served."""

@@ -1,0 +1,1 @@
+"""The audit trail: a keyed chain of every change and security event."""

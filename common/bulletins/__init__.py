@@ -1,0 +1,1 @@
+"""Bulletins and warnings the office publishes, with their acknowledgements."""

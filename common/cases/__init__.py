@@ -1,0 +1,1 @@
+"""Cases: a police report from its intake to its closing, with the units that handle it."""

@@ -1,0 +1,71 @@
+"""Requests and police reports (cases) with their append-only handling timeline (Art. 14, 17, 18)."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.orm import Base, Pushed, Synced, utcnow
+
+
+class Case(Base, Synced, Pushed):
+    __tablename__ = "case_record"
+    __table_args__ = (Index("ix_case_record_node_id_id", "node_id", "id"), Index("ix_case_record_status_id", "status", "id"))
+
+    number: Mapped[str] = mapped_column(String(40), unique=True)
+    enterprise_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("enterprise.id"), index=True, default=None)
+    channel: Mapped[str] = mapped_column(String(16))
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    urgency: Mapped[str] = mapped_column(String(16), default="routine")
+    jurisdiction: Mapped[str] = mapped_column(String(16), default="local")  # local: lead / elsewhere: assist
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)  # category-specific fields
+    # Projections of the timeline, recomputed from the events on every append (never edited directly).
+    status: Mapped[str] = mapped_column(String(16), default="submitted")
+    emergency: Mapped[bool] = mapped_column(Boolean, default=False)
+    lead_unit: Mapped[str | None] = mapped_column(String(64), default=None)
+    reported_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+
+
+class CaseEvent(Base, Synced, Pushed):
+    """One step of a case's handling; never edited, so timelines from two nodes merge by union."""
+
+    __tablename__ = "case_event"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    unit: Mapped[str | None] = mapped_column(String(64), ForeignKey("unit.id"), default=None)
+    note: Mapped[str] = mapped_column(Text, default="")
+    satisfaction: Mapped[int | None] = mapped_column(Integer, default=None)
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    actor_role: Mapped[str] = mapped_column(String(16), default="")
+    actor_unit: Mapped[str | None] = mapped_column(String(64), default=None)
+    actor_leader: Mapped[bool] = mapped_column(Boolean, default=False)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CaseUnit(Base):
+    """Which units a case is dispatched to — a projection of the timeline that scopes liaison queries."""
+
+    __tablename__ = "case_unit"
+
+    case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), primary_key=True)
+    unit_id: Mapped[str] = mapped_column(String(64), ForeignKey("unit.id"), primary_key=True, index=True)
+    lead: Mapped[bool] = mapped_column(Boolean, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    signed: Mapped[bool] = mapped_column(Boolean, default=False)
+    reported: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CaseSequence(Base):
+    """Local numbering per node and year: numbers are unique without asking the hub."""
+
+    __tablename__ = "case_sequence"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)

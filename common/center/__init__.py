@@ -1,0 +1,1 @@
+"""What the office keeps as data: its lists and settings."""

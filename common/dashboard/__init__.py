@@ -1,0 +1,1 @@
+"""Each role's front page and the office's figures."""

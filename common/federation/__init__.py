@@ -1,0 +1,1 @@
+"""Nodes of the federation: sub-centers and workstations, the applications that found them."""

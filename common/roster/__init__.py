@@ -1,0 +1,1 @@
+"""The roster: the enterprises operating elsewhere and their people."""

@@ -1,0 +1,114 @@
+"""/api/v1/enterprises and /api/v1/people."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Controller, Request, delete, get, patch, post
+from litestar.exceptions import TooManyRequestsException
+
+from common.audit import trail as audit
+from common.identity import throttle
+from common import i18n, policy
+from common.i18n import N_
+from common.api.deps import Caller, LimitQ, OffsetQ
+from common.api.paging import page
+from common.api.schemas import EnterpriseCreate, EnterpriseUpdate, PersonCreate, PersonUpdate
+from common.models import Enterprise, Person
+from common.roster import service as roster
+
+def people_search_allowed(request: Request, principal: Any) -> None:
+    """Count a search of people for the account; past the limit, refuse it (429) and record the burst once."""
+    state = request.app.state
+    now = state.clock()
+    with state.db.transaction() as session:
+        lock, started = throttle.count_search(session, str(principal.user_id or principal.username), now)
+        if started:
+            audit.record(session, state.settings.node_id, "security.search_burst", actor=principal.username,
+                         actor_id=principal.user_id, entity_type="person",
+                         detail={"limit": throttle.RULES[throttle.SEARCH].limit, "until": lock.until.isoformat()},
+                         address=principal.address)
+    if lock is not None:
+        raise TooManyRequestsException(
+            detail=i18n.gettext(N_("Too many searches of people in a short time. Try again later.")),
+            headers={"Retry-After": str(lock.retry_after(now))})
+
+
+class EnterpriseController(Controller):
+    path = "/api/v1/enterprises"
+    tags = ["roster"]
+
+    @get("/", sync_to_thread=True, summary="List, search and filter the roster")
+    def list_enterprises(self, request: Request, principal: Caller, limit: LimitQ = 50, offset: OffsetQ = 0,
+                         q: FromQuery[str | None] = None, node: FromQuery[str | None] = None, industry: FromQuery[str | None] = None,
+                         region_code: FromQuery[str | None] = None, is_key: FromQuery[bool | None] = None,
+                         risk_level: FromQuery[str | None] = None) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            stmt = roster.enterprise_query(principal, request.app.state.db.dialect, q, node, industry, region_code, is_key, risk_level)
+            return page(session, stmt, limit, offset, lambda e: roster.enterprise_out(e, principal))
+
+    @post("/", sync_to_thread=True, summary="Add an enterprise to the roster")
+    def create_enterprise(self, request: Request, principal: Caller, data: JSONBody[EnterpriseCreate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return roster.enterprise_out(roster.create_enterprise(session, principal, data.to_dict()), principal)
+
+    @get("/{enterprise_id:uuid}", sync_to_thread=True)
+    def get_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID]) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            return roster.enterprise_out(policy.get_visible(session, Enterprise, enterprise_id, principal), principal)
+
+    @patch("/{enterprise_id:uuid}", sync_to_thread=True)
+    def update_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID],
+                          data: JSONBody[EnterpriseUpdate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return roster.enterprise_out(roster.update_enterprise(session, principal, enterprise_id, data.to_dict()), principal)
+
+    @delete("/{enterprise_id:uuid}", sync_to_thread=True, status_code=204)
+    def delete_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID]) -> None:
+        with request.app.state.db.transaction() as session:
+            roster.delete_enterprise(session, principal, enterprise_id)
+
+
+class PersonController(Controller):
+    path = "/api/v1/people"
+    tags = ["roster"]
+
+    @get("/", sync_to_thread=True, summary="List and search people of the enterprises in scope")
+    def list_people(self, request: Request, principal: Caller, limit: LimitQ = 50, offset: OffsetQ = 0,
+                    q: FromQuery[str | None] = None, enterprise_id: FromQuery[UUID | None] = None) -> dict[str, Any]:
+        term = (q or "").strip()
+        if term:
+            people_search_allowed(request, principal)
+        with request.app.state.db.reads() as session:
+            stmt = policy.scoped(Person, principal)
+            if enterprise_id:
+                stmt = stmt.where(Person.enterprise_id == enterprise_id)
+            if term:
+                matches = Person.name.contains(term, autoescape=True)
+                if policy.reveals(principal, "id_number"):
+                    # Searched exactly, never by fragment: partial matches would leak digits. Only by those who see
+                    # the numbers: for anyone else a yes or no to a guessed number would give the number away.
+                    matches = matches | (Person.id_number == term.upper())
+                stmt = stmt.where(matches)
+            return page(session, stmt.order_by(Person.id.desc()), limit, offset, lambda x: roster.person_out(x, principal))
+
+    @post("/", sync_to_thread=True)
+    def create_person(self, request: Request, principal: Caller, data: JSONBody[PersonCreate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return roster.person_out(roster.create_person(session, principal, data.to_dict()), principal)
+
+    @get("/{person_id:uuid}", sync_to_thread=True)
+    def get_person(self, request: Request, principal: Caller, person_id: FromPath[UUID]) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            return roster.person_out(policy.get_visible(session, Person, person_id, principal), principal)
+
+    @patch("/{person_id:uuid}", sync_to_thread=True)
+    def update_person(self, request: Request, principal: Caller, person_id: FromPath[UUID], data: JSONBody[PersonUpdate]) -> dict[str, Any]:
+        with request.app.state.db.transaction() as session:
+            return roster.person_out(roster.update_person(session, principal, person_id, data.to_dict()), principal)
+
+    @delete("/{person_id:uuid}", sync_to_thread=True, status_code=204)
+    def delete_person(self, request: Request, principal: Caller, person_id: FromPath[UUID]) -> None:
+        with request.app.state.db.transaction() as session:
+            roster.delete_person(session, principal, person_id)

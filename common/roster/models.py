@@ -1,0 +1,54 @@
+"""The roster: enterprises of the city operating elsewhere, and their people (Art. 4, 13)."""
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from common.orm import Base, Pushed, Synced
+
+
+class Enterprise(Base, Synced, Pushed):
+    __tablename__ = "enterprise"
+    __table_args__ = (
+        # One live enterprise per credit code; a soft-deleted one does not block re-registration.
+        Index(
+            "uq_enterprise_credit_code_live",
+            "credit_code",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+        Index("ix_enterprise_node_id_id", "node_id", "id"),
+        Index("ix_enterprise_industry_id", "industry", "id"),
+        Index("ix_enterprise_region_code_id", "region_code", "id"),
+        Index("ix_enterprise_is_key_id", "is_key", "id"),
+        Index("ix_enterprise_risk_level_id", "risk_level", "id"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200))
+    # Pinyin in full and as initials, so typing "zjg" or "zhangjiagang" finds 张家港…
+    name_pinyin: Mapped[str] = mapped_column(String(600), default="")
+    credit_code: Mapped[str] = mapped_column(String(18))
+    region_code: Mapped[str] = mapped_column(String(6))
+    address: Mapped[str] = mapped_column(String(300), default="")
+    industry: Mapped[str] = mapped_column(String(32), default="other")
+    is_key: Mapped[bool] = mapped_column(Boolean, default=False)
+    parent_company: Mapped[str] = mapped_column(String(200), default="")
+    risk_level: Mapped[str] = mapped_column(String(16), default="low")  # low / medium / high
+    contact_name: Mapped[str] = mapped_column(String(100), default="")
+    contact_phone: Mapped[str] = mapped_column(String(20), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class Person(Base, Synced, Pushed):
+    """Someone working for an enterprise; ID number and phone are masked unless the role needs them."""
+
+    __tablename__ = "person"
+
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("enterprise.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    id_number: Mapped[str] = mapped_column(String(18), default="", index=True)
+    phone: Mapped[str] = mapped_column(String(20), default="")
+    position: Mapped[str] = mapped_column(String(100), default="")

@@ -1,0 +1,1 @@
+"""On-site safety visits, their checklist and the sub-centers' visit plan."""
