@@ -50,7 +50,8 @@ def run_demo(base_port: int, root: str, enterprises: int) -> int:
     root_dir = Path(root)
     hub_dir = root_dir / "hub"
     hub_dir.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "LIANFU_DATA_DIR": str(hub_dir), "LIANFU_COOKIE_SECURE": os.environ.get("LIANFU_COOKIE_SECURE", "0")}
+    # Plain-http cookies on loopback unless the caller asked otherwise; the nodes read it with their settings.
+    env = {"LIANFU_COOKIE_SECURE": "0", **os.environ, "LIANFU_DATA_DIR": str(hub_dir)}
     if not (hub_dir / "seeded").exists():
         print(f"Seeding demo data ({enterprises} enterprises)…", flush=True)
         subprocess.run(_lianfu("hub", "seed-demo", "--enterprises", str(enterprises)), env=env, check=True)

@@ -15,6 +15,16 @@ def _env_bool(name: str, default: bool) -> bool:
 
 
 @dataclass(frozen=True)
+class SyncSettings:
+    """A spoke's side of the sync: when its rounds run and how much each asks for."""
+    scheduled: bool = False  # LIANFU_SPOKE_SCHEDULE: rounds run in the background (set by `lianfu spoke serve`)
+    interval_seconds: float = 60.0  # LIANFU_SYNC_INTERVAL
+    directory_refresh_seconds: float = 300.0  # LIANFU_DIRECTORY_REFRESH: the hub's directory and keys read again
+    pull_page_rows: int = 0  # LIANFU_SYNC_PULL_PAGE: rows per pull page; 0 is the hub's page
+    introspection_cache_seconds: float = 10.0  # LIANFU_INTROSPECTION_CACHE: a bearer token's answer kept this long
+
+
+@dataclass(frozen=True)
 class Settings:
     role: str = "hub"
     node_id: str = "hub"
@@ -32,7 +42,7 @@ class Settings:
     max_upload_mb: int = 20
     # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed; nobody's by default.
     trusted_proxies: tuple[str, ...] = ()
-    extra: dict[str, str] = field(default_factory=dict)
+    sync: SyncSettings = field(default_factory=SyncSettings)
 
     @property
     def database_url(self) -> str:
@@ -50,6 +60,13 @@ class Settings:
 def load_settings(role: str = "hub", **overrides: object) -> Settings:
     """Build settings from overrides (flags), then LIANFU_* variables, then defaults."""
     env = os.environ
+    sync = SyncSettings(
+        scheduled=_env_bool("LIANFU_SPOKE_SCHEDULE", False),
+        interval_seconds=float(env.get("LIANFU_SYNC_INTERVAL", "60")),
+        directory_refresh_seconds=float(env.get("LIANFU_DIRECTORY_REFRESH", "300")),
+        pull_page_rows=max(0, int(env.get("LIANFU_SYNC_PULL_PAGE", "0"))),
+        introspection_cache_seconds=float(env.get("LIANFU_INTROSPECTION_CACHE", "10")),
+    )
     data_dir = Path(str(overrides.pop("data_dir", None) or env.get("LIANFU_DATA_DIR") or f"var/{role}"))
     settings = Settings(
         role=role,
@@ -57,7 +74,7 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         data_dir=data_dir,
         db_url=env.get("LIANFU_DB", ""),
         host=env.get("LIANFU_HOST", "127.0.0.1"),
-        port=int(env.get("LIANFU_PORT", "8600")),
+        port=int(env.get("LIANFU_PORT", "8600" if role == "hub" else "8601")),
         base_url=env.get("LIANFU_BASE_URL", ""),
         secret_key=env.get("LIANFU_SECRET_KEY", ""),
         cookie_secure=_env_bool("LIANFU_COOKIE_SECURE", True),
@@ -67,6 +84,7 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         debug=_env_bool("LIANFU_DEBUG", False),
         max_upload_mb=max(1, int(env.get("LIANFU_MAX_UPLOAD_MB", "20"))),
         trusted_proxies=tuple(env.get("LIANFU_TRUSTED_PROXIES", "").replace(",", " ").split()),
+        sync=sync,
     )
     return settings.with_overrides(**overrides)
 

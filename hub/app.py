@@ -11,6 +11,7 @@ from common.settings import Settings, check_hub_settings, ensure_secret_key, loa
 from common.web.app import build_app
 from hub import audit_checkpoints
 from hub.enrollment import ENROLLMENT_HANDLERS
+from hub.office import HUB_API_HANDLERS, OFFICE_HANDLERS
 from hub.oauth.admin import ADMIN_HANDLERS
 from hub.sync_page import SYNC_PAGE_HANDLERS
 from hub.oauth.bearer import BearerVerifier
@@ -31,7 +32,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     capture.install(db, settings.node_id, outbox=False)
     with db.reads() as session:
         node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
-    app = build_app(settings, db, node_name, extra_handlers=[*OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS])
+    app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS])
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
     # Signed checkpoints of the audit chain ride on the spokes' directory, which they keep as witnesses.

@@ -44,7 +44,7 @@ def sync_page(request: Request) -> Response[str]:
     return render(request, "sync/hub.html", {"rows": rows, "conflicts": conflicts, "names": names})
 
 
-@post("/sync/conflicts/{conflict_id:uuid}", include_in_schema=False)
+@post("/sync/conflicts/{conflict_id:uuid}", include_in_schema=False, name="sync:resolve")
 async def resolve(request: Request, conflict_id: FromPath[UUID]) -> Response[Any]:
     principal = require_office_principal(request)
     form = await request.form()

@@ -1,13 +1,12 @@
 """The spoke application: one node's slice on SQLite, people logged in through the hub or offline, its sync schedule."""
 from __future__ import annotations
 
-import os
-
 from litestar import Litestar
 
 from common.settings import Settings, ensure_secret_key, load_settings
 from common.web.app import build_app
 from spoke.bearer import SpokeBearerVerifier
+from spoke.hub_only import HUB_ONLY_HANDLERS
 from spoke.login import SPOKE_LOGIN_HANDLERS
 from spoke.schedule import SpokeSchedule
 from spoke.sync_page import SPOKE_SYNC_HANDLERS
@@ -33,14 +32,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings, config = spoke_settings(settings)
     db = capture.spoke_database(settings.database_url, settings.node_id)
     link = HubLink(settings.data_dir, config)
-    schedule = SpokeSchedule(db, settings, link, enabled=os.environ.get("LIANFU_SPOKE_SCHEDULE") == "1")
-    app = build_app(settings, db, config.node_name, login_handlers=SPOKE_LOGIN_HANDLERS, extra_handlers=SPOKE_SYNC_HANDLERS,
+    schedule = SpokeSchedule(db, settings, link, enabled=settings.sync.scheduled)
+    app = build_app(settings, db, config.node_name, login_handlers=SPOKE_LOGIN_HANDLERS, extra_handlers=[*SPOKE_SYNC_HANDLERS, *HUB_ONLY_HANDLERS],
                     on_startup=[schedule.start], on_shutdown=[schedule.stop, link.close],
                     form_targets=[config.hub_url, config.issuer])  # signing in and out continues at the hub
     app.state.hub_link = link
     # An attachment opened here whose bytes have not come yet is fetched from the hub then.
     app.state.fetch_blob = lambda sha: SpokeSync(db, app.state.hub_link, settings.data_dir, settings.node_id).fetch_blob(sha)
     app.state.schedule = schedule
-    cache = float(settings.extra.get("introspection_cache", os.environ.get("LIANFU_INTROSPECTION_CACHE", "10")))
-    app.state.bearer_verifier = SpokeBearerVerifier(db, settings, link, cache_seconds=cache)
+    app.state.bearer_verifier = SpokeBearerVerifier(db, settings, link,
+                                                    cache_seconds=settings.sync.introspection_cache_seconds)
     return app

@@ -48,9 +48,8 @@ def serve(data_dir: str | None, host: str | None, port: int | None) -> None:
     from common.bootstrap import prepare_database
     from spoke.app import NotEnrolled, spoke_settings
 
-    overrides = {"port": port or int(os.environ.get("LIANFU_PORT", "8601"))}
     try:
-        settings, _config = spoke_settings(load_settings("spoke", data_dir=data_dir, host=host, **overrides))
+        settings, _config = spoke_settings(load_settings("spoke", data_dir=data_dir, host=host, port=port))
     except NotEnrolled as exc:
         _fail(str(exc))
     prepare_database(settings)

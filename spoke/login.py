@@ -338,12 +338,14 @@ async def callback(request: Request) -> Response[Any]:
     except HubUnreachable:
         return fail(503, i18n.gettext(N_("The hub could not be reached to finish the login. Please try again.")))
     except (HubRefused, ValueError) as exc:
+        reason = str(exc)[:200]
+
         def record() -> None:
             with state.db.transaction() as session:
                 audit.record(session, settings.node_id, "login.refused", entity_type="user", address=address,
-                             detail={"reason": str(exc)[:200]})
+                             detail={"reason": reason})
         await anyio.to_thread.run_sync(record)
-        return fail(400, i18n.gettext(HUB_REFUSED, reason=str(exc)[:200]))
+        return fail(400, i18n.gettext(HUB_REFUSED, reason=reason))
     if done.outcome == "halted":
         return _node_halted_page(request, done.node_status or "suspended")
     if done.outcome != "ok" or done.token is None:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -29,7 +28,7 @@ class SpokeSchedule:
         self.settings = settings
         self.link = link
         self.enabled = enabled
-        self.interval = interval or float(settings.extra.get("sync_interval", 0) or 0) or _env_interval()
+        self.interval = interval or settings.sync.interval_seconds
         self.failures = 0
         self.last_error: str | None = None
         self.last_success: datetime | None = None
@@ -104,7 +103,3 @@ class SpokeSchedule:
         self.link.metadata(refresh=True)
         self.link.jwks(refresh=True)
         self._introduced_at = now
-
-
-def _env_interval() -> float:
-    return float(os.environ.get("LIANFU_SYNC_INTERVAL", "60"))

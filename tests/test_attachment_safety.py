@@ -1,4 +1,4 @@
-"""No uploaded file runs as a page of ours (issue 20, items 1 and 11b), and one upload limit holds on every form.
+"""No uploaded file runs as a page of ours, and one upload limit holds on every form.
 
 Files are checked by their bytes when attached and again when served: only a raster picture is shown inline;
 anything else, whatever type its row claims, is a download under a sandbox policy. The size limit is

@@ -1,4 +1,4 @@
-"""Uploaded files in a real headless Chromium against a real hub process (issue 20, items 1 and 11b).
+"""Uploaded files in a real headless Chromium against a real hub process.
 
 The office opens an attachment that is a page with a script, stored before uploads were checked (as a spoke's
 sync could have brought it): Chromium downloads it, the script never runs, nothing it asks for is requested, and

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 
-from common.cases import lifecycle
+from common.cases import lifecycle, vocabulary
 from common.errors import Conflict, Forbidden, InvalidField
 from common.i18n import translate
-from common.cases.lifecycle import KIND_LABELS, STATUS_LABELS, Actor, CaseState, EventKind, EventRecord, JointGroup, Status, add_event, allowed_kinds, apply, check, fold
+from common.cases.vocabulary import KIND_LABELS, STATUS_LABELS, EventKind, JointGroup, Status
+from common.cases.lifecycle import Actor, CaseState, EventRecord, add_event, allowed_kinds, apply, check, fold
 
 LEAD = "criminal-investigation"
 CO = "economic-crime"
@@ -312,8 +313,8 @@ def test_filing_refused_while_one_unit_has_not_reported():
     assert state.status == Status.HANDLING
     with pytest.raises(Conflict) as refused:
         add_event(events, OFFICE, ev(OFFICE, "filed"))
-    assert refused.value.message == lifecycle.MSG_NOT_ALL_REPORTED
-    assert lifecycle.EventKind.FILED not in allowed_kinds(state, OFFICE)
+    assert refused.value.message == vocabulary.MSG_NOT_ALL_REPORTED
+    assert vocabulary.EventKind.FILED not in allowed_kinds(state, OFFICE)
 
     events += timeline_from(events, (CO_LIAISON, "reported", {"note": "co part done"}))
     assert fold(events).status == Status.REPORTED
@@ -388,7 +389,7 @@ def test_joint_working_group_needs_emergency_and_a_leader():
     # A non-leader office user approving is refused by role, not by state.
     with pytest.raises(Forbidden) as refused:
         add_event(events, OFFICE, ev(OFFICE, "jwg_approved"))
-    assert refused.value.message == lifecycle.MSG_LEADER
+    assert refused.value.message == vocabulary.MSG_LEADER
     for actor in (LIAISON, SUBCENTER, ENTERPRISE, Actor("liaison", unit=LEAD, leader=True)):
         with pytest.raises(Forbidden):
             add_event(events, actor, ev(actor, "jwg_approved"))
@@ -453,7 +454,7 @@ def test_satisfaction_is_a_whole_number_from_one_to_five(satisfaction):
 def test_transfer_note_asks_for_the_cooperation_letter():
     with pytest.raises(InvalidField) as refused:
         add_event(timeline(*_ACC), OFFICE, ev(OFFICE, "transferred"))
-    assert refused.value.problems[0].message == lifecycle.MSG_LETTER_REQUIRED
+    assert refused.value.problems[0].message == vocabulary.MSG_LETTER_REQUIRED
 
 
 def test_state_refusal_comes_before_missing_fields():
@@ -468,7 +469,7 @@ def test_liaison_may_only_act_for_their_own_unit():
     events = timeline(*_DIS, (OFFICE, "dispatched", {"unit": CO}))
     with pytest.raises(Forbidden) as refused:
         add_event(events, LIAISON, EventRecord("signed", unit=CO))
-    assert refused.value.message == lifecycle.MSG_OWN_UNIT
+    assert refused.value.message == vocabulary.MSG_OWN_UNIT
     # Without a unit in the event, the liaison's own unit acts.
     assert add_event(events, LIAISON, EventRecord("signed")).unit(LEAD).signed
 
@@ -632,7 +633,7 @@ def _assert_invariants(events):
 
 # ── Labels and translations ─────────────────────────────────────────────────────────────────
 
-PO_FILE = Path(lifecycle.__file__).parent / "locale" / "zh_Hans" / "LC_MESSAGES" / "lifecycle.po"
+PO_FILE = Path(lifecycle.__file__).parents[1] / "locale" / "zh_Hans" / "LC_MESSAGES" / "lifecycle.po"
 
 ZH_STATUS = {
     "submitted": "待受理", "accepted": "已受理", "dispatched": "已分派", "handling": "办理中",
@@ -653,10 +654,10 @@ def _po_catalog() -> dict[str, str]:
 
 
 def _marked_msgids() -> set[str]:
-    tree = ast.parse(Path(lifecycle.__file__).read_text(encoding="utf-8"))
     return {
         node.args[0].value
-        for node in ast.walk(tree)
+        for module in (lifecycle, vocabulary)
+        for node in ast.walk(ast.parse(Path(module.__file__).read_text(encoding="utf-8")))
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "N_"
     }
 
@@ -682,4 +683,4 @@ def test_zh_labels_are_the_words_of_the_work_rules():
     assert {s.value: po[label] for s, label in STATUS_LABELS.items()} == ZH_STATUS
     assert {k.value: po[label] for k, label in KIND_LABELS.items()} == ZH_KIND
     assert translate(STATUS_LABELS[Status.CLOSED], "zh_Hans") == "已办结"
-    assert translate(lifecycle.MSG_LEADER, "en") == lifecycle.MSG_LEADER
+    assert translate(vocabulary.MSG_LEADER, "en") == vocabulary.MSG_LEADER

@@ -1,4 +1,4 @@
-"""Pages of the bulletins' journeys (issue 6): warnings, news and legal information (Art. 12, 19).
+"""Pages of the bulletins' journeys: warnings, news and legal information (Art. 12, 19).
 
 The office drafts and publishes at the hub and follows who acknowledged; every other node's people read what is
 addressed to them and acknowledge it for their node. Each action posts to a small handler that calls the bulletin
@@ -13,7 +13,6 @@ from uuid import UUID
 import anyio
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.exceptions import NotAuthorizedException
 from litestar.params import FromPath, FromQuery
 from litestar.types import ControllerRouterHandler
 from sqlalchemy import select
@@ -21,41 +20,25 @@ from sqlalchemy import select
 from common import policy, regions
 from common.api.deps import OffsetQ
 from common.errors import Conflict, DomainError, Forbidden, InvalidField
-from common.i18n import N_, gettext
+from common.i18n import gettext
 from common.models import Attachment, Bulletin, BulletinAck, Node, User
 from common.policy import Principal
 from common.reference import BULLETIN_KINDS, BULLETIN_SEVERITIES, INDUSTRIES
 from common.bulletins import service as bulletins
-from common.validation import MAX_TARGETS
 from common.attachments.service import add_attachment
-from common.attachments.pages import upload_limit
 from common.web.errors import field_errors
+from common.web.auth import require_principal
 from common.web.htmx import redirect
+from common.web.mounted import serves
 from common.web.templating import render
 
 BULLETIN_PAGE = 30
 TARGET_LISTS = ("regions", "industries", "nodes")
-AT_HUB_ONLY = N_("Bulletins are published by the office at the hub.")
 
 
-def _principal(request: Request) -> Principal:
-    """Pages answer strangers with the login page (the error handler redirects a 401)."""
-    principal = getattr(request.state, "principal", None)
-    if principal is None:
-        raise NotAuthorizedException()
-    return principal
 
 
-def _publisher(request: Request) -> Principal:
-    """The office at the hub: the only one who writes bulletins (spokes receive them with their sync)."""
-    principal = _principal(request)
-    policy.require_write(principal, "bulletin", "create")
-    if request.app.state.settings.role != "hub":
-        raise Forbidden(AT_HUB_ONLY)
-    return principal
-
-
-def _error_map(exc: InvalidField) -> dict[str, str]:
+def error_map(exc: InvalidField) -> dict[str, str]:
     """Field → message in the page's language; a refused file is shown by the attachments field."""
     out: dict[str, str] = {}
     for problem in field_errors(exc):
@@ -80,11 +63,11 @@ def _message_of(exc: DomainError) -> str:
 
 @get("/bulletins", include_in_schema=False, sync_to_thread=True)
 def bulletins_page(request: Request, kind: FromQuery[str | None] = None, offset: OffsetQ = 0) -> Response[str]:
-    p = _principal(request)
+    p = require_principal(request)
     filters = {"kind": kind if kind in BULLETIN_KINDS else ""}
     with request.app.state.db.reads() as session:
         context = _list_context(session, p, filters, max(0, offset))
-    context["can_publish"] = p.is_office and request.app.state.settings.role == "hub"
+    context["can_publish"] = p.is_office and serves(request.app, "bulletins:create")
     return render(request, "bulletins/list.html", context, partial="bulletins/_rows.html")
 
 
@@ -124,26 +107,18 @@ def _target_choices(session: Any) -> dict[str, Any]:
             "node_choices": [{"id": n.id, "name": n.name, "kind": n.kind} for n in nodes]}
 
 
-def _blank_values() -> dict[str, Any]:
+def blank_values() -> dict[str, Any]:
     return {"kind": "warning", "severity": "notice", "title": "", "body": "",
             "targets": {"all": False, "regions": [], "industries": [], "nodes": []}}
 
 
-def _form_context(request: Request, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+def form_context(request: Request, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     with request.app.state.db.reads() as session:
         choices = _target_choices(session)
     return {"values": values, "errors": errors, "kinds": BULLETIN_KINDS, "severities": BULLETIN_SEVERITIES, **choices}
 
 
-@get("/bulletins/new", include_in_schema=False)
-async def new_bulletin_page(request: Request) -> Response[str]:
-    # Async (the thread hop by hand): a sync GET beside an async POST on one path is mis-wrapped by Litestar 2.25.
-    _publisher(request)
-    context = await anyio.to_thread.run_sync(_form_context, request, _blank_values(), {})
-    return render(request, "bulletins/new.html", context)
-
-
-async def _read_form(request: Request) -> tuple[dict[str, list[str]], list[tuple[str, str, bytes]]]:
+async def read_form(request: Request) -> tuple[dict[str, list[str]], list[tuple[str, str, bytes]]]:
     """Text fields (every value of a repeated name) and the chosen files, read before the thread hop."""
     form = await request.form()
     fields: dict[str, list[str]] = {}
@@ -170,29 +145,13 @@ def bulletin_data(fields: dict[str, list[str]]) -> dict[str, Any]:
             "targets": targets, "publish": first("publish") or "0"}
 
 
-def _save(state: Any, p: Principal, data: dict[str, Any], files: list[tuple[str, str, bytes]]) -> uuid.UUID:
+def save_bulletin(state: Any, p: Principal, data: dict[str, Any], files: list[tuple[str, str, bytes]]) -> uuid.UUID:
     """The bulletin and its files in one transaction: a refused file leaves no bulletin behind."""
     with state.db.transaction() as session:
         bulletin = bulletins.create_bulletin(session, p, data)
         for filename, content_type, content in files:
             add_attachment(session, p, state.blobs, "bulletin", bulletin.id, filename, content_type, content)
         return bulletin.id
-
-
-@post("/bulletins/new", include_in_schema=False, request_max_body_size=None, middleware=[upload_limit()])
-async def create_bulletin_page(request: Request) -> Response[Any]:
-    p = _publisher(request)
-    fields, files = await _read_form(request)
-    data = bulletin_data(fields)
-    try:
-        bulletin_id = await anyio.to_thread.run_sync(_save, request.app.state, p, data, files)
-    except InvalidField as exc:
-        values = {**_blank_values(), **{k: data[k] or "" for k in ("kind", "severity", "title", "body")},
-                  "targets": data["targets"]}
-        context = await anyio.to_thread.run_sync(_form_context, request, values, _error_map(exc))
-        return render(request, "bulletins/new.html", context, status=422)
-    done = "published" if data["publish"] == "1" else "saved"
-    return redirect(request, f"/bulletins/{bulletin_id}?{done}=1")
 
 
 # --- one bulletin -------------------------------------------------------------------------------------------------
@@ -215,7 +174,7 @@ def _detail_context(request: Request, p: Principal, bulletin_id: UUID) -> dict[s
     with request.app.state.db.reads() as session:
         bulletin = policy.get_visible(session, Bulletin, bulletin_id, p)
         context: dict[str, Any] = {"bulletin": bulletin, "attachments": _attachments(session, p, bulletin.id),
-                                   "is_publisher": p.is_office and request.app.state.settings.role == "hub"}
+                                   "is_publisher": p.is_office and serves(request.app, "bulletins:create")}
         if p.is_office:
             audience = bulletins.audience_status(session, bulletin.id)
             context.update(audience=audience, pending=[row for row in audience if row["acknowledged_at"] is None],
@@ -227,12 +186,12 @@ def _detail_context(request: Request, p: Principal, bulletin_id: UUID) -> dict[s
     return context
 
 
-def _detail_page(request: Request, p: Principal, bulletin_id: UUID, *, error: DomainError | None = None,
+def detail_page(request: Request, p: Principal, bulletin_id: UUID, *, error: DomainError | None = None,
                  flags: dict[str, Any] | None = None) -> Response[str]:
     context = _detail_context(request, p, bulletin_id)
     context.update({"published": False, "saved": False, "acked": False, "reminded": 0, **(flags or {})})
     context["action_error"] = _message_of(error) if error is not None else ""
-    context["action_errors"] = _error_map(error) if isinstance(error, InvalidField) else {}
+    context["action_errors"] = error_map(error) if isinstance(error, InvalidField) else {}
     return render(request, "bulletins/detail.html", context, status=_status_of(error) if error is not None else 200)
 
 
@@ -242,10 +201,10 @@ def bulletin_page(request: Request, bulletin_id: FromPath[UUID], published: From
                   reminded: FromQuery[str | None] = None) -> Response[str]:
     flags = {"published": bool(published), "saved": bool(saved), "acked": bool(acked),
              "reminded": int(reminded) if (reminded or "").isdigit() else 0}
-    return _detail_page(request, _principal(request), bulletin_id, flags=flags)
+    return detail_page(request, require_principal(request), bulletin_id, flags=flags)
 
 
-async def _act(request: Request, p: Principal, bulletin_id: UUID, action: Any, done: str) -> Response[Any]:
+async def act(request: Request, p: Principal, bulletin_id: UUID, action: Any, done: str) -> Response[Any]:
     """Run one action in a transaction: on success back to the bulletin, on a refusal its page with the reason."""
     db = request.app.state.db
 
@@ -257,40 +216,17 @@ async def _act(request: Request, p: Principal, bulletin_id: UUID, action: Any, d
         outcome = await anyio.to_thread.run_sync(work)
     except (Forbidden, Conflict, InvalidField) as exc:
         refusal: DomainError = exc
-        return await anyio.to_thread.run_sync(lambda: _detail_page(request, p, bulletin_id, error=refusal))
+        return await anyio.to_thread.run_sync(lambda: detail_page(request, p, bulletin_id, error=refusal))
     return redirect(request, f"/bulletins/{bulletin_id}?{done}={outcome}")
 
 
 @post("/bulletins/{bulletin_id:uuid}/ack", include_in_schema=False)
 async def acknowledge_page(request: Request, bulletin_id: FromPath[UUID]) -> Response[Any]:
-    p = _principal(request)
-    return await _act(request, p, bulletin_id, lambda session: bulletins.acknowledge(session, p, bulletin_id) and 1,
+    p = require_principal(request)
+    return await act(request, p, bulletin_id, lambda session: bulletins.acknowledge(session, p, bulletin_id) and 1,
                       "acked")
 
 
-@post("/bulletins/{bulletin_id:uuid}/publish", include_in_schema=False)
-async def publish_page(request: Request, bulletin_id: FromPath[UUID]) -> Response[Any]:
-    p = _publisher(request)
-    return await _act(request, p, bulletin_id, lambda session: bulletins.publish_bulletin(session, p, bulletin_id) and 1,
-                      "published")
-
-
-@post("/bulletins/{bulletin_id:uuid}/remind", include_in_schema=False)
-async def remind_page(request: Request, bulletin_id: FromPath[UUID]) -> Response[Any]:
-    p = _publisher(request)
-    fields, _ = await _read_form(request)
-    nodes = [n for n in fields.get("nodes", []) if n]
-    if len(nodes) > MAX_TARGETS:
-        error = InvalidField("nodes", N_("At most {max} items"), max=MAX_TARGETS)
-        return await anyio.to_thread.run_sync(lambda: _detail_page(request, p, bulletin_id, error=error))
-    if not nodes:
-        # Nothing ticked is a mistake on the form, not "remind everyone": say so next to the choices.
-        error = InvalidField("nodes", N_("Choose target nodes that have not acknowledged yet"))
-        return await anyio.to_thread.run_sync(lambda: _detail_page(request, p, bulletin_id, error=error))
-    return await _act(request, p, bulletin_id, lambda session: len(bulletins.remind(session, p, bulletin_id, nodes)),
-                      "reminded")
-
-
 BULLETIN_PAGE_HANDLERS: list[ControllerRouterHandler] = [
-    bulletins_page, new_bulletin_page, create_bulletin_page, bulletin_page, acknowledge_page, publish_page, remind_page,
+    bulletins_page, bulletin_page, acknowledge_page,
 ]

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from common.cases.lifecycle import OPEN, Status
-from common.cases.lifecycle import EventKind as K
+from common.cases.vocabulary import OPEN, Status
+from common.cases.vocabulary import EventKind as K
 from common.cases.rules import deadlines_for
 
 # Kinds that count as a progress report while the emergency plan runs.

@@ -1,4 +1,4 @@
-"""Pages of the cases' journeys (issue 5): raise a request, the queues, a case's page with its actions, routing.
+"""Pages of the cases' journeys: raise a request, the queues, a case's page with its actions, routing.
 
 Every action posts to a small handler that calls the case service; a refusal of the service (403 / 409 / 422)
 comes back as the case's page with the service's message, and nothing is recorded.
@@ -27,6 +27,7 @@ from common.web.auth import require_office_principal, require_principal
 from common.cases.views import case_context, describe_error, enterprise_choices, error_messages, queue_context, unit_names
 from common.web.errors import field_errors
 from common.web.htmx import redirect
+from common.web.mounted import serves
 from common.web.templating import render
 
 CASE_FIELDS = ("enterprise_id", "channel", "category", "urgency", "jurisdiction", "title", "description")
@@ -168,7 +169,7 @@ def _case_page(request: Request, p: Principal, case_id: UUID, *, error: DomainEr
                failed: dict[str, Any] | None = None) -> Response[str]:
     with request.app.state.db.reads() as session:
         case = policy.get_visible(session, Case, case_id, p)
-        context = case_context(session, p, case, request.app.state.settings.role)
+        context = case_context(session, p, case)
     if error is not None:
         context["action_error"] = error
         context["failed"] = failed or {}
@@ -241,11 +242,11 @@ async def case_plan_step(request: Request, case_id: FromPath[UUID]) -> Response[
 
 # ── The office's routing table ────────────────────────────────────────────────────────────────────────────────
 
-def _routing_page(request: Request, table: dict[str, Any], errors: dict[str, str], saved: bool, status: int = 200) -> Response[str]:
+def routing_page_response(request: Request, table: dict[str, Any], errors: dict[str, str], saved: bool, status: int = 200) -> Response[str]:
     with request.app.state.db.reads() as session:
         units = unit_names(session)
     return render(request, "cases/routing.html", {"table": table, "errors": errors, "saved": saved, "units": units,
-                                                  "categories": CATEGORIES, "editable": request.app.state.settings.role == "hub"},
+                                                  "categories": CATEGORIES, "editable": serves(request.app, "cases:routing-save")},
                   status=status)
 
 
@@ -256,33 +257,10 @@ async def routing_page(request: Request, saved: FromQuery[str | None] = None) ->
     def work() -> Response[str]:
         with request.app.state.db.reads() as session:
             table = cases.routing(session)
-        return _routing_page(request, table, {}, bool(saved))
+        return routing_page_response(request, table, {}, bool(saved))
 
     return await anyio.to_thread.run_sync(work)
 
 
-@post("/cases/routing", include_in_schema=False)
-async def save_routing(request: Request) -> Response[Any]:
-    p = require_office_principal(request)
-    if request.app.state.settings.role != "hub":
-        raise Forbidden("Only the office at the hub may change this.")
-    form = await request.form()
-    table = {category: {"lead": form.get(f"{category}.lead") or "", "co": form.getall(f"{category}.co", [])}
-             for category in CATEGORIES}
-
-    def work() -> None:
-        from common.center import settings
-
-        with request.app.state.db.transaction() as session:
-            settings.put(session, p, case_rules.ROUTING_KEY, table)
-
-    try:
-        await anyio.to_thread.run_sync(work)
-    except InvalidField as exc:
-        errors = error_messages(exc)
-        return await anyio.to_thread.run_sync(lambda: _routing_page(request, table, errors, False, status=422))
-    return redirect(request, "/cases/routing?saved=1")
-
-
 CASE_PAGE_HANDLERS = [cases_page, new_case_page, enterprise_lookup, create_case_page, case_page, case_event, case_dispatch,
-                      case_plan_step, routing_page, save_routing]
+                      case_plan_step, routing_page]

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.orm import Session
 
-from common.cases import lifecycle
+from common.cases import lifecycle, vocabulary
 from common import i18n, policy
 from common.attachments.blobs import BlobStore
 from common.errors import Conflict, InvalidField
@@ -173,7 +173,7 @@ def dispatch_units(session: Session, p: Principal, case_id: uuid.UUID, lead: str
     units = list(dict.fromkeys(u for u in [lead, *co_units] if u))
     if not units:
         units = [""]
-    return [add_case_event(session, p, case_id, {"kind": lifecycle.EventKind.DISPATCHED, "unit": unit}) for unit in units]
+    return [add_case_event(session, p, case_id, {"kind": vocabulary.EventKind.DISPATCHED, "unit": unit}) for unit in units]
 
 
 def add_event_with_files(session: Session, p: Principal, store: BlobStore, case_id: uuid.UUID, data: dict[str, Any],
@@ -200,13 +200,13 @@ def complete_plan_step(session: Session, p: Principal, case_id: uuid.UUID, step:
         raise InvalidField("step", N_("Not one of the allowed values"))
     if not case.emergency:
         raise Conflict(MSG_PLAN_NOT_STARTED)
-    if case.status not in lifecycle.OPEN:
+    if case.status not in vocabulary.OPEN:
         raise Conflict(MSG_PLAN_CLOSED)
     done = dict((case.details or {}).get("plan_steps") or {})
     if step in done:
         raise Conflict(MSG_PLAN_STEP_DONE)
     label = i18n.translate(case_rules.EMERGENCY_PLAN[step], "zh_Hans")
-    event = add_case_event(session, p, case.id, {"kind": lifecycle.EventKind.COMMENT,
+    event = add_case_event(session, p, case.id, {"kind": vocabulary.EventKind.COMMENT,
                                                  "note": f"【{label}】{(note or '').strip()}".strip()})
     done[step] = {"at": utcnow().isoformat(), "by": p.username}
     case.details = {**(case.details or {}), "plan_steps": done}

@@ -7,7 +7,7 @@ from sqlalchemy import case as sql_case
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from common.cases import lifecycle
+from common.cases import lifecycle, vocabulary
 from common import i18n, policy
 from common.errors import DomainError, InvalidField
 from common.i18n import N_
@@ -36,7 +36,7 @@ from common.web.errors import field_errors
 
 QUEUE_PAGE = 30
 OPEN_STATUSES = ("submitted", "accepted", "dispatched", "handling", "reported", "reopened")
-STATUS_FILTER = {"open": N_("Open cases"), **{s.value: label for s, label in lifecycle.STATUS_LABELS.items()}}
+STATUS_FILTER = {"open": N_("Open cases"), **{s.value: label for s, label in vocabulary.STATUS_LABELS.items()}}
 SATISFACTION = {1: N_("Very dissatisfied"), 2: N_("Dissatisfied"), 3: N_("Acceptable"), 4: N_("Satisfied"),
                 5: N_("Very satisfied")}
 # Forms that take a note, and what the note is called there.
@@ -149,7 +149,7 @@ def _units_by_case(session: Session, ids: list[Any]) -> dict[Any, list[CaseUnit]
 
 # ── One case ──────────────────────────────────────────────────────────────────────────────────────────────────
 
-def case_context(session: Session, p: Principal, case: Case, node_role: str) -> dict[str, Any]:
+def case_context(session: Session, p: Principal, case: Case) -> dict[str, Any]:
     events = cases.timeline(session, case.id)
     state = lifecycle.fold(cases.as_record(e) for e in events)
     allowed = [k.value for k in lifecycle.allowed_kinds(state, cases.actor_of(p))]
@@ -167,8 +167,8 @@ def case_context(session: Session, p: Principal, case: Case, node_role: str) -> 
         "plan": _plan(case, p, state), "routing": _suggestion(session, case, state),
         "categories": CATEGORIES, "channels": CHANNELS, "urgencies": URGENCIES, "jurisdictions": JURISDICTIONS,
         "status_labels": STATUS_FILTER, "satisfaction_labels": SATISFACTION, "note_labels": NOTE_LABELS,
-        "file_kinds": FILE_KINDS, "kind_labels": lifecycle.KIND_LABELS, "jwg_labels": lifecycle.JOINT_GROUP_LABELS,
-        "reports": [e for e in events if e.kind == "reported"], "node_role": node_role,
+        "file_kinds": FILE_KINDS, "kind_labels": vocabulary.KIND_LABELS, "jwg_labels": vocabulary.JOINT_GROUP_LABELS,
+        "reports": [e for e in events if e.kind == "reported"],
         "action_error": None, "failed": {}, "failed_errors": {}, "error_text": "",
     }
 
@@ -201,7 +201,7 @@ def _plan(case: Case, p: Principal, state: lifecycle.CaseState) -> dict[str, Any
     steps = [{"id": key, "label": label, "done": done.get(key)} for key, label in case_rules.EMERGENCY_PLAN.items()]
     count = sum(1 for s in steps if s["done"])
     return {"steps": steps, "done": count, "total": len(steps), "percent": round(100 * count / len(steps)),
-            "editable": p.is_office and case.status in lifecycle.OPEN}
+            "editable": p.is_office and case.status in vocabulary.OPEN}
 
 
 def _suggestion(session: Session, case: Case, state: lifecycle.CaseState) -> dict[str, Any]:

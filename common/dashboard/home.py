@@ -14,7 +14,7 @@ from sqlalchemy import and_, exists, func, not_, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from common import policy
-from common.cases.lifecycle import EventKind
+from common.cases.vocabulary import EventKind
 from common.models import (
     Bulletin,
     BulletinAck,
@@ -42,14 +42,14 @@ LIST_ON_HOME = 10
 CLOCK_KINDS = (EventKind.DISPATCHED.value, EventKind.SIGNED.value, EventKind.REPORTED.value)
 
 
-def dashboard_context(session: Session, p: Principal, now: datetime | None = None, node_role: str = "hub") -> dict[str, Any]:
+def dashboard_context(session: Session, p: Principal, now: datetime | None = None, spokes: bool = True) -> dict[str, Any]:
     """The sections of `p`'s role; every query starts from the policy's scope."""
-    return {"status_labels": STATUS_FILTER, **_sections(session, p, now or utcnow(), node_role)}
+    return {"status_labels": STATUS_FILTER, **_sections(session, p, now or utcnow(), spokes)}
 
 
-def _sections(session: Session, p: Principal, now: datetime, node_role: str) -> dict[str, Any]:
+def _sections(session: Session, p: Principal, now: datetime, spokes: bool) -> dict[str, Any]:
     if p.role == "office":
-        return office_context(session, p, now, node_role)
+        return office_context(session, p, now, spokes)
     if p.role == "subcenter":
         return subcenter_context(session, p, now)
     if p.role == "liaison":
@@ -61,12 +61,12 @@ def _sections(session: Session, p: Principal, now: datetime, node_role: str) -> 
 
 # ── The office ────────────────────────────────────────────────────────────────────────────────────────────────
 
-def office_context(session: Session, p: Principal, now: datetime, node_role: str) -> dict[str, Any]:
+def office_context(session: Session, p: Principal, now: datetime, spokes: bool) -> dict[str, Any]:
     return {
         "section": "office", "by_urgency": open_by_urgency(session, p), "overdue_signs": overdue_sign_fors(session, p, now),
         "emergencies": open_emergencies(session, p), "applications": pending_applications(session, p),
         "warnings": unacknowledged_warnings(session, p),
-        "sync": sync_health(session, now) if node_role == "hub" else None,
+        "sync": sync_health(session, now) if spokes else None,
     }
 
 

@@ -8,6 +8,7 @@ from litestar import Request, Response, get
 from common.dashboard.home import dashboard_context
 from common.dashboard.stats_pages import STATS_HANDLERS
 from common.web.auth import require_principal
+from common.web.mounted import serves
 from common.web.templating import render
 
 
@@ -16,7 +17,7 @@ def home(request: Request) -> Response[Any]:
     p = require_principal(request)
     state = request.app.state
     with state.db.reads() as session:
-        context = dashboard_context(session, p, state.clock(), state.settings.role)
+        context = dashboard_context(session, p, state.clock(), spokes=serves(request.app, "sync:resolve"))
     return render(request, "home.html", context)
 
 

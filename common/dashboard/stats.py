@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, aliased
 from common import i18n, policy
 from common.errors import Forbidden, NotFound
 from common.i18n import N_
-from common.cases.lifecycle import EventKind
+from common.cases.vocabulary import EventKind
 from common.models import Case, CaseEvent, CaseUnit, Node, Unit, Visit
 from common.policy import Principal
 from common.reference import CATEGORIES, NODE_KINDS

@@ -1,4 +1,4 @@
-"""Pages of the applications' journeys (issue 6): propose a sub-center or workstation, or a change to a node;
+"""Pages of the applications' journeys: propose a sub-center or workstation, or a change to a node;
 the office reviews, comments, returns, approves or rejects; an approval shows the new node's enrollment code once.
 
 Every action calls the federation service; a refusal (403 / 409 / 422) comes back as the page with the reason
@@ -16,7 +16,6 @@ from litestar.params import FromPath, FromQuery
 from common import policy
 from common.api.deps import OffsetQ
 from common.errors import Conflict, DomainError, Forbidden, InvalidField
-from common.i18n import N_
 from common.models import NodeApplication
 from common.policy import Principal
 from common.federation import service as federation
@@ -27,6 +26,7 @@ from common.web.auth import require_principal
 from common.cases.pages import _form, _status_of, one
 from common.cases.views import describe_error, error_messages
 from common.web.htmx import redirect
+from common.web.mounted import serves
 from common.web.templating import render
 
 # The code must never sit in a cache or the browser's history: it is shown on this one answer only.
@@ -158,7 +158,7 @@ def _detail(request: Request, p: Principal, application_id: UUID, *, code: str |
 
     def build(session: Any) -> Response[str]:
         application = policy.get_visible(session, NodeApplication, application_id, p)
-        context = views.detail_context(session, p, application, state.settings.role, state.clock())
+        context = views.detail_context(session, p, application, serves(request.app, "applications:decide"), state.clock())
         if code is not None:
             context.update(fresh_code=code, qr=views.qr_svg(code), enrollment_ttl=federation.ENROLLMENT_TTL)
         if error is not None:
@@ -184,13 +184,13 @@ async def print_page(request: Request, application_id: FromPath[UUID]) -> Respon
 
     def build(session: Any) -> Response[str]:
         application = policy.get_visible(session, NodeApplication, application_id, p)
-        context = views.detail_context(session, p, application, state.settings.role, state.clock())
+        context = views.detail_context(session, p, application, serves(request.app, "applications:decide"), state.clock())
         return render(request, "federation/print.html", context)
 
     return await _db_work(request, build)
 
 
-async def _act(request: Request, application_id: UUID, action: Callable[[Any, Principal], str | None],
+async def act(request: Request, application_id: UUID, action: Callable[[Any, Principal], str | None],
                form: dict[str, Any], anchor: str) -> Response[Any]:
     """Run one review action: a code it issued is shown on this answer only; a refusal shows the reason."""
     p = require_principal(request)
@@ -203,51 +203,5 @@ async def _act(request: Request, application_id: UUID, action: Callable[[Any, Pr
     return redirect(request, f"/applications/{application_id}#{anchor}")
 
 
-def _at_hub(request: Request) -> None:
-    if request.app.state.settings.role != "hub":
-        raise Forbidden(N_("Applications are decided at the hub."))
-
-
-@post("/applications/{application_id:uuid}/decision", include_in_schema=False)
-async def decide_page(request: Request, application_id: FromPath[UUID]) -> Response[Any]:
-    form, _ = await _form(request)
-    now = request.app.state.clock()
-
-    def decide(session: Any, p: Principal) -> str | None:
-        _at_hub(request)
-        _, code = federation.decide_application(session, p, application_id, str(one(form.get("decision")) or ""),
-                                                str(one(form.get("comment")) or ""), now)
-        return code
-
-    return await _act(request, application_id, decide, form, "history")
-
-
-@post("/applications/{application_id:uuid}/comment", include_in_schema=False)
-async def comment_page(request: Request, application_id: FromPath[UUID]) -> Response[Any]:
-    form, _ = await _form(request)
-
-    def comment(session: Any, p: Principal) -> None:
-        _at_hub(request)
-        federation.comment_on_application(session, p, application_id, str(one(form.get("comment")) or ""))
-
-    return await _act(request, application_id, comment, {**form, "decision": "comment"}, "history")
-
-
-@post("/applications/{application_id:uuid}/enrollment-code", include_in_schema=False)
-async def new_code_page(request: Request, application_id: FromPath[UUID]) -> Response[Any]:
-    await _form(request)
-    now = request.app.state.clock()
-
-    def issue(session: Any, p: Principal) -> str:
-        _at_hub(request)
-        application = policy.get_visible(session, NodeApplication, application_id, p)
-        if application.status != "approved" or application.kind not in views.NEW_KINDS or not application.created_node:
-            raise Conflict(N_("Only an approved new node has an enrollment code."))
-        return federation.reissue_enrollment_code(session, p, application.created_node, now)
-
-    return await _act(request, application_id, issue, {}, "enrollment")
-
-
 APPLICATION_PAGE_HANDLERS = [applications_page, new_application_page, host_lookup, create_application_page,
-                             edit_application_page, update_application_page, application_page, print_page, decide_page,
-                             comment_page, new_code_page]
+                             edit_application_page, update_application_page, application_page, print_page]

@@ -154,12 +154,11 @@ def values_of(application: NodeApplication, p: Principal) -> dict[str, Any]:
 
 # ── One application ───────────────────────────────────────────────────────────────────────────────────────────
 
-def detail_context(session: Session, p: Principal, application: NodeApplication, node_role: str,
+def detail_context(session: Session, p: Principal, application: NodeApplication, at_hub: bool,
                    now: datetime) -> dict[str, Any]:
     out = federation.application_out(application, p)
     concerned = session.get(Node, application.created_node) if application.created_node else None
     new_node = application.kind in NEW_KINDS
-    at_hub = node_role == "hub"
     return {
         "a": application, "out": out, "new_node": new_node, "concerned": concerned, "node_names": node_names(session),
         "host": session.get(Enterprise, application.host_enterprise_id) if application.host_enterprise_id else None,

@@ -1,4 +1,4 @@
-"""Pages of the visits' journeys (issue 5): the list, logging a visit from a phone, one visit, the plan, the lists."""
+"""Pages of the visits' journeys: the list, logging a visit from a phone, one visit, the plan, the lists."""
 from __future__ import annotations
 
 import uuid
@@ -15,7 +15,7 @@ from litestar.types import ControllerRouterHandler
 from common.attachments import filetypes
 from common import i18n, policy
 from common.api.deps import OffsetQ
-from common.errors import Forbidden, InvalidField
+from common.errors import InvalidField
 from common.i18n import N_
 from common.models import Attachment, Enterprise, Visit
 from common.policy import Principal
@@ -30,6 +30,7 @@ from common.visits import forms
 from common.visits import settings_page as visit_settings
 from common.attachments.pages import upload_limit
 from common.web.htmx import redirect
+from common.web.mounted import serves
 from common.web.templating import render
 
 VISIT_PAGE = 30
@@ -237,34 +238,11 @@ async def settings_page(request: Request, saved: FromQuery[str | None] = None) -
 
     def read() -> dict[str, Any]:
         with state.db.reads() as session:
-            return visit_settings.page_context(session, state.settings.role == "hub")
+            return visit_settings.page_context(session, serves(request.app, "visits:settings-save"))
 
     context = await anyio.to_thread.run_sync(read)
     return render(request, "visits/settings.html", {**context, "saved": bool(saved)})
 
 
-@post("/visits/settings", include_in_schema=False)
-async def save_settings_page(request: Request) -> Response[Any]:
-    p = _principal(request)
-    policy.require_office(p)
-    if request.app.state.settings.role != "hub":
-        raise Forbidden(N_("These lists are changed by the office at the hub; this node receives them with its sync."))
-    form = await request.form()
-    checklist, cadence = visit_settings.submitted(form)
-    state = request.app.state
-    try:
-        await anyio.to_thread.run_sync(visit_settings.save, state.db, p, checklist, cadence)
-    except InvalidField as exc:
-        def again() -> dict[str, Any]:
-            with state.db.reads() as session:
-                return visit_settings.page_context(session, True, checklist, cadence)
-        context = await anyio.to_thread.run_sync(again)
-        return render(request, "visits/settings.html", {**context, "errors": forms.error_map(exc), "saved": False},
-                      status=422)
-    return redirect(request, "/visits/settings?saved=1")
-
-
 VISIT_PAGE_HANDLERS: list[ControllerRouterHandler] = [
-    visits_page, new_visit_page, enterprise_options, create_visit_page, visit_page, plan_page, settings_page,
-    save_settings_page,
-]
+    visits_page, new_visit_page, enterprise_options, create_visit_page, visit_page, plan_page, settings_page]

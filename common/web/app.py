@@ -51,14 +51,17 @@ def healthz(request: Request) -> dict[str, Any]:
 
 def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: Sequence[ControllerRouterHandler] = (),
               login_handlers: Sequence[ControllerRouterHandler] = LOGIN_HANDLERS, on_startup: Sequence[Any] = (),
+              api_handlers: Sequence[ControllerRouterHandler] = API_HANDLERS,
               on_shutdown: Sequence[Any] = (), form_targets: Sequence[str] = ()) -> Litestar:
     """`login_handlers`: the hub checks passwords itself; a spoke sends people to the hub (or lets them in offline).
+
+    `api_handlers`: the JSON API every node answers; the hub's adds the office's own writes.
 
     `form_targets`: addresses of other nodes this node's forms lead to (a spoke's sign-out ends at its hub); the
     Content-Security-Policy allows them besides our own origin.
     """
     return Litestar(
-        route_handlers=[healthz, *API_HANDLERS, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
+        route_handlers=[healthz, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,

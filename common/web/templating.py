@@ -11,6 +11,7 @@ from litestar import Request, Response
 from common import i18n, reference, regions
 from common.bulletins import banner as bulletin_banner
 from common.web.htmx import is_partial
+from common.web.mounted import serves
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -51,7 +52,8 @@ def page_context(request: Request) -> dict[str, Any]:
         "lang": i18n.current_language(),
         "html_lang": "zh-CN" if i18n.current_language() == "zh_Hans" else "en",
         "node_name": state.node_name,
-        "node_role": state.settings.role,
+        # Whether this node answers a route: a page offers the office's own work only where it is done.
+        "serves": lambda name: serves(request.app, name),
         "max_upload_mb": state.settings.max_upload_mb,
         "static": lambda name: f"/static/{name}",
         "lang_url": lambda code: _with_query(request, lang=code),

@@ -15,7 +15,7 @@ from common.web.htmx import redirect
 from common.web.templating import render
 
 
-@get("/oauth/clients", include_in_schema=False, sync_to_thread=True)
+@get("/oauth/clients", include_in_schema=False, name="oauth:clients", sync_to_thread=True)
 def clients_page(request: Request) -> Response[str]:
     require_office_principal(request)
     now = utcnow()

@@ -16,8 +16,7 @@ from common.federation import nodestate
 from common.models import OAuthToken, User, utcnow
 from hub.oauth import keys
 from hub.oauth.clients import RegisteredClient, sha256
-from hub.oauth.grants import TOKEN_AUTH_METHODS
-from hub.oauth.server import HubAuthorizationServer, identity_claims
+from hub.oauth.server import TOKEN_AUTH_METHODS, HubAuthorizationServer, identity_claims
 
 
 def signed_claims(session: Session, token: str) -> dict[str, Any] | None:

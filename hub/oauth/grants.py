@@ -19,9 +19,9 @@ from common.identity import totp
 from common.models import AuthorizationCode, OAuthToken, UsedAssertion, User, utcnow
 from hub.oauth import keys
 from hub.oauth.clients import RegisteredClient, sha256
-from hub.oauth.server import CODE_TTL, HubAuthorizationServer, identity_claims
+from hub.oauth.endpoints import HubIntrospectionEndpoint, HubRevocationEndpoint
+from hub.oauth.server import CODE_TTL, TOKEN_AUTH_METHODS, HubAuthorizationServer, identity_claims
 
-TOKEN_AUTH_METHODS = ["client_secret_basic", "private_key_jwt", "none"]
 CODE_KEEP = timedelta(hours=1)
 
 
@@ -251,8 +251,6 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
 
 def build_server(session: Any, settings: Any, issuer: str, address: str = "") -> HubAuthorizationServer:
     """One server per request, on the request's session."""
-    from hub.oauth.endpoints import HubIntrospectionEndpoint, HubRevocationEndpoint
-
     server = HubAuthorizationServer(session, settings, issuer, address)
     server.register_client_auth_method("private_key_jwt", PrivateKeyJWT(server))
     server.register_grant(HubAuthorizationCodeGrant, [S256CodeChallenge(required=True), HubOpenIDCode(server)])

@@ -27,6 +27,8 @@ from common.identity.scopes import SCOPES
 from hub.oauth.clients import RegisteredClient, sha256
 
 CODE_TTL = timedelta(minutes=2)
+# How clients may authenticate at the token, revocation and introspection endpoints.
+TOKEN_AUTH_METHODS = ["client_secret_basic", "private_key_jwt", "none"]
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Benchmarks, run by hand (`make bench`): one `name: value unit` line per figure.
 
-Issue 2's figures: with 100,000 enterprises (and their people) at the hub, on SQLite and on PostgreSQL,
+The roster's figures: with 100,000 enterprises (and their people) at the hub, on SQLite and on PostgreSQL,
 the roster API list, a `q` search, a filtered list and the /enterprises page — p95 server time and the
 number of SQL queries per request.
 

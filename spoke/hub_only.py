@@ -1,0 +1,52 @@
+"""The office's own work is done at the hub: here its paths answer 403 with where it is done, in the person's
+language, rather than an unexplained 404 or 405."""
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, route
+from litestar.handlers import HTTPRouteHandler
+
+from common.errors import Forbidden
+from common.i18n import N_
+from common.web.auth import require_principal
+
+BULLETINS = N_("Bulletins are published by the office at the hub.")
+APPLICATIONS = N_("Applications are decided at the hub.")
+
+#: (method, path, why): the routes hub/office.py mounts, each refused here.
+HUB_ONLY: list[tuple[str, str, str]] = [
+    ("POST", "/cases/routing", N_("Only the office at the hub may change this.")),
+    ("POST", "/visits/settings",
+     N_("These lists are changed by the office at the hub; this node receives them with its sync.")),
+    ("POST", "/applications/{application_id:uuid}/decision", APPLICATIONS),
+    ("POST", "/applications/{application_id:uuid}/comment", APPLICATIONS),
+    ("POST", "/applications/{application_id:uuid}/enrollment-code", APPLICATIONS),
+    ("GET", "/bulletins/new", BULLETINS),
+    ("POST", "/bulletins/new", BULLETINS),
+    ("POST", "/bulletins/{bulletin_id:uuid}/publish", BULLETINS),
+    ("POST", "/bulletins/{bulletin_id:uuid}/remind", BULLETINS),
+    ("POST", "/api/v1/bulletins", BULLETINS),
+    ("PATCH", "/api/v1/bulletins/{bulletin_id:uuid}", BULLETINS),
+    ("DELETE", "/api/v1/bulletins/{bulletin_id:uuid}", BULLETINS),
+    ("POST", "/api/v1/bulletins/{bulletin_id:uuid}/remind", BULLETINS),
+]
+
+
+def _refusal(path: str, methods: list[str], why: str) -> HTTPRouteHandler:
+    async def refuse(request: Request[Any, Any, Any]) -> None:
+        require_principal(request)  # a stranger is asked to log in first, as everywhere
+        raise Forbidden(why)
+
+    # One handler per path: Litestar wraps a sync handler of a path again each time another handler joins it.
+    return route(path, http_method=methods, include_in_schema=False, status_code=403, name=f"hub-only:{path}")(refuse)
+
+
+def _by_path() -> list[HTTPRouteHandler]:
+    paths: dict[str, tuple[list[str], str]] = {}
+    for method, path, why in HUB_ONLY:
+        paths.setdefault(path, ([], why))[0].append(method)
+    return [_refusal(path, methods, why) for path, (methods, why) in paths.items()]
+
+
+HUB_ONLY_HANDLERS = _by_path()
