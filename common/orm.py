@@ -61,7 +61,7 @@ class Synced(Stamped):
         return mapped_column(String(64), ForeignKey("node.id"))
 
     # When each field was last changed and where: {"name": [hlc, "sc-shanghai"], ...}; a field not listed is as
-    # the row was made. Sync merges field by field with it (see sync/merge.py).
+    # the row was made. Sync merges field by field with it.
     field_versions: Mapped[dict[str, Any] | None] = mapped_column(default=None)
 
 

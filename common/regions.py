@@ -1,14 +1,8 @@
 """Administrative division codes (GB/T 2260 style, six digits) with their Chinese names.
 
-The table lives in `common/data/regions.json` (see `common/data/README.md` for its origin) as a
-flat code -> own-name map. The hierarchy is not stored because the code itself carries it:
-`PP0000` is a province, `PPCC00` a prefecture-level city, anything else a county-level unit
-under both.
-
-Full names (`region_name`) join the province, city and county names with single spaces,
-e.g. "江苏省 南通市 启东市", "上海市 浦东新区", "广东省 东莞市". The NBS tables use
-placeholder rows such as "市辖区", "县" and "省直辖县级行政区划" for levels that have no real
-name; those are left out of full names because nobody writes them in an address.
+`common/data/regions.json` (origin in `common/data/README.md`) maps code -> own name; the code carries the
+hierarchy (`PP0000` a province, `PPCC00` a city, anything else a county under both). Full names join the levels
+with spaces ("江苏省 南通市 启东市"), leaving out placeholders such as "市辖区", which no address contains.
 """
 from __future__ import annotations
 

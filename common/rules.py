@@ -41,23 +41,21 @@ class Writer:
 
 @dataclass(frozen=True)
 class RowRules:
-    """The rules of one synced entity.
+    """The rules of one synced entity."""
 
-    `police_only`: fields only office and liaison may set (other writers leave them at `created_as`).
-    `workflow`: fields their workflow sets at the hub; a new row carries `created_as`, an edit changes them only
-    along `transitions` (field → allowed (before, after) pairs).
-    `fixed`: fields no edit may change once the row exists.
-    `stamped`: what the receiving node sets from the account on a new row.
-    `parent`: the row a new or moved row hangs off (its table and id); its node must be the row's own node, except
-    where `parent_elsewhere` (an acknowledgement is the acknowledging node's, its bulletin the office's).
-    """
-
+    # Fields only office and liaison may set; other writers leave them at `created_as`.
     police_only: frozenset[str] = frozenset()
+    # Fields their workflow sets at the hub: a new row carries `created_as`, an edit moves them only along
+    # `transitions` (field -> allowed (before, after) pairs).
     workflow: frozenset[str] = frozenset()
     created_as: Mapping[str, Any] = field(default_factory=dict)
     transitions: Mapping[str, frozenset[tuple[Any, Any]]] = field(default_factory=dict)
+    # Fields no edit may change once the row exists.
     fixed: frozenset[str] = frozenset()
+    # What the receiving node sets from the account on a new row.
     stamped: Callable[[Writer], dict[str, Any]] | None = None
+    # The row a new or moved row hangs off (table, id): on the row's own node, unless `parent_elsewhere` (an
+    # acknowledgement is the acknowledging node's, its bulletin the office's).
     parent: Callable[[Mapping[str, Any]], tuple[Any, Any] | None] | None = None
     parent_keys: frozenset[str] = frozenset()
     parent_elsewhere: bool = False

@@ -1,8 +1,7 @@
 """Signed checkpoints of the hub's audit chain, kept by the spokes as witnesses, and the verifier that uses them.
 
-A checkpoint says where the hub's chain stood (its last seq and hash, and from which entry it is keyed) at a time,
-signed with the hub's token-signing key. Spokes keep every one they receive (sync/directory.py), out of reach of
-anyone who can write the hub's database: a chain cut short or rewritten after a checkpoint no longer has that hash
+A checkpoint (the chain's last seq and hash at a time, signed with the hub's token key) is kept by every spoke, out
+of reach of whoever can write the hub's database: a chain cut short or rewritten after it no longer has that hash
 at that seq, even when the rewriter held the audit key.
 """
 from __future__ import annotations

@@ -1,9 +1,8 @@
 """The audit trail: every change and security event, in one hash chain per node that detects tampering.
 
-A chain written where the node's audit key is known (the hub's: derived from LIANFU_SECRET_KEY, which the database
-never holds) links its entries with an HMAC from the head's `keyed_from` on, so a database writer who deletes or
-edits entries cannot compute the links again. Older entries, and spokes' chains (the hub cannot hold each spoke's
-key), keep plain sha256 links; signed checkpoints kept by the spokes witness those (hub/audit_checkpoints.py).
+Where the node's audit key is known (the hub's, derived from LIANFU_SECRET_KEY, never stored) entries are linked
+by an HMAC from the head's `keyed_from` on: a database writer cannot forge the links. Older entries and the spokes'
+chains keep sha256 links, witnessed by signed checkpoints (hub/audit_checkpoints.py).
 """
 from __future__ import annotations
 

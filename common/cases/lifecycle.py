@@ -1,21 +1,9 @@
-"""Case lifecycle: a pure state machine folded over a case's append-only timeline of events.
+"""Case lifecycle: a pure state machine folded over a case's append-only timeline of events (work rules Art. 17–18).
 
-The status of a case is never stored as truth: it is derived here from the events, in order.
-No database and no HTTP: the API layer adapts stored rows into `EventRecord`s, calls
-`check()` (or `add_event()`) before writing a new event, and shows `allowed_kinds()` as buttons.
-
-Refusals follow one rule:
-
-* the role can never add this kind (or a liaison acts for a unit that is not dispatched and
-  active on the case: it is not their case to act on) → `Forbidden` (HTTP 403);
-* the role may add this kind, but not in the case's current state → `Conflict` (HTTP 409);
-* a required field is missing (a note, the unit, the satisfaction) → `InvalidField` (HTTP 422).
-
-Work rules Art. 17–18: the office (警企联服中心办公室) accepts a case and dispatches it to the
-linkage units (the first dispatched unit leads, others co-handle); each unit signs for it,
-handles it and reports back; the office files (备案) once every unit has reported. For a
-major case the office starts the emergency plan and, with a leader's approval, sets up a
-joint working group; a case that happened elsewhere is transferred to the police there.
+The status is never stored as truth but derived from the events; no database, no HTTP. A refusal is `Forbidden`
+when the role may never add the kind (or a liaison acts for a unit not active on the case), `Conflict` when not in
+the current state, `InvalidField` when a note, unit or satisfaction is missing. The words and tables it applies
+are in common/cases/vocabulary.py.
 """
 from __future__ import annotations
 
@@ -264,14 +252,11 @@ def apply(state: CaseState, event: EventRecord) -> CaseState:
 
 
 def fold(events: Iterable[EventRecord]) -> CaseState:
-    """Derive the state of a case from its timeline, applying events in order. Never raises.
+    """The state of a case from its timeline, events applied in order. Never raises.
 
-    A stored timeline is trusted history: who added an event was checked when it was written,
-    so only the state is looked at here. But timelines merged from two nodes can hold an event
-    that the state no longer admits at its place (say unit X returned the case on one node
-    while it reported on another). Such an event, or one of a kind this version does not
-    know, is skipped, and its position is recorded in `CaseState.ignored`: the same timeline
-    always folds to the same state, and the case stays readable.
+    Timelines merged from two nodes can hold an event the state no longer admits at its place (a unit returned the
+    case on one node while it reported on another): it is skipped and its position kept in `CaseState.ignored`, so
+    one timeline always folds to one state and the case stays readable.
     """
     state = CaseState()
     ignored: list[int] = []

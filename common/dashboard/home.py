@@ -1,9 +1,8 @@
 """What the home page shows each role first, each item with the page that handles it.
 
-The office: open cases by urgency, overdue sign-fors, emergencies, applications to decide, warnings not yet
-acknowledged everywhere, and every node's sync. A sub-center head: the visit plan, its enterprises' open cases,
-new warnings. A workstation head: its requests and their status, warnings. A liaison: its unit's queue with the
-sign-for deadlines. `now` is the app's clock, so overdue means the same here as on the case page at that moment.
+The office: open cases, overdue sign-fors, emergencies, applications, unacknowledged warnings, every node's sync.
+A sub-center: its visit plan, open cases, warnings. A workstation: its requests, warnings. A liaison: its unit's
+queue. `now` is the app's clock, so overdue means here what it means on the case page.
 """
 from __future__ import annotations
 
