@@ -15,8 +15,8 @@ from common.db import Database
 from common.settings import Settings
 from spoke.login import base_url_of
 from spoke.standing import learn_if_node_refused
+from sync.client import Progress, RoundResult, SpokeSync
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
-from sync.spoke_side import DIRECTORY_REFRESH, RoundResult, SpokeSync
 
 log = logging.getLogger("lianfu.spoke")
 JOB_ID = "lianfu-sync"
@@ -36,6 +36,7 @@ class SpokeSchedule:
         self._running = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
         self._introduced_at: float | None = None  # when the hub last heard this spoke's address (monotonic)
+        self.directory_refresh = _env_directory_refresh()
 
     def start(self) -> None:
         if not self.enabled:
@@ -77,7 +78,7 @@ class SpokeSchedule:
             except (HubUnreachable, HubRefused) as exc:
                 result = RoundResult(error=str(exc))
             else:
-                result = SpokeSync(self.db, self.link, self.settings.data_dir, self.settings.node_id).round()
+                result = sync_client(self.db, self.settings, self.link).round()
             if result.ok:
                 self.failures, self.last_error = 0, None
                 self.last_success = datetime.now(timezone.utc)
@@ -92,12 +93,12 @@ class SpokeSchedule:
 
     def _introduce(self) -> None:
         """This spoke's address registered with the hub (its login callback), the hub's metadata and keys taken
-        again: at the first round, when the address changes, and every DIRECTORY_REFRESH seconds (a key the hub
+        again: at the first round, when the address changes, and every `directory_refresh` seconds (a key the hub
         rotated in between is fetched when a token names it: HubLink.key_for)."""
         base = base_url_of(self.settings)
         now = time.monotonic()
         if getattr(self.link, "registered_base_url", None) == base and self._introduced_at is not None and \
-                now - self._introduced_at < DIRECTORY_REFRESH:
+                now - self._introduced_at < self.directory_refresh:
             return
         self.link.call("PUT", "/api/v1/sync/address", json={"base_url": base})
         self.link.registered_base_url = base  # type: ignore[attr-defined]
@@ -108,3 +109,17 @@ class SpokeSchedule:
 
 def _env_interval() -> float:
     return float(os.environ.get("LIANFU_SYNC_INTERVAL", "60"))
+
+
+def sync_client(db: Database, settings: Settings, link: HubLink, progress: Progress | None = None) -> SpokeSync:
+    """The spoke's sync client, as the scheduler and the sync page run it: with its options from the environment
+    (LIANFU_DIRECTORY_REFRESH: seconds between two readings of the directory in any case, default 300;
+    LIANFU_SYNC_PULL_PAGE: rows per pull page, default and most the hub's)."""
+    # settings: moved to the loader at merge
+    return SpokeSync(db, link, settings.data_dir, settings.node_id, progress,
+                     directory_refresh=_env_directory_refresh(), pull_page=os.environ.get("LIANFU_SYNC_PULL_PAGE"))
+
+
+def _env_directory_refresh() -> float:
+    # settings: moved to the loader at merge
+    return float(os.environ.get("LIANFU_DIRECTORY_REFRESH", "300"))

@@ -23,6 +23,7 @@ from common.models import SyncPeer, utcnow
 from common.policy import Principal
 from sync import hub_side
 from sync.entities import BY_NAME
+from sync.fastpath import statement_reads
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, PULL_PAGE_ROWS, SCHEMA_HEADER, SEEN_PROTOCOL,
     DigestRequest, IdsAnswer, PullAnswer, PullRequest, PushBatch, TooLarge, decode, encode,
@@ -295,7 +296,7 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
 
     def work() -> Any:
         with SLOTS:
-            with state.db.statement_reads() as session:
+            with statement_reads(state.db) as session:
                 spoke = _scope(session, principal)
                 answer, quiet = _read_pull(session, request, spoke, wanted)
             if _notes_pull(answer, wanted, quiet):

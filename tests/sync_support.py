@@ -26,7 +26,7 @@ from spoke.enroll import enroll
 from sync import capture
 from sync.entities import ENTITIES
 from sync.hub_link import HubLink, SpokeConfig
-from sync.spoke_side import RoundResult, SpokeSync
+from sync.client import RoundResult, SpokeSync
 
 HUB_URL = "https://hub.test"
 

@@ -95,12 +95,12 @@ def test_a_scope_pulled_in_many_pages_ends_in_agreement_without_a_repair(
         fed: Federation, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """The digest taken before a pull is stale once pages have been applied: the last page is compared with the
     hub's digest as it stands then, so a long first pull does not end in a needless repair (a second pull)."""
-    import sync.spoke_side
+    import sync.client.inbox
 
     with fed.hub_db.transaction() as session, acting_as(hub_principal(fed.hub_db, "office")) as p:
         for n in range(7):
             new_enterprise(session, p, 40 + n, node="sc-shanghai")
-    monkeypatch.setattr(sync.spoke_side, "PULL_PAGE_ROWS", 1)  # a row a page: the last page comes empty
+    monkeypatch.setattr(sync.client.inbox, "PULL_PAGE_ROWS", 1)  # a row a page: the last page comes empty
     sh = fed.enroll("sc-shanghai")
     result = sh.sync()
     scope = sum(len([r for r in hub_rows(fed, name).values() if r["node_id"] in {"sc-shanghai", "ws-demo-1"}])
@@ -186,7 +186,7 @@ def test_the_scheduled_round_says_where_the_spoke_lives_once_then_is_one_request
 
 
 def test_a_round_that_wrote_folds_the_spokes_wal_back_into_its_database_after_it(fed: Federation) -> None:
-    from sync.spoke_side import SpokeSync
+    from sync.client import SpokeSync
 
     sh = fed.enroll("sc-shanghai")
     database = Path(sh.db.engine.url.database or "")
@@ -335,7 +335,7 @@ def test_a_row_committed_after_a_pull_passed_it_still_arrives_and_rows_seen_are_
 
 
 def read_cursors(spoke: Any) -> dict[str, list[Any]]:
-    from sync.spoke_side import read_state
+    from sync.client import read_state
 
     with spoke.db.reads() as session:
         return read_state(session, "cursors")
@@ -445,7 +445,7 @@ def test_concurrent_moves_within_a_scope_leave_one_conflict_and_the_whole_file_w
     it to another: the office's move wins; the spoke's is one conflict record (the enterprise's node) for the office
     to review — not a refusal, nor a record per row of the file — and the whole file ends at the winner's node."""
     from common.services.federation import add_node
-    from sync.spoke_side import SpokeSync
+    from sync.client import SpokeSync
 
     with fed.hub_db.transaction() as session:
         add_node(session, "ws-demo-2", "workstation", "演示二号工作站", "sc-shanghai", "310115")
@@ -784,7 +784,7 @@ def test_an_attachments_bytes_follow_its_row_and_reach_another_spoke_when_opened
         fed: Federation, world: dict[str, Any]) -> None:
     from common.blobs import BlobStore
     from sync.hub_link import HubRefused
-    from sync.spoke_side import SpokeSync
+    from sync.client import SpokeSync
 
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     assert ws.sync().ok
@@ -814,7 +814,7 @@ def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world
     made = _attach(ws, "workstation_1", world["enterprises"]["ws"], photo)
     with ws.db.transaction() as session:  # push the row only, not yet the bytes
         session.execute(delete(SyncOutbox).where(SyncOutbox.entity == "audit_entry"))
-    from sync.spoke_side import RoundResult, SpokeSync
+    from sync.client import RoundResult, SpokeSync
 
     sync = SpokeSync(ws.db, ws.link, ws.settings.data_dir, "ws-demo-1")
     sync.push(RoundResult())
@@ -939,7 +939,7 @@ def test_a_warnings_file_reaches_its_spokes_and_the_digest_agrees(fed: Federatio
     from common.blobs import BlobStore
     from common.services import bulletins
     from common.services.attachments import add_attachment
-    from sync.spoke_side import SpokeSync
+    from sync.client import SpokeSync
 
     sh, sz = fed.enroll("sc-shanghai"), fed.enroll("sc-suzhou")
     office = hub_principal(fed.hub_db, "office")
@@ -963,7 +963,7 @@ def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_
     after" for every entity (bulletins included) — and stop saying it as soon as the office writes something."""
     from common.services import bulletins
     from sync import hub_side
-    from sync.spoke_side import read_state
+    from sync.client import read_state
 
     sh = fed.enroll("sc-shanghai")
     office = hub_principal(fed.hub_db, "office")

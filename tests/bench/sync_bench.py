@@ -314,7 +314,7 @@ class Spoke:
         self.link = HubLink(data_dir, config)
 
     def engine(self) -> Any:
-        from sync.spoke_side import SpokeSync
+        from sync.client import SpokeSync
 
         return SpokeSync(self.db, self.link, self.data_dir, self.node)
 
@@ -348,15 +348,9 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
     from common import policy
     from sync import hub_side
     from sync.entities import BY_NAME
-    from sync.spoke_side import read_state
+    from sync.client import read_state
 
-    try:
-        from sync.spoke_side import resume_from
-    except ImportError:  # an engine that always restarts OVERLAP before the cursor
-        from sync.wire import OVERLAP
-
-        def resume_from(saved: list[Any]) -> list[Any]:
-            return [max(0, int(saved[0]) - OVERLAP), ""]
+    from sync.cursors import Cursor, resume_from, seen_position
 
     with spoke.db.reads() as session:
         cursors = read_state(session, "cursors")
@@ -365,10 +359,10 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
         principal = hub_side.spoke_principal(session, spoke.node)
         for name, value in cursors.items():
             entity = BY_NAME[name]
-            resumed = resume_from(value)
+            resumed = resume_from(Cursor.from_wire(value)).to_wire()
             start, after = resumed[0], resumed[1]
             # A pull that starts before its cursor skips the rows the spoke has seen (SEEN in sync/wire.py).
-            seen = hub_side._seen(resumed) if len(resumed) == 5 else None
+            seen = seen_position(resumed)
             after_id = uuid.UUID(str(after)) if after else uuid.UUID(int=0)
             table = entity.table
             query = select(func.count()).select_from(table).where(
@@ -386,16 +380,17 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
 def scope_costs(label: str, spoke: Spoke, repeats: int = 7) -> None:
     """A no-op round's two scope-wide steps for this spoke: the hub's time for a pull with nothing new and for the
     digest (Server-Timing), and the spoke's own digest of its tables."""
-    from sync.spoke_side import read_state
+    from sync.client import read_state
+    from sync.client.digest import local_digests
     from sync.wire import encode
 
     engine = spoke.engine()
     with spoke.db.reads() as session:
         cursors = read_state(session, "cursors")
         started = time.perf_counter()
-        digests = engine.local_digests(session)
+        digests = local_digests(session)
         say(f"sync_noop_spoke_digest_ms_scope_{label}", (time.perf_counter() - started) * 1000, "ms")
-    headers = {**engine.headers, "Authorization": f"Bearer {spoke.link.node_token()}"}
+    headers = {**engine.hub.headers, "Authorization": f"Bearer {spoke.link.node_token()}"}
     with httpx.Client(base_url=spoke.link.config.hub_url, timeout=60) as client:
         # A pull that starts exactly at the saved cursors: nothing is due.
         exact = {name: list(value[:2]) for name, value in cursors.items()}
@@ -838,13 +833,13 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         actor = user_id(hub_db, "subcenter_sh")
         made = make_at_spoke(big, args.push_rows, actor)
         engine = big.engine()
-        from sync.spoke_side import RoundResult
+        from sync.client import RoundResult
 
         engine.link.node_token()
         result = RoundResult()
         cpu = time.process_time(), hub.cpu_seconds()
         started = time.perf_counter()
-        engine.push(result, ride=False)  # the push alone (a round's last batch would also bring a pull page)
+        engine.push(result)  # the push alone (a round's last batch would also bring a pull page)
         push_seconds = time.perf_counter() - started
         say("sync_push_spoke_cpu_s", time.process_time() - cpu[0], "s CPU")
         say("sync_push_hub_cpu_s", hub.cpu_seconds() - cpu[1], "s CPU")
