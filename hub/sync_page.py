@@ -14,7 +14,7 @@ from common.models import Node, SyncConflict, SyncPeer, utcnow
 from common.web.auth import require_office_principal
 from common.web.htmx import redirect
 from common.web.templating import render
-from sync.hub_side import resolve_conflict
+from sync.hub import resolve_conflict
 
 
 def _age(moment: Any) -> float | None:

@@ -256,7 +256,7 @@ def test_concurrent_edits_of_different_fields_both_survive(fed: Federation, worl
 
 
 def test_what_a_spoke_pushed_is_not_pulled_back_but_a_later_change_is(fed: Federation, world: dict[str, Any]) -> None:
-    from sync import hub_side
+    from sync import hub as hub_side
 
     sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
     assert sh.sync().ok and ws.sync().ok
@@ -962,7 +962,7 @@ def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_
     """The quiet round's test: the marks kept by the triggers, against the cursors the spoke saved, say "nothing
     after" for every entity (bulletins included) — and stop saying it as soon as the office writes something."""
     from common.services import bulletins
-    from sync import hub_side
+    from sync import hub
     from sync.client import read_state
 
     sh = fed.enroll("sc-shanghai")
@@ -976,7 +976,7 @@ def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_
         with sh.db.reads() as session:
             cursors = {name: value[:2] for name, value in read_state(session, "cursors").items()}
         with fed.hub_db.reads() as session:
-            return hub_side.marks(session, hub_side.spoke_principal(session, "sc-shanghai")).nothing_after(cursors)
+            return hub.read_marks(session, hub.spoke_principal(session, "sc-shanghai")).nothing_after(cursors)
 
     assert quiet()
     with acting_as(office), fed.hub_db.transaction() as session:

@@ -346,7 +346,7 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
     """Rows in the spoke's scope at the hub that its next pull sends (again), from the cursors the spoke saved and
     the engine's own rule for where a pull resumes."""
     from common import policy
-    from sync import hub_side
+    from sync import hub
     from sync.entities import BY_NAME
     from sync.client import read_state
 
@@ -356,7 +356,7 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
         cursors = read_state(session, "cursors")
     total = 0
     with hub_db.reads() as session:
-        principal = hub_side.spoke_principal(session, spoke.node)
+        principal = hub.spoke_principal(session, spoke.node)
         for name, value in cursors.items():
             entity = BY_NAME[name]
             resumed = resume_from(Cursor.from_wire(value)).to_wire()
@@ -368,11 +368,11 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
             query = select(func.count()).select_from(table).where(
                 policy.in_scope(entity.model, principal),
                 (table.c.version > int(start)) | ((table.c.version == int(start)) & (table.c.id > after_id)))
-            if "pushed_by" in table.c:  # what its own push made, as it holds it, is not sent back (hub_side.pull_page)
+            if "pushed_by" in table.c:  # what its own push made, as it holds it, is not sent back (sync/hub/pull.py)
                 query = query.where((table.c.pushed_by.is_(None)) | (table.c.pushed_by != spoke.node)
                                     | (table.c.pushed_version != table.c.version))
             if seen is not None:
-                query = query.where(hub_side._not_seen(table, seen))
+                query = query.where(hub.not_seen(table, seen))
             total += int(session.scalar(query) or 0)
     return total
 
