@@ -202,6 +202,33 @@ def test_a_round_that_wrote_folds_the_spokes_wal_back_into_its_database_after_it
 
 # --- both directions ------------------------------------------------------------------------------------------------
 
+def test_a_write_made_outside_a_request_with_its_actor_given_is_accepted_by_the_hub(fed: Federation) -> None:
+    """A script or the CLI writes with the actor passed to the transaction (no request around it): the outbox
+    records who wrote, and the hub takes the change. The same write without an actor is refused as no one's."""
+    ws = fed.enroll("ws-demo-1")
+    assert ws.sync().ok
+    p = ws.principal("workstation_1")
+    enterprise = str(next(iter(ids(ws.db, "enterprise"))))
+    with ws.db.transaction(actor=p) as session:
+        case = cases.create_case(session, p, {"channel": "platform", "category": "consultation", "title": "脚本录入",
+                                             "enterprise_id": enterprise})
+        case_id = str(case.id)
+    with ws.db.reads() as session:
+        actors = set(session.scalars(select(SyncOutbox.actor_id).where(SyncOutbox.row_id == case_id)))
+    assert actors == {p.user_id}
+    pushed = ws.sync()
+    assert pushed.ok and pushed.rejected == [] and ws.queued() == 0, pushed
+    assert case_id in hub_rows(fed, "case_record")
+
+    with ws.db.transaction() as session:  # no actor: a change the hub cannot attribute to anyone
+        orphan = str(cases.create_case(session, p, {"channel": "platform", "category": "consultation",
+                                                    "title": "无人录入", "enterprise_id": enterprise}).id)
+    refused = ws.sync()
+    assert refused.ok and any(r["id"] == orphan and r["reason"] == "written by no known person"
+                              for r in refused.rejected), refused
+    assert orphan not in hub_rows(fed, "case_record")
+
+
 def test_a_record_made_at_a_workstation_reaches_its_subcenter_and_no_other(fed: Federation) -> None:
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     for spoke in (sh, ws, sz):
