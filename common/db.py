@@ -4,12 +4,11 @@ from __future__ import annotations
 import json
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 import msgspec
-from sqlalchemy import CursorResult, Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import InvalidatePoolError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -96,27 +95,24 @@ def _ping_when_idle(engine: Engine) -> None:
             raise
 
 
+# The key in `session.info` of the Principal a write is made for (see Database.transaction).
+ACTOR = "actor"
+
+
 def dialect_name(engine: Engine) -> str:
     return "postgresql" if engine.dialect.name.startswith("postgres") else "sqlite"
 
 
 @dataclass
 class Database:
-    """An engine with its session factories: reads, writes that lock early on SQLite, and `statement_reads`."""
+    """An engine with its two session factories: reads, and writes that lock early on SQLite. (The sync's bulk fast
+    path, with its statement reads and relaxed writes, is fenced in sync/fastpath.py.)"""
 
     engine: Engine
     reads: sessionmaker[Session]
     writes: sessionmaker[Session]
-    # Reads whose statements each stand alone: on PostgreSQL without a transaction (each statement of a READ
-    # COMMITTED transaction sees its own snapshot anyway; this saves its BEGIN and ROLLBACK, two round trips of a
-    # request that reads once or twice, as a sync round does). On SQLite the same as `reads` (whose statements share
-    # one snapshot there).
-    statement_reads: sessionmaker[Session]
-    # Writes of rows that can always be had again (a spoke's sync: what it pulled, stamped or acknowledged is the
-    # hub's, and a batch whose acknowledgement is lost is sent again and applied once). On SQLite its commit is not
-    # synced to disk (WAL with synchronous=NORMAL): a power cut may undo the last of them, never a part of one, and
-    # never one committed before a write synced after it (the WAL is replayed as a prefix). On PostgreSQL `writes`.
-    relaxed_writes: sessionmaker[Session]
+    # What every session starts with in `session.info` (the audit key): for other factories on the same engine.
+    info: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def connect(cls, url: str, foreign_keys: bool = True, audit_key: bytes | None = None,
@@ -126,25 +122,21 @@ class Database:
         engine = make_engine(url, foreign_keys=foreign_keys, **kwargs)
         info = {"audit_key": audit_key} if audit_key else {}
         reads = sessionmaker(engine, expire_on_commit=False, info=info)
-        statement_reads = reads
-        if dialect_name(engine) == "postgresql":
-            statement_reads = sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False,
-                                           info=info)
         writes = sessionmaker(engine.execution_options(writes=True), expire_on_commit=False, info=info)
-        relaxed = writes
-        if dialect_name(engine) == "sqlite":
-            relaxed = sessionmaker(engine.execution_options(writes=True, relaxed=True), expire_on_commit=False, info=info)
-        return cls(engine, reads, writes, statement_reads, relaxed)
+        return cls(engine, reads, writes, info)
 
     @property
     def dialect(self) -> str:
         return dialect_name(self.engine)
 
     @contextmanager
-    def transaction(self, durable: bool = True) -> Iterator[Session]:
-        """A write session that commits when the block ends well and rolls back otherwise. `durable=False`: a
-        write of rows that can be had again (see `relaxed_writes`)."""
-        with (self.writes if durable else self.relaxed_writes)() as session:
+    def transaction(self, actor: Any = None) -> Iterator[Session]:
+        """A write session that commits when the block ends well and rolls back otherwise. `actor`: the Principal
+        the write is made for, kept in `session.info` (a spoke's change capture records it with each change, and the
+        hub accepts a change only from a known writer)."""
+        with self.writes() as session:
+            if actor is not None:
+                session.info[ACTOR] = actor
             try:
                 yield session
                 session.commit()
@@ -166,20 +158,3 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-
-
-@lru_cache(maxsize=256)
-def _compiled(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...] | None, dict[str, Any]]:
-    compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
-    order = tuple(compiled.positiontup or ()) if compiled.positional else None
-    return str(compiled), order, dict(compiled.params)
-
-
-def run_compiled(session: Session, statement: Any, **values: Any) -> CursorResult[Any]:
-    """Run a fixed Core statement (a module-level constant with named bind parameters) compiled once per dialect:
-    for statements on every request, no SQL is built, cached or keyed per call. Values go to the driver as given,
-    without the column types' conversions, and rows come back as the driver makes them."""
-    connection = session.connection()
-    sql, order, defaults = _compiled(statement, connection.dialect)
-    params = {**defaults, **values}
-    return connection.exec_driver_sql(sql, tuple(params[name] for name in order) if order is not None else params)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -37,10 +36,6 @@ class Principal:
     @property
     def is_office(self) -> bool:
         return self.role == "office"
-
-
-# Who the current request acts for: sync records it with each change a spoke sends, for the hub to check.
-acting: ContextVar["Principal | None"] = ContextVar("lianfu_acting", default=None)
 
 
 def load_principal(session: Session, user: User, offline: bool = False, address: str = "") -> Principal:

@@ -99,7 +99,7 @@ def spoke_address(request: Request, principal: Caller, data: JSONBody[SpokeAddre
     if principal.role != "spoke":
         raise PermissionDeniedException(i18n.gettext(N_("Only a node's own credentials can be used here.")))
     client_id = str(request.state.token_claims.get("client_id", ""))
-    with request.app.state.db.transaction() as session:
+    with request.app.state.db.transaction(actor=principal) as session:
         client = _client_of(session, client_id)
         before = list(client.redirect_uris or [])
         try:

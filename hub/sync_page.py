@@ -14,7 +14,7 @@ from common.models import Node, SyncConflict, SyncPeer, utcnow
 from common.web.auth import require_office_principal
 from common.web.htmx import redirect
 from common.web.templating import render
-from sync.hub_side import resolve_conflict
+from sync.hub import resolve_conflict
 
 
 def _age(moment: Any) -> float | None:
@@ -51,7 +51,7 @@ async def resolve(request: Request, conflict_id: FromPath[UUID]) -> Response[Any
     decision, merged = str(form.get("decision") or ""), str(form.get("value") or "")
 
     def work() -> None:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             resolve_conflict(session, principal, conflict_id, decision, merged)
 
     await anyio.to_thread.run_sync(work)

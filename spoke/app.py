@@ -12,7 +12,7 @@ from spoke.schedule import SpokeSchedule
 from spoke.sync_page import SPOKE_SYNC_HANDLERS
 from sync import capture
 from sync.hub_link import HubLink, SpokeConfig
-from sync.spoke_side import SpokeSync
+from sync.client import SpokeSync
 
 
 class NotEnrolled(RuntimeError):

@@ -371,7 +371,7 @@ async def logout(request: Request) -> Response[Any]:
     principal = getattr(request.state, "principal", None)
 
     def close() -> None:
-        with state.db.transaction() as session:
+        with state.db.transaction(actor=principal) as session:
             close_session(session, token)
 
     if token:

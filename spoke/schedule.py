@@ -7,15 +7,14 @@ import threading
 import time
 from datetime import datetime, timedelta, timezone
 
-
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from common.db import Database
 from common.settings import Settings
 from spoke.login import base_url_of
 from spoke.standing import learn_if_node_refused
+from sync.client import Progress, RoundResult, SpokeSync
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
-from sync.spoke_side import DIRECTORY_REFRESH, RoundResult, SpokeSync
 
 log = logging.getLogger("lianfu.spoke")
 JOB_ID = "lianfu-sync"
@@ -35,6 +34,7 @@ class SpokeSchedule:
         self._running = threading.Lock()
         self._scheduler: BackgroundScheduler | None = None
         self._introduced_at: float | None = None  # when the hub last heard this spoke's address (monotonic)
+        self.directory_refresh = settings.sync.directory_refresh_seconds
 
     def start(self) -> None:
         if not self.enabled:
@@ -76,7 +76,7 @@ class SpokeSchedule:
             except (HubUnreachable, HubRefused) as exc:
                 result = RoundResult(error=str(exc))
             else:
-                result = SpokeSync(self.db, self.link, self.settings.data_dir, self.settings.node_id).round()
+                result = sync_client(self.db, self.settings, self.link).round()
             if result.ok:
                 self.failures, self.last_error = 0, None
                 self.last_success = datetime.now(timezone.utc)
@@ -91,15 +91,22 @@ class SpokeSchedule:
 
     def _introduce(self) -> None:
         """This spoke's address registered with the hub (its login callback), the hub's metadata and keys taken
-        again: at the first round, when the address changes, and every DIRECTORY_REFRESH seconds (a key the hub
+        again: at the first round, when the address changes, and every `directory_refresh` seconds (a key the hub
         rotated in between is fetched when a token names it: HubLink.key_for)."""
         base = base_url_of(self.settings)
         now = time.monotonic()
         if getattr(self.link, "registered_base_url", None) == base and self._introduced_at is not None and \
-                now - self._introduced_at < DIRECTORY_REFRESH:
+                now - self._introduced_at < self.directory_refresh:
             return
         self.link.call("PUT", "/api/v1/sync/address", json={"base_url": base})
         self.link.registered_base_url = base  # type: ignore[attr-defined]
         self.link.metadata(refresh=True)
         self.link.jwks(refresh=True)
         self._introduced_at = now
+
+
+def sync_client(db: Database, settings: Settings, link: HubLink, progress: Progress | None = None) -> SpokeSync:
+    """The spoke's sync client, as the scheduler, the sync page and `lianfu sync` run it, with its settings."""
+    return SpokeSync(db, link, settings.data_dir, settings.node_id, progress,
+                     directory_refresh=settings.sync.directory_refresh_seconds,
+                     pull_page=settings.sync.pull_page_rows or None)

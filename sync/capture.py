@@ -11,9 +11,8 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from common.clock import clock
-from common.db import Database
+from common.db import ACTOR, Database
 from common.models import SyncMove, SyncOutbox, new_id
-from common.policy import acting
 from sync.entities import BY_MODEL
 
 
@@ -33,7 +32,8 @@ def install(db: Database, node_id: str, outbox: bool) -> None:
 
 
 def capture(session: Session, node_id: str, outbox: bool) -> None:
-    principal = acting.get()
+    # Whom the write is made for: given with the transaction (Database.transaction(actor=...)).
+    principal = session.info.get(ACTOR)
     actor_id = principal.user_id if principal is not None else None
     for obj in list(session.new):
         entity = BY_MODEL.get(type(obj))

@@ -36,7 +36,8 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from sync.spoke_side import SpokeSync
+
+    from sync.client import SpokeSync
 
     settings, db, link = _spoke(data_dir)
     prepare_database(settings)
@@ -52,7 +53,9 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
                     tasks[phase] = bar.add_task(label, total=total)
                 bar.update(tasks[phase], completed=done, total=total)
 
-            engine = SpokeSync(db, link, settings.data_dir, settings.node_id, progress)
+            engine = SpokeSync(db, link, settings.data_dir, settings.node_id, progress,
+                               directory_refresh=settings.sync.directory_refresh_seconds,
+                               pull_page=settings.sync.pull_page_rows or None)
             result = engine.round()
             if engine.checkpointing is not None:
                 engine.checkpointing.join()  # this process ends next: the round's writes folded back first
@@ -73,7 +76,7 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
 @click.pass_obj
 def status_command(group_data_dir: str | None, data_dir: str | None, as_json: bool) -> None:
     """Last success, last error, lag, queued changes and open conflicts of this spoke."""
-    from sync.spoke_side import status
+    from sync.client import status
 
     _settings, db, _link = _spoke(data_dir or group_data_dir)
     try:

@@ -145,7 +145,7 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("visit", Visit, "visit"),
     Entity("info_report", InfoReport, "visit"),
     Entity("attachment", Attachment, None),
-    # Published by the office at the hub; reaches the spokes of its audience (see hub_side.BULLETIN).
+    # Published by the office at the hub; reaches the spokes of its audience (see BY_AUDIENCE in sync/hub/scope.py).
     Entity("bulletin", Bulletin, "bulletin", push=False),
     Entity("bulletin_reminder", BulletinReminder, None, push=False, append_only=True),
     Entity("bulletin_ack", BulletinAck, None, pull=False, append_only=True),

@@ -5,17 +5,15 @@ socket, the hub's whole stack (authentication, CSRF exemptions, error handlers) 
 """
 from __future__ import annotations
 
-import contextlib
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 from litestar.testing import TestClient
 from sqlalchemy import func, select
 
-from common import policy
 from common.db import Database
 from common.models import SyncOutbox, User
 from common.policy import Principal, load_principal
@@ -26,19 +24,9 @@ from spoke.enroll import enroll
 from sync import capture
 from sync.entities import ENTITIES
 from sync.hub_link import HubLink, SpokeConfig
-from sync.spoke_side import RoundResult, SpokeSync
+from sync.client import RoundResult, SpokeSync
 
 HUB_URL = "https://hub.test"
-
-
-@contextlib.contextmanager
-def acting_as(principal: Principal) -> Iterator[Principal]:
-    """What the web layer does for each request: the principal whose changes the outbox records."""
-    token = policy.acting.set(principal)
-    try:
-        yield principal
-    finally:
-        policy.acting.reset(token)
 
 
 @dataclass

@@ -253,7 +253,7 @@ def test_a_spoke_keeps_the_hubs_checkpoints_from_its_sync(settings: Settings, db
         lines = [json.loads(line) for line in kept.read_text().splitlines()]
         assert len(lines) == 1 and lines[0]["jws"].count(".") == 2
         # A later round within ISSUE_EVERY brings the same checkpoint: not kept twice.
-        from sync.spoke_side import SpokeSync
+        from sync.client import SpokeSync
 
         SpokeSync(sh.db, sh.link, sh.settings.data_dir, sh.node).refresh_directory(force=True)
         assert len(kept.read_text().splitlines()) == 1

@@ -64,12 +64,13 @@ def test_a_sqlite_database_syncs_each_commit_to_disk_and_lets_readers_work_besid
 
 
 def test_only_a_write_whose_rows_can_be_had_again_commits_without_syncing_to_disk(tmp_path: Any) -> None:
-    """A spoke's sync writes (`durable=False`: rows pulled, stamped or acknowledged, all the hub's) commit with the WAL
+    """A spoke's sync writes (relaxed_transaction: rows pulled, stamped or acknowledged, all the hub's) commit with the WAL
     not synced (NORMAL); every other write on the same connection, before or after, is synced (FULL)."""
     from sqlalchemy import text
     from sqlalchemy.pool import StaticPool
 
     from common.db import Database
+    from sync.fastpath import relaxed_transaction
 
     database = Database.connect(f"sqlite:///{tmp_path / 'spoke.db'}", poolclass=StaticPool)  # one connection
     try:
@@ -77,10 +78,10 @@ def test_only_a_write_whose_rows_can_be_had_again_commits_without_syncing_to_dis
         with database.transaction() as session:
             session.execute(text("CREATE TABLE t (n INTEGER)"))
             assert session.execute(level).scalar() == 2  # FULL
-        with database.transaction(durable=False) as session:
+        with relaxed_transaction(database) as session:
             session.execute(text("INSERT INTO t VALUES (1)"))
             assert session.execute(level).scalar() == 1  # NORMAL
-        with database.transaction(durable=False) as session:
+        with relaxed_transaction(database) as session:
             session.execute(text("INSERT INTO t VALUES (2)"))
             assert session.execute(level).scalar() == 1
         with database.transaction() as session:
@@ -101,6 +102,7 @@ def test_a_pooled_connection_is_pinged_only_after_sitting_idle_and_one_the_serve
     from sqlalchemy import text
 
     from common import db as dbmodule
+    from sync.fastpath import statement_reads
 
     database = dbmodule.Database.connect(db_url, pool_size=1, max_overflow=0)
     pings: list[int] = []
@@ -121,7 +123,7 @@ def test_a_pooled_connection_is_pinged_only_after_sitting_idle_and_one_the_serve
 
         # The server closes the pooled connection while it sits idle (a restart, an idle timeout).
         other = dbmodule.Database.connect(db_url)
-        with other.statement_reads() as session:
+        with statement_reads(other) as session:
             assert session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first_pid}).scalar_one()
         other.dispose()
         monkeypatch.setattr(dbmodule, "IDLE_PING_SECONDS", 0.0)

@@ -69,12 +69,16 @@ def test_the_spoke_never_loads_the_hubs_own_code() -> None:
 
 
 def test_no_module_imports_itself_back() -> None:
-    """Imports anywhere in a module count, also those inside a function."""
+    """Imports anywhere in a module count, also those inside a function; those for type annotations only (under
+    `if TYPE_CHECKING:`) do not, as they never run."""
     modules = _modules()
     graph: dict[str, set[str]] = {}
     for name, path in modules.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for block in [n for n in ast.walk(tree) if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]:
+            block.body = []
         deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 for alias in node.names:
                     full = f"{node.module}.{alias.name}"
@@ -156,3 +160,11 @@ def test_a_spoke_refuses_the_offices_own_work_in_chinese_and_offers_none_of_it(
             assert decided.status_code == 403
     finally:
         fed.close()
+
+
+def test_settings_are_read_from_the_environment_by_the_loader_alone() -> None:
+    """Elsewhere the environment is only handed on (to a server process a command starts), never read."""
+    reads = re.compile(r"os\.environ\.get\(|os\.getenv\(|os\.environ\[[^\]]+\](?!\s*=[^=])")
+    found = [f"{path.relative_to(ROOT)}:{number}" for name, path in _modules().items() if name != "common.settings"
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if reads.search(line)]
+    assert found == []

@@ -20,7 +20,7 @@ from common.settings import Settings
 from common.validation import make_credit_code
 from sync.entities import BY_NAME
 from sync.wire import PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER, Change, PushBatch, encode
-from tests.sync_support import Federation, acting_as, ids, new_uuid, rows
+from tests.sync_support import Federation, ids, new_uuid, rows
 
 
 @pytest.fixture
@@ -96,12 +96,13 @@ def test_a_scope_pulled_in_many_pages_ends_in_agreement_without_a_repair(
         fed: Federation, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     """The digest taken before a pull is stale once pages have been applied: the last page is compared with the
     hub's digest as it stands then, so a long first pull does not end in a needless repair (a second pull)."""
-    import sync.spoke_side
+    import sync.client.inbox
 
-    with fed.hub_db.transaction() as session, acting_as(hub_principal(fed.hub_db, "office")) as p:
+    p = hub_principal(fed.hub_db, "office")
+    with fed.hub_db.transaction(actor=p) as session:
         for n in range(7):
             new_enterprise(session, p, 40 + n, node="sc-shanghai")
-    monkeypatch.setattr(sync.spoke_side, "PULL_PAGE_ROWS", 1)  # a row a page: the last page comes empty
+    monkeypatch.setattr(sync.client.inbox, "PULL_PAGE_ROWS", 1)  # a row a page: the last page comes empty
     sh = fed.enroll("sc-shanghai")
     result = sh.sync()
     scope = sum(len([r for r in hub_rows(fed, name).values() if r["node_id"] in {"sc-shanghai", "ws-demo-1"}])
@@ -187,7 +188,7 @@ def test_the_scheduled_round_says_where_the_spoke_lives_once_then_is_one_request
 
 
 def test_a_round_that_wrote_folds_the_spokes_wal_back_into_its_database_after_it(fed: Federation) -> None:
-    from sync.spoke_side import SpokeSync
+    from sync.client import SpokeSync
 
     sh = fed.enroll("sc-shanghai")
     database = Path(sh.db.engine.url.database or "")
@@ -203,12 +204,39 @@ def test_a_round_that_wrote_folds_the_spokes_wal_back_into_its_database_after_it
 
 # --- both directions ------------------------------------------------------------------------------------------------
 
+def test_a_write_made_outside_a_request_with_its_actor_given_is_accepted_by_the_hub(fed: Federation) -> None:
+    """A script or the CLI writes with the actor passed to the transaction (no request around it): the outbox
+    records who wrote, and the hub takes the change. The same write without an actor is refused as no one's."""
+    ws = fed.enroll("ws-demo-1")
+    assert ws.sync().ok
+    p = ws.principal("workstation_1")
+    enterprise = str(next(iter(ids(ws.db, "enterprise"))))
+    with ws.db.transaction(actor=p) as session:
+        case = cases.create_case(session, p, {"channel": "platform", "category": "consultation", "title": "脚本录入",
+                                             "enterprise_id": enterprise})
+        case_id = str(case.id)
+    with ws.db.reads() as session:
+        actors = set(session.scalars(select(SyncOutbox.actor_id).where(SyncOutbox.row_id == case_id)))
+    assert actors == {p.user_id}
+    pushed = ws.sync()
+    assert pushed.ok and pushed.rejected == [] and ws.queued() == 0, pushed
+    assert case_id in hub_rows(fed, "case_record")
+
+    with ws.db.transaction() as session:  # no actor: a change the hub cannot attribute to anyone
+        orphan = str(cases.create_case(session, p, {"channel": "platform", "category": "consultation",
+                                                    "title": "无人录入", "enterprise_id": enterprise}).id)
+    refused = ws.sync()
+    assert refused.ok and any(r["id"] == orphan and r["reason"] == "written by no known person"
+                              for r in refused.rejected), refused
+    assert orphan not in hub_rows(fed, "case_record")
+
+
 def test_a_record_made_at_a_workstation_reaches_its_subcenter_and_no_other(fed: Federation) -> None:
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     for spoke in (sh, ws, sz):
         assert spoke.sync().ok
     p = ws.principal("workstation_1")
-    with acting_as(p), ws.db.transaction() as session:
+    with ws.db.transaction(actor=p) as session:
         case = cases.create_case(session, p, {"channel": "platform", "category": "consultation", "title": "劳动合同咨询",
                                              "enterprise_id": str(next(iter(ids(ws.db, "enterprise"))))})
         case_id = str(case.id)
@@ -228,7 +256,7 @@ def test_an_office_edit_at_the_hub_reaches_the_spoke(fed: Federation, world: dic
     sh = fed.enroll("sc-shanghai")
     assert sh.sync().ok
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         roster.update_enterprise(session, office, world["enterprises"]["sh"], {"risk_level": "high"})
     assert sh.sync().ok
     assert rows(sh.db, "enterprise")[str(world["enterprises"]["sh"])]["risk_level"] == "high"
@@ -238,7 +266,7 @@ def test_an_office_edit_at_the_hub_reaches_the_spoke(fed: Federation, world: dic
 
 def _edit_at_spoke(spoke: Any, username: str, enterprise_id: Any, data: dict[str, Any]) -> None:
     p = spoke.principal(username)
-    with acting_as(p), spoke.db.transaction() as session:
+    with spoke.db.transaction(actor=p) as session:
         roster.update_enterprise(session, p, enterprise_id, data)
 
 
@@ -257,14 +285,14 @@ def test_concurrent_edits_of_different_fields_both_survive(fed: Federation, worl
 
 
 def test_what_a_spoke_pushed_is_not_pulled_back_but_a_later_change_is(fed: Federation, world: dict[str, Any]) -> None:
-    from sync import hub_side
+    from sync import hub as hub_side
 
     sh, ws = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1")
     assert sh.sync().ok and ws.sync().ok
     edited = world["enterprises"]["ws"]  # the workstation's: in both spokes' scopes
     _edit_at_spoke(sh, "subcenter_sh", edited, {"address": "浦东新区张江路99号"})
     p = sh.principal("subcenter_sh")
-    with acting_as(p), sh.db.transaction() as session:
+    with sh.db.transaction(actor=p) as session:
         made = new_enterprise(session, p, 77).id
     assert sh.sync().ok
 
@@ -283,7 +311,7 @@ def test_what_a_spoke_pushed_is_not_pulled_back_but_a_later_change_is(fed: Feder
     assert ws.sync().ok and rows(ws.db, "enterprise")[str(edited)]["address"] == "浦东新区张江路99号"
     # The office changes one of them at the hub: it travels to the spoke again.
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         roster.update_enterprise(session, office, made, {"risk_level": "high"})
     assert str(made) in due("sc-shanghai")
     assert sh.sync().ok
@@ -309,7 +337,7 @@ def test_a_row_committed_after_a_pull_passed_it_still_arrives_and_rows_seen_are_
         version = clock.now()
         held.execute(update(table).where(table.c.id == late).values(
             address="浦东新区迟到路1号", version=version, field_versions={**(stamps or {}), "address": [version, "hub"]}))
-        with acting_as(office), fed.hub_db.transaction() as session:
+        with fed.hub_db.transaction(actor=office) as session:
             roster.update_enterprise(session, office, early, {"address": "浦东新区先到路2号"})
         passed = sh.sync()
         assert passed.ok and passed.pulled >= 1, passed
@@ -336,7 +364,7 @@ def test_a_row_committed_after_a_pull_passed_it_still_arrives_and_rows_seen_are_
 
 
 def read_cursors(spoke: Any) -> dict[str, list[Any]]:
-    from sync.spoke_side import read_state
+    from sync.client import read_state
 
     with spoke.db.reads() as session:
         return read_state(session, "cursors")
@@ -352,7 +380,7 @@ def test_a_round_with_changes_both_ways_is_one_request_and_ends_in_agreement(
     assert sh.sync().ok
     _edit_at_spoke(sh, "subcenter_sh", world["enterprises"]["sh"], {"address": "浦东新区世纪大道1号"})
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         roster.update_enterprise(session, office, world["enterprises"]["ws"], {"risk_level": "high"})
     with fed.hub_db.reads() as session:
         before = session.get(SyncPeer, "sc-shanghai")
@@ -399,7 +427,7 @@ def test_an_enterprise_given_to_another_subcenter_moves_whole(fed: Federation, w
     assert sh.sync().ok and sz.sync().ok
     moved = world["enterprises"]["sh"]
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         roster.update_enterprise(session, office, moved, {"node": "sc-suzhou"})
     for spoke in (sh, sz):
         result = spoke.sync()
@@ -446,7 +474,7 @@ def test_concurrent_moves_within_a_scope_leave_one_conflict_and_the_whole_file_w
     it to another: the office's move wins; the spoke's is one conflict record (the enterprise's node) for the office
     to review — not a refusal, nor a record per row of the file — and the whole file ends at the winner's node."""
     from common.federation.service import add_node
-    from sync.spoke_side import SpokeSync
+    from sync.client import SpokeSync
 
     with fed.hub_db.transaction() as session:
         add_node(session, "ws-demo-2", "workstation", "演示二号工作站", "sc-shanghai", "310115")
@@ -458,7 +486,7 @@ def test_concurrent_moves_within_a_scope_leave_one_conflict_and_the_whole_file_w
     assert sh.sync().ok
     _edit_at_spoke(sh, "subcenter_sh", moved, {"node": "ws-demo-1"})
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         roster.update_enterprise(session, office, moved, {"node": "ws-demo-2"})
     pushed = sh.sync()
     assert pushed.ok and pushed.rejected == [] and sh.queued() == 0, pushed
@@ -684,7 +712,7 @@ def test_edits_made_before_a_spoke_learned_of_a_move_are_kept_for_the_office_and
     assert sh.sync().ok and sz.sync().ok
     moved, person = str(world["enterprises"]["ws"]), str(world["people"]["ws"])
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         roster.update_enterprise(session, office, world["enterprises"]["ws"], {"node": "sc-suzhou"})
     _edit_at_spoke(sh, "subcenter_sh", world["enterprises"]["ws"], {"address": "分中心离线时填写的地址"})
     _edit_at_spoke(sh, "subcenter_sh", world["enterprises"]["ws"], {"node": "sc-shanghai"})
@@ -776,7 +804,7 @@ def _attach(spoke: Any, username: str, entity_id: Any, data: bytes, entity_type:
     from common.attachments.service import add_attachment
 
     p = spoke.principal(username)
-    with acting_as(p), spoke.db.transaction() as session:
+    with spoke.db.transaction(actor=p) as session:
         return add_attachment(session, p, BlobStore(spoke.settings.data_dir / "blobs"), entity_type, entity_id,
                               "现场照片.jpg", "image/jpeg", data)
 
@@ -785,7 +813,7 @@ def test_an_attachments_bytes_follow_its_row_and_reach_another_spoke_when_opened
         fed: Federation, world: dict[str, Any]) -> None:
     from common.attachments.blobs import BlobStore
     from sync.hub_link import HubRefused
-    from sync.spoke_side import SpokeSync
+    from sync.client import SpokeSync
 
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     assert ws.sync().ok
@@ -815,7 +843,7 @@ def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world
     made = _attach(ws, "workstation_1", world["enterprises"]["ws"], photo)
     with ws.db.transaction() as session:  # push the row only, not yet the bytes
         session.execute(delete(SyncOutbox).where(SyncOutbox.entity == "audit_entry"))
-    from sync.spoke_side import RoundResult, SpokeSync
+    from sync.client import RoundResult, SpokeSync
 
     sync = SpokeSync(ws.db, ws.link, ws.settings.data_dir, "ws-demo-1")
     sync.push(RoundResult())
@@ -849,7 +877,7 @@ def test_a_warning_reaches_the_spokes_it_targets_and_no_other_and_its_acknowledg
     for spoke in (sh, ws, sz):
         assert spoke.sync().ok
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         warning = bulletins.create_bulletin(session, office, {
             "kind": "warning", "severity": "serious", "title": "电信诈骗预警", "body": "近期冒充公检法诈骗高发。",
             "targets": {"nodes": ["sc-shanghai"]}, "publish": True})
@@ -871,7 +899,7 @@ def test_a_warning_reaches_the_spokes_it_targets_and_no_other_and_its_acknowledg
     assert again.ok and again.repaired == [] and again.pushed == 0, again
     # Acknowledged at the spoke: the hub sees who, for which node.
     p = sh.principal("subcenter_sh")
-    with acting_as(p), sh.db.transaction() as session:
+    with sh.db.transaction(actor=p) as session:
         bulletins.acknowledge(session, p, warning.id)
     assert sh.sync().ok
     with fed.hub_db.reads() as session:
@@ -891,7 +919,7 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
 
     sh, ws, sz = fed.enroll("sc-shanghai"), fed.enroll("ws-demo-1"), fed.enroll("sc-suzhou")
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         warning = bulletins.create_bulletin(session, office, {
             "kind": "warning", "severity": "serious", "title": "台风预警", "body": "停工避险。",
             "targets": {"nodes": ["ws-demo-1", "sc-suzhou"]}, "publish": True})
@@ -904,11 +932,11 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
     assert all(warning_id in ids(spoke.db, "bulletin") for spoke in (sh, ws, sz))
     assert all(notice in ids(spoke.db, "attachment") for spoke in (sh, ws, sz))
     p = ws.principal("workstation_1")
-    with acting_as(p), ws.db.transaction() as session:
+    with ws.db.transaction(actor=p) as session:
         bulletins.acknowledge(session, p, warning.id)
     assert ws.sync().ok
     assert sh.sync().ok  # the sub-center above holds the workstation's acknowledgement too
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         bulletins.update_bulletin(session, office, warning.id, {"targets": {"nodes": ["sc-shanghai"]}})
     for spoke in (sh, ws, sz):
         result = spoke.sync()
@@ -927,7 +955,7 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
         assert set(session.scalars(select(BulletinAudience.node_id).where(
             BulletinAudience.bulletin_id == warning.id))) == {"sc-shanghai"}
     # Addressed to everyone again: back at every spoke.
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         bulletins.update_bulletin(session, office, warning.id, {"targets": {"all": True}})
     for spoke in (sh, ws, sz):
         result = spoke.sync()
@@ -940,12 +968,12 @@ def test_a_warnings_file_reaches_its_spokes_and_the_digest_agrees(fed: Federatio
     from common.attachments.blobs import BlobStore
     from common.bulletins import service as bulletins
     from common.attachments.service import add_attachment
-    from sync.spoke_side import SpokeSync
+    from sync.client import SpokeSync
 
     sh, sz = fed.enroll("sc-shanghai"), fed.enroll("sc-suzhou")
     office = hub_principal(fed.hub_db, "office")
     notice = b"%PDF-1.4 typhoon notice"
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         warning = bulletins.create_bulletin(session, office, {
             "kind": "warning", "severity": "serious", "title": "台风预警", "body": "见附件。",
             "targets": {"nodes": ["sc-shanghai"]}, "publish": True})
@@ -963,12 +991,12 @@ def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_
     """The quiet round's test: the marks kept by the triggers, against the cursors the spoke saved, say "nothing
     after" for every entity (bulletins included) — and stop saying it as soon as the office writes something."""
     from common.bulletins import service as bulletins
-    from sync import hub_side
-    from sync.spoke_side import read_state
+    from sync import hub
+    from sync.client import read_state
 
     sh = fed.enroll("sc-shanghai")
     office = hub_principal(fed.hub_db, "office")
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         bulletins.create_bulletin(session, office, {"kind": "news", "title": "简报", "body": "内容。",
                                                     "targets": {"all": True}, "publish": True})
     assert sh.sync().ok
@@ -977,16 +1005,16 @@ def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_
         with sh.db.reads() as session:
             cursors = {name: value[:2] for name, value in read_state(session, "cursors").items()}
         with fed.hub_db.reads() as session:
-            return hub_side.marks(session, hub_side.spoke_principal(session, "sc-shanghai")).nothing_after(cursors)
+            return hub.read_marks(session, hub.spoke_principal(session, "sc-shanghai")).nothing_after(cursors)
 
     assert quiet()
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         bulletins.create_bulletin(session, office, {"kind": "warning", "title": "预警", "body": "内容。",
                                                     "targets": {"nodes": ["sc-suzhou"]}, "publish": True})
     assert not quiet()  # a bulletin somewhere: the pull must look (and finds nothing for Shanghai)
     assert sh.sync().ok
     assert quiet()  # looked: its cursor passed it
-    with acting_as(office), fed.hub_db.transaction() as session:
+    with fed.hub_db.transaction(actor=office) as session:
         roster.update_enterprise(session, office, uuid.UUID(next(iter(ids(sh.db, "enterprise")))), {"notes": "新情况"})
     assert not quiet()
     assert sh.sync().ok and quiet()

@@ -39,7 +39,6 @@ from sync.capture import spoke_database
 from sync.entities import ENTITIES
 from sync.wire import MAX_BATCH_ROWS, PULL_PAGE_ROWS
 from tests.live_federation import Federation, SyncRun
-from tests.sync_support import acting_as
 
 NODE = "sc-shanghai"
 SUBCENTER = "subcenter_sh"
@@ -174,7 +173,7 @@ def make_enterprises(fed: Federation, count: int = NEW_ENTERPRISES, per_transact
         with db.reads() as session:
             principal = load_principal(session, session.scalars(select(User).where(User.username == SUBCENTER)).one())
         for start in range(0, count, per_transaction):
-            with acting_as(principal), db.transaction() as session:
+            with db.transaction(actor=principal) as session:
                 for n in range(start, min(count, start + per_transaction)):
                     code = make_credit_code("9", "1", "310115", f"{CODE_BASE + n:08d}")
                     roster.create_enterprise(session, principal, {
@@ -198,7 +197,7 @@ def make_at_hub(fed: Federation, count: int) -> None:
     try:
         with db.reads() as session:
             office = load_principal(session, session.scalars(select(User).where(User.username == "office")).one())
-        with acting_as(office), db.transaction() as session:
+        with db.transaction(actor=office) as session:
             for n in range(count):
                 roster.create_enterprise(session, office, {
                     "name": f"启东总部{n}号建材有限公司", "node": NODE, "region_code": "310115",

@@ -55,12 +55,12 @@ from common.policy import Principal, load_principal
 from common.roster import service as roster
 from common.settings import Settings
 from common.validation import make_credit_code
-from sync import capture
+from sync import capture, hub
+from sync.client import RoundResult
+from sync.client.digest import local_digests
 from sync.entities import BY_NAME, ENTITIES
 from sync.hub_link import HubLink, SpokeConfig
-from sync import hub_side
-from sync.spoke_side import RoundResult, SpokeSync
-from tests.sync_support import Federation, SpokeNode, acting_as, rows
+from tests.sync_support import Federation, SpokeNode, rows
 
 pytestmark = pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
 
@@ -365,7 +365,7 @@ def do_write(world: World, op: Create | Edit | Delete, step: int) -> None:
     p = world.principal(writer)
     n = next(world.counter)
     try:
-        with acting_as(p), world.db_of(writer).transaction() as session:
+        with world.db_of(writer).transaction(actor=p) as session:
             if isinstance(op, Create):
                 if entity == "enterprise":
                     nodes = sorted(WRITES_TO[writer])
@@ -460,7 +460,7 @@ def check_scopes(world: World) -> None:
     """3. No spoke stores a row outside its scope."""
     for node, spoke in world.spokes.items():
         for entity in ENTITIES:
-            if entity.pull and entity.name not in hub_side.BY_AUDIENCE:  # held by the hub, sent by audience
+            if entity.pull and entity.name not in hub.BY_AUDIENCE:  # held by the hub, sent by audience
                 with spoke.db.reads() as session:
                     held = set(session.scalars(select(entity.table.c.node_id).distinct()))
                 if held - SUBTREE[node]:
@@ -514,14 +514,14 @@ def check_marks(world: World) -> None:
     every spoke for its slice (a quiet round and the drift check answer from them)."""
     for node, spoke in world.spokes.items():
         with world.hub_db.reads() as session:
-            scope = hub_side.spoke_principal(session, node)
-            kept, counted = hub_side.digests(session, scope), hub_side.digests_counted(session, scope)
+            scope = hub.spoke_principal(session, node)
+            kept, counted = hub.digests(session, scope), hub.digests_counted(session, scope)
         if kept != counted:
             _fail(world, f"the hub's marks for {node} {kept} differ from its rows {counted}")
         with spoke.db.reads() as session:
             here = {e.name: list(session.execute(select(func.count(), func.coalesce(
-                func.sum(e.table.c.version % hub_side.CHECKSUM_MODULUS), 0))).one()) for e in ENTITIES if e.pull}
-            marks = SpokeSync.local_digests(None, session)  # type: ignore[arg-type]  # reads only its session
+                func.sum(e.table.c.version % hub.CHECKSUM_MODULUS), 0))).one()) for e in ENTITIES if e.pull}
+            marks = local_digests(session)
         if marks != here:
             _fail(world, f"{node}'s marks {marks} differ from its rows {here}")
 

@@ -42,6 +42,6 @@ class BulletinController(Controller):
 
     @post("/{bulletin_id:uuid}/ack", sync_to_thread=True, summary="Acknowledge a bulletin for the caller's node")
     def acknowledge(self, request: Request, principal: Caller, bulletin_id: FromPath[UUID]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             ack = bulletins.acknowledge(session, principal, bulletin_id)
             return {"bulletin_id": str(ack.bulletin_id), "node": ack.node_id, "at": ack.at.isoformat()}

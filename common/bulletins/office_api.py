@@ -28,19 +28,19 @@ class BulletinOfficeController(BulletinController):
     @post("/", sync_to_thread=True)
     def create_bulletin(self, request: Request, principal: Caller, data: JSONBody[BulletinCreate]) -> dict[str, Any]:
         require_publisher(principal)
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return bulletins.bulletin_out(bulletins.create_bulletin(session, principal, data.to_dict()), principal)
 
     @patch("/{bulletin_id:uuid}", sync_to_thread=True)
     def update_bulletin(self, request: Request, principal: Caller, bulletin_id: FromPath[UUID], data: JSONBody[BulletinUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             policy.get_visible(session, Bulletin, bulletin_id, principal)
             require_publisher(principal)
             return bulletins.bulletin_out(bulletins.update_bulletin(session, principal, bulletin_id, data.to_dict()), principal)
 
     @delete("/{bulletin_id:uuid}", sync_to_thread=True, status_code=204)
     def delete_bulletin(self, request: Request, principal: Caller, bulletin_id: FromPath[UUID]) -> None:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             policy.get_visible(session, Bulletin, bulletin_id, principal)
             require_publisher(principal)
             bulletins.delete_bulletin(session, principal, bulletin_id)
@@ -50,7 +50,7 @@ class BulletinOfficeController(BulletinController):
     def remind(self, request: Request, principal: Caller, bulletin_id: FromPath[UUID],
                data: JSONBody[BulletinRemind | None] = None) -> dict[str, Any]:
         nodes = data.nodes if data is not None else []
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             bulletin = policy.get_visible(session, Bulletin, bulletin_id, principal)
             require_publisher(principal)
             reminders = bulletins.remind(session, principal, bulletin.id, nodes)

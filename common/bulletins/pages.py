@@ -147,7 +147,7 @@ def bulletin_data(fields: dict[str, list[str]]) -> dict[str, Any]:
 
 def save_bulletin(state: Any, p: Principal, data: dict[str, Any], files: list[tuple[str, str, bytes]]) -> uuid.UUID:
     """The bulletin and its files in one transaction: a refused file leaves no bulletin behind."""
-    with state.db.transaction() as session:
+    with state.db.transaction(actor=p) as session:
         bulletin = bulletins.create_bulletin(session, p, data)
         for filename, content_type, content in files:
             add_attachment(session, p, state.blobs, "bulletin", bulletin.id, filename, content_type, content)
@@ -209,7 +209,7 @@ async def act(request: Request, p: Principal, bulletin_id: UUID, action: Any, do
     db = request.app.state.db
 
     def work() -> Any:
-        with db.transaction() as session:
+        with db.transaction(actor=p) as session:
             return action(session)
 
     try:

@@ -41,7 +41,7 @@ class CaseController(Controller):
 
     @post("/", sync_to_thread=True, summary="Raise a request or record a police report")
     def create_case(self, request: Request, principal: Caller, data: JSONBody[CaseCreate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return cases.case_out(cases.create_case(session, principal, data.to_dict()), principal)
 
     @get("/{case_id:uuid}", sync_to_thread=True)
@@ -51,7 +51,7 @@ class CaseController(Controller):
 
     @patch("/{case_id:uuid}", sync_to_thread=True, summary="Correct a case's description (office)")
     def update_case(self, request: Request, principal: Caller, case_id: FromPath[UUID], data: JSONBody[CaseUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return cases.case_out(cases.update_case(session, principal, case_id, data.to_dict()), principal)
 
     @get("/{case_id:uuid}/events", sync_to_thread=True, summary="The case's timeline")
@@ -63,7 +63,7 @@ class CaseController(Controller):
 
     @post("/{case_id:uuid}/events", sync_to_thread=True, summary="Record a step of the case's handling")
     def add_event(self, request: Request, principal: Caller, case_id: FromPath[UUID], data: JSONBody[CaseEventCreate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             event = cases.add_case_event(session, principal, case_id, data.to_dict())
             case = session.get(Case, case_id)
             return {**cases.event_out(event), "case_status": case.status if case else None}

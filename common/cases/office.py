@@ -24,7 +24,7 @@ async def save_routing(request: Request) -> Response[Any]:
              for category in CATEGORIES}
 
     def work() -> None:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=p) as session:
             settings.put(session, p, case_rules.ROUTING_KEY, table)
 
     try:

@@ -144,7 +144,7 @@ async def create_case_page(request: Request) -> Response[Any]:
     state = request.app.state
 
     def work() -> Any:
-        with state.db.transaction() as session:
+        with state.db.transaction(actor=p) as session:
             case = cases.create_case(session, p, data)
             for filename, content_type, content in files:
                 add_attachment(session, p, state.blobs, "case", case.id, filename, content_type, content)
@@ -190,7 +190,7 @@ async def _act(request: Request, case_id: UUID, action: Any, form: dict[str, Any
     db = request.app.state.db
 
     def work() -> None:
-        with db.transaction() as session:
+        with db.transaction(actor=p) as session:
             action(session, p)
 
     try:

@@ -34,7 +34,7 @@ class ApplicationController(Controller):
 
     @post("/", sync_to_thread=True)
     def create_application(self, request: Request, principal: Caller, data: JSONBody[ApplicationCreate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return federation.application_out(federation.create_application(session, principal, data.to_dict()), principal)
 
     @get("/{application_id:uuid}", sync_to_thread=True)
@@ -45,13 +45,13 @@ class ApplicationController(Controller):
     @patch("/{application_id:uuid}", sync_to_thread=True, summary="Edit (and so resubmit) an application")
     def update_application(self, request: Request, principal: Caller, application_id: FromPath[UUID],
                            data: JSONBody[ApplicationUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             application = federation.update_application(session, principal, application_id, data.to_dict())
             return federation.application_out(application, principal)
 
     @post("/{application_id:uuid}/decision", sync_to_thread=True, status_code=200, summary="The office decides")
     def decide(self, request: Request, principal: Caller, application_id: FromPath[UUID], data: JSONBody[Decision]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             application, code = federation.decide_application(session, principal, application_id, data.decision, data.comment)
             out = federation.application_out(application, principal)
             if code is not None:
@@ -86,5 +86,5 @@ class NodeController(Controller):
 
     @patch("/{node_id:str}", sync_to_thread=True, summary="Rename, suspend or retire a node (office)")
     def update_node(self, request: Request, principal: Caller, node_id: FromPath[str], data: JSONBody[NodeUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return federation.node_out(federation.update_node(session, principal, node_id, data.to_dict()), principal)

@@ -34,11 +34,12 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _db_work(request: Request, fn: Callable[[Any], Any], write: bool = False) -> Any:
-    """Run `fn(session)` in a worker thread inside a read or a write transaction."""
+    """Run `fn(session)` in a worker thread inside a read or a write transaction (for the person logged in)."""
     db = request.app.state.db
+    actor = require_principal(request) if write else None
 
     def work() -> Any:
-        with (db.transaction() if write else db.reads()) as session:
+        with (db.transaction(actor=actor) if write else db.reads()) as session:
             return fn(session)
 
     return anyio.to_thread.run_sync(work)

@@ -22,7 +22,7 @@ def people_search_allowed(request: Request, principal: Any) -> None:
     """Count a search of people for the account; past the limit, refuse it (429) and record the burst once."""
     state = request.app.state
     now = state.clock()
-    with state.db.transaction() as session:
+    with state.db.transaction(actor=principal) as session:
         lock, started = throttle.count_search(session, str(principal.user_id or principal.username), now)
         if started:
             audit.record(session, state.settings.node_id, "security.search_burst", actor=principal.username,
@@ -50,7 +50,7 @@ class EnterpriseController(Controller):
 
     @post("/", sync_to_thread=True, summary="Add an enterprise to the roster")
     def create_enterprise(self, request: Request, principal: Caller, data: JSONBody[EnterpriseCreate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return roster.enterprise_out(roster.create_enterprise(session, principal, data.to_dict()), principal)
 
     @get("/{enterprise_id:uuid}", sync_to_thread=True)
@@ -61,12 +61,12 @@ class EnterpriseController(Controller):
     @patch("/{enterprise_id:uuid}", sync_to_thread=True)
     def update_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID],
                           data: JSONBody[EnterpriseUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return roster.enterprise_out(roster.update_enterprise(session, principal, enterprise_id, data.to_dict()), principal)
 
     @delete("/{enterprise_id:uuid}", sync_to_thread=True, status_code=204)
     def delete_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID]) -> None:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             roster.delete_enterprise(session, principal, enterprise_id)
 
 
@@ -95,7 +95,7 @@ class PersonController(Controller):
 
     @post("/", sync_to_thread=True)
     def create_person(self, request: Request, principal: Caller, data: JSONBody[PersonCreate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return roster.person_out(roster.create_person(session, principal, data.to_dict()), principal)
 
     @get("/{person_id:uuid}", sync_to_thread=True)
@@ -105,10 +105,10 @@ class PersonController(Controller):
 
     @patch("/{person_id:uuid}", sync_to_thread=True)
     def update_person(self, request: Request, principal: Caller, person_id: FromPath[UUID], data: JSONBody[PersonUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return roster.person_out(roster.update_person(session, principal, person_id, data.to_dict()), principal)
 
     @delete("/{person_id:uuid}", sync_to_thread=True, status_code=204)
     def delete_person(self, request: Request, principal: Caller, person_id: FromPath[UUID]) -> None:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             roster.delete_person(session, principal, person_id)

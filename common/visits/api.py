@@ -35,7 +35,7 @@ class VisitController(Controller):
 
     @post("/", sync_to_thread=True)
     def create_visit(self, request: Request, principal: Caller, data: JSONBody[VisitCreate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return visits.visit_out(visits.create_visit(session, principal, data.to_dict()), principal)
 
     @get("/{visit_id:uuid}", sync_to_thread=True)
@@ -45,10 +45,10 @@ class VisitController(Controller):
 
     @patch("/{visit_id:uuid}", sync_to_thread=True)
     def update_visit(self, request: Request, principal: Caller, visit_id: FromPath[UUID], data: JSONBody[VisitUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             return visits.visit_out(visits.update_visit(session, principal, visit_id, data.to_dict()), principal)
 
     @delete("/{visit_id:uuid}", sync_to_thread=True, status_code=204)
     def delete_visit(self, request: Request, principal: Caller, visit_id: FromPath[UUID]) -> None:
-        with request.app.state.db.transaction() as session:
+        with request.app.state.db.transaction(actor=principal) as session:
             visits.delete_visit(session, principal, visit_id)

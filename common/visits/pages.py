@@ -172,7 +172,7 @@ async def _photos(form: Any, store: Any) -> list[tuple[str, str, bytes]]:
 
 def _save_visit(state: Any, p: Principal, data: dict[str, Any], photos: list[tuple[str, str, bytes]]) -> uuid.UUID:
     """The visit and its photos in one transaction: a refused photo leaves no visit behind."""
-    with state.db.transaction() as session:
+    with state.db.transaction(actor=p) as session:
         visit = visits.create_visit(session, p, data)
         for filename, content_type, content in photos:
             attachments.add_attachment(session, p, state.blobs, "visit", visit.id, filename, content_type, content)

@@ -51,7 +51,7 @@ def _new_key(label_en: str, index: int, items: list[dict[str, str]]) -> str:
 def save(db: Database, p: Principal, checklist: list[dict[str, str]], cadence: dict[str, Any]) -> None:
     """Store what changed, both lists in one transaction; every problem of the form is reported at once."""
     problems = Problems()
-    with db.transaction() as session:
+    with db.transaction(actor=p) as session:
         if checklist != settings.get(session, CHECKLIST_KEY):
             problems.check(settings.put, session, p, CHECKLIST_KEY, checklist)
         current = settings.get(session, CADENCE_KEY)

@@ -124,7 +124,6 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
         address = request.client.host if request.client else ""
         principal = await anyio.to_thread.run_sync(_principal_from_session, state.db, session_token, address)
     request.state.principal = principal
-    policy.acting.set(principal)
     request.state.session_token = session_token if principal and not bearer else None
 
     # Only a request a bearer token authenticated carries no ambient credential to forge; any other Authorization

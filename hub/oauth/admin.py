@@ -35,7 +35,7 @@ def clients_page(request: Request) -> Response[str]:
 def _change(request: Request[Any, Any, Any], client_id: str, action: str) -> Response[Any]:
     principal = require_office_principal(request)
     now = utcnow()
-    with request.app.state.db.transaction() as session:
+    with request.app.state.db.transaction(actor=principal) as session:
         client = session.get(OAuthClient, client_id)
         if client is None:
             raise NotFound()

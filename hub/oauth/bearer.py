@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 from common.audit import trail as audit
 from common.federation import nodestate
 from common import i18n
-from common.db import Database, run_compiled
+from common.db import Database
 from common.i18n import N_
 from common.models import Node, OAuthClient, OAuthToken, User
 from common.policy import Principal, load_principal
@@ -24,6 +24,7 @@ from common.identity.scopes import needed_scope
 from common.settings import Settings
 from hub.oauth import keys
 from hub.oauth.server import access_claims_unverified
+from sync.fastpath import run_compiled, statement_reads
 
 MACHINE_ROLES = {"spoke", "client"}
 
@@ -106,7 +107,7 @@ class BearerVerifier:
         claims = self._checked_claims(token, issuer)
         if claims.get("client_id") and not claims.get("preferred_username"):
             # A node's or a service's token, on every sync round: its live state and the node's subtree, one query.
-            with self.db.statement_reads() as session:
+            with statement_reads(self.db) as session:
                 found = run_compiled(session, _MACHINE_TOKEN, jti=str(claims["jti"])).first()
             if found is not None and found.user_id is None:
                 if found.revoked_at is not None:

@@ -56,7 +56,7 @@ def _end_session(request: Request[Any, Any, Any], client_id: str) -> None:
     state = request.app.state
     token = getattr(request.state, "session_token", None)
     principal = getattr(request.state, "principal", None)
-    with state.db.transaction() as session:
+    with state.db.transaction(actor=principal) as session:
         if token:
             close_session(session, token)
         audit.record(session, state.settings.node_id, "logout", actor=principal.username if principal else "",

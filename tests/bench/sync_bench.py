@@ -314,7 +314,7 @@ class Spoke:
         self.link = HubLink(data_dir, config)
 
     def engine(self) -> Any:
-        from sync.spoke_side import SpokeSync
+        from sync.client import SpokeSync
 
         return SpokeSync(self.db, self.link, self.data_dir, self.node)
 
@@ -346,39 +346,33 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
     """Rows in the spoke's scope at the hub that its next pull sends (again), from the cursors the spoke saved and
     the engine's own rule for where a pull resumes."""
     from common import policy
-    from sync import hub_side
+    from sync import hub
     from sync.entities import BY_NAME
-    from sync.spoke_side import read_state
+    from sync.client import read_state
 
-    try:
-        from sync.spoke_side import resume_from
-    except ImportError:  # an engine that always restarts OVERLAP before the cursor
-        from sync.wire import OVERLAP
-
-        def resume_from(saved: list[Any]) -> list[Any]:
-            return [max(0, int(saved[0]) - OVERLAP), ""]
+    from sync.cursors import Cursor, resume_from, seen_position
 
     with spoke.db.reads() as session:
         cursors = read_state(session, "cursors")
     total = 0
     with hub_db.reads() as session:
-        principal = hub_side.spoke_principal(session, spoke.node)
+        principal = hub.spoke_principal(session, spoke.node)
         for name, value in cursors.items():
             entity = BY_NAME[name]
-            resumed = resume_from(value)
+            resumed = resume_from(Cursor.from_wire(value)).to_wire()
             start, after = resumed[0], resumed[1]
             # A pull that starts before its cursor skips the rows the spoke has seen (SEEN in sync/wire.py).
-            seen = hub_side._seen(resumed) if len(resumed) == 5 else None
+            seen = seen_position(resumed)
             after_id = uuid.UUID(str(after)) if after else uuid.UUID(int=0)
             table = entity.table
             query = select(func.count()).select_from(table).where(
                 policy.in_scope(entity.model, principal),
                 (table.c.version > int(start)) | ((table.c.version == int(start)) & (table.c.id > after_id)))
-            if "pushed_by" in table.c:  # what its own push made, as it holds it, is not sent back (hub_side.pull_page)
+            if "pushed_by" in table.c:  # what its own push made, as it holds it, is not sent back (sync/hub/pull.py)
                 query = query.where((table.c.pushed_by.is_(None)) | (table.c.pushed_by != spoke.node)
                                     | (table.c.pushed_version != table.c.version))
             if seen is not None:
-                query = query.where(hub_side._not_seen(table, seen))
+                query = query.where(hub.not_seen(table, seen))
             total += int(session.scalar(query) or 0)
     return total
 
@@ -386,16 +380,17 @@ def rows_due_again(hub_db: Database, spoke: Spoke) -> int:
 def scope_costs(label: str, spoke: Spoke, repeats: int = 7) -> None:
     """A no-op round's two scope-wide steps for this spoke: the hub's time for a pull with nothing new and for the
     digest (Server-Timing), and the spoke's own digest of its tables."""
-    from sync.spoke_side import read_state
+    from sync.client import read_state
+    from sync.client.digest import local_digests
     from sync.wire import encode
 
     engine = spoke.engine()
     with spoke.db.reads() as session:
         cursors = read_state(session, "cursors")
         started = time.perf_counter()
-        digests = engine.local_digests(session)
+        digests = local_digests(session)
         say(f"sync_noop_spoke_digest_ms_scope_{label}", (time.perf_counter() - started) * 1000, "ms")
-    headers = {**engine.headers, "Authorization": f"Bearer {spoke.link.node_token()}"}
+    headers = {**engine.hub.headers, "Authorization": f"Bearer {spoke.link.node_token()}"}
     with httpx.Client(base_url=spoke.link.config.hub_url, timeout=60) as client:
         # A pull that starts exactly at the saved cursors: nothing is due.
         exact = {name: list(value[:2]) for name, value in cursors.items()}
@@ -838,13 +833,13 @@ def run(work: Path, hub_url: str, raw_sqlite_url: str, raw_hub_url: str, args: A
         actor = user_id(hub_db, "subcenter_sh")
         made = make_at_spoke(big, args.push_rows, actor)
         engine = big.engine()
-        from sync.spoke_side import RoundResult
+        from sync.client import RoundResult
 
         engine.link.node_token()
         result = RoundResult()
         cpu = time.process_time(), hub.cpu_seconds()
         started = time.perf_counter()
-        engine.push(result, ride=False)  # the push alone (a round's last batch would also bring a pull page)
+        engine.push(result)  # the push alone (a round's last batch would also bring a pull page)
         push_seconds = time.perf_counter() - started
         say("sync_push_spoke_cpu_s", time.process_time() - cpu[0], "s CPU")
         say("sync_push_hub_cpu_s", hub.cpu_seconds() - cpu[1], "s CPU")

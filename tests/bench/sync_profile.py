@@ -199,7 +199,7 @@ def memory_child(data_dir: str, trace: bool) -> None:
     from common.settings import load_settings
     from sync.capture import spoke_database
     from sync.hub_link import HubLink, SpokeConfig
-    from sync.spoke_side import RoundResult, SpokeSync
+    from sync.client import RoundResult, SpokeSync
 
     print(f"imports as `lianfu sync`: VmRSS {_status('VmRSS'):.0f} MB")
     config = SpokeConfig.load(Path(data_dir))
@@ -223,7 +223,7 @@ def memory_child(data_dir: str, trace: bool) -> None:
     engine = SpokeSync(db, link, settings.data_dir, config.node_id, progress)
     snapshot = None
     if trace:
-        original = engine.apply_rows
+        original = engine.inbox.apply_rows
 
         def apply_rows(session: Any, page: Any) -> None:
             nonlocal snapshot
@@ -231,7 +231,7 @@ def memory_child(data_dir: str, trace: bool) -> None:
             if snapshot is None:
                 snapshot = tracemalloc.take_snapshot()  # the first page, decoded and applied, still alive
 
-        engine.apply_rows = apply_rows  # type: ignore[method-assign]
+        engine.inbox.apply_rows = apply_rows  # type: ignore[method-assign]
     engine.pull(RoundResult())
     gc.collect()
     print(f"after the pull: VmRSS {_status('VmRSS'):.0f} MB, VmHWM {_status('VmHWM'):.0f} MB")
@@ -324,7 +324,7 @@ def main() -> None:
 
     from pgserver import PostgresServer
 
-    from sync.spoke_side import RoundResult
+    from sync.client import RoundResult
 
     work = Path(tempfile.mkdtemp(prefix="lianfu-sync-prof-"))
     work.chmod(0o755)
@@ -364,7 +364,7 @@ def main() -> None:
                 else:
                     if args.pg_log:
                         _log_statements(hub_db, server, True)
-                    from sync.spoke_side import SpokeSync
+                    from sync.client import SpokeSync
 
                     plain_round = SpokeSync.round
 
@@ -417,7 +417,7 @@ def main() -> None:
                 result = RoundResult()
                 started = time.perf_counter()
                 profiler.enable()
-                engine.push(result, ride=False)
+                engine.push(result)
                 profiler.disable()
                 took = time.perf_counter() - started
                 print(f"pushed {result.pushed} rows in {took:.1f} s (profiled): {result.pushed / took:.0f} rows/s")

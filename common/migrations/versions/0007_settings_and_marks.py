@@ -18,7 +18,7 @@ depends_on = None
 # The pulled tables (sync/entities.py), whose entity names are their table names.
 _PULLED = ("enterprise", "person", "node_application", "case_record", "case_event", "visit", "info_report",
            "attachment")
-_MODULUS = 2_147_483_647  # sync/hub_side.py CHECKSUM_MODULUS
+_MODULUS = 2_147_483_647  # sync/hub/scope.py CHECKSUM_MODULUS
 
 
 def upgrade() -> None:

@@ -14,7 +14,7 @@ branch_labels = None
 depends_on = None
 
 _TABLES = ("bulletin", "bulletin_reminder")
-_MODULUS = 2_147_483_647  # sync/hub_side.py CHECKSUM_MODULUS
+_MODULUS = 2_147_483_647  # sync/hub/scope.py CHECKSUM_MODULUS
 
 # The same triggers as revision 0007 makes for the other pulled tables (its text, for these two tables).
 _PG_ADD = """
