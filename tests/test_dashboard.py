@@ -21,6 +21,8 @@ from common.models import (
 )
 from common.services import bulletins, cases, federation
 
+APP_PER_CLIENT = True  # a test moves one client's clock (its app's)
+
 HTML = {"Accept": "text/html"}
 # Mid-June 2026 at noon in China: the window of the figures is July 2025 to June 2026.
 FIXED = datetime(2026, 6, 15, 4, 0, tzinfo=UTC)

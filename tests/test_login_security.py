@@ -21,6 +21,10 @@ from common.sealing import unseal
 from common.settings import Settings
 from test_cli import lianfu
 
+# The subject is the login: every client logs in through the real form, each on an app of its own (clocks move).
+REAL_LOGIN = True
+APP_PER_CLIENT = True
+
 ALERT_RE = re.compile(r'role="alert">([^<]*)<')
 SESSION = "lianfu_hub_session"
 CHALLENGE = "lianfu_hub_login"

@@ -25,6 +25,10 @@ from tests.test_spoke_identity import (
     audit_actions as spoke_audit, fill_login_form, follow, login_through_hub, person_token, spoke_db, user_line,
 )
 
+# Logins of people of suspended nodes are the subject: every client logs in through the real form.
+REAL_LOGIN = True
+APP_PER_CLIENT = True
+
 PASSWORD = "lianfu-demo"
 SUSPENDED = "您所在的节点已暂停使用，请联系中心办公室。"
 RETIRED = "您所在的节点已撤销，请联系中心办公室。"
