@@ -55,7 +55,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     shared: dict[str, bool] = {}
-    long_running = {"tests/test_sync_faults.py", "tests/test_sync_properties.py"}
+    long_running = {"tests/sync/test_sync_faults.py", "tests/sync/test_sync_properties.py"}
 
     def module_shares_setup(path: str) -> bool:
         if path not in shared:

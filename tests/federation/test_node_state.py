@@ -20,8 +20,8 @@ from common.db import Database
 from common.models import AuditEntry, WebSession
 from tests.live_federation import Federation
 from tests.oidc_support import token_post
-from tests.test_oidc_tokens import bearer, person_tokens
-from tests.test_spoke_identity import (
+from tests.identity.test_oidc_tokens import bearer, person_tokens
+from tests.identity.test_spoke_identity import (
     audit_actions as spoke_audit, fill_login_form, follow, login_through_hub, person_token, spoke_db, user_line,
 )
 
