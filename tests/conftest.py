@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -14,7 +15,6 @@ from sqlalchemy import text
 from common.bootstrap import ensure_reference_data
 from common.db import Database
 from common.migrate import upgrade
-from common.models import Base
 from common.settings import Settings
 from pgserver import PostgresServer, find_pg_bin
 
@@ -54,7 +54,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 
     shared: dict[str, bool] = {}
-    long_running = {"tests/test_sync_faults.py", "tests/test_sync_properties.py"}
+    long_running = {"tests/sync/test_sync_faults.py", "tests/sync/test_sync_properties.py"}
 
     def module_shares_setup(path: str) -> bool:
         if path not in shared:
@@ -104,9 +104,17 @@ def fresh_url(kind: str, tmp_path_factory: pytest.TempPathFactory, label: str) -
     return f"sqlite:///{tmp_path_factory.mktemp(label) / 'lianfu.db'}"
 
 
-# --- a migrated database per worker and kind, emptied before each test that uses it -------------------------
+# --- a migrated database per worker and kind, copied fresh for each test that uses it ---------------------------
+#
+# Each state a test may start from (migrated and empty; with the reference data; with the demo world) is built once
+# per worker and kind and kept as a snapshot: a template database on PostgreSQL, a file on SQLite. A test gets a
+# fresh copy of the one it starts from, so no test sees another's rows and none pays for building the world again.
 
-_migrated: dict[str, str] = {}
+_EMPTY, _REFERENCE, _WORLD = "empty", "reference", "world"
+_snapshots: dict[tuple[str, str], str] = {}
+_worlds: dict[str, dict[str, Any]] = {}
+_copies = 0
+_current_pg: dict[str, str] = {}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgresql)])
@@ -114,27 +122,93 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
-@pytest.fixture
-def db_url(db_kind: str, tmp_path_factory: pytest.TempPathFactory) -> str:
-    if db_kind not in _migrated:
-        url = fresh_url(db_kind, tmp_path_factory, "suite")
+def _pg_admin() -> Any:
+    from sqlalchemy import create_engine
+
+    if os.environ.get(PG_SKIP_ENV):
+        pytest.skip(os.environ[PG_SKIP_ENV])
+    return create_engine(os.environ[PG_ENV], isolation_level="AUTOCOMMIT", poolclass=_null_pool())
+
+
+def _null_pool() -> Any:
+    from sqlalchemy.pool import NullPool
+
+    return NullPool
+
+
+def _pg_url(name: str) -> str:
+    return os.environ[PG_ENV].rsplit("/", 1)[0] + f"/{name}"
+
+
+def _pg_copy(template: str, name: str) -> str:
+    """`name` made anew as a copy of the database `template` (which nobody may be connected to)."""
+    engine = _pg_admin()
+    try:
+        with engine.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}" STRATEGY FILE_COPY'))
+    finally:
+        engine.dispose()
+    return _pg_url(name)
+
+
+def _sqlite_copy(source: str, target: Path) -> str:
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    return f"sqlite:///{target}"
+
+
+def _snapshot_settings(url: str, data_dir: Path) -> Settings:
+    return Settings(role="hub", node_id="hub", data_dir=data_dir, db_url=url,
+                    secret_key="test-secret-key-0123456789abcdef", cookie_secure=True)
+
+
+def _snapshot(kind: str, level: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The snapshot of `level` for `kind` on this worker: a template database's name or a SQLite file's path."""
+    key = (kind, level)
+    if key in _snapshots:
+        return _snapshots[key]
+    if level == _EMPTY:
+        url = fresh_url(kind, tmp_path_factory, "snapshot_empty")
         upgrade(url)
-        _migrated[db_kind] = url
-    url = _migrated[db_kind]
-    _empty(url)
-    return url
+    else:
+        below = _snapshot(kind, _REFERENCE if level == _WORLD else _EMPTY, tmp_path_factory)
+        url = _copy(kind, below, f"snapshot_{level}", tmp_path_factory)
+        database = Database.connect(url)
+        try:
+            if level == _REFERENCE:
+                with database.transaction() as session:
+                    ensure_reference_data(session, _snapshot_settings(url, tmp_path_factory.mktemp("snapshot")))
+            else:
+                _worlds[kind] = build_world(database)
+        finally:
+            database.dispose()
+    _snapshots[key] = url.rsplit("/", 1)[1] if kind == "postgresql" else url.split("sqlite:///", 1)[1]
+    return _snapshots[key]
 
 
-def _empty(url: str) -> None:
-    database = Database.connect(url)
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
-    with database.engine.begin() as conn:
-        if database.dialect == "postgresql":
-            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
-        else:
-            for table in tables:
-                conn.execute(text(f'DELETE FROM "{table}"'))
-    database.dispose()
+def _copy(kind: str, snapshot: str, label: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    if kind == "postgresql":
+        return _pg_copy(snapshot, f"lianfu_{label}_{worker_id()}")
+    return _sqlite_copy(snapshot, tmp_path_factory.mktemp(label) / "lianfu.db")
+
+
+def _level(request: pytest.FixtureRequest) -> str:
+    names = request.fixturenames
+    return _WORLD if "world" in names else _REFERENCE if "db" in names else _EMPTY
+
+
+@pytest.fixture
+def db_url(db_kind: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A database of its own for the test, at the state it starts from (empty, reference data, demo world)."""
+    global _copies
+    level = _level(request)
+    snapshot = _snapshot(db_kind, level, tmp_path_factory)
+    _copies += 1
+    # Two PostgreSQL names used in turn: the previous test's copy is dropped only when the next but one needs it.
+    return _copy(db_kind, snapshot, f"test{_copies % 2}", tmp_path_factory)
 
 
 @pytest.fixture
@@ -158,7 +232,15 @@ _HASH: dict[str, str] = {}
 
 
 @pytest.fixture
-def world(db: Database) -> dict[str, Any]:
+def world(db: Database, db_kind: str) -> dict[str, Any]:
+    """Nodes and accounts of the contract, and per tenant an enterprise with a person, a visit and a case (copied
+    with the database from the worker's snapshot, built by `build_world`)."""
+    import copy
+
+    return copy.deepcopy(_worlds[db_kind])
+
+
+def build_world(db: Database) -> dict[str, Any]:
     """Nodes and accounts of the contract, and per tenant an enterprise with a person, a visit and a case."""
     from common.identity.passwords import hash_password
     from common.policy import load_principal
@@ -227,9 +309,16 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 class Client:
     """A TestClient for one person: logs in through the real form and sends the CSRF header like htmx does."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, beside: "Client | None" = None) -> None:
+        """`beside`: a client of the same app already running, whose event loop and lifespan this one shares (a
+        browser of its own, with its own cookies, on the one server), as in production every person's requests
+        reach one app."""
         self.http = TestClient(app, base_url="https://testserver.local")
-        self.http.__enter__()
+        self.beside = beside
+        if beside is None:
+            self.http.__enter__()
+        else:
+            self.http.blocking_portal = beside.http.blocking_portal
         self.csrf = ""
 
     def fetch_csrf(self) -> str:
@@ -252,35 +341,88 @@ class Client:
         self.http.headers["X-CSRF-Token"] = self.csrf
         return response
 
+    def start_session(self, username: str) -> bool:
+        """Logged in as the form logs in a person of the demo world with the demo password (the same throttle, audit
+        and session rows, the same cookies) without verifying the password with argon2 at every login of the suite.
+        False, having changed nothing, when the form would not simply let them in (another password, a second
+        factor, a lock, a node out of service): the caller then logs in through the form."""
+        from common.audit import trail as audit
+        from common.federation import nodestate
+        from common.identity import throttle
+        from common.identity import totp
+        from common.models import User
+        from common.web.auth import cookie_names, csrf_token_for, open_session
+        from sqlalchemy import select
+
+        app = self.http.app
+        settings, database = app.state.settings, app.state.db
+        address = "testclient"  # the TestClient's requests come from there, with its User-Agent
+        user_agent = self.http.headers.get("user-agent", "")
+        with database.transaction() as session:
+            user = session.scalars(select(User).where(User.username == username, User.deleted_at.is_(None))).first()
+            if (user is None or not user.active or user.password_hash != _HASH.get("demo")
+                    or throttle.check(session, username, address, app.state.clock()) is not None
+                    or nodestate.halt_of(session, user.node_id) is not None or totp.has_totp(session, user.id)):
+                session.rollback()
+                return False
+            throttle.record_success(session, username)
+            audit.record(session, settings.node_id, "login.ok", actor=user.username, actor_id=user.id,
+                         entity_type="user", entity_id=user.id, address=address)
+            token = open_session(session, settings, user, address, user_agent)
+        names = cookie_names(settings)
+        csrf_cookie = secrets.token_urlsafe(32)
+        host = self.http.base_url.host
+        self.http.cookies.set(names["csrf"], csrf_cookie, domain=host, path="/")
+        self.http.cookies.set(names["session"], token, domain=host, path="/")
+        self.csrf = csrf_token_for(settings, csrf_cookie, token)
+        self.http.headers["X-CSRF-Token"] = self.csrf
+        return True
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.http, name)
 
     def close(self) -> None:
-        self.http.__exit__(None, None, None)
+        if self.beside is None:
+            self.http.__exit__(None, None, None)
+        else:
+            del self.http.blocking_portal  # nothing else to end: its requests ran on the other client's loop
 
 
 @pytest.fixture
-def clients(settings: Settings, db: Database, world: dict[str, Any]) -> Iterator[Any]:
+def clients(settings: Settings, db: Database, world: dict[str, Any], request: pytest.FixtureRequest) -> Iterator[Any]:
     """`clients("office")` → a client logged in as that demo account (one per name per test).
 
-    Each client gets its own app instance: a Litestar app runs one lifespan per test client.
+    The clients of a test share one app, as every person shares the server (building an app is the costliest part of
+    a client); a module that moves one client's app state (its clock) sets `APP_PER_CLIENT = True` and each of its
+    clients gets an app of its own. A session is opened for the account as the login form opens it
+    (`Client.start_session`); a module whose subject is the login itself sets `REAL_LOGIN = True` and every client
+    of it logs in through the form.
     """
     from hub.app import create_app
+
+    real_login = getattr(request.module, "REAL_LOGIN", False)
+    app_per_client = getattr(request.module, "APP_PER_CLIENT", False)
 
     made: dict[str, Client] = {}
 
     def get(username: str | None = None) -> Client:
         key = username or ""
         if key not in made:
-            client = Client(create_app(settings))
+            first = next(iter(made.values()), None)
+            if app_per_client or first is None:
+                client = Client(create_app(settings))
+            else:
+                client = Client(first.http.app, beside=first)
             if username:
-                response = client.login(username)
-                assert response.status_code == 303, response.text
+                if real_login or not client.start_session(username):
+                    response = client.login(username)
+                    assert response.status_code == 303, response.text
             else:
                 client.fetch_csrf()
             made[key] = client
         return made[key]
 
     yield get
-    for client in made.values():
+    # Those that share an app first, the one that runs its lifespan last.
+    for client in sorted(made.values(), key=lambda c: c.beside is None):
         client.close()

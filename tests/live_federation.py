@@ -142,10 +142,16 @@ class Federation:
         return run
 
     def run_sync(self, node: str, timeout: float = 120) -> SyncRun:
-        """One `lianfu sync` round for a spoke, waited for (see SyncRun.returncode and .summary)."""
-        run = self.start_sync(node)
-        run.wait(timeout)
-        return run
+        """One `lianfu sync` round for a spoke, waited for (see SyncRun.returncode and .summary). A spoke that runs
+        scheduled rounds may be in one just then (more often on a loaded machine): the command says so and is run
+        again once that round is over."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.start_sync(node)
+            run.wait(max(1.0, deadline - time.monotonic()))
+            if run.returncode == 0 or "already running" not in run.stdout() or time.monotonic() > deadline:
+                return run
+            time.sleep(0.5)
 
     def sync_status(self, node: str) -> dict[str, Any]:
         """`lianfu sync status --json` of a spoke."""

@@ -5,6 +5,11 @@ socket, the hub's whole stack (authentication, CSRF exemptions, error handlers) 
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
+import shutil
+import sqlite3
+import tempfile
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +20,7 @@ from litestar.testing import TestClient
 from sqlalchemy import func, select
 
 from common.db import Database
+from common.migrate import upgrade
 from common.models import SyncOutbox, User
 from common.policy import Principal, load_principal
 from common.federation.service import issue_enrollment_code
@@ -75,6 +81,7 @@ class Federation:
             code = issue_enrollment_code(session, node)
         settings = Settings(role="spoke", node_id=node, data_dir=self.root / node, secret_key="spoke-secret-" + node,
                             cookie_secure=True, base_url=f"https://{node}.test")
+        _migrated_database(settings.data_dir / "lianfu.db")
         enroll(settings, HUB_URL, code, transport=self.transport)
         config = SpokeConfig.load(settings.data_dir)
         assert config is not None
@@ -82,6 +89,22 @@ class Federation:
         spoke = SpokeNode(node, settings, db, HubLink(settings.data_dir, config, transport=self.transport))
         self.spokes[node] = spoke
         return spoke
+
+
+_SCHEMA: list[Path] = []
+
+
+def _migrated_database(target: Path) -> None:
+    """The spoke's SQLite file, migrated to head, put where enrollment prepares it (which then finds the schema at head
+    and only adds the reference data): the migrations run once per process rather than at every enrollment."""
+    if not _SCHEMA:
+        folder = Path(tempfile.mkdtemp(prefix="lianfu-spoke-schema-"))
+        atexit.register(shutil.rmtree, folder, True)
+        upgrade(f"sqlite:///{folder / 'lianfu.db'}")
+        _SCHEMA.append(folder / "lianfu.db")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.closing(sqlite3.connect(_SCHEMA[0])) as source, contextlib.closing(sqlite3.connect(target)) as copy:
+        source.backup(copy)
 
 
 class _Transport(httpx.BaseTransport):

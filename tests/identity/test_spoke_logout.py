@@ -12,7 +12,7 @@ import pytest
 from common.db import Database
 from tests.live_federation import Federation
 from tests.oidc_support import PERSON_SCOPE, audit_actions, login_and_get_tokens, oauth_client, register
-from tests.test_spoke_identity import audit_actions as live_audit, follow, hub_db, login_through_hub, user_line
+from tests.identity.test_spoke_identity import audit_actions as live_audit, follow, hub_db, login_through_hub, user_line
 
 NODE = "sc-shanghai"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -12,7 +12,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.di import Provide
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("common", "hub", "spoke", "sync")
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.browser import BROWSER_MARKS, PHONE
 from tests.live_federation import Federation
-from tests.test_browser_spoke_login import PASSWORD, Watcher, browser, screenshot  # noqa: F401
+from tests.pages.test_browser_spoke_login import PASSWORD, Watcher, browser, screenshot  # noqa: F401
 
 pytestmark = BROWSER_MARKS
 NODE = "sc-shanghai"

@@ -13,7 +13,7 @@ from common.models import AuditEntry
 from sync.entities import ENTITIES
 from sync.wire import Change, PushBatch
 from tests.sync_support import Federation, new_uuid, rows
-from tests.test_sync import _made_enterprise, _push, fed, hub_rows  # noqa: F401 - `fed` is the federation fixture
+from tests.sync.test_sync import _made_enterprise, _push, fed, hub_rows  # noqa: F401 - `fed` is the federation fixture
 
 NOW = "2026-11-20T08:00:00+00:00"
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.browser import BROWSER_MARKS, DESKTOP, PHONE
 from tests.live_federation import Federation
-from tests.test_browser_spoke_login import TIMEOUT_MS, Watcher, browser, screenshot  # noqa: F401
+from tests.pages.test_browser_spoke_login import TIMEOUT_MS, Watcher, browser, screenshot  # noqa: F401
 
 pytestmark = BROWSER_MARKS
 NODE = "ws-demo-1"

@@ -12,7 +12,7 @@ import pytest
 
 from common.web.headers import HANDOFF_PATHS, SecurityHeaders, content_security_policy, origin_of
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 
 # What the headers say does not depend on the database: one engine is enough.
 @pytest.fixture

@@ -22,7 +22,7 @@ from sync.wire import (
     inflate,
 )
 from tests.sync_support import Federation
-from tests.test_api_fuzz import counts
+from tests.security.test_api_fuzz import counts
 
 HTML = {"Accept": "text/html"}
 FORM = {**HTML, "Content-Type": "application/x-www-form-urlencoded"}

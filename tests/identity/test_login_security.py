@@ -19,7 +19,11 @@ from common.db import Database
 from common.models import AuditEntry, LoginChallenge, LoginThrottle, User, UserTotp, WebSession
 from common.sealing import unseal
 from common.settings import Settings
-from test_cli import lianfu
+from tests.federation.test_cli import lianfu
+
+# The subject is the login: every client logs in through the real form, each on an app of its own (clocks move).
+REAL_LOGIN = True
+APP_PER_CLIENT = True
 
 ALERT_RE = re.compile(r'role="alert">([^<]*)<')
 SESSION = "lianfu_hub_session"

@@ -23,6 +23,8 @@ from common.bulletins import service as bulletins
 from common.cases import service as cases
 from common.federation import service as federation
 
+APP_PER_CLIENT = True  # a test moves one client's clock (its app's)
+
 HTML = {"Accept": "text/html"}
 # Mid-June 2026 at noon in China: the window of the figures is July 2025 to June 2026.
 FIXED = datetime(2026, 6, 15, 4, 0, tzinfo=UTC)

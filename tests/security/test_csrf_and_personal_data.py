@@ -13,6 +13,8 @@ from common.models import AuditEntry, Enterprise, Person
 from common.identity.throttle import RULES, SEARCH
 from common.validation import make_credit_code
 
+APP_PER_CLIENT = True  # a test moves one client's clock (its app's)
+
 
 @pytest.fixture
 def db_kind() -> str:

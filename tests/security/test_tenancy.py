@@ -206,7 +206,7 @@ def test_the_expectation_table_covers_every_account_and_row(world: dict[str, Any
 
 def test_every_json_endpoint_is_in_the_route_table(clients: Any) -> None:
     schema = clients().get("/schema/openapi.json").json()
-    # The sync API is for nodes' own credentials, not people: tests/test_spoke_identity.py and the sync tests cover it.
+    # The sync API is for nodes' own credentials, not people: tests/identity/test_spoke_identity.py and the sync tests cover it.
     documented = {(method.upper(), path) for path, item in schema["paths"].items()
                   if path.startswith("/api/") and not path.startswith("/api/v1/sync/")
                   for method in item if method in {"get", "post", "put", "patch", "delete"}}

@@ -17,7 +17,7 @@ import pytest
 from tests.browser import BROWSER_MARKS, DESKTOP, PHONE
 from tests.live_federation import Federation
 from tests.live_hub import LIANFU, ROOT, _environment
-from tests.test_browser_spoke_login import (  # noqa: F401
+from tests.pages.test_browser_spoke_login import (  # noqa: F401
     PASSWORD, TIMEOUT_MS, Watcher, assert_no_sideways_scroll, browser, screenshot,
 )
 

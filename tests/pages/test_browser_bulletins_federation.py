@@ -15,7 +15,7 @@ import pytest
 
 from tests.browser import BROWSER_MARKS, DESKTOP, PHONE
 from tests.live_federation import Federation
-from tests.test_browser_bulletins import BULLETIN_PATH, Person, browser  # noqa: F401
+from tests.pages.test_browser_bulletins import BULLETIN_PATH, Person, browser  # noqa: F401
 
 pytestmark = BROWSER_MARKS
 TITLE = "汛期防汛安全预警"

@@ -12,7 +12,7 @@ import pytest
 
 from tests.browser import BROWSER_MARKS, PHONE
 from tests.live_federation import Federation
-from tests.test_browser_spoke_login import PASSWORD, Watcher, assert_no_sideways_scroll, browser, screenshot  # noqa: F401
+from tests.pages.test_browser_spoke_login import PASSWORD, Watcher, assert_no_sideways_scroll, browser, screenshot  # noqa: F401
 
 pytestmark = BROWSER_MARKS
 NODE = "sc-shanghai"

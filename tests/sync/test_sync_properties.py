@@ -593,7 +593,7 @@ _examples = itertools.count()
 
 @pytest.mark.timeout(600)  # shrinking a failure runs many examples, each a federation of its own
 # Derandomized, so a run of the suite never turns red on a history no commit of its own made; a wider search by
-# hand: LIANFU_SYNC_EXAMPLES=500 LIANFU_SYNC_RANDOM=1 pytest tests/test_sync_properties.py
+# hand: LIANFU_SYNC_EXAMPLES=500 LIANFU_SYNC_RANDOM=1 pytest tests/sync/test_sync_properties.py
 @hsettings(max_examples=int(os.environ.get("LIANFU_SYNC_EXAMPLES", "25")),
            derandomize=not os.environ.get("LIANFU_SYNC_RANDOM"), deadline=None, report_multiple_bugs=False,
            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

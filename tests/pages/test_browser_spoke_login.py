@@ -20,7 +20,7 @@ from tests.live_federation import Federation
 
 pytestmark = BROWSER_MARKS
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 PASSWORD = "lianfu-demo"
 NODE = "sc-shanghai"
 TIMEOUT_MS = 15_000

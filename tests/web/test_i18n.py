@@ -10,7 +10,7 @@ from babel.messages.pofile import read_po
 
 from common.i18n import catalog, negotiate
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_msgid_has_a_chinese_translation(tmp_path: Path) -> None:

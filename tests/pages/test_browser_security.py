@@ -20,7 +20,7 @@ from test_browser_pages import Tab
 
 pytestmark = BROWSER_MARKS
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 TIMEOUT_MS = 15_000
 
 # Collects every `securitypolicyviolation` event of the page, from before its first script runs.

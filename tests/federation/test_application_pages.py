@@ -15,6 +15,8 @@ from common.models import Attachment, EnrollmentCode, Node, NodeApplication, utc
 from common.federation.service import hash_code
 from sync.hub_link import new_client_key
 
+APP_PER_CLIENT = True  # a test moves one client's clock (its app's)
+
 HTML = {"Accept": "text/html"}
 APPLICATION_URL = re.compile(r"^/applications/([0-9a-f-]{36})$")
 CODE_RE = re.compile(r'id="enrollment-code-text">([0-9A-F-]{27})<')

@@ -15,7 +15,7 @@ import pytest
 
 from tests.browser import BROWSER_MARKS, PHONE, chromium_session
 from tests.live_federation import Federation
-from tests.test_browser_spoke_login import (
+from tests.pages.test_browser_spoke_login import (
     HUB_COOKIE, SPOKE_COOKIE, TIMEOUT_MS, Watcher, assert_no_sideways_scroll, cookie_names, on, screenshot,
     submit_login,
 )

@@ -16,8 +16,8 @@ from browser import BROWSER_MARKS, DESKTOP, PHONE, chromium_session
 
 pytestmark = BROWSER_MARKS
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
-STATIC = Path(__file__).resolve().parent.parent / "common" / "static"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
+STATIC = Path(__file__).resolve().parents[2] / "common" / "static"
 
 TINY_PAGE = """<!doctype html>
 <html lang="zh-CN">

@@ -20,7 +20,7 @@ from live_hub import live_hub
 
 pytestmark = BROWSER_MARKS
 
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).parents[1] / "artifacts"
 PASSWORD = "lianfu-demo"
 TIMEOUT_MS = 10_000
 

@@ -20,10 +20,14 @@ from common.db import Database
 from common.models import AuditEntry, WebSession
 from tests.live_federation import Federation
 from tests.oidc_support import token_post
-from tests.test_oidc_tokens import bearer, person_tokens
-from tests.test_spoke_identity import (
+from tests.identity.test_oidc_tokens import bearer, person_tokens
+from tests.identity.test_spoke_identity import (
     audit_actions as spoke_audit, fill_login_form, follow, login_through_hub, person_token, spoke_db, user_line,
 )
+
+# Logins of people of suspended nodes are the subject: every client logs in through the real form.
+REAL_LOGIN = True
+APP_PER_CLIENT = True
 
 PASSWORD = "lianfu-demo"
 SUSPENDED = "您所在的节点已暂停使用，请联系中心办公室。"
