@@ -502,7 +502,6 @@ def both_ways(hub_db: Database, spoke: Spoke, username: str, changes: int, repea
     The first repetition follows quiet rounds. Each later one starts its pull OVERLAP (10 s of HLC) before the
     newest version the one before saw; on PostgreSQL the rows that one saw are skipped (SEEN in sync/wire.py), on
     SQLite they come again."""
-    from common import policy
     from common.policy import principal_at
 
     with spoke.db.reads() as session:
@@ -519,14 +518,10 @@ def both_ways(hub_db: Database, spoke: Spoke, username: str, changes: int, repea
         here, there = picked[:changes], picked[changes:]
         with spoke.db.reads() as session:
             principal = principal_at(session, uid, username, "subcenter", spoke.node)
-        token = policy.acting.set(principal)
-        try:
-            with spoke.db.transaction() as session:
-                for obj in session.scalars(select(Enterprise).where(Enterprise.id.in_(here))):
-                    obj.notes = f"spoke edit {rep}"
-                    obj.contact_phone = f"1370000{rep:04d}"
-        finally:
-            policy.acting.reset(token)
+        with spoke.db.transaction(actor=principal) as session:
+            for obj in session.scalars(select(Enterprise).where(Enterprise.id.in_(here))):
+                obj.notes = f"spoke edit {rep}"
+                obj.contact_phone = f"1370000{rep:04d}"
         with hub_db.transaction() as session:
             for row_id in there:
                 version = clock.now()
