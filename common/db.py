@@ -99,6 +99,18 @@ def _ping_when_idle(engine: Engine) -> None:
 ACTOR = "actor"
 
 
+@contextmanager
+def committed(maker: sessionmaker[Session]) -> Iterator[Session]:
+    """A session of `maker` that commits when the block ends well and rolls back otherwise."""
+    with maker() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
 def dialect_name(engine: Engine) -> str:
     return "postgresql" if engine.dialect.name.startswith("postgres") else "sqlite"
 
@@ -134,15 +146,10 @@ class Database:
         """A write session that commits when the block ends well and rolls back otherwise. `actor`: the Principal
         the write is made for, kept in `session.info` (a spoke's change capture records it with each change, and the
         hub accepts a change only from a known writer)."""
-        with self.writes() as session:
+        with committed(self.writes) as session:
             if actor is not None:
                 session.info[ACTOR] = actor
-            try:
-                yield session
-                session.commit()
-            except BaseException:
-                session.rollback()
-                raise
+            yield session
 
     def checkpoint(self) -> tuple[int, int, int] | None:
         """Fold SQLite's WAL back into the database file as far as no reader still needs it (PASSIVE: waits for no

@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from sqlalchemy import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from common.db import Database
+from common.db import Database, committed
 
 # Per engine, its fast-path session factories (built at first use: a sessionmaker makes a class, too dear per round).
 _MAKERS: "weakref.WeakKeyDictionary[Engine, tuple[sessionmaker[Session], sessionmaker[Session]]]" = \
@@ -52,13 +52,8 @@ def relaxed_transaction(db: Database) -> Iterator[Session]:
     """A write of rows that can always be had again (a spoke's sync: what it pulled, stamped or acknowledged is the
     hub's, and a batch whose acknowledgement is lost is sent again and applied once). On SQLite its commit is not
     synced to disk; on PostgreSQL it is `db.transaction()`."""
-    with _makers(db)[1]() as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    with committed(_makers(db)[1]) as session:
+        yield session
 
 
 @lru_cache(maxsize=256)
