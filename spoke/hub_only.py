@@ -30,6 +30,8 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("PATCH", "/api/v1/bulletins/{bulletin_id:uuid}", BULLETINS),
     ("DELETE", "/api/v1/bulletins/{bulletin_id:uuid}", BULLETINS),
     ("POST", "/api/v1/bulletins/{bulletin_id:uuid}/remind", BULLETINS),
+    ("POST", "/api/v1/applications/{application_id:uuid}/decision", APPLICATIONS),
+    ("PATCH", "/api/v1/nodes/{node_id:str}", N_("Nodes are changed by the office at the hub.")),
 ]
 
 

@@ -1,4 +1,5 @@
-"""/api/v1/applications (with the office's decision) and /api/v1/nodes."""
+"""/api/v1/applications and /api/v1/nodes as every node answers them; the office's decisions and node changes are
+in office_api.py, mounted by the hub alone."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,9 +11,10 @@ from litestar import Controller, Request, get, patch, post
 from common import policy
 from common.api.deps import Caller, LimitQ, OffsetQ
 from common.api.paging import page
-from common.api.schemas import ApplicationCreate, ApplicationUpdate, Decision, NodeUpdate
+from common.api.schemas import ApplicationCreate, ApplicationUpdate
 from common.models import Node, NodeApplication
 from common.federation import service as federation
+
 
 class ApplicationController(Controller):
     path = "/api/v1/applications"
@@ -49,15 +51,6 @@ class ApplicationController(Controller):
             application = federation.update_application(session, principal, application_id, data.to_dict())
             return federation.application_out(application, principal)
 
-    @post("/{application_id:uuid}/decision", sync_to_thread=True, status_code=200, summary="The office decides")
-    def decide(self, request: Request, principal: Caller, application_id: FromPath[UUID], data: JSONBody[Decision]) -> dict[str, Any]:
-        with request.app.state.db.transaction(actor=principal) as session:
-            application, code = federation.decide_application(session, principal, application_id, data.decision, data.comment)
-            out = federation.application_out(application, principal)
-            if code is not None:
-                out.update(node=application.created_node, enrollment_code=code)
-            return out
-
 
 class NodeController(Controller):
     path = "/api/v1/nodes"
@@ -83,8 +76,3 @@ class NodeController(Controller):
     def get_node(self, request: Request, principal: Caller, node_id: FromPath[str]) -> dict[str, Any]:
         with request.app.state.db.reads() as session:
             return federation.node_out(policy.get_visible(session, Node, node_id, principal), principal)
-
-    @patch("/{node_id:str}", sync_to_thread=True, summary="Rename, suspend or retire a node (office)")
-    def update_node(self, request: Request, principal: Caller, node_id: FromPath[str], data: JSONBody[NodeUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction(actor=principal) as session:
-            return federation.node_out(federation.update_node(session, principal, node_id, data.to_dict()), principal)

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from common import policy
-from common.errors import Conflict, Forbidden, InvalidField
+from common.errors import Conflict, InvalidField
 from common.i18n import N_
 from common.models import AuditEntry, EnrollmentCode, Enterprise, Node, NodeApplication, utcnow
 from common.policy import Principal
@@ -267,8 +267,6 @@ def decide_application(session: Session, p: Principal, application_id: uuid.UUID
     or (a request about a node) changes that node."""
     application = policy.get_visible(session, NodeApplication, application_id, p)
     policy.require_office(p)
-    if str(session.info.get("node_id") or "hub") != "hub":
-        raise Forbidden(N_("Applications are decided at the hub."))
     if decision not in DECISIONS:
         raise InvalidField("decision", N_("Not one of the allowed values"))
     if application.status != "submitted":

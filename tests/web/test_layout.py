@@ -35,7 +35,9 @@ def test_shared_code_does_not_ask_which_node_it_runs_on() -> None:
             if path == ROOT / "common/settings.py":
                 continue  # the loader: a node's defaults follow its role
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-                if asks.search(line) and "principal.role" not in line:
+                # The node this code runs on (not a row's node) compared with the hub.
+                node_is_hub = re.search(r"""(info\.get\(["']node_id["']\)|settings\.node_id).*(==|!=)\s*["']hub["']""", line)
+                if (asks.search(line) or node_is_hub) and "principal.role" not in line:
                     found.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     for path in (ROOT / "templates").rglob("*.html"):
         if "node_role" in path.read_text(encoding="utf-8"):
@@ -158,6 +160,9 @@ def test_a_spoke_refuses_the_offices_own_work_in_chinese_and_offers_none_of_it(
             decided = browser.post(f"/applications/{world['applications']['sh']}/decision",
                                    data={"decision": "approved", "csrf_token": csrf}, headers=headers)
             assert decided.status_code == 403
+            renamed = browser.patch("/api/v1/nodes/sc-shanghai", json={"name": "上海"}, headers=headers)
+            assert renamed.status_code == 403 and "中心节点" in renamed.json()["detail"]
+            assert browser.get("/api/v1/nodes/sc-shanghai").status_code == 200
     finally:
         fed.close()
 

@@ -1,0 +1,33 @@
+"""The JSON API of the office's own work on the federation, mounted by the hub alone: deciding applications, and
+renaming, suspending or retiring nodes. One controller per path with what every node answers (Litestar wraps a sync
+handler again each time another handler joins its path)."""
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, patch, post
+from litestar.params import FromPath, JSONBody
+
+from common.api.deps import Caller
+from common.api.schemas import Decision, NodeUpdate
+from common.federation import service as federation
+from common.federation.api import ApplicationController, NodeController
+
+
+class ApplicationOfficeController(ApplicationController):
+    @post("/{application_id:uuid}/decision", sync_to_thread=True, status_code=200, summary="The office decides")
+    def decide(self, request: Request, principal: Caller, application_id: FromPath[UUID], data: JSONBody[Decision]) -> dict[str, Any]:
+        with request.app.state.db.transaction(actor=principal) as session:
+            application, code = federation.decide_application(session, principal, application_id, data.decision, data.comment)
+            out = federation.application_out(application, principal)
+            if code is not None:
+                out.update(node=application.created_node, enrollment_code=code)
+            return out
+
+
+class NodeOfficeController(NodeController):
+    @patch("/{node_id:str}", sync_to_thread=True, summary="Rename, suspend or retire a node (office)")
+    def update_node(self, request: Request, principal: Caller, node_id: FromPath[str], data: JSONBody[NodeUpdate]) -> dict[str, Any]:
+        with request.app.state.db.transaction(actor=principal) as session:
+            return federation.node_out(federation.update_node(session, principal, node_id, data.to_dict()), principal)
