@@ -13,7 +13,7 @@ from common.db import Database
 from common.settings import Settings
 from spoke.login import base_url_of
 from spoke.standing import learn_if_node_refused
-from sync.client import Progress, RoundResult, SpokeSync
+from sync.client import RoundResult, SpokeSync
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
 
 log = logging.getLogger("lianfu.spoke")
@@ -76,7 +76,7 @@ class SpokeSchedule:
             except (HubUnreachable, HubRefused) as exc:
                 result = RoundResult(error=str(exc))
             else:
-                result = sync_client(self.db, self.settings, self.link).round()
+                result = SpokeSync.for_settings(self.db, self.settings, self.link).round()
             if result.ok:
                 self.failures, self.last_error = 0, None
                 self.last_success = datetime.now(timezone.utc)
@@ -104,9 +104,3 @@ class SpokeSchedule:
         self.link.jwks(refresh=True)
         self._introduced_at = now
 
-
-def sync_client(db: Database, settings: Settings, link: HubLink, progress: Progress | None = None) -> SpokeSync:
-    """The spoke's sync client, as the scheduler, the sync page and `lianfu sync` run it, with its settings."""
-    return SpokeSync(db, link, settings.data_dir, settings.node_id, progress,
-                     directory_refresh=settings.sync.directory_refresh_seconds,
-                     pull_page=settings.sync.pull_page_rows or None)

@@ -9,7 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.exceptions import NotAuthorizedException
 
 from common.web.templating import render
-from spoke.schedule import sync_client
+from sync.client import SpokeSync
 from sync.client import status
 
 
@@ -82,7 +82,7 @@ def _round(state: Any, progress: SyncProgress) -> None:
 
     try:
         # A scheduled round under way is waited for, then this one runs: the person asked for a sync now.
-        result = sync_client(state.db, state.settings, state.hub_link, report).round(wait=120)
+        result = SpokeSync.for_settings(state.db, state.settings, state.hub_link, report).round(wait=120)
         outcome = {"ok": result.ok, "pushed": result.pushed, "pulled": result.pulled, "conflicts": result.conflicts,
                    "rejected": len(result.rejected), "error": result.error, "seconds": round(result.seconds, 1)}
     except Exception as exc:  # noqa: BLE001 - the page must learn that the round ended, however it ended

@@ -53,9 +53,7 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
                     tasks[phase] = bar.add_task(label, total=total)
                 bar.update(tasks[phase], completed=done, total=total)
 
-            engine = SpokeSync(db, link, settings.data_dir, settings.node_id, progress,
-                               directory_refresh=settings.sync.directory_refresh_seconds,
-                               pull_page=settings.sync.pull_page_rows or None)
+            engine = SpokeSync.for_settings(db, settings, link, progress)
             result = engine.round()
             if engine.checkpointing is not None:
                 engine.checkpointing.join()  # this process ends next: the round's writes folded back first

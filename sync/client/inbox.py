@@ -23,14 +23,10 @@ if TYPE_CHECKING:
 MIN_PULL_PAGE_ROWS = 20
 
 
-def pull_page_rows(wanted: int | str | None = None) -> int:
+def pull_page_rows(wanted: int | None = None) -> int:
     """Rows a pull asks for per page: `wanted`, at most the hub's page (smaller pages suit a link that drops long
     answers: each page is applied and kept as it comes)."""
-    try:
-        rows = int(wanted) if wanted is not None else PULL_PAGE_ROWS
-    except ValueError:
-        rows = PULL_PAGE_ROWS
-    return max(MIN_PULL_PAGE_ROWS, min(rows, PULL_PAGE_ROWS))
+    return max(MIN_PULL_PAGE_ROWS, min(wanted or PULL_PAGE_ROWS, PULL_PAGE_ROWS))
 
 
 @dataclass

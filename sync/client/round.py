@@ -14,6 +14,7 @@ from typing import Iterator
 import msgspec
 
 from common.db import Database
+from common.settings import Settings
 from sync.client import status as round_status
 from sync.client.blobs import Blobs
 from sync.client.result import Progress, RoundResult
@@ -58,7 +59,7 @@ class SpokeSync:
     digest, blobs, directory), each usable alone."""
 
     def __init__(self, db: Database, link: HubLink, data_dir: Path, node_id: str, progress: Progress | None = None,
-                 directory_refresh: float = DIRECTORY_REFRESH, pull_page: int | str | None = None) -> None:
+                 directory_refresh: float = DIRECTORY_REFRESH, pull_page: int | None = None) -> None:
         """`directory_refresh`: seconds between two readings of the directory in any case; `pull_page`: rows a pull
         asks for per page (at most the hub's page, the hub's when None)."""
         self.db = db
@@ -76,6 +77,14 @@ class SpokeSync:
         self.directory = Directory(db, self.hub, data_dir, node_id, directory_refresh)
         # The WAL's checkpoint after the last round that wrote, running in the background (None: none started).
         self.checkpointing: Background | None = None
+
+    @classmethod
+    def for_settings(cls, db: Database, settings: Settings, link: HubLink,
+                     progress: Progress | None = None) -> "SpokeSync":
+        """The spoke's client as the scheduler, the sync page and `lianfu sync` run it, with the node's settings."""
+        return cls(db, link, settings.data_dir, settings.node_id, progress,
+                   directory_refresh=settings.sync.directory_refresh_seconds,
+                   pull_page=settings.sync.pull_page_rows or None)
 
     def round(self, wait: float = 0.0) -> RoundResult:
         """One round; `wait` seconds for a round under way (the scheduler's) to end first."""
