@@ -1,7 +1,8 @@
 """The marks of a spoke's scope: what the hub's triggers keep per node and entity, read instead of the tables.
 
 A round with nothing to do is answered from them. They are read as named parts — the entities' marks, the open
-conflicts, the read's horizon, the entities counted by audience, the bulletins' files, the directory — each its own
+conflicts, the read's horizon, the entities counted by audience, the bulletins' files, the directory, the spoke's
+peer row — each its own
 select; the parts go to the database as one statement (one round trip on every round of every spoke) and each row
 comes back tagged with its part's name, read by column name.
 """
@@ -9,19 +10,32 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any, Callable
 
-from sqlalchemy import BigInteger, Text, Uuid, cast, func, literal, or_, select, union_all
+from sqlalchemy import BigInteger, Integer, Text, Uuid, case, cast, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from common import policy
-from common.models import Attachment, Bulletin, Node, Setting, SyncConflict, SyncMark, User
+from common.models import Attachment, Bulletin, Node, Setting, SyncConflict, SyncMark, SyncPeer, User
 from common.policy import Principal
 from sync.cursors import ZERO_ID, start_position
 from sync.entities import BY_NAME, ENTITIES, Entity
 from sync.hub.pull import HORIZON
 from sync.hub.scope import BY_AUDIENCE, CHECKSUM_MODULUS, MAX_ID
+
+
+@dataclass
+class PeerNote:
+    """What the spoke's peer row says of its last round (a quiet round that would say the same writes nothing)."""
+
+    queued: int
+    lag_seconds: float
+    digest_ok: bool
+    schema: str
+    last_success_at: datetime | None
 
 
 class Marks:
@@ -38,6 +52,8 @@ class Marks:
         self.directory: str | None = None
         # The scope's open conflicts.
         self.conflicts = 0
+        # The spoke's peer row as the same statement saw it (None: no row yet).
+        self.peer: PeerNote | None = None
 
     def reach(self, entity: str, version: int, row_id: uuid.UUID | None) -> None:
         """A row of `entity` at (version, id) is in the scope: the scope reaches at least that far."""
@@ -113,6 +129,17 @@ def directory_marks(node_id: str) -> list[Any]:
     ]
 
 
+def peer_marks(node_id: str) -> Any:
+    """The spoke's peer row: its queue in `version`, whether its digest matched in `rows`, and the lag, the time of
+    its last success and its schema in the part's name (`_peer|lag|time|schema`), read back by _read_peer."""
+    peers = SyncPeer.__table__
+    name = (literal("_peer|") + func.coalesce(cast(peers.c.lag_seconds, Text), "0") + "|"
+            + func.coalesce(cast(peers.c.last_success_at, Text), "") + "|" + func.coalesce(peers.c.schema, ""))
+    return _part(name, cast(peers.c.queued, BigInteger), _no_id(),
+                 case((peers.c.digest_ok.is_(True), 1), else_=0).cast(Integer), _zero()) \
+        .select_from(peers).where(peers.c.node_id == node_id)
+
+
 @lru_cache(maxsize=1024)
 def _statement(dialect: Any, subtree: frozenset[str], node_id: str) -> tuple[str, Any]:
     """The parts of one scope's marks as one statement, compiled once (it runs on every round of every spoke)."""
@@ -124,6 +151,7 @@ def _statement(dialect: Any, subtree: frozenset[str], node_id: str) -> tuple[str
     parts.extend(counted_marks(BY_NAME[name], spoke) for name in sorted(BY_AUDIENCE))
     parts.append(file_marks(subtree_ids, spoke))
     parts.extend(directory_marks(node_id))
+    parts.append(peer_marks(node_id))
     compiled = union_all(*parts).compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     if compiled.positional:
         return str(compiled), tuple(compiled.params[name] for name in compiled.positiontup or ())
@@ -173,6 +201,17 @@ def _read_directory(found: Marks, row: Any, directory: list[str]) -> None:
     directory.append("/".join(str(value) for value in (row.part, row.version, row.rows, row.checksum)))
 
 
+def _read_peer(found: Marks, row: Any, _directory: list[str]) -> None:
+    _tag, lag, when, schema = row.part.split("|", 3)
+    last_success_at = None
+    if when:
+        last_success_at = datetime.fromisoformat(when)
+        if last_success_at.tzinfo is None:
+            last_success_at = last_success_at.replace(tzinfo=timezone.utc)  # SQLite keeps UTC without the offset
+    found.peer = PeerNote(queued=int(row.version), lag_seconds=float(lag), digest_ok=bool(row.rows), schema=schema,
+                          last_success_at=last_success_at)
+
+
 _READERS: dict[str, Callable[[Marks, Any, list[str]], None]] = {
     "_conflicts": _read_conflicts, "_horizon": _read_horizon, "_files": _read_files}
 
@@ -182,6 +221,8 @@ def _reader(part: str) -> Callable[[Marks, Any, list[str]], None]:
         return _read_directory
     if part.startswith("_counted:"):
         return _read_counted
+    if part.startswith("_peer|"):
+        return _read_peer
     return _READERS.get(part, _read_entity)
 
 

@@ -1,19 +1,18 @@
 """A spoke's peer row at the hub: when it was last seen, how its last round went, what it has pushed and pulled."""
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from common.models import SyncPeer, utcnow
 
+if TYPE_CHECKING:
+    from sync.hub.marks import PeerNote
+
 # Seconds a spoke's "last seen / last success" may lag behind its quiet rounds (the sync page's resolution).
 PEER_REFRESH = 15.0
-
-_PEERS = SyncPeer.__table__
-_ROUND_NOTED = select(_PEERS.c.queued, _PEERS.c.lag_seconds, _PEERS.c.digest_ok, _PEERS.c.schema,
-                      _PEERS.c.last_success_at).where(_PEERS.c.node_id == bindparam("node_id"))
 
 
 def peer(session: Session, node_id: str) -> SyncPeer:
@@ -40,17 +39,16 @@ def round_values(schema: str, queued: int, lag_seconds: float | None, mismatched
             "schema": schema[:32]}
 
 
-def round_noted(session: Session, node_id: str, values: dict[str, Any]) -> bool:
-    """Whether the peer row already says `values` of a successful round noted less than PEER_REFRESH seconds ago
-    (a quiet round then writes nothing). Read from the row itself, so every hub worker answers alike."""
-    if not values["digest_ok"]:
+def round_noted(row: PeerNote | None, values: dict[str, Any]) -> bool:
+    """Whether the peer row (as the round's marks read it) already says `values` of a successful round noted less
+    than PEER_REFRESH seconds ago (a quiet round then writes nothing). Read from the row itself, so every hub worker
+    answers alike."""
+    if not values["digest_ok"] or row is None or row.last_success_at is None:
         return False
-    row = session.execute(_ROUND_NOTED, {"node_id": node_id}).first()
-    if row is None or row.last_success_at is None:
-        return False
-    held = {"queued": row.queued, "lag_seconds": row.lag_seconds, "digest_ok": bool(row.digest_ok),
-            "schema": row.schema}
-    return all(held[k] == v for k, v in values.items()) and \
+    held = {"queued": row.queued, "digest_ok": row.digest_ok, "schema": row.schema}
+    # The lag comes back through the database's text form of a float: equal up to its last digit.
+    return all(held[k] == values[k] for k in held) and math.isclose(row.lag_seconds, values["lag_seconds"],
+                                                                     rel_tol=1e-12, abs_tol=1e-9) and \
         (utcnow() - row.last_success_at).total_seconds() < PEER_REFRESH
 
 

@@ -66,7 +66,7 @@ def _quiet_round(session: Session, asker: Asker, spoke: Principal, wanted: PullR
     differ = mismatched(found, wanted.digest)
     answer.digest = {"mismatched": differ, "open_conflicts": found.conflicts}
     values = round_values(asker.schema, wanted.digest.queued, wanted.digest.lag_seconds, differ)
-    return answer, QuietRound(None if round_noted(session, spoke.node_id, values) else values)
+    return answer, QuietRound(None if round_noted(found.peer, values) else values)
 
 
 def read_pull(session: Session, asker: Asker, spoke: Principal,
@@ -125,4 +125,4 @@ def note_pull(session: Session, asker: Asker, node_id: str, spoke: Principal, wa
         theirs = wanted.digest or DigestRequest({})
         values = round_values(asker.schema, theirs.queued, theirs.lag_seconds, [])
         record.queued, record.lag_seconds, record.schema = values["queued"], values["lag_seconds"], values["schema"]
-        record.last_success_at = record.last_seen_at
+        record.digest_ok, record.last_success_at = True, record.last_seen_at

@@ -1018,3 +1018,32 @@ def test_after_a_round_the_marks_show_nothing_new_so_the_next_round_is_answered_
         roster.update_enterprise(session, office, uuid.UUID(next(iter(ids(sh.db, "enterprise")))), {"notes": "新情况"})
     assert not quiet()
     assert sh.sync().ok and quiet()
+
+
+def test_the_marks_carry_the_peer_row_so_a_quiet_round_noted_a_moment_ago_writes_nothing(fed: Federation) -> None:
+    """The marks statement reads the spoke's peer row too: a quiet round that would note what the row already says,
+    less than PEER_REFRESH seconds ago, writes nothing; anything different, or an older note, is written."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from common.models import SyncPeer
+    from sync import hub
+    from sync.hub.peers import PEER_REFRESH, round_noted, round_values
+
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok and sh.sync().ok
+    with fed.hub_db.reads() as session:
+        row = session.get(SyncPeer, "sc-shanghai")
+        assert row is not None and row.digest_ok is True and row.last_success_at is not None and row.schema
+        note = hub.read_marks(session, hub.spoke_principal(session, "sc-shanghai")).peer
+    assert note is not None
+    assert (note.last_success_at, note.queued, note.lag_seconds, note.schema, note.digest_ok) == \
+        (row.last_success_at, row.queued, row.lag_seconds, row.schema, True)
+    same = round_values(row.schema, row.queued, row.lag_seconds, [])
+    assert round_noted(note, same)
+    assert not round_noted(note, round_values(row.schema, row.queued + 1, row.lag_seconds, []))
+    assert not round_noted(note, round_values(row.schema, row.queued, row.lag_seconds + 5, []))
+    assert not round_noted(note, round_values(row.schema, row.queued, row.lag_seconds, ["person"]))
+    stale = replace(note, last_success_at=row.last_success_at - timedelta(seconds=PEER_REFRESH + 1))
+    assert not round_noted(stale, same)
+    assert not round_noted(None, same)
