@@ -267,6 +267,15 @@ def require_write(p: Principal, resource: str, action: str, node_id: str | None 
         raise Forbidden(N_("This belongs to a node outside your scope."))
 
 
+def may_write(p: Principal, resource: str, action: str, node_id: str | None = None) -> bool:
+    """Whether require_write would let `p` make this write (a page offers only the actions it may take)."""
+    try:
+        require_write(p, resource, action, node_id)
+    except Forbidden:
+        return False
+    return True
+
+
 def require_office(p: Principal) -> None:
     if not p.is_office:
         raise Forbidden(N_("Only the center office may do this."))
@@ -275,9 +284,11 @@ def require_office(p: Principal) -> None:
 # --- personal data ---------------------------------------------------------------------------------------------
 
 def reveals(p: Principal, field_name: str) -> bool:
-    """Whether `p` sees a personal-data field in full: police roles see ID numbers; phones also the sub-center."""
-    if field_name == "id_number":
-        return p.role in ("office", "liaison")
-    if field_name == "phone":
-        return p.role in ("office", "liaison", "subcenter")
-    return True
+    """Whether `p` sees a personal-data field in full on a list, a page, an export or an API answer: ID numbers and
+    phones never (masked to every role); seeing one in full is an act of its own (may_reveal), recorded with a reason."""
+    return field_name not in ("id_number", "phone")
+
+
+def may_reveal(p: Principal) -> bool:
+    """Whether `p` may ask to see a person's ID number and phone in full, with a reason (the police roles)."""
+    return p.role in ("office", "liaison")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Callable
 
 from sqlalchemy import JSON, BigInteger, Column, SmallInteger, Table
@@ -84,6 +84,8 @@ def _decoder_for(column: Column[Any]) -> Callable[[Any], Any] | None:
         return lambda v: v if isinstance(v, uuid.UUID) else uuid.UUID(str(v))
     if python_type is datetime:
         return lambda v: v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+    if python_type is date:
+        return lambda v: v if isinstance(v, date) else date.fromisoformat(str(v))
     return None
 
 

@@ -75,6 +75,7 @@ class PersonCreate(Body):
     id_number: Short = ""
     phone: Short = ""
     position: PersonName = ""
+    left_on: Short | None = None
 
 
 class PersonUpdate(Body):
@@ -82,6 +83,12 @@ class PersonUpdate(Body):
     id_number: Short | UnsetType = UNSET
     phone: Short | UnsetType = UNSET
     position: PersonName | UnsetType = UNSET
+    # The day the person left the enterprise (YYYY-MM-DD); null: working there again.
+    left_on: Short | None | UnsetType = UNSET
+
+
+class RevealRequest(Body):
+    reason: Note
 
 
 class CaseCreate(Body):

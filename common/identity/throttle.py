@@ -20,6 +20,8 @@ ACCOUNT = "account"
 ADDRESS = "address"
 # Searches of people (personal data) by one account: a burst is someone walking the register, not a person at work.
 SEARCH = "search"
+# Personal data shown in full by one account: each is asked for with a reason; many in an hour is not casework.
+REVEAL = "reveal"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ RULES = {
     ACCOUNT: Rule(5, timedelta(minutes=15), timedelta(minutes=15), timedelta(hours=4), timedelta(hours=24)),
     ADDRESS: Rule(20, timedelta(minutes=15), timedelta(minutes=15), timedelta(hours=4), timedelta(hours=24)),
     SEARCH: Rule(60, timedelta(minutes=10), timedelta(minutes=10), timedelta(hours=4), timedelta(hours=24)),
+    REVEAL: Rule(20, timedelta(hours=1), timedelta(hours=1), timedelta(hours=24), timedelta(hours=24)),
 }
 # Rows untouched this long (and not locked) are dropped; unknown names guessed by a scanner do not pile up.
 KEEP_FOR = timedelta(hours=24)
@@ -112,20 +115,25 @@ def record_success(session: Session, username: str) -> None:
 
 
 def count_search(session: Session, account: str, now: datetime) -> tuple[Lock | None, bool]:
-    """Count one search of people by `account`: the lock that refuses it (if any), and whether this very search
-    started that lock (the burst to record as a security event, once)."""
+    """Count one search of people by `account` (see count_use)."""
+    return count_use(session, SEARCH, account, now)
+
+
+def count_use(session: Session, scope: str, account: str, now: datetime) -> tuple[Lock | None, bool]:
+    """Count one use of a rate-limited act (`scope`: SEARCH, REVEAL) by `account`: the lock that refuses it (if any),
+    and whether this very use started that lock (the burst to record as a security event, once)."""
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect.startswith("postgres") else sqlite.insert
     key = account[:128]
-    session.execute(insert(LoginThrottle).values(scope=SEARCH, key=key, failures=0, lockouts=0, updated_at=now)
+    session.execute(insert(LoginThrottle).values(scope=scope, key=key, failures=0, lockouts=0, updated_at=now)
                     .on_conflict_do_nothing(index_elements=["scope", "key"]))
-    row = session.scalars(select(LoginThrottle).where(LoginThrottle.scope == SEARCH, LoginThrottle.key == key)
+    row = session.scalars(select(LoginThrottle).where(LoginThrottle.scope == scope, LoginThrottle.key == key)
                           .with_for_update().execution_options(populate_existing=True)).one()
     if row.locked_until and row.locked_until > now:
-        return Lock(SEARCH, row.locked_until), False
-    # The limit's own search still goes through: the one after it is the burst.
-    if _count(row, RULES[SEARCH], now, RULES[SEARCH].limit + 1):
-        return Lock(SEARCH, row.locked_until), True
+        return Lock(scope, row.locked_until), False
+    # The limit's own use still goes through: the one after it is the burst.
+    if _count(row, RULES[scope], now, RULES[scope].limit + 1):
+        return Lock(scope, row.locked_until), True
     return None, False
 
 

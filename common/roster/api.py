@@ -14,8 +14,9 @@ from common import i18n, policy
 from common.i18n import N_
 from common.api.deps import Caller, LimitQ, OffsetQ
 from common.api.paging import page
-from common.api.schemas import EnterpriseCreate, EnterpriseUpdate, PersonCreate, PersonUpdate
+from common.api.schemas import EnterpriseCreate, EnterpriseUpdate, PersonCreate, PersonUpdate, RevealRequest
 from common.models import Enterprise, Person
+from common.roster import reveal
 from common.roster import service as roster
 
 def people_search_allowed(request: Request, principal: Any) -> None:
@@ -33,6 +34,17 @@ def people_search_allowed(request: Request, principal: Any) -> None:
         raise TooManyRequestsException(
             detail=i18n.gettext(N_("Too many searches of people in a short time. Try again later.")),
             headers={"Retry-After": str(lock.retry_after(now))})
+
+
+def looked(request: Request, principal: Any) -> None:
+    """Count a look at personal data in full; past the account's limit, refuse it (429)."""
+    state = request.app.state
+    try:
+        reveal.count_look(state.db, principal, state.clock(), state.settings.node_id)
+    except reveal.RevealLimited as exc:
+        raise TooManyRequestsException(
+            detail=i18n.gettext(N_("Too many looks at personal data in a short time. Try again later.")),
+            headers={"Retry-After": str(exc.retry_after)}) from None
 
 
 class EnterpriseController(Controller):
@@ -64,6 +76,15 @@ class EnterpriseController(Controller):
         with request.app.state.db.transaction(actor=principal) as session:
             return roster.enterprise_out(roster.update_enterprise(session, principal, enterprise_id, data.to_dict()), principal)
 
+    @post("/{enterprise_id:uuid}/reveal", sync_to_thread=True, status_code=200,
+          summary="The contact's phone in full, asked for with a reason and recorded (office, liaison)")
+    def reveal_contact(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID],
+                       data: JSONBody[RevealRequest]) -> dict[str, Any]:
+        reason = reveal.check_request(principal, data.to_dict())
+        looked(request, principal)
+        with request.app.state.db.transaction(actor=principal) as session:
+            return reveal.reveal_contact(session, principal, enterprise_id, reason)
+
     @delete("/{enterprise_id:uuid}", sync_to_thread=True, status_code=204)
     def delete_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID]) -> None:
         with request.app.state.db.transaction(actor=principal) as session:
@@ -86,7 +107,7 @@ class PersonController(Controller):
                 stmt = stmt.where(Person.enterprise_id == enterprise_id)
             if term:
                 matches = Person.name.contains(term, autoescape=True)
-                if policy.reveals(principal, "id_number"):
+                if policy.may_reveal(principal):
                     # Searched exactly, never by fragment: partial matches would leak digits. Only by those who see
                     # the numbers: for anyone else a yes or no to a guessed number would give the number away.
                     matches = matches | (Person.id_number == term.upper())
@@ -107,6 +128,15 @@ class PersonController(Controller):
     def update_person(self, request: Request, principal: Caller, person_id: FromPath[UUID], data: JSONBody[PersonUpdate]) -> dict[str, Any]:
         with request.app.state.db.transaction(actor=principal) as session:
             return roster.person_out(roster.update_person(session, principal, person_id, data.to_dict()), principal)
+
+    @post("/{person_id:uuid}/reveal", sync_to_thread=True, status_code=200,
+          summary="A person's ID number and phone in full, asked for with a reason and recorded (office, liaison)")
+    def reveal_person(self, request: Request, principal: Caller, person_id: FromPath[UUID],
+                      data: JSONBody[RevealRequest]) -> dict[str, Any]:
+        reason = reveal.check_request(principal, data.to_dict())
+        looked(request, principal)
+        with request.app.state.db.transaction(actor=principal) as session:
+            return reveal.reveal_person(session, principal, person_id, reason)
 
     @delete("/{person_id:uuid}", sync_to_thread=True, status_code=204)
     def delete_person(self, request: Request, principal: Caller, person_id: FromPath[UUID]) -> None:

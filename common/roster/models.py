@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy import Boolean, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -52,3 +53,5 @@ class Person(Base, Synced, Pushed):
     id_number: Mapped[str] = mapped_column(String(18), default="", index=True)
     phone: Mapped[str] = mapped_column(String(20), default="")
     position: Mapped[str] = mapped_column(String(100), default="")
+    # The day the person left the enterprise: the record stays (cases and visits name them), shown as former staff.
+    left_on: Mapped[date | None] = mapped_column(default=None)

@@ -39,6 +39,7 @@ def enterprises_page(request: Request, q: FromQuery[str | None] = None, industry
         "enterprises": rows[:ROSTER_PAGE], "has_more": len(rows) > ROSTER_PAGE, "offset": offset, "page_size": ROSTER_PAGE,
         "q": q or "", "industry": industry or "", "risk_level": risk_level or "", "is_key": is_key or "",
         "industries": INDUSTRIES, "risk_levels": RISK_LEVELS, "nodes": nodes, "key_filter": KEY_FILTER,
+        "can_add": policy.may_write(p, "enterprise", "create"),
     }
     return render(request, "roster/list.html", context, partial="roster/_rows.html")
 
@@ -55,10 +56,16 @@ def enterprise_page(request: Request, enterprise_id: FromPath[UUID]) -> Response
         node = session.get(Node, enterprise.node_id)
         cases = session.scalars(policy.scoped(Case, p).where(Case.enterprise_id == enterprise.id)
                                 .order_by(Case.created_at.desc()).limit(50)).all()
+    everyone = [roster.person_out(x, p) for x in people]
     context = {
         "cases": cases, "status_labels": STATUS_FILTER,
-        "enterprise": roster.enterprise_out(enterprise, p), "people": [roster.person_out(x, p) for x in people],
+        "enterprise": roster.enterprise_out(enterprise, p),
+        "people": [x for x in everyone if not x["left_on"]], "former": [x for x in everyone if x["left_on"]],
         "visits": visits, "node": node, "industries": INDUSTRIES, "risk_levels": RISK_LEVELS,
+        "can_edit": policy.may_write(p, "enterprise", "update", enterprise.node_id),
+        "can_add_person": policy.may_write(p, "person", "create", enterprise.node_id),
+        "can_edit_people": policy.may_write(p, "person", "update", enterprise.node_id),
+        "can_reveal": policy.may_reveal(p),
     }
     return render(request, "roster/detail.html", context)
 

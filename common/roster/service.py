@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
@@ -163,8 +165,28 @@ def clean_person(data: dict[str, Any], partial: bool, current: Person | None, p:
         out[field] = problems.check(validator, value, field) if value else ""
     if "position" in data:
         out["position"] = optional_text(problems, data, "position", 100) or ""
+    if "left_on" in data:
+        out["left_on"] = problems.check(left_day, data.get("left_on"), "left_on")
     problems.raise_if_any()
     return out
+
+
+def today() -> date:
+    """Today in Beijing, the day the center's people live by."""
+    return datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+def left_day(value: Any, field: str = "left_on") -> date | None:
+    """The day a person left (YYYY-MM-DD), or None (still there): not in the future, not before 1949."""
+    if value in (None, ""):
+        return None
+    try:
+        day = value if isinstance(value, date) else date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise InvalidField(field, N_("A date such as 2026-11-30 is expected")) from None
+    if day > today() or day.year < 1949:
+        raise InvalidField(field, N_("The day someone left cannot be in the future"))
+    return day
 
 
 def create_person(session: Session, p: Principal, data: dict[str, Any]) -> Person:
@@ -195,6 +217,7 @@ def person_out(person: Person, p: Principal) -> dict[str, Any]:
         "id_number": person.id_number if policy.reveals(p, "id_number") else mask_id_number(person.id_number),
         "phone": person.phone if policy.reveals(p, "phone") else mask_phone(person.phone),
         "position": person.position, "node": person.node_id, "version": person.version,
+        "left_on": person.left_on.isoformat() if person.left_on else None,
         "created_at": person.created_at.isoformat(), "updated_at": person.updated_at.isoformat(),
     }
 

@@ -104,9 +104,11 @@ def test_people_validation_and_masking_on_write(clients: Any, world: dict[str, A
                                              "phone": "+86 139-1234-5678", "position": "安全员"})
     assert made.status_code == 201
     assert made.json()["id_number"] == number[:6] + "*" * 8 + number[-4:]
-    assert made.json()["phone"] == "13912345678"
+    assert made.json()["phone"] == "139****5678"  # stored as the number alone, shown masked as to everyone
     office = clients("office")
-    assert office.get(f"/api/v1/people/{made.json()['id']}").json()["id_number"] == number
+    assert office.get(f"/api/v1/people/{made.json()['id']}").json()["id_number"] == made.json()["id_number"]
+    shown = office.post(f"/api/v1/people/{made.json()['id']}/reveal", json={"reason": "核对身份"}).json()
+    assert (shown["id_number"], shown["phone"]) == (number, "13912345678")
 
 
 def test_unsafe_cookie_calls_need_the_csrf_token(clients: Any, db: Database) -> None:
