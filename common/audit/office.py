@@ -31,10 +31,12 @@ def audit_page(request: Request) -> Response[str]:
     with request.app.state.db.reads() as session:
         page = viewer.read_page(session, p, filters, AUDIT_PAGE) if filters else None
         nodes = viewer.node_names(session)
+        record_names = viewer.record_names(session, page.entries) if page else {}
     rows = []
     for entry in page.entries if page else []:
         out = viewer.entry_out(entry, page.names)
         rows.append({"entry": entry, "actor_name": out["actor"]["name"], "url": viewer.entity_url(entry),
+                     "record_name": record_names.get(entry.entity_id, ""),
                      "detail": viewer.detail_lines(out["detail"])})
     # An action or entity type the tables do not name yet is still offered, as it is spelt.
     actions = {**viewer.ACTION_LABELS, **({values["action"]: values["action"]} if values["action"] not in

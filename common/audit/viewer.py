@@ -7,7 +7,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from common import policy
 from common.i18n import N_
-from common.models import AuditEntry, Node, User
+from common.models import AuditEntry, Bulletin, Case, Enterprise, Node, NodeApplication, User
 from common.policy import Principal
 from common.service import SENSITIVE, Problems
 from common.validation import mask_id_number, mask_phone
@@ -118,15 +118,18 @@ def _moment(problems: Problems, field: str, value: str | None, end: bool) -> dat
         if len(text) == 10:
             day = date.fromisoformat(text)
             start = datetime(day.year, day.month, day.day, tzinfo=CST)
-            return start + timedelta(days=1) if end else start
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
-    except ValueError:
+            moment = start + timedelta(days=1) if end else start
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=CST)  # the office's clock, as on every page
+            # An end given to the microsecond includes that moment.
+            moment = moment + timedelta(microseconds=1) if end else moment
+        # Stored times are UTC: a moment that has none (the year 1 in Beijing, the end of year 9999) is no filter.
+        return moment.astimezone(timezone.utc)
+    except (ValueError, OverflowError):
         problems.add(field, MSG_DATE)
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=CST)  # the office's clock, as on every page
-    # An end given to the second includes that second.
-    return moment + timedelta(microseconds=1) if end else moment
 
 
 def _text(problems: Problems, field: str, value: str | None, max_len: int) -> str:
@@ -225,6 +228,24 @@ def read_page(session: Session, p: Principal, filters: AuditFilters, limit: int 
     return AuditPage(entries, encode_cursor(entries[-1]) if len(rows) > limit else None, names)
 
 
+def record_names(session: Session, entries: list[AuditEntry]) -> dict[str, str]:
+    """Entity id → how people know the record (an enterprise's name, a case's number…), for the entries shown."""
+    columns = {"enterprise": (Enterprise, Enterprise.name), "case": (Case, Case.number),
+               "bulletin": (Bulletin, Bulletin.title), "application": (NodeApplication, NodeApplication.name)}
+    wanted: dict[str, set[uuid.UUID]] = {}
+    for entry in entries:
+        if entry.entity_type in columns and entry.entity_id:
+            try:
+                wanted.setdefault(entry.entity_type, set()).add(uuid.UUID(entry.entity_id))
+            except ValueError:
+                continue
+    names: dict[str, str] = {}
+    for kind, ids in wanted.items():
+        model, column = columns[kind]
+        names.update({str(i): str(n) for i, n in session.execute(select(model.id, column).where(model.id.in_(ids)))})
+    return names
+
+
 def node_names(session: Session) -> dict[str, str]:
     return dict(session.execute(select(Node.id, Node.name).order_by(Node.path)).all())
 
@@ -271,7 +292,22 @@ def entry_out(entry: AuditEntry, names: Mapping[uuid.UUID, str]) -> dict[str, An
     }
 
 
+def _as_text(value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+
+
 def detail_lines(detail: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The (masked) details as lines of text: a string as it is, anything else as compact JSON."""
-    return [(str(key), value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str))
-            for key, value in detail.items()]
+    """The (masked) details as lines of text; a change as one line per field, "before → after"."""
+    lines: list[tuple[str, str]] = []
+    for key, value in detail.items():
+        if key == "changed" and isinstance(value, dict):
+            for field_name, pair in value.items():
+                if isinstance(pair, list) and len(pair) == 2:
+                    lines.append((str(field_name), f"{_as_text(pair[0])} → {_as_text(pair[1])}"))
+                else:
+                    lines.append((str(field_name), _as_text(pair)))
+        else:
+            lines.append((str(key), _as_text(value)))
+    return lines

@@ -154,7 +154,8 @@ def test_bad_filters_answer_400_naming_the_field(clients: Any) -> None:
     office = clients("office")
     for params, field in [({"since": "2026-13-01"}, "since"), ({"until": "next week"}, "until"),
                           ({"since": "2026-12-02", "until": "2026-12-01"}, "until"), ({"cursor": "not-a-cursor"}, "cursor"),
-                          ({"action": "x" * 41}, "action")]:
+                          ({"action": "x" * 41}, "action"), ({"until": "9999-12-31"}, "until"),
+                          ({"since": "0001-01-01T00:00:00"}, "since"), ({"cursor": "WzEsMl0"}, "cursor")]:
         response = office.get("/api/v1/audit", params=params)
         assert response.status_code == 400, (params, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
