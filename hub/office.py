@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from litestar.types import ControllerRouterHandler
 
+from common.audit.office import AUDIT_PAGE_HANDLERS
+from common.audit.office_api import AUDIT_API_HANDLERS
 from common.bulletins.api import BulletinController
 from common.bulletins.office import BULLETIN_OFFICE_HANDLERS
 from common.bulletins.office_api import BulletinOfficeController
@@ -16,9 +18,12 @@ from common.web.app import API_HANDLERS
 
 OFFICE_HANDLERS: list[ControllerRouterHandler] = [
     *CASE_OFFICE_HANDLERS, *VISIT_OFFICE_HANDLERS, *APPLICATION_OFFICE_HANDLERS, *BULLETIN_OFFICE_HANDLERS,
+    *AUDIT_PAGE_HANDLERS,
 ]
 
 # The API of every node, each controller with the office's own writes on its paths where it has some.
 WITH_OFFICE_WRITES = {BulletinController: BulletinOfficeController, ApplicationController: ApplicationOfficeController,
                       NodeController: NodeOfficeController}
-HUB_API_HANDLERS: list[ControllerRouterHandler] = [WITH_OFFICE_WRITES.get(handler, handler) for handler in API_HANDLERS]
+HUB_API_HANDLERS: list[ControllerRouterHandler] = [
+    *(WITH_OFFICE_WRITES.get(handler, handler) for handler in API_HANDLERS), *AUDIT_API_HANDLERS,
+]

@@ -13,6 +13,7 @@ from common.web.auth import require_principal
 
 BULLETINS = N_("Bulletins are published by the office at the hub.")
 APPLICATIONS = N_("Applications are decided at the hub.")
+AUDIT = N_("The audit trail is read by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
 HUB_ONLY: list[tuple[str, str, str]] = [
@@ -32,6 +33,8 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/bulletins/{bulletin_id:uuid}/remind", BULLETINS),
     ("POST", "/api/v1/applications/{application_id:uuid}/decision", APPLICATIONS),
     ("PATCH", "/api/v1/nodes/{node_id:str}", N_("Nodes are changed by the office at the hub.")),
+    ("GET", "/audit", AUDIT),
+    ("GET", "/api/v1/audit", AUDIT),
 ]
 
 
