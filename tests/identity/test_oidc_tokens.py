@@ -180,6 +180,15 @@ def test_scopes_limit_what_a_token_may_do(clients: Any, db: Database) -> None:
     write = api.post("/api/v1/enterprises", json={"name": "x"}, headers=bearer(token["access_token"]))
     assert write.status_code == 403 and 'scope="enterprises:write"' in write.headers["www-authenticate"]
     assert "token.insufficient_scope" in [a for a, _ in audit_actions(db)]
+    trail = api.get("/api/v1/audit", headers=bearer(token["access_token"]))
+    assert trail.status_code == 403 and 'scope="audit:read"' in trail.headers["www-authenticate"]
+
+
+def test_the_office_reads_the_audit_trail_with_a_token_of_its_scope(clients: Any, db: Database) -> None:
+    token, _, _ = person_tokens(clients, db, username="office", scope="openid audit:read")
+    trail = clients().get("/api/v1/audit", params={"limit": 5}, headers=bearer(token["access_token"]))
+    assert trail.status_code == 200, trail.text
+    assert 0 < len(trail.json()["items"]) <= 5
 
 
 def test_user_state_bites_at_once(clients: Any, db: Database) -> None:
