@@ -437,3 +437,87 @@ def test_log_out_from_the_header(open_tab: Callable[..., Tab]) -> None:
     tab.goto("/enterprises")
     assert tab.path() == "/login?next=/enterprises"
     tab.assert_clean()
+
+
+def test_the_office_keeps_the_roster_on_a_phone_add_edit_people_leave_and_a_look_in_full(
+        open_tab: Callable[..., Tab]) -> None:
+    """The roster's forms on a 390 px phone: an enterprise added (a wrong credit code first, told why in Chinese), a
+    person added with masked numbers on the enterprise's page, marked as having left, and one look in full."""
+    from datetime import date
+
+    from playwright.sync_api import expect
+
+    from common.validation import make_credit_code, make_id_number
+
+    tab = open_tab(PHONE)
+    page = tab.page
+    tab.login("office")
+    with page.expect_navigation():
+        page.get_by_role("link", name="添加企业").click()
+    assert tab.path() == "/enterprises/new"
+    tab.assert_no_sideways_scroll()
+    tab.assert_all_labelled()
+    page.get_by_label("企业名称").fill("启东手机录入建设有限公司")
+    page.get_by_label("统一社会信用代码").fill("91310115MA1K00000A")
+    page.get_by_label("行政区划代码").fill("310115")
+    page.get_by_label("联系人").fill("吴经理")
+    page.get_by_label("联系电话").fill("13755556666")
+    tab.expect_status(422, "/enterprises/new")
+    with page.expect_navigation():
+        page.get_by_role("button", name="加入名册").click()
+    expect(page.locator(".flash-error")).to_contain_text("未保存")
+    expect(page.locator("#e-credit_code")).to_be_visible()
+    tab.screenshot("roster-enterprise-form-error-phone.png")
+    page.get_by_label("统一社会信用代码").fill(make_credit_code("9", "1", "310115", "66000001"))
+    page.get_by_label("重点企业").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="加入名册").click()
+    assert ENTERPRISE_URL.search(tab.path()), tab.path()
+    expect(page.get_by_role("heading", level=1)).to_have_text("启东手机录入建设有限公司")
+    expect(page.locator("dl.meta")).to_contain_text("137****6666")
+    expect(page.locator("dl.meta")).not_to_contain_text("13755556666")
+    enterprise_path = tab.path()
+
+    with page.expect_navigation():
+        page.get_by_role("link", name="添加人员").click()
+    tab.assert_no_sideways_scroll()
+    tab.assert_all_labelled()
+    number = make_id_number("320681", date(1988, 8, 8), 456)
+    page.get_by_label("姓名").fill("孙八")
+    page.get_by_label("职务").fill("安全员")
+    page.get_by_label("身份证号").fill(number)
+    page.get_by_label("手机号", exact=True).fill("13533334444")
+    tab.screenshot("roster-person-form-phone.png")
+    with page.expect_navigation():
+        page.get_by_role("button", name="添加该人员").click()
+    assert tab.path() == enterprise_path + "#people"
+    people = page.locator("#people + p + .table-wrap")
+    expect(people).to_contain_text("孙八")
+    expect(people).to_contain_text(number[:6] + "*" * 8 + number[-4:])
+    assert number not in page.content() and "13533334444" not in page.content()
+    tab.assert_no_sideways_scroll()
+    tab.screenshot("roster-enterprise-people-phone.png")
+
+    with page.expect_navigation():
+        page.locator("tr", has_text="孙八").get_by_role("link", name="编辑").click()
+    page.get_by_label("已离职").check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="保存修改").click()
+    expect(page.locator("details.former-staff summary")).to_have_text("已离职人员（1）")
+    page.locator("details.former-staff summary").click()
+    former = page.locator("details.former-staff tr", has_text="孙八")
+    expect(former).to_contain_text("离职")
+
+    with page.expect_navigation():
+        former.get_by_role("link", name="查看完整信息").click()
+    tab.assert_no_sideways_scroll()
+    tab.assert_all_labelled()
+    assert number not in page.content()
+    page.get_by_label("事由").fill("核实人员身份")
+    with page.expect_navigation():
+        page.get_by_role("button", name="查看完整信息").click()
+    expect(page.locator("#revealed-id_number")).to_have_text(number)
+    expect(page.locator("#revealed-phone")).to_have_text("13533334444")
+    expect(page.locator(".flash-info")).to_contain_text("审计")
+    tab.screenshot("roster-reveal-phone.png")
+    tab.assert_clean()
