@@ -18,6 +18,7 @@ AUDIT = N_("The audit trail is read by the office at the hub.")
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
 HUB_ONLY: list[tuple[str, str, str]] = [
     ("POST", "/cases/routing", N_("Only the office at the hub may change this.")),
+    ("GET", "/cases/jwg", N_("Joint working groups are decided by the center's leaders at the hub.")),
     ("POST", "/visits/settings",
      N_("These lists are changed by the office at the hub; this node receives them with its sync.")),
     ("POST", "/applications/{application_id:uuid}/decision", APPLICATIONS),

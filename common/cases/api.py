@@ -11,9 +11,11 @@ from sqlalchemy import or_, select
 from common import policy
 from common.api.deps import Caller, LimitQ, OffsetQ
 from common.api.paging import page
-from common.api.schemas import CaseCreate, CaseEventCreate, CaseUpdate
+from common.api.schemas import CaseCreate, CaseEventCreate, CaseUpdate, RevealRequest
 from common.models import Case, CaseUnit
 from common.cases import service as cases
+from common.roster import reveal
+from common.roster.api import looked
 
 class CaseController(Controller):
     path = "/api/v1/cases"
@@ -67,3 +69,12 @@ class CaseController(Controller):
             event = cases.add_case_event(session, principal, case_id, data.to_dict())
             case = session.get(Case, case_id)
             return {**cases.event_out(event), "case_status": case.status if case else None}
+
+    @post("/{case_id:uuid}/reveal", sync_to_thread=True, status_code=200,
+          summary="The hotline caller's phone in full, asked for with a reason and recorded (office, liaison)")
+    def reveal_caller(self, request: Request, principal: Caller, case_id: FromPath[UUID],
+                      data: JSONBody[RevealRequest]) -> dict[str, Any]:
+        reason = reveal.check_request(principal, data.to_dict())
+        looked(request, principal)
+        with request.app.state.db.transaction(actor=principal) as session:
+            return reveal.reveal_caller(session, principal, case_id, reason)

@@ -196,9 +196,9 @@ def _refusal(state: CaseState, kind: EventKind, unit: str | None, *, as_liaison:
     elif kind == K.JWG_REQUESTED:
         if not state.emergency:
             return Conflict(MSG_NOT_EMERGENCY)
-        if state.jwg != JointGroup.NONE:
+        if state.jwg not in (JointGroup.NONE, JointGroup.REJECTED):
             return Conflict(MSG_JWG_EXISTS, jwg=state.jwg.value)
-    elif kind == K.JWG_APPROVED:
+    elif kind in (K.JWG_APPROVED, K.JWG_REJECTED):
         if state.jwg != JointGroup.REQUESTED:
             return Conflict(MSG_JWG_NOT_PENDING, jwg=state.jwg.value)
     return None
@@ -305,6 +305,8 @@ def _transition(state: CaseState, kind: EventKind, unit: str | None, event: Even
         return replace(state, jwg=JointGroup.REQUESTED)
     if kind == K.JWG_APPROVED:
         return replace(state, jwg=JointGroup.APPROVED)
+    if kind == K.JWG_REJECTED:
+        return replace(state, jwg=JointGroup.REJECTED)
     if kind == K.TRANSFERRED:
         return replace(state, status=S.TRANSFERRED)
     if kind == K.CALLBACK:

@@ -198,6 +198,8 @@ async def _act(request: Request, case_id: UUID, action: Any, form: dict[str, Any
     except (Forbidden, Conflict, InvalidField) as exc:
         refusal: DomainError = exc
         return await anyio.to_thread.run_sync(lambda: _case_page(request, p, case_id, error=refusal, failed=form))
+    if one(form.get("back")) == "jwg":  # decided from the leader's queue: back to the queue
+        return redirect(request, f"/cases/jwg?done={form.get('kind')}")
     return redirect(request, f"/cases/{case_id}#timeline")
 
 

@@ -168,12 +168,11 @@ def _amount(spec: DetailField, value: Any) -> int | float:
     return int(amount) if amount == amount.to_integral_value() else float(amount)
 
 
-def mask_details(details: dict[str, Any], reveal_contacts: bool) -> dict[str, Any]:
-    """The details as a person may see them: the hotline caller's name and phone hidden from whom they are not for."""
-    if reveal_contacts:
-        return dict(details)
+def mask_details(details: dict[str, Any], police: bool) -> dict[str, Any]:
+    """The details as a person may see them: the hotline caller's phone masked to everyone (seen in full only as a
+    recorded look, common/roster/reveal.py), the caller's name to all but the police roles."""
     out = dict(details)
-    if out.get("caller_name"):
+    if out.get("caller_name") and not police:
         name = str(out["caller_name"])
         out["caller_name"] = name[:1] + "*" * max(1, len(name) - 1)
     if out.get("caller_phone"):

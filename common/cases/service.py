@@ -150,7 +150,7 @@ def case_out(c: Case, p: Principal) -> dict[str, Any]:
         "id": str(c.id), "number": c.number, "enterprise_id": str(c.enterprise_id) if c.enterprise_id else None,
         "channel": c.channel, "category": c.category, "urgency": c.urgency, "jurisdiction": c.jurisdiction,
         "title": c.title, "description": c.description,
-        "details": case_rules.mask_details(c.details or {}, policy.reveals(p, "phone")), "status": c.status,
+        "details": case_rules.mask_details(c.details or {}, policy.may_reveal(p)), "status": c.status,
         "emergency": c.emergency, "lead_unit": c.lead_unit, "node": c.node_id, "version": c.version,
         "created_at": c.created_at.isoformat(), "updated_at": c.updated_at.isoformat(),
     }

@@ -43,7 +43,8 @@ SATISFACTION = {1: N_("Very dissatisfied"), 2: N_("Dissatisfied"), 3: N_("Accept
 NOTE_LABELS = {"returned": N_("Reason for returning"), "reported": N_("Result of the handling"),
                "transferred": N_("Cooperation letter (number, police it goes to)"), "comment": N_("Comment"),
                "jwg_requested": N_("Why a joint working group is needed"), "reopened": N_("Why it is reopened"),
-               "callback": N_("What the enterprise said"), "escalated": N_("Note")}
+               "callback": N_("What the enterprise said"), "escalated": N_("Note"),
+               "jwg_approved": N_("The leader's instructions"), "jwg_rejected": N_("Why it is not approved")}
 FILE_KINDS = {"reported": N_("Documents of the handling"), "transferred": N_("Cooperation letter (scan)")}
 
 

@@ -33,6 +33,7 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     JWG_REQUESTED = "jwg_requested"
     JWG_APPROVED = "jwg_approved"
+    JWG_REJECTED = "jwg_rejected"
     TRANSFERRED = "transferred"
     COMMENT = "comment"
     CALLBACK = "callback"
@@ -45,6 +46,8 @@ class JointGroup(StrEnum):
     NONE = "none"
     REQUESTED = "requested"
     APPROVED = "approved"
+    # Not agreed by the leader: the office may ask again (a new request) once the situation is clearer.
+    REJECTED = "rejected"
 
 
 OFFICE = "office"
@@ -70,7 +73,7 @@ ROLE_KINDS: dict[str, frozenset[EventKind]] = {
     ENTERPRISE: frozenset({K.COMMENT, K.CALLBACK, K.REOPENED}),
 }
 # Added to an office actor with the leader flag only (Art. 18: 经警企联服中心领导同意).
-LEADER_KINDS: frozenset[EventKind] = frozenset({K.JWG_APPROVED})
+LEADER_KINDS: frozenset[EventKind] = frozenset({K.JWG_APPROVED, K.JWG_REJECTED})
 
 # Kinds a liaison adds for their own unit; the unit of the event is the actor's unit.
 UNIT_KINDS: frozenset[EventKind] = frozenset({K.SIGNED, K.RETURNED, K.REPORTED})
@@ -88,6 +91,7 @@ TRANSITIONS: dict[EventKind, frozenset[Status]] = {
     K.ESCALATED:     frozenset({S.ACCEPTED, S.DISPATCHED, S.HANDLING, S.REPORTED}),  # emergency, once; status unchanged
     K.JWG_REQUESTED: frozenset({S.ACCEPTED, S.DISPATCHED, S.HANDLING, S.REPORTED}),  # needs emergency; unchanged
     K.JWG_APPROVED:  frozenset({S.ACCEPTED, S.DISPATCHED, S.HANDLING, S.REPORTED}),  # needs a pending request; unchanged
+    K.JWG_REJECTED:  frozenset({S.ACCEPTED, S.DISPATCHED, S.HANDLING, S.REPORTED}),  # needs a pending request; unchanged
     K.TRANSFERRED:   frozenset({S.ACCEPTED, S.DISPATCHED, S.HANDLING}),              # → transferred
     K.COMMENT:       frozenset(Status),                                              # unchanged
     K.CALLBACK:      frozenset({S.FILED}),                                           # → closed
@@ -95,7 +99,7 @@ TRANSITIONS: dict[EventKind, frozenset[Status]] = {
 }
 
 # Kinds that need a note; transferred's note records the cooperation letter (协作函).
-NOTE_KINDS: frozenset[EventKind] = frozenset({K.RETURNED, K.REPORTED, K.TRANSFERRED, K.COMMENT})
+NOTE_KINDS: frozenset[EventKind] = frozenset({K.RETURNED, K.REPORTED, K.TRANSFERRED, K.COMMENT, K.JWG_REJECTED})
 
 SATISFACTION_RANGE = range(1, 6)
 
@@ -122,6 +126,7 @@ KIND_LABELS: dict[EventKind, str] = {
     K.ESCALATED: N_("Start emergency plan"),
     K.JWG_REQUESTED: N_("Request joint working group"),
     K.JWG_APPROVED: N_("Approve joint working group"),
+    K.JWG_REJECTED: N_("Reject joint working group"),
     K.TRANSFERRED: N_("Transfer"),
     K.COMMENT: N_("Comment"),
     K.CALLBACK: N_("Callback"),
@@ -132,11 +137,12 @@ JOINT_GROUP_LABELS: dict[JointGroup, str] = {
     JointGroup.NONE: N_("No joint working group"),
     JointGroup.REQUESTED: N_("Joint working group requested"),
     JointGroup.APPROVED: N_("Joint working group approved"),
+    JointGroup.REJECTED: N_("Joint working group not approved"),
 }
 
 # Refusal messages (English msgids; translated when the problem is rendered).
 MSG_ROLE = N_("Your role may not record this event.")
-MSG_LEADER = N_("Only a leader of the center may approve a joint working group.")
+MSG_LEADER = N_("Only a leader of the center may approve or reject a joint working group.")
 MSG_NOT_YOUR_CASE = N_("Your unit is not handling this case.")
 MSG_OWN_UNIT = N_("You may only act for your own unit.")
 MSG_STATUS = N_("This event is not possible in the case's current status.")

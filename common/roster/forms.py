@@ -15,7 +15,8 @@ from common import policy
 from common.cases.views import error_messages
 from common.errors import Forbidden, InvalidField, NotFound
 from common.i18n import N_, gettext
-from common.models import Enterprise, Node, Person
+from common.cases import service as cases
+from common.models import Case, Enterprise, Node, Person
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.roster import reveal
@@ -258,14 +259,25 @@ async def _person_again(request: Request, p: Principal, form: dict[str, str], er
 # --- a look at personal data in full ----------------------------------------------------------------------------
 
 def _reveal_target(session: Any, p: Principal, kind: str, row_id: UUID) -> dict[str, Any]:
+    """What a look in full is about: its name, the fields shown masked, and the page to go back to."""
     if kind == "person":
         person = policy.get_visible(session, Person, row_id, p)
         enterprise = policy.get_visible(session, Enterprise, person.enterprise_id, p)
-        return {"kind": kind, "id": str(person.id), "name": person.name, "enterprise": enterprise,
-                "masked": roster.person_out(person, p)}
+        masked = roster.person_out(person, p)
+        return {"kind": kind, "name": person.name, "back": f"/enterprises/{enterprise.id}#people",
+                "back_label": enterprise.name, "fields": {"id_number": masked["id_number"], "phone": masked["phone"]}}
+    if kind == "case":
+        case = policy.get_visible(session, Case, row_id, p)
+        details = cases.case_out(case, p)["details"]
+        return {"kind": kind, "name": details.get("caller_name") or "", "back": f"/cases/{case.id}",
+                "back_label": case.number, "fields": {"caller_phone": details.get("caller_phone") or ""}}
     enterprise = policy.get_visible(session, Enterprise, row_id, p)
-    return {"kind": kind, "id": str(enterprise.id), "name": enterprise.contact_name, "enterprise": enterprise,
-            "masked": roster.enterprise_out(enterprise, p)}
+    masked = roster.enterprise_out(enterprise, p)
+    return {"kind": kind, "name": enterprise.contact_name, "back": f"/enterprises/{enterprise.id}",
+            "back_label": enterprise.name, "fields": {"contact_phone": masked["contact_phone"]}}
+
+
+REVEALERS = {"person": reveal.reveal_person, "enterprise": reveal.reveal_contact, "case": reveal.reveal_caller}
 
 
 async def _reveal_form(request: Request, kind: str, row_id: UUID) -> Response[str]:
@@ -294,9 +306,7 @@ async def _reveal(request: Request, kind: str, row_id: UUID) -> Response[str]:
 
         def work() -> dict[str, Any]:
             with state.db.transaction(actor=p) as session:
-                if kind == "person":
-                    return reveal.reveal_person(session, p, row_id, reason)
-                return reveal.reveal_contact(session, p, row_id, reason)
+                return REVEALERS[kind](session, p, row_id, reason)
 
         shown = await _in_thread(work)
     except InvalidField as exc:
@@ -337,8 +347,19 @@ async def reveal_contact_page(request: Request, enterprise_id: FromPath[UUID]) -
     return await _reveal(request, "enterprise", enterprise_id)
 
 
+@get("/cases/{case_id:uuid}/reveal", include_in_schema=False)
+async def reveal_caller_form(request: Request, case_id: FromPath[UUID]) -> Response[str]:
+    return await _reveal_form(request, "case", case_id)
+
+
+@post("/cases/{case_id:uuid}/reveal", include_in_schema=False)
+async def reveal_caller_page(request: Request, case_id: FromPath[UUID]) -> Response[str]:
+    return await _reveal(request, "case", case_id)
+
+
 ROSTER_FORM_HANDLERS = [
     new_enterprise_page, create_enterprise_page, edit_enterprise_page, update_enterprise_page,
     new_person_page, create_person_page, edit_person_page, update_person_page,
     reveal_person_form, reveal_person_page, reveal_contact_form, reveal_contact_page,
+    reveal_caller_form, reveal_caller_page,
 ]

@@ -1,4 +1,5 @@
-"""Seeing personal data in full: a person's ID number and phone, an enterprise contact's phone.
+"""Seeing personal data in full: a person's ID number and phone, an enterprise contact's phone, a hotline caller's
+phone.
 
 Every list, page, export and API answer masks them to every role. The police roles (office, liaison) may ask to see
 one record in full, giving a reason; each such look is recorded in the audit trail with its reason, and an account
@@ -19,7 +20,7 @@ from common.db import Database
 from common.errors import Forbidden
 from common.i18n import N_
 from common.identity import throttle
-from common.models import Enterprise, Person
+from common.models import Case, Enterprise, Person
 from common.policy import Principal
 from common.service import Problems, audit_write, required_text
 
@@ -71,3 +72,12 @@ def reveal_contact(session: Session, p: Principal, enterprise_id: uuid.UUID, rea
     audit_write(session, p, "enterprise.revealed", "enterprise", enterprise.id,
                 {"reason": reason, "fields": ["contact_phone"]})
     return {"id": str(enterprise.id), "name": enterprise.contact_name, "contact_phone": enterprise.contact_phone}
+
+
+def reveal_caller(session: Session, p: Principal, case_id: uuid.UUID, reason: str) -> dict[str, Any]:
+    """A hotline caller's phone in full (to call them back), recorded as `case.revealed` with the reason."""
+    case = policy.get_visible(session, Case, case_id, p)
+    details = case.details or {}
+    audit_write(session, p, "case.revealed", "case", case.id, {"reason": reason, "fields": ["caller_phone"]})
+    return {"id": str(case.id), "name": str(details.get("caller_name") or ""),
+            "caller_phone": str(details.get("caller_phone") or "")}

@@ -122,7 +122,14 @@ def test_hotline_caller_is_masked_for_the_workstation(clients: Any, world: dict[
     response = raise_request(office, world, channel="hotline", **{"details.caller_name": "王建国",
                                                                   "details.caller_phone": "13912345678"})
     case_id = created_id(response)
-    assert "13912345678" in office.get(f"/cases/{case_id}", headers=HTML).text
+    page = office.get(f"/cases/{case_id}", headers=HTML).text
+    # The office sees who called, the phone masked as to everyone; a recorded look shows it in full to call back.
+    assert "王建国" in page and "13912345678" not in page and "139****5678" in page
+    assert f'href="/cases/{case_id}/reveal"' in page
+    shown = office.post(f"/cases/{case_id}/reveal", data={"reason": "回电核实", "csrf_token": office.csrf}, headers=HTML)
+    assert shown.status_code == 200 and "13912345678" in shown.text
+    assert office.post(f"/api/v1/cases/{case_id}/reveal", json={"reason": "回电"}).json()["caller_phone"] == "13912345678"
+    assert clients("workstation_1").post(f"/api/v1/cases/{case_id}/reveal", json={"reason": "看看"}).status_code == 403
     seen = clients("workstation_1").get(f"/cases/{case_id}", headers=HTML).text
     assert "13912345678" not in seen and "139****5678" in seen and "王**" in seen and "王建国" not in seen
     api = clients("workstation_1").get(f"/api/v1/cases/{case_id}").json()
@@ -329,3 +336,39 @@ def test_the_office_keeps_the_routing_table(clients: Any, world: dict[str, Any])
     assert act(office, case_id, "accepted").status_code == 303
     page = office.get(f"/cases/{case_id}", headers=HTML).text
     assert re.search(r'<option value="legal" selected>', page) and re.search(r'name="co" value="public-order" checked', page)
+
+
+def test_the_leader_decides_joint_working_groups_from_a_queue_rejecting_with_a_reason(
+        clients: Any, world: dict[str, Any], db: Database) -> None:
+    office, leader, xz = clients("office"), clients("leader"), clients("liaison_xz")
+    case_id = world["cases"]["sh"]  # accepted and dispatched to criminal investigation in the world
+    assert act(office, case_id, "escalated").status_code == 303
+    assert act(office, case_id, "jwg_requested", note="涉及多地，需联合工作组").status_code == 303
+
+    queue = leader.get("/cases/jwg", headers=HTML)
+    assert queue.status_code == 200 and "待审批的联合工作组" in queue.text and "涉及多地，需联合工作组" in queue.text
+    assert 'value="jwg_rejected"' in queue.text and 'value="jwg_approved"' in queue.text
+    seen = office.get("/cases/jwg", headers=HTML)
+    assert seen.status_code == 200 and "涉及多地" in seen.text and 'value="jwg_rejected"' not in seen.text
+    assert xz.get("/cases/jwg", headers=HTML).status_code == 403
+    assert 'href="/cases/jwg"' in leader.get("/cases", headers=HTML).text
+    assert 'href="/cases/jwg"' not in office.get("/cases", headers=HTML).text
+
+    # A rejection needs its reason; the office may not reject; a reason given, the case leaves the queue.
+    before = kinds(db, case_id)
+    assert act(leader, case_id, "jwg_rejected", back="jwg").status_code == 422
+    refused = act(office, case_id, "jwg_rejected", note="不同意", back="jwg")
+    assert refused.status_code == 403 and "仅警企联服中心领导" in refused.text
+    assert kinds(db, case_id) == before
+    done = act(leader, case_id, "jwg_rejected", note="先由刑侦大队牵头处置", back="jwg")
+    assert done.status_code == 303 and done.headers["location"] == "/cases/jwg?done=jwg_rejected"
+    assert "目前没有待审批的联合工作组" in leader.get("/cases/jwg", headers=HTML).text
+    page = office.get(f"/cases/{case_id}", headers=HTML).text
+    assert "联合工作组未获批准" in page and "先由刑侦大队牵头处置" in page
+    assert office.get(f"/api/v1/cases/{case_id}/events").json()["items"][-1]["kind"] == "jwg_rejected"
+
+    # Asked again later, approved from the queue with the leader's instructions.
+    assert act(office, case_id, "jwg_requested", note="事态扩大，再次申请").status_code == 303
+    assert act(leader, case_id, "jwg_approved", note="同意，由刑侦大队牵头", back="jwg").status_code == 303
+    assert kinds(db, case_id)[-4:] == ["jwg_requested", "jwg_rejected", "jwg_requested", "jwg_approved"]
+    assert act(office, case_id, "jwg_requested", note="第三次").status_code == 409  # approved: no new request

@@ -84,6 +84,7 @@ PAYLOAD = {
     "transferred": {"note": "cooperation letter"},
     "comment": {"note": "called the enterprise"},
     "callback": {"satisfaction": 4},
+    "jwg_rejected": {"note": "handled by the lead unit first"},
 }
 
 # The expectation, written independently of the module's tables.
@@ -102,6 +103,7 @@ EXPECTED = {
     escalated      C    acc  dis  han  rep  C    C    C    C    C    C
     jwg_requested  C    C    C    C    C    C    C    C    C    han  C
     jwg_approved   F    F    F    F    F    F    F    F    F    F    F
+    jwg_rejected   F    F    F    F    F    F    F    F    F    F    F
     transferred    C    tra  tra  tra  C    C    C    C    C    tra  tra
     comment        sub  acc  dis  han  rep  fil  clo  tra  reo  han  han
     callback       C    C    C    C    C    clo  C    C    C    C    C
@@ -118,6 +120,7 @@ EXPECTED = {
     escalated      C    acc  dis  han  rep  C    C    C    C    C    C
     jwg_requested  C    C    C    C    C    C    C    C    C    han  C
     jwg_approved   C    C    C    C    C    C    C    C    C    C    han
+    jwg_rejected   C    C    C    C    C    C    C    C    C    C    han
     transferred    C    tra  tra  tra  C    C    C    C    C    tra  tra
     comment        sub  acc  dis  han  rep  fil  clo  tra  reo  han  han
     callback       C    C    C    C    C    clo  C    C    C    C    C
@@ -134,6 +137,7 @@ EXPECTED = {
     escalated      F    F    F    F    F    F    F    F    F    F    F
     jwg_requested  F    F    F    F    F    F    F    F    F    F    F
     jwg_approved   F    F    F    F    F    F    F    F    F    F    F
+    jwg_rejected   F    F    F    F    F    F    F    F    F    F    F
     transferred    F    F    F    F    F    F    F    F    F    F    F
     comment        F    F    dis  han  rep  fil  clo  tra  F    han  han
     callback       F    F    F    F    F    F    F    F    F    F    F
@@ -150,6 +154,7 @@ EXPECTED = {
     escalated      F    F    F    F    F    F    F    F    F    F    F
     jwg_requested  F    F    F    F    F    F    F    F    F    F    F
     jwg_approved   F    F    F    F    F    F    F    F    F    F    F
+    jwg_rejected   F    F    F    F    F    F    F    F    F    F    F
     transferred    F    F    F    F    F    F    F    F    F    F    F
     comment        F    F    F    F    F    F    F    F    F    F    F
     callback       F    F    F    F    F    F    F    F    F    F    F
@@ -166,6 +171,7 @@ EXPECTED = {
     escalated      F    F    F    F    F    F    F    F    F    F    F
     jwg_requested  F    F    F    F    F    F    F    F    F    F    F
     jwg_approved   F    F    F    F    F    F    F    F    F    F    F
+    jwg_rejected   F    F    F    F    F    F    F    F    F    F    F
     transferred    F    F    F    F    F    F    F    F    F    F    F
     comment        sub  acc  dis  han  rep  fil  clo  tra  reo  han  han
     callback       C    C    C    C    C    clo  C    C    C    C    C
@@ -642,7 +648,7 @@ ZH_STATUS = {
 ZH_KIND = {
     "accepted": "受理", "dispatched": "分派", "signed": "签收", "returned": "退单", "reported": "反馈",
     "filed": "备案", "escalated": "启动应急预案", "jwg_requested": "申请联合工作组",
-    "jwg_approved": "批准联合工作组", "transferred": "移交", "comment": "备注", "callback": "回访",
+    "jwg_approved": "批准联合工作组", "jwg_rejected": "不批准联合工作组", "transferred": "移交", "comment": "备注", "callback": "回访",
     "reopened": "重开",
 }
 
