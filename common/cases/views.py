@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.cases import lifecycle, vocabulary
@@ -102,10 +102,7 @@ def queue_query(p: Principal, filters: dict[str, str]) -> Any:
     if filters.get("unit") and p.role != "liaison":
         stmt = stmt.where(Case.id.in_(select(CaseUnit.case_id).where(CaseUnit.unit_id == filters["unit"],
                                                                       CaseUnit.active.is_(True))))
-    term = filters.get("q")
-    if term:
-        stmt = stmt.where(or_(Case.title.contains(term, autoescape=True), Case.number == term.upper(),
-                              Case.description.contains(term, autoescape=True)))
+    stmt = cases.search_cases(stmt, filters.get("q"))
     rank = sql_case(URGENCY_RANK, value=Case.urgency, else_=len(URGENCY_RANK))
     return stmt.order_by(rank, Case.created_at, Case.id)
 
