@@ -31,7 +31,6 @@ from common.reference import (
 )
 from common.cases import rules as case_rules
 from common.cases import service as cases
-from common.roster import service as roster
 from common.web.errors import field_errors
 
 QUEUE_PAGE = 30
@@ -59,28 +58,6 @@ def unit_names(session: Session) -> dict[str, str]:
     english = i18n.current_language() == "en"
     rows = session.execute(select(Unit.id, Unit.name, Unit.name_en).where(Unit.active.is_(True)).order_by(Unit.sort_order))
     return {r.id: (r.name_en or r.name) if english else r.name for r in rows}
-
-
-def enterprise_choices(session: Session, p: Principal, chosen: Any, q: str = "", dialect: str = "sqlite") -> list[Any]:
-    """Enterprises to raise a request for: a workstation's few, or (the office) those its search finds."""
-    rows: list[Any] = []
-    if chosen:
-        try:
-            rows = list(session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == _uuid(chosen))))
-        except ValueError:
-            rows = []
-    if p.is_office:
-        if q:
-            rows += list(session.scalars(roster.enterprise_query(p, dialect, q).limit(20)))
-    else:
-        rows += list(session.scalars(policy.scoped(Enterprise, p).order_by(Enterprise.name).limit(200)))
-    return list({e.id: e for e in rows}.values())
-
-
-def _uuid(value: Any) -> Any:
-    import uuid
-
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 # ── The queue ─────────────────────────────────────────────────────────────────────────────────────────────────
