@@ -46,8 +46,8 @@ def enterprise_picker(session: Session, p: Principal, dialect: str, field: str =
     picked = _visible(session, p, chosen)
     rows: list[Enterprise] = []
     fixed = None
-    if p.role == "enterprise":
-        # A workstation's account holds its own one or few: listed, not searched.
+    if p.role == "enterprise" and not term:
+        # A workstation's account holds its own one or few: listed before anything is typed, one of them fixed.
         rows = list(session.scalars(policy.scoped(Enterprise, p).order_by(Enterprise.name).limit(PICKER_SIZE + 1)))
         if len(rows) == 1:
             fixed = rows[0]
