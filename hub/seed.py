@@ -19,6 +19,7 @@ from common.identity.passwords import hash_password
 from common.policy import load_principal
 from common.cases import service as case_service
 from common.federation.service import add_node
+from common.roster.service import name_pinyin
 from common.validation import make_credit_code, make_id_number
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -29,6 +30,8 @@ NODES = [
     ("sc-suzhou", "subcenter", "苏州分中心", "hub", "320500"),
     ("ws-demo-1", "workstation", "启东建工集团上海工作站", "sc-shanghai", "310115"),
 ]
+# The enterprise hosting ws-demo-1 (the first of the roster drawn under sc-shanghai, renamed).
+HOST_NAME = "启东建工集团有限公司上海分公司"
 
 
 # Where the city's enterprises operate: (node, region code, place name, share of the roster).
@@ -222,7 +225,7 @@ def seed_demo(session: Session, enterprises: int, seed: int = 20200812) -> dict[
     host = next((row for row in sample if row["node_id"] == "sc-shanghai"), None)
     if ws is not None and ws.host_enterprise_id is None and host is not None:
         session.execute(Enterprise.__table__.update().where(Enterprise.id == host["id"]).values(
-            node_id="ws-demo-1", name="启东建工集团有限公司上海分公司", is_key=True))
+            node_id="ws-demo-1", name=HOST_NAME, name_pinyin=name_pinyin(HOST_NAME), is_key=True))
         session.execute(Person.__table__.update().where(Person.enterprise_id == host["id"]).values(node_id="ws-demo-1"))
         host["node_id"] = "ws-demo-1"
         ws.host_enterprise_id = host["id"]

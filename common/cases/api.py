@@ -6,7 +6,7 @@ from uuid import UUID
 
 from litestar.params import FromPath, FromQuery, JSONBody
 from litestar import Controller, Request, get, patch, post
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from common import policy
 from common.api.deps import Caller, LimitQ, OffsetQ
@@ -28,9 +28,7 @@ class CaseController(Controller):
                    unit: FromQuery[str | None] = None, emergency: FromQuery[bool | None] = None) -> dict[str, Any]:
         with request.app.state.db.reads() as session:
             stmt = policy.scoped(Case, principal)
-            if q and q.strip():
-                term = q.strip()
-                stmt = stmt.where(or_(Case.title.contains(term, autoescape=True), Case.number == term.upper()))
+            stmt = cases.search_cases(stmt, q)
             for column, value in ((Case.status, status), (Case.category, category), (Case.urgency, urgency),
                                   (Case.node_id, node), (Case.enterprise_id, enterprise_id)):
                 if value:

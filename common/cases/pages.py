@@ -24,7 +24,8 @@ from common.cases import service as cases
 from common.attachments.service import add_attachment
 from common.attachments.pages import upload_limit
 from common.web.auth import require_office_principal, require_principal
-from common.cases.views import case_context, describe_error, enterprise_choices, error_messages, queue_context, unit_names
+from common.cases.views import case_context, describe_error, error_messages, queue_context, unit_names
+from common.roster.picker import enterprise_picker
 from common.web.errors import field_errors
 from common.web.htmx import redirect
 from common.web.mounted import serves
@@ -94,15 +95,16 @@ def cases_page(request: Request, q: FromQuery[str | None] = None, status: FromQu
 
 # ── Raising a request / the hotline intake ────────────────────────────────────────────────────────────────────
 
-def _new_context(session: Any, p: Principal, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+def _new_context(session: Any, dialect: str, p: Principal, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
     category = values.get("category") or ""
     return {
         "values": values, "details": values.get("details") or {}, "errors": errors, "category": category,
         "category_fields": case_rules.CATEGORY_FIELDS.get(category, ()), "common_fields": case_rules.COMMON_FIELDS,
         "caller_fields": case_rules.CALLER_FIELDS if p.is_office else (),
         "categories": CATEGORIES, "channels": CHANNELS, "urgencies": URGENCIES, "jurisdictions": JURISDICTIONS,
-        "enterprises": enterprise_choices(session, p, values.get("enterprise_id")),
-        "enterprise_required": p.role == "enterprise", "hotline": p.is_office,
+        "enterprise_picker": enterprise_picker(session, p, dialect, "enterprise_id", values.get("enterprise_q"),
+                                               values.get("enterprise_id"), required=p.role == "enterprise"),
+        "hotline": p.is_office,
     }
 
 
@@ -111,7 +113,7 @@ async def new_case_page(request: Request) -> Response[str]:
     # Async (the thread hop by hand): a sync GET beside an async POST on one path is mis-wrapped by Litestar 2.25.
     p = require_principal(request)
     policy.require_write(p, "case", "create")
-    values: dict[str, Any] = {k: request.query_params.get(k, "") for k in PREFILL}
+    values: dict[str, Any] = {k: request.query_params.get(k, "") for k in (*PREFILL, "enterprise_q")}
     values["channel"] = values["channel"] if values["channel"] in CHANNELS else ("hotline" if p.is_office else "platform")
     values["urgency"] = values["urgency"] if values["urgency"] in URGENCIES else "routine"
     values["category"] = values["category"] if values["category"] in CATEGORIES else ""
@@ -119,21 +121,11 @@ async def new_case_page(request: Request) -> Response[str]:
 
     def work() -> Response[str]:
         with request.app.state.db.reads() as session:
-            context = _new_context(session, p, values, {})
+            context = _new_context(session, request.app.state.db.dialect, p, values, {})
         # Changing the category swaps in its own fields.
         return render(request, "cases/new.html", context, partial="cases/_category_fields.html")
 
     return await anyio.to_thread.run_sync(work)
-
-
-@get("/cases/new/enterprises", include_in_schema=False, sync_to_thread=True)
-def enterprise_lookup(request: Request, enterprise_q: FromQuery[str | None] = None) -> Response[str]:
-    """The office looks an enterprise up by name or code while taking a call."""
-    p = require_principal(request)
-    with request.app.state.db.reads() as session:
-        choices = enterprise_choices(session, p, None, (enterprise_q or "").strip(), request.app.state.db.dialect)
-    return render(request, "cases/_enterprise_choices.html", {"enterprises": choices, "values": {}, "errors": {},
-                                                               "enterprise_required": p.role == "enterprise"})
 
 
 @post("/cases/new", include_in_schema=False, request_max_body_size=None, middleware=[upload_limit()])
@@ -157,7 +149,7 @@ async def create_case_page(request: Request) -> Response[Any]:
 
         def again() -> dict[str, Any]:
             with state.db.reads() as session:
-                return _new_context(session, p, _typed_values(form, data), errors)
+                return _new_context(session, state.db.dialect, p, _typed_values(form, data), errors)
 
         return render(request, "cases/new.html", await anyio.to_thread.run_sync(again), status=422)
     return redirect(request, f"/cases/{case_id}")
@@ -264,5 +256,5 @@ async def routing_page(request: Request, saved: FromQuery[str | None] = None) ->
     return await anyio.to_thread.run_sync(work)
 
 
-CASE_PAGE_HANDLERS = [cases_page, new_case_page, enterprise_lookup, create_case_page, case_page, case_event, case_dispatch,
+CASE_PAGE_HANDLERS = [cases_page, new_case_page, create_case_page, case_page, case_event, case_dispatch,
                       case_plan_step, routing_page]

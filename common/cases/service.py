@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import Select, func, inspect, or_, select, update
 from sqlalchemy.orm import Session
 
 from common.cases import lifecycle, vocabulary
@@ -38,6 +38,17 @@ def next_case_number(session: Session, year: int) -> str:
         session.flush()
     last = session.scalar(select(CaseSequence.last).where(CaseSequence.node_id == node_id, CaseSequence.year == year))
     return f"{prefix}{last:05d}"
+
+
+def search_cases(stmt: Select[Any], q: str | None) -> Select[Any]:
+    """Cases whose number holds the term anywhere, in any case ("00001", "sc-shanghai", "2026-00001" find
+    SC-SHANGHAI-2026-00001), or whose title or description does; the queue page and the API search alike."""
+    term = (q or "").strip()
+    if not term:
+        return stmt
+    return stmt.where(or_(Case.number.contains(term.upper(), autoescape=True),
+                          Case.title.icontains(term, autoescape=True),
+                          Case.description.icontains(term, autoescape=True)))
 
 
 def clean_case(data: dict[str, Any], partial: bool, current: Case | None = None) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from common.cases import lifecycle, vocabulary
@@ -31,7 +31,6 @@ from common.reference import (
 )
 from common.cases import rules as case_rules
 from common.cases import service as cases
-from common.roster import service as roster
 from common.web.errors import field_errors
 
 QUEUE_PAGE = 30
@@ -62,28 +61,6 @@ def unit_names(session: Session) -> dict[str, str]:
     return {r.id: (r.name_en or r.name) if english else r.name for r in rows}
 
 
-def enterprise_choices(session: Session, p: Principal, chosen: Any, q: str = "", dialect: str = "sqlite") -> list[Any]:
-    """Enterprises to raise a request for: a workstation's few, or (the office) those its search finds."""
-    rows: list[Any] = []
-    if chosen:
-        try:
-            rows = list(session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == _uuid(chosen))))
-        except ValueError:
-            rows = []
-    if p.is_office:
-        if q:
-            rows += list(session.scalars(roster.enterprise_query(p, dialect, q).limit(20)))
-    else:
-        rows += list(session.scalars(policy.scoped(Enterprise, p).order_by(Enterprise.name).limit(200)))
-    return list({e.id: e for e in rows}.values())
-
-
-def _uuid(value: Any) -> Any:
-    import uuid
-
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-
-
 # ── The queue ─────────────────────────────────────────────────────────────────────────────────────────────────
 
 def queue_query(p: Principal, filters: dict[str, str]) -> Any:
@@ -103,10 +80,7 @@ def queue_query(p: Principal, filters: dict[str, str]) -> Any:
     if filters.get("unit") and p.role != "liaison":
         stmt = stmt.where(Case.id.in_(select(CaseUnit.case_id).where(CaseUnit.unit_id == filters["unit"],
                                                                       CaseUnit.active.is_(True))))
-    term = filters.get("q")
-    if term:
-        stmt = stmt.where(or_(Case.title.contains(term, autoescape=True), Case.number == term.upper(),
-                              Case.description.contains(term, autoescape=True)))
+    stmt = cases.search_cases(stmt, filters.get("q"))
     rank = sql_case(URGENCY_RANK, value=Case.urgency, else_=len(URGENCY_RANK))
     return stmt.order_by(rank, Case.created_at, Case.id)
 

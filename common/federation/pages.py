@@ -61,7 +61,8 @@ async def applications_page(request: Request, status: FromQuery[str | None] = No
 def _form_page(request: Request, p: Principal, values: dict[str, Any], errors: dict[str, str],
                application: NodeApplication | None = None, status: int = 200) -> Any:
     def build(session: Any) -> Response[str]:
-        context = views.form_context(session, p, values, errors, application)
+        context = views.form_context(session, p, values, errors, application,
+                                     request.query_params.get("host_enterprise_q", ""))
         template = "federation/edit.html" if application is not None else "federation/new.html"
         # Changing the kind swaps in that kind's fields.
         return render(request, template, context, partial="federation/_fields.html", status=status)
@@ -78,15 +79,6 @@ async def new_application_page(request: Request, kind: FromQuery[str | None] = N
     # Switching the kind keeps what was already typed in the fields both kinds share.
     typed = {k: v for k, v in request.query_params.items() if k in views.FORM_FIELDS and k != "kind" and v}
     return await _form_page(request, p, {**values, **typed}, {})
-
-
-@get("/applications/new/hosts", include_in_schema=False, sync_to_thread=True)
-def host_lookup(request: Request, host_q: FromQuery[str | None] = None) -> Response[str]:
-    """The office looks a host enterprise up by name (it sees far too many to list)."""
-    p = require_principal(request)
-    with request.app.state.db.reads() as session:
-        hosts = views.host_choices(session, p, None, (host_q or "").strip())
-    return render(request, "federation/_hosts.html", {"hosts": hosts, "values": {}, "errors": {}})
 
 
 def _application_data(form: dict[str, Any]) -> dict[str, Any]:
@@ -204,5 +196,5 @@ async def act(request: Request, application_id: UUID, action: Callable[[Any, Pri
     return redirect(request, f"/applications/{application_id}#{anchor}")
 
 
-APPLICATION_PAGE_HANDLERS = [applications_page, new_application_page, host_lookup, create_application_page,
+APPLICATION_PAGE_HANDLERS = [applications_page, new_application_page, create_application_page,
                              edit_application_page, update_application_page, application_page, print_page]

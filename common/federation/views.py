@@ -15,6 +15,7 @@ from common.models import Attachment, Enterprise, Node, NodeApplication, User
 from common.policy import Principal
 from common.reference import NODE_KINDS, NODE_STATUSES
 from common.federation import service as federation
+from common.roster.picker import enterprise_picker
 
 LIST_PAGE = 30
 FORM_FIELDS = ("kind", "name", "region_code", "parent_node", "host_enterprise_id", "head_name", "head_phone",
@@ -77,8 +78,10 @@ def form_context(session: Session, p: Principal, values: dict[str, Any], errors:
     return {"values": values, "errors": errors, "kind": kind, "application": application,
             "new_node": kind in NEW_KINDS, "parents": parent_choices(session, p, kind),
             "targets": target_choices(session, p) if application is None else [],
-            "hosts": host_choices(session, p, values.get("host_enterprise_id"), q),
-            "host_search": p.is_office, "kind_choices": _kind_choices(p), **labels()}
+            "host_picker": enterprise_picker(session, p, session.get_bind().dialect.name, "host_enterprise_id", q,
+                                             values.get("host_enterprise_id"), required=True,
+                                             keep={"kind": kind} if application is None else {}),
+            "kind_choices": _kind_choices(p), **labels()}
 
 
 def _kind_choices(p: Principal) -> dict[str, str]:
@@ -119,29 +122,6 @@ def target_choices(session: Session, p: Principal) -> list[Node]:
     if not p.is_office:
         stmt = stmt.where(Node.id.in_(sorted(p.subtree)))
     return list(session.scalars(stmt.order_by(Node.path)))
-
-
-def host_choices(session: Session, p: Principal, chosen: Any, q: str = "") -> list[Enterprise]:
-    """Enterprises that may host a workstation: the caller's own, or (the office, with many) those it searches for."""
-    rows: list[Enterprise] = []
-    if chosen:
-        rows += list(session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == _uuid_or_none(chosen))))
-    stmt = policy.scoped(Enterprise, p).order_by(Enterprise.name)
-    if p.is_office:
-        if not q:
-            return rows
-        stmt = stmt.where(Enterprise.name.contains(q, autoescape=True))
-    rows += list(session.scalars(stmt.limit(50)))
-    return list({e.id: e for e in rows}.values())
-
-
-def _uuid_or_none(value: Any) -> Any:
-    import uuid
-
-    try:
-        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
-    except ValueError:
-        return None
 
 
 def values_of(application: NodeApplication, p: Principal) -> dict[str, Any]:

@@ -29,7 +29,8 @@ class Enterprise(Base, Synced, Pushed):
     )
 
     name: Mapped[str] = mapped_column(String(200))
-    # Pinyin in full and as initials, so typing "zjg" or "zhangjiagang" finds 张家港…
+    # Pinyin in full, then as initials (common/roster/service.py: name_pinyin): a substring of either is the pinyin of
+    # a run of the name's characters, so typing "zjg" or "zhangjiagang" finds 张家港…, "jg" 启东建工…
     name_pinyin: Mapped[str] = mapped_column(String(600), default="")
     credit_code: Mapped[str] = mapped_column(String(18))
     region_code: Mapped[str] = mapped_column(String(6))

@@ -13,6 +13,7 @@ from common.api.deps import OffsetQ
 from common.models import Case, Enterprise, Node, Person, Visit
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.roster import service as roster
+from common.roster.picker import FIELDS as PICKER_FIELDS, enterprise_picker
 from common.cases.views import STATUS_FILTER
 from common.web.auth import require_principal
 from common.web.templating import render
@@ -70,4 +71,18 @@ def enterprise_page(request: Request, enterprise_id: FromPath[UUID]) -> Response
     return render(request, "roster/detail.html", context)
 
 
-ROSTER_PAGE_HANDLERS = [enterprises_page, enterprise_page]
+@get("/enterprises/picker", include_in_schema=False, sync_to_thread=True)
+def picker_page(request: Request, field: FromQuery[str] = "enterprise_id", q: FromQuery[str | None] = None) -> Response[str]:
+    """The enterprise picker's matches for what was typed (its search box's own name, or `q`), the enterprise
+    already chosen (sent under the form's field name) kept among them; served by this node, hub or spoke."""
+    p = require_principal(request)
+    if field not in PICKER_FIELDS:
+        field = "enterprise_id"
+    params = request.query_params
+    term = q if q is not None else params.get(PICKER_FIELDS[field], "")
+    with request.app.state.db.reads() as session:
+        picker = enterprise_picker(session, p, request.app.state.db.dialect, field, term, params.get(field))
+    return render(request, "roster/_picker_results.html", {"picker": picker})
+
+
+ROSTER_PAGE_HANDLERS = [enterprises_page, picker_page, enterprise_page]

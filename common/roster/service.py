@@ -23,11 +23,26 @@ from common.validation import (
 )
 
 
+NAME_PINYIN_SIZE = 600  # Enterprise.name_pinyin's width
+
+
 def name_pinyin(name: str) -> str:
-    """Full pinyin and initials, lower case, so a search for "zjg" or "zhangjiagang" finds the name."""
-    full = "".join(lazy_pinyin(name)).lower()
-    initials = "".join(lazy_pinyin(name, style=Style.FIRST_LETTER)).lower()
-    return f"{full} {initials}"
+    """The name's full pinyin, then its initials, lower case: "qidongjiangong… qdjg…".
+
+    A substring search then finds the name by the full pinyin or the initials of any run of its characters: 建工
+    by "jiangong" or "jg", 启东建工 by "qidongjiangong" or "qdjg", the whole name by all its initials. Readings come
+    from pypinyin's phrase dictionary (重庆 chongqing, 银行 yinhang); letters and digits are kept, punctuation
+    (brackets, dots) dropped so it does not split a run. A very long name keeps every initial and loses the tail
+    of its full pinyin to fit the column.
+    """
+    full = "".join(_letters(lazy_pinyin(name)))
+    initials = "".join(_letters(lazy_pinyin(name, style=Style.FIRST_LETTER)))
+    full = full[:max(0, NAME_PINYIN_SIZE - len(initials) - 1)]
+    return f"{full} {initials}"[:NAME_PINYIN_SIZE]
+
+
+def _letters(chunks: list[str]) -> list[str]:
+    return [re.sub(r"[^0-9a-z]", "", chunk.lower()) for chunk in chunks]
 
 
 def _bool(value: Any) -> bool:

@@ -35,9 +35,10 @@
       if ((el.type === "radio" || el.type === "checkbox") && !el.checked) { return; }
       values.push([el.name, el.value]);
     });
-    var select = form.querySelector("#f-enterprise_id");
-    var option = select && select.selectedOptions[0];
-    var draft = {saved: Date.now(), values: values, enterprise_label: option && option.value ? option.textContent : ""};
+    // The enterprise picker lists only what the last search found: keep the chosen one's words to show it again.
+    var chosen = form.querySelector("input[name=enterprise_id]:checked");
+    var label = chosen && chosen.value ? chosen.closest("label") : null;
+    var draft = {saved: Date.now(), values: values, enterprise_label: label ? label.textContent.replace(/\s+/g, " ").trim() : ""};
     try { store.setItem(form.dataset.draftKey, JSON.stringify(draft)); } catch (e) { return; }
     status(form, "saved");
   }
@@ -71,6 +72,10 @@
 
   function setField(form, name, value, label) {
     var els = Array.prototype.filter.call(form.elements, function (el) { return el.name === name; });
+    if (name === "enterprise_id" && value && label && !els.some(function (el) { return el.value === value; })) {
+      var added = addPickerChoice(form, value, label);
+      if (added) { els.push(added); }
+    }
     els.forEach(function (el) {
       if (el.type === "radio" || el.type === "checkbox") {
         el.checked = el.value === value;
@@ -87,6 +92,24 @@
         el.value = value;
       }
     });
+  }
+
+  function addPickerChoice(form, value, label) {
+    // The drafted enterprise as one more choice of the picker (built from text: nothing of it is read as markup).
+    var list = form.querySelector("#picker-results-enterprise_id");
+    if (!list) { return null; }
+    var row = document.createElement("label");
+    row.className = "choice picker-option";
+    var input = document.createElement("input");
+    input.type = "radio";
+    input.name = "enterprise_id";
+    input.value = value;
+    row.appendChild(input);
+    row.appendChild(document.createTextNode(" " + label));
+    var hint = list.querySelector(".hint");
+    if (hint) { hint.remove(); }
+    list.insertBefore(row, list.querySelector("label"));
+    return input;
   }
 
   function clearDraft(key) {

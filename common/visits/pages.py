@@ -22,6 +22,7 @@ from common.policy import Principal
 from common.reference import HAZARD_SEVERITIES, VISIT_KINDS
 from common.attachments import service as attachments
 from common.roster import service as roster
+from common.roster.picker import enterprise_picker
 from common.center import settings
 from common.visits import plan as visit_plan
 from common.visits import service as visits
@@ -34,7 +35,6 @@ from common.web.mounted import serves
 from common.web.templating import render
 
 VISIT_PAGE = 30
-ENTERPRISE_CHOICES = 50
 MAX_PHOTOS = 10
 NOT_A_PHOTO = N_("Only photos can be attached here")
 TOO_MANY_PHOTOS = N_("At most {max} photos per visit")
@@ -112,24 +112,15 @@ def _can_log(p: Principal) -> bool:
 
 # --- logging a visit --------------------------------------------------------------------------------------------
 
-def _enterprise_choices(session: Any, p: Principal, dialect: str, q: str, selected: str) -> list[Enterprise]:
-    """Enterprises to pick from: those matching the search, with the one already chosen always among them."""
-    rows = list(session.scalars(roster.enterprise_query(p, dialect, q or None).limit(ENTERPRISE_CHOICES)))
-    chosen = forms.parse_uuid(selected)
-    if chosen and all(e.id != chosen for e in rows):
-        extra = session.scalars(policy.scoped(Enterprise, p).where(Enterprise.id == chosen)).first()
-        if extra is not None:
-            rows.insert(0, extra)
-    return rows
-
-
-def _form_context(request: Request, p: Principal, values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+def _form_context(request: Request, p: Principal, values: dict[str, Any], errors: dict[str, str],
+                  enterprise_q: str = "") -> dict[str, Any]:
     """The form with the office's current checklist; the draft is kept per node and person on the device."""
     with request.app.state.db.reads() as session:
-        enterprises = _enterprise_choices(session, p, request.app.state.db.dialect, "", values.get("enterprise_id", ""))
+        picker = enterprise_picker(session, p, request.app.state.db.dialect, "enterprise_id", enterprise_q,
+                                   values.get("enterprise_id", ""), required=True)
         checklist = settings.get(session, CHECKLIST_KEY)
     language = i18n.current_language()
-    return {"values": values, "errors": errors, "enterprises": enterprises, "hazards": forms.hazard_rows(values),
+    return {"values": values, "errors": errors, "enterprise_picker": picker, "hazards": forms.hazard_rows(values),
             "checklist": [{**item, "text": item_label(item, language)} for item in checklist],
             "check_results": CHECK_RESULTS, "kinds": VISIT_KINDS, "severities": HAZARD_SEVERITIES,
             "draft_key": f"lianfu:visit-draft:{request.app.state.settings.node_id}:{p.username}",
@@ -137,21 +128,12 @@ def _form_context(request: Request, p: Principal, values: dict[str, Any], errors
 
 
 @get("/visits/new", include_in_schema=False, sync_to_thread=True)
-def new_visit_page(request: Request, enterprise_id: FromQuery[str | None] = None) -> Response[str]:
+def new_visit_page(request: Request, enterprise_id: FromQuery[str | None] = None,
+                   enterprise_q: FromQuery[str | None] = None) -> Response[str]:
     p = _principal(request)
     policy.require_write(p, "visit", "create")
-    context = _form_context(request, p, forms.blank_values(enterprise_id or ""), {})
+    context = _form_context(request, p, forms.blank_values(enterprise_id or ""), {}, enterprise_q or "")
     return render(request, "visits/new.html", context, partial="visits/_form.html")
-
-
-@get("/visits/enterprise-options", include_in_schema=False, sync_to_thread=True)
-def enterprise_options(request: Request, enterprise_q: FromQuery[str | None] = None,
-                       enterprise_id: FromQuery[str | None] = None) -> Response[str]:
-    """The enterprise picker's options for what the person typed (served by this node: works without the hub)."""
-    p = _principal(request)
-    with request.app.state.db.reads() as session:
-        rows = _enterprise_choices(session, p, request.app.state.db.dialect, enterprise_q or "", enterprise_id or "")
-    return render(request, "visits/_enterprise_options.html", {"enterprises": rows, "selected": enterprise_id or ""})
 
 
 async def _photos(form: Any, store: Any) -> list[tuple[str, str, bytes]]:
@@ -245,4 +227,4 @@ async def settings_page(request: Request, saved: FromQuery[str | None] = None) -
 
 
 VISIT_PAGE_HANDLERS: list[ControllerRouterHandler] = [
-    visits_page, new_visit_page, enterprise_options, create_visit_page, visit_page, plan_page, settings_page]
+    visits_page, new_visit_page, create_visit_page, visit_page, plan_page, settings_page]

@@ -61,7 +61,9 @@ def test_the_form_prefills_and_swaps_in_the_fields_of_the_chosen_category(client
     assert page.status_code == 200 and "<html" in page.text
     assert 'value="巡访发现隐患"' in page.text
     assert re.search(r'<option value="visit" selected>', page.text)
-    assert re.search(rf'<option value="{world["enterprises"]["ws"]}" selected>', page.text)
+    # A workstation's account holds one enterprise: fixed, not searched.
+    assert f'<input type="hidden" name="enterprise_id" value="{world["enterprises"]["ws"]}">' in page.text
+    assert 'name="enterprise_q"' not in page.text
     assert 'name="details.caller_phone"' not in page.text  # the hotline's caller fields are the office's
     fragment = ws.get("/cases/new?category=licensing", headers={**HTML, "HX-Request": "true"})
     assert "<html" not in fragment.text and fragment.text.lstrip().startswith('<div id="category-fields">')

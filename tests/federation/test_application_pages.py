@@ -71,11 +71,15 @@ def test_the_form_has_a_label_for_every_field_and_swaps_in_the_kinds_fields(clie
     sub = clients("subcenter_sh")
     page = sub.get("/applications/new", headers=HTML)
     assert page.status_code == 200 and "<html" in page.text and "新的申请" in page.text
-    for name in ("kind", "name", "region_code", "parent_node", "host_enterprise_id", "head_name", "head_phone",
+    for name in ("kind", "name", "region_code", "parent_node", "host_enterprise_q", "head_name", "head_phone",
                  "background", "reason"):
         assert f'name="{name}"' in page.text, name
         assert f'for="f-{name}"' in page.text, name
     assert re.search(r'<option value="sc-shanghai" selected>', page.text)  # its own node as the parent
+    # The host is found with the shared enterprise picker, which fills host_enterprise_id.
+    assert 'hx-get="/enterprises/picker?field=host_enterprise_id"' in page.text
+    found = sub.get("/applications/new?kind=workstation&host_enterprise_q=测试", headers=HTML).text  # without JavaScript
+    assert 'name="host_enterprise_id" value="' in found and "启东测试sh" in found and "启东测试sz" not in found
     fragment = sub.get("/applications/new?kind=suspend", headers={**HTML, "HX-Request": "true"})
     assert "<html" not in fragment.text and fragment.text.lstrip().startswith('<div id="application-fields">')
     assert 'name="target_node"' in fragment.text and 'name="head_name"' not in fragment.text

@@ -46,6 +46,9 @@ def test_seed_demo_makes_the_contract_accounts_and_valid_data(tmp_path: Path) ->
             assert validate_credit_code(e.credit_code) == e.credit_code
             assert e.name.startswith("启东")
         assert len({e.credit_code for e in enterprises}) == 120
+        # Every name is found by its pinyin, the workstation's renamed host too (typing "jg" finds 启东建工…).
+        from common.roster.service import name_pinyin
+        assert all(e.name_pinyin == name_pinyin(e.name) for e in enterprises)
         assert {e.node_id for e in enterprises} >= {"sc-shanghai", "sc-suzhou", "ws-demo-1", "hub"}
         for person in session.scalars(select(Person)):
             assert validate_id_number(person.id_number) == person.id_number

@@ -69,10 +69,12 @@ def apply_on_spoke(page: Any, spoke: str, name: str) -> str:
     page.get_by_label("申请事项").select_option("suspend")  # another kind's fields, then back
     expect(page.locator("#f-target_node")).to_be_visible()
     page.get_by_label("申请事项").select_option("workstation")
-    expect(page.locator("#f-host_enterprise_id")).to_be_visible()
+    expect(page.locator("#f-host_enterprise_q")).to_be_visible()
     page.get_by_label("拟设名称").fill(name)
     expect(page.get_by_label("行政区划（6 位代码）")).not_to_have_value("")  # the sub-center's region, prefilled
-    page.locator("#f-host_enterprise_id").select_option(index=1)
+    with page.expect_response(lambda r: "/enterprises/picker" in r.url):
+        page.locator("#f-host_enterprise_q").fill("qd")  # the pinyin initials of 启东, found as one types
+    page.locator("#picker-results-host_enterprise_id input[name=host_enterprise_id]").first.check()
     page.get_by_label("姓名").fill("周站长")
     page.get_by_label("手机号").fill("13987654321")
     page.get_by_label("申请理由").fill("园区企业集中，需就近服务")

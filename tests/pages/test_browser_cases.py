@@ -87,8 +87,8 @@ def test_a_request_from_the_workstation_to_filing_and_call_back(browser: Any, fe
         screenshot(ws, "case-new-errors-phone.png")
         ws.fill("#f-title", TITLE)
         ws.fill('input[name="details.amount"]', "85000")
-        if not ws.locator("#f-enterprise_id").input_value():
-            ws.select_option("#f-enterprise_id", index=1)
+        # The workstation's one enterprise is its fixed choice.
+        expect(ws.locator("#picker-enterprise_id")).to_contain_text("启东建工集团有限公司上海分公司")
         ws.click("button[type=submit] >> text=提交诉求")
         ws.wait_for_url(CASE_PATH)
         case_id = CASE_PATH.search(ws.url).group(1)  # type: ignore[union-attr]

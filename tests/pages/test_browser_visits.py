@@ -91,13 +91,13 @@ def test_a_sub_center_head_logs_a_visit_on_the_spoke_and_it_reaches_the_hub(
         assert draft_key == f"lianfu:visit-draft:{NODE}:subcenter_sh"
 
         # The enterprise picker searches this node's roster as you type.
-        with page.expect_response(lambda r: "/visits/enterprise-options" in r.url):
-            page.get_by_label("查找企业").fill("上海")
-        options = page.locator("#f-enterprise_id option:not([value=''])")
+        with page.expect_response(lambda r: "/enterprises/picker" in r.url):
+            page.locator("#f-enterprise_q").fill("上海")
+        options = page.locator("#picker-results-enterprise_id .picker-option")
         expect(options.first).to_contain_text("上海")
-        enterprise_id = options.first.get_attribute("value")
-        enterprise_name = options.first.inner_text().strip()
-        page.locator("#f-enterprise_id").select_option(enterprise_id)
+        enterprise_id = options.first.locator("input").get_attribute("value")
+        enterprise_name = options.first.locator(".picker-name").inner_text().strip()
+        options.first.locator("input").check()
 
         page.get_by_label("巡访类型").select_option("safety")
         page.locator("#f-checklist-fire_safety-issue").check()
@@ -119,7 +119,9 @@ def test_a_sub_center_head_logs_a_visit_on_the_spoke_and_it_reaches_the_hub(
         # A reload (or a dropped connection) keeps what was typed: the draft is on the device.
         page.reload(wait_until="load")
         expect(page.locator("#draft-status")).to_have_text("已恢复本机上未保存的草稿。")
-        expect(page.locator("#f-enterprise_id")).to_have_value(enterprise_id)
+        chosen = page.locator("#picker-results-enterprise_id input[name=enterprise_id]:checked")
+        expect(chosen).to_have_value(enterprise_id)  # shown again from the draft, though no search found it now
+        expect(page.locator("#picker-results-enterprise_id")).to_contain_text(enterprise_name)
         expect(page.get_by_label("发现问题", exact=True)).to_have_value("配电房堆放杂物")
         expect(page.locator("#f-hazards-0-description")).to_have_value("配电箱未上锁")
         expect(page.locator("#f-hazards-0-severity")).to_have_value("high")

@@ -40,7 +40,9 @@ def test_log_a_visit_through_the_form_with_a_photo(clients: Any, world: dict[str
     enterprise = world["enterprises"]["sh"]
     page = sub.get(f"/visits/new?enterprise_id={enterprise}", headers=HTML)
     assert page.status_code == 200 and "<h1>记录巡访</h1>" in page.text
-    assert f'<option value="{enterprise}" selected>' in page.text
+    # The enterprise given in the link is the picker's choice, shown with its credit code and region.
+    assert f'<input type="radio" name="enterprise_id" value="{enterprise}" checked>' in page.text
+    assert "上海市 浦东新区" in page.text
     for name in ("enterprise_id", "visited_at", "kind", "findings", "guidance", "visitors", "topic", "attendance",
                  "latitude", "longitude", "photos", "checklist[fire_safety]", "hazards[0][description]"):
         assert f'name="{name}"' in page.text, name
@@ -127,7 +129,7 @@ def test_scope_of_the_visit_pages(clients: Any, world: dict[str, Any], db: Any) 
     foreign = sz.post("/visits", data=form_for(world["enterprises"]["sh"]), headers=HTML)
     assert foreign.status_code == 422 and field_error(foreign.text, "enterprise_id") == "没有该企业"
     # The picker offers only the caller's enterprises.
-    picker = sz.get("/visits/enterprise-options?enterprise_q=测试", headers=HTMX).text
+    picker = sz.get("/enterprises/picker?enterprise_q=测试", headers=HTMX).text
     assert "启东测试sz" in picker and "启东测试sh" not in picker
 
     # A workstation reads its visits but may not log one (policy.WRITERS["visit"]).
