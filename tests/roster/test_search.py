@@ -51,10 +51,10 @@ def test_punctuation_does_not_split_a_run_and_long_names_fit_the_column() -> Non
 
 
 def test_rows_with_a_stale_value_are_found_once_migrated(clients: Any, world: dict[str, Any], db: Database) -> None:
-    """A row renamed without its pinyin (as the demo's seed renamed the workstation's host) is found after 0015."""
+    """A row renamed without its pinyin (as the demo's seed renamed the workstation's host) is found after 0016."""
     import importlib
 
-    migration = importlib.import_module("common.migrations.versions.0015_name_pinyin_every_run")
+    migration = importlib.import_module("common.migrations.versions.0016_name_pinyin_every_run")
     office = clients("office")
     eid = world["enterprises"]["sh"]
     with db.transaction() as session:

@@ -6,8 +6,8 @@ The value is derived from the name alike on every node, so each node's migration
 row's version is left alone: nothing travels by sync for it. The indexes follow through their triggers (FTS5 on
 SQLite, `enterprise_search` on PostgreSQL).
 
-Revision ID: 0015
-Revises: 0014
+Revision ID: 0016
+Revises: 0015
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from common.roster.service import name_pinyin
 
-revision = '0015'
-down_revision = '0014'
+revision = '0016'
+down_revision = '0015'
 branch_labels = None
 depends_on = None
 
