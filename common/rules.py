@@ -39,6 +39,15 @@ class Writer:
     leader: bool = False
 
 
+# What a case's raiser outside the police may say of it: a workstation raises through the platform, in the city's own
+# jurisdiction; whether something is a mass incident (群体性事件) is the police's call.
+CASE_ROLE_VALUES: Mapping[str, Mapping[str, frozenset[Any]]] = {
+    "channel": {"enterprise": frozenset({"platform"})},
+    "jurisdiction": {"enterprise": frozenset({"local"})},
+    "urgency": {role: frozenset({"routine", "urgent", "major"}) for role in ("enterprise", "subcenter")},
+}
+
+
 @dataclass(frozen=True)
 class RowRules:
     """The rules of one synced entity."""
@@ -52,6 +61,8 @@ class RowRules:
     transitions: Mapping[str, frozenset[tuple[Any, Any]]] = field(default_factory=dict)
     # Fields no edit may change once the row exists.
     fixed: frozenset[str] = frozenset()
+    # The values a role may give a field (field -> role -> allowed); a role not named may give any valid value.
+    role_values: Mapping[str, Mapping[str, frozenset[Any]]] = field(default_factory=dict)
     # What the receiving node sets from the account on a new row.
     stamped: Callable[[Writer], dict[str, Any]] | None = None
     # The row a new or moved row hangs off (table, id): on the row's own node, unless `parent_elsewhere` (an
@@ -107,7 +118,7 @@ RULES: dict[str, RowRules] = {
         fixed=frozenset({"kind"}), stamped=_author("submitted_by"),
         sizes={"reason": v.MAX_LONG_TEXT, "background": v.MAX_LONG_TEXT, "decision_comment": v.MAX_NOTE}),
     "case_record": RowRules(fixed=frozenset({"number"}), stamped=_author("reported_by"), parent=_enterprise_of,
-                            parent_keys=frozenset({"enterprise_id"}),
+                            parent_keys=frozenset({"enterprise_id"}), role_values=CASE_ROLE_VALUES,
                             sizes={"description": v.MAX_BODY, "details": v.MAX_DETAILS}),
     "case_event": RowRules(
         stamped=lambda w: {"actor_id": w.user_id, "actor_role": w.role, "actor_unit": w.unit_id,
@@ -158,6 +169,9 @@ def check_fields(entity: str, role: str, current: Mapping[str, Any] | None, valu
             raise RuleBroken("fixed", N_("This field cannot be changed."), name)
         if name in rules.police_only and role not in POLICE and value != before:
             raise RuleBroken("police_only", N_("Only the police may set this."), name)
+        allowed = rules.role_values.get(name, {}).get(role)
+        if allowed is not None and value not in allowed and value != before:
+            raise RuleBroken("role_value", N_("Your role may not give this value."), name)
         if name in rules.workflow and not office_workflow and value != before:
             if entity == "node_application" and name == "created_node" and current is None:
                 continue  # a request about a node names it; whether the node may be named is checked with the scope

@@ -173,26 +173,32 @@ def seed_visits(session: Session, sample: list[dict[str, Any]], users: dict[str,
     return len(rows)
 
 
-CASE_STORIES = [
-    ("economic_dispute", "urgent", "分包方拖欠工程款引发纠纷", "分包方拖欠工程款约85万元，工人情绪激动，请求协调。"),
-    ("criminal_report", "major", "工地材料被盗", "夜间工地钢材被盗，价值约12万元，已向当地派出所报案。"),
-    ("licensing", "routine", "外派员工护照加急办理", "三名员工需赴境外项目，申请出入境证件绿色通道。"),
-    ("dispute_mediation", "mass_incident", "农民工聚集讨薪", "约40名农民工在项目部聚集讨薪，请求协助处置。"),
-    ("consultation", "routine", "劳动合同法律咨询", "咨询外地用工劳动合同签订及社保缴纳政策。"),
-    ("certificate", "routine", "无犯罪记录证明办理", "项目投标需要法定代表人无犯罪记录证明。"),
-]
-
 # The events that bring a case to each state, with who acts.
-JOURNEYS = [
-    [],
-    [("office", "accepted", None, None)],
-    [("office", "accepted", None, None), ("office", "dispatched", "economic-crime", None)],
-    [("office", "accepted", None, None), ("office", "dispatched", "criminal-investigation", None),
-     ("liaison_xz", "signed", None, None)],
-    [("office", "accepted", None, None), ("office", "dispatched", "economic-crime", None), ("liaison_jz", "signed", None, None),
-     ("liaison_jz", "reported", None, "已约谈分包方负责人，约定分期支付。"), ("office", "filed", None, None)],
-    [("office", "accepted", None, None), ("office", "escalated", None, None), ("office", "dispatched", "criminal-investigation", None),
-     ("office", "jwg_requested", None, None)],
+ACCEPTED = [("office", "accepted", None, None)]
+FILED_BY_ECONOMIC_CRIME = [("office", "accepted", None, None), ("office", "dispatched", "economic-crime", None),
+                           ("liaison_jz", "signed", None, None),
+                           ("liaison_jz", "reported", None, "已约谈分包方负责人，约定分期支付。"), ("office", "filed", None, None)]
+
+# Each story with who raises it (the workstation or sub-center of the enterprise, or the office taking a 110 call)
+# and the journeys it goes through in turn: a dispute to economic crime, a theft reported as a major case under the
+# emergency plan with a joint working group asked for, passports to exit-entry, a crowd of workers to public order.
+CASE_STORIES: list[tuple[str, str, str, str, str, list[list[tuple[str, str, str | None, str | None]]]]] = [
+    ("economic_dispute", "urgent", "分包方拖欠工程款引发纠纷", "分包方拖欠工程款约85万元，工人情绪激动，请求协调。", "local",
+     [[("office", "accepted", None, None), ("office", "dispatched", "economic-crime", None)], FILED_BY_ECONOMIC_CRIME]),
+    ("criminal_report", "major", "工地材料被盗", "夜间工地钢材被盗，价值约12万元，已向当地派出所报案。", "local",
+     [[("office", "accepted", None, None), ("office", "escalated", None, None),
+       ("office", "dispatched", "criminal-investigation", None),
+       ("office", "jwg_requested", None, "涉案金额大、涉及两地，申请组建联合工作组。")],
+      [("office", "accepted", None, None), ("office", "dispatched", "criminal-investigation", None),
+       ("liaison_xz", "signed", None, None)]]),
+    ("licensing", "routine", "外派员工护照加急办理", "三名员工需赴境外项目，申请出入境证件绿色通道。", "local",
+     [[("office", "accepted", None, None), ("office", "dispatched", "exit-entry", None)], ACCEPTED]),
+    ("dispute_mediation", "mass_incident", "农民工聚集讨薪", "约40名农民工在项目部聚集讨薪，请求协助处置。", "hotline",
+     [[("office", "accepted", None, None), ("office", "dispatched", "public-order", None)]]),
+    ("consultation", "routine", "劳动合同法律咨询", "咨询外地用工劳动合同签订及社保缴纳政策。", "local",
+     [[], ACCEPTED]),
+    ("certificate", "routine", "无犯罪记录证明办理", "项目投标需要法定代表人无犯罪记录证明。", "local",
+     [ACCEPTED, []]),
 ]
 
 
@@ -202,13 +208,19 @@ def seed_cases(session: Session, sample: list[dict[str, Any]], users: dict[str, 
     for i, e in enumerate(e for e in sample if e["node_id"] != "hub"):
         if made >= count:
             break
-        category, urgency, title, description = CASE_STORIES[i % len(CASE_STORIES)]
+        category, urgency, title, description, how, journeys = CASE_STORIES[i % len(CASE_STORIES)]
         raiser = "workstation_1" if e["node_id"] == "ws-demo-1" else ("subcenter_sz" if e["node_id"] == "sc-suzhou" else "subcenter_sh")
+        if how == "hotline":
+            raiser, channel = "office", "hotline"  # a mass incident is the police's call: taken in on 110
+        elif raiser == "workstation_1":
+            channel = "platform"
+        else:
+            channel = rng.choice(["platform", "wechat", "visit"])
+        jurisdiction = "elsewhere" if raiser != "workstation_1" and rng.random() < 0.7 else "local"
         case = case_service.create_case(session, principals[raiser], {
-            "enterprise_id": str(e["id"]), "channel": rng.choice(["platform", "hotline", "wechat"]), "category": category,
-            "urgency": urgency, "title": title, "description": description,
-            "jurisdiction": "elsewhere" if rng.random() < 0.7 else "local"})
-        for actor, kind, unit, note in JOURNEYS[i % len(JOURNEYS)]:
+            "enterprise_id": str(e["id"]), "channel": channel, "category": category, "urgency": urgency, "title": title,
+            "description": description, "jurisdiction": jurisdiction})
+        for actor, kind, unit, note in journeys[(i // len(CASE_STORIES)) % len(journeys)]:
             case_service.add_case_event(session, principals[actor], case.id, {"kind": kind, "unit": unit, "note": note})
         made += 1
     return made

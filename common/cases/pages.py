@@ -19,6 +19,7 @@ from common.errors import Conflict, DomainError, Forbidden, InvalidField
 from common.models import Case
 from common.policy import Principal
 from common.reference import CATEGORIES, CHANNELS, JURISDICTIONS, URGENCIES
+from common.rules import CASE_ROLE_VALUES
 from common.cases import rules as case_rules
 from common.cases import service as cases
 from common.attachments.service import add_attachment
@@ -63,9 +64,19 @@ def one(value: Any) -> Any:
     return value[0] if isinstance(value, list) else value
 
 
-def _case_data(form: dict[str, Any]) -> dict[str, Any]:
+def _offered(p: Principal, field: str, choices: dict[str, str]) -> dict[str, str]:
+    """The choices of a case field the role may give (common/rules.py CASE_ROLE_VALUES): the form offers no other."""
+    allowed = CASE_ROLE_VALUES.get(field, {}).get(p.role)
+    return choices if allowed is None else {k: v for k, v in choices.items() if k in allowed}
+
+
+def _case_data(form: dict[str, Any], p: Principal | None = None) -> dict[str, Any]:
     """The JSON the service takes, from a form whose category fields are named `details.<key>`."""
     data = {k: one(form.get(k)) or None for k in CASE_FIELDS}
+    if p is not None and p.role == "enterprise":
+        # Not asked on a workstation's form: the only values its role may give.
+        data["channel"] = data["channel"] or "platform"
+        data["jurisdiction"] = data["jurisdiction"] or "local"
     data["details"] = {k.split(".", 1)[1]: one(v) for k, v in form.items() if k.startswith("details.")}
     return data
 
@@ -101,7 +112,10 @@ def _new_context(session: Any, dialect: str, p: Principal, values: dict[str, Any
         "values": values, "details": values.get("details") or {}, "errors": errors, "category": category,
         "category_fields": case_rules.CATEGORY_FIELDS.get(category, ()), "common_fields": case_rules.COMMON_FIELDS,
         "caller_fields": case_rules.CALLER_FIELDS if p.is_office else (),
-        "categories": CATEGORIES, "channels": CHANNELS, "urgencies": URGENCIES, "jurisdictions": JURISDICTIONS,
+        "categories": CATEGORIES, "channels": _offered(p, "channel", CHANNELS),
+        "urgencies": _offered(p, "urgency", URGENCIES), "jurisdictions": _offered(p, "jurisdiction", JURISDICTIONS),
+        # A workstation raises through the platform in the city's jurisdiction: not asked what only the police set.
+        "asks_intake": p.role != "enterprise",
         "enterprise_picker": enterprise_picker(session, p, dialect, "enterprise_id", values.get("enterprise_q"),
                                                values.get("enterprise_id"), required=p.role == "enterprise"),
         "hotline": p.is_office,
@@ -132,7 +146,7 @@ async def new_case_page(request: Request) -> Response[str]:
 async def create_case_page(request: Request) -> Response[Any]:
     p = require_principal(request)
     form, files = await _form(request)
-    data = _case_data(form)
+    data = _case_data(form, p)
     state = request.app.state
 
     def work() -> Any:

@@ -18,7 +18,9 @@ from common.reference import CATEGORIES, CHANNELS, JURISDICTIONS, URGENCIES
 from common.cases import clock as case_clock_module
 from common.cases import rules as case_rules
 from common.validation import MAX_NOTE
-from common.service import Problems, audit_write, choice, optional_text, required_text, update_row, visible_enterprise
+from common.service import (
+    Problems, audit_write, choice, enforce_rules, optional_text, required_text, update_row, visible_enterprise,
+)
 
 
 def next_case_number(session: Session, year: int) -> str:
@@ -87,6 +89,7 @@ def create_case(session: Session, p: Principal, data: dict[str, Any]) -> Case:
     problems.raise_if_any()
     node_id = enterprise.node_id if enterprise is not None else p.node_id
     policy.require_write(p, "case", "create", node_id)
+    enforce_rules("case_record", p, None, values)
     case = Case(node_id=node_id, enterprise_id=enterprise.id if enterprise else None, reported_by=p.user_id,
                 number=next_case_number(session, utcnow().year), **values)
     session.add(case)

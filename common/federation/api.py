@@ -11,9 +11,11 @@ from litestar import Controller, Request, get, patch, post
 from common import policy
 from common.api.deps import Caller, LimitQ, OffsetQ
 from common.api.paging import page
-from common.api.schemas import ApplicationCreate, ApplicationUpdate
+from common.api.schemas import ApplicationCreate, ApplicationUpdate, RevealRequest
 from common.models import Node, NodeApplication
 from common.federation import service as federation
+from common.roster import reveal
+from common.roster.api import looked
 
 
 class ApplicationController(Controller):
@@ -50,6 +52,15 @@ class ApplicationController(Controller):
         with request.app.state.db.transaction(actor=principal) as session:
             application = federation.update_application(session, principal, application_id, data.to_dict())
             return federation.application_out(application, principal)
+
+    @post("/{application_id:uuid}/reveal", sync_to_thread=True, status_code=200,
+          summary="The proposed head's phone in full, asked for with a reason and recorded (office, liaison)")
+    def reveal_head(self, request: Request, principal: Caller, application_id: FromPath[UUID],
+                    data: JSONBody[RevealRequest]) -> dict[str, Any]:
+        reason = reveal.check_request(principal, data.to_dict())
+        looked(request, principal)
+        with request.app.state.db.transaction(actor=principal) as session:
+            return reveal.reveal_head(session, principal, application_id, reason)
 
 
 class NodeController(Controller):

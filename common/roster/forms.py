@@ -16,7 +16,8 @@ from common.cases.views import error_messages
 from common.errors import Forbidden, InvalidField, NotFound
 from common.i18n import N_, gettext
 from common.cases import service as cases
-from common.models import Case, Enterprise, Node, Person
+from common.models import Case, Enterprise, Node, NodeApplication, Person
+from common.validation import mask_phone
 from common.policy import Principal
 from common.reference import INDUSTRIES, RISK_LEVELS
 from common.roster import reveal
@@ -271,13 +272,18 @@ def _reveal_target(session: Any, p: Principal, kind: str, row_id: UUID) -> dict[
         details = cases.case_out(case, p)["details"]
         return {"kind": kind, "name": details.get("caller_name") or "", "back": f"/cases/{case.id}",
                 "back_label": case.number, "fields": {"caller_phone": details.get("caller_phone") or ""}}
+    if kind == "application":
+        application = policy.get_visible(session, NodeApplication, row_id, p)
+        return {"kind": kind, "name": application.head_name, "back": f"/applications/{application.id}",
+                "back_label": application.name, "fields": {"head_phone": mask_phone(application.head_phone)}}
     enterprise = policy.get_visible(session, Enterprise, row_id, p)
     masked = roster.enterprise_out(enterprise, p)
     return {"kind": kind, "name": enterprise.contact_name, "back": f"/enterprises/{enterprise.id}",
             "back_label": enterprise.name, "fields": {"contact_phone": masked["contact_phone"]}}
 
 
-REVEALERS = {"person": reveal.reveal_person, "enterprise": reveal.reveal_contact, "case": reveal.reveal_caller}
+REVEALERS = {"person": reveal.reveal_person, "enterprise": reveal.reveal_contact, "case": reveal.reveal_caller,
+             "application": reveal.reveal_head}
 
 
 async def _reveal_form(request: Request, kind: str, row_id: UUID) -> Response[str]:
@@ -357,9 +363,19 @@ async def reveal_caller_page(request: Request, case_id: FromPath[UUID]) -> Respo
     return await _reveal(request, "case", case_id)
 
 
+@get("/applications/{application_id:uuid}/reveal", include_in_schema=False)
+async def reveal_head_form(request: Request, application_id: FromPath[UUID]) -> Response[str]:
+    return await _reveal_form(request, "application", application_id)
+
+
+@post("/applications/{application_id:uuid}/reveal", include_in_schema=False)
+async def reveal_head_page(request: Request, application_id: FromPath[UUID]) -> Response[str]:
+    return await _reveal(request, "application", application_id)
+
+
 ROSTER_FORM_HANDLERS = [
     new_enterprise_page, create_enterprise_page, edit_enterprise_page, update_enterprise_page,
     new_person_page, create_person_page, edit_person_page, update_person_page,
     reveal_person_form, reveal_person_page, reveal_contact_form, reveal_contact_page,
-    reveal_caller_form, reveal_caller_page,
+    reveal_caller_form, reveal_caller_page, reveal_head_form, reveal_head_page,
 ]

@@ -20,7 +20,7 @@ from common.db import Database
 from common.errors import Forbidden
 from common.i18n import N_
 from common.identity import throttle
-from common.models import Case, Enterprise, Person
+from common.models import Case, Enterprise, NodeApplication, Person
 from common.policy import Principal
 from common.service import Problems, audit_write, required_text
 
@@ -81,3 +81,11 @@ def reveal_caller(session: Session, p: Principal, case_id: uuid.UUID, reason: st
     audit_write(session, p, "case.revealed", "case", case.id, {"reason": reason, "fields": ["caller_phone"]})
     return {"id": str(case.id), "name": str(details.get("caller_name") or ""),
             "caller_phone": str(details.get("caller_phone") or "")}
+
+
+def reveal_head(session: Session, p: Principal, application_id: uuid.UUID, reason: str) -> dict[str, Any]:
+    """A proposed head's phone in full (to check with them), recorded as `application.revealed` with the reason."""
+    application = policy.get_visible(session, NodeApplication, application_id, p)
+    audit_write(session, p, "application.revealed", "application", application.id,
+                {"reason": reason, "fields": ["head_phone"]})
+    return {"id": str(application.id), "name": application.head_name, "head_phone": application.head_phone}

@@ -60,7 +60,9 @@ def test_the_form_prefills_and_swaps_in_the_fields_of_the_chosen_category(client
     page = ws.get(f"/cases/new?enterprise_id={world['enterprises']['ws']}&channel=visit&title=巡访发现隐患", headers=HTML)
     assert page.status_code == 200 and "<html" in page.text
     assert 'value="巡访发现隐患"' in page.text
-    assert re.search(r'<option value="visit" selected>', page.text)
+    assert 'name="channel"' not in page.text  # a workstation raises through the platform: not asked
+    sub_page = clients("subcenter_sh").get(f"/cases/new?channel=visit&title=巡访发现隐患", headers=HTML)
+    assert re.search(r'<option value="visit" selected>', sub_page.text)
     # A workstation's account holds one enterprise: fixed, not searched.
     assert f'<input type="hidden" name="enterprise_id" value="{world["enterprises"]["ws"]}">' in page.text
     assert 'name="enterprise_q"' not in page.text
@@ -374,3 +376,32 @@ def test_the_leader_decides_joint_working_groups_from_a_queue_rejecting_with_a_r
     assert act(leader, case_id, "jwg_approved", note="同意，由刑侦大队牵头", back="jwg").status_code == 303
     assert kinds(db, case_id)[-4:] == ["jwg_requested", "jwg_rejected", "jwg_requested", "jwg_approved"]
     assert act(office, case_id, "jwg_requested", note="第三次").status_code == 409  # approved: no new request
+
+
+def test_a_workstation_is_not_asked_what_only_the_police_set_and_cannot_send_it_either(
+        clients: Any, world: dict[str, Any], db: Database) -> None:
+    ws, sub, office = clients("workstation_1"), clients("subcenter_sh"), clients("office")
+    form = ws.get("/cases/new", headers=HTML).text
+    assert 'name="channel"' not in form and 'name="jurisdiction"' not in form
+    assert 'value="mass_incident"' not in form and 'value="major"' in form
+    assert 'value="mass_incident"' not in sub.get("/cases/new", headers=HTML).text
+    office_form = office.get("/cases/new", headers=HTML).text
+    assert 'name="channel"' in office_form and 'value="mass_incident"' in office_form
+
+    made = created_id(raise_request(ws, world, channel=None, jurisdiction=None))
+    with db.reads() as session:
+        case = session.get(Case, made)
+        assert case is not None and (case.channel, case.jurisdiction) == ("platform", "local")
+
+    before = count(db, Case)
+    enterprise = str(world["enterprises"]["ws"])
+    body = {"enterprise_id": enterprise, "category": "economic_dispute", "title": "工程款", "urgency": "routine"}
+    for who, fields in ((ws, {"channel": "hotline"}), (ws, {"channel": "platform", "jurisdiction": "elsewhere"}),
+                        (ws, {"channel": "platform", "urgency": "mass_incident"}),
+                        (sub, {"channel": "visit", "urgency": "mass_incident",
+                               "enterprise_id": str(world["enterprises"]["sh"])})):
+        refused = who.post("/api/v1/cases", json={**body, **fields})
+        assert refused.status_code == 403, (fields, refused.text)
+        assert refused.json()["detail"] == "您的角色不能填写此项的这个值。"
+    assert count(db, Case) == before
+    assert office.post("/api/v1/cases", json={**body, "channel": "hotline", "urgency": "mass_incident"}).status_code == 201

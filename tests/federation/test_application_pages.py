@@ -113,7 +113,8 @@ def test_submitting_with_errors_next_to_the_fields_then_recorded_with_its_file(c
     assert count(db, Attachment, Attachment.entity_id == application_id, Attachment.entity_type == "application") == 1
     page = sub.get(f"/applications/{application_id}", headers=HTML)
     assert page.status_code == 200 and "启东海工浦东工作站" in page.text and "批复.pdf" in page.text
-    assert "待审核" in page.text and "13912345678" in page.text  # the sub-center sees the phone in full
+    # Masked to everyone, the sub-center that typed it too.
+    assert "待审核" in page.text and "13912345678" not in page.text and "139****5678" in page.text
     listing = sub.get("/applications?status=submitted", headers=HTML).text
     assert "启东海工浦东工作站" in listing
     # Another sub-center neither lists it nor opens it; a workstation sees the phone masked.
@@ -133,7 +134,16 @@ def test_a_workstation_head_sees_the_proposed_heads_phone_masked(clients: Any, w
     application_id = created_id(response)
     page = ws.get(f"/applications/{application_id}", headers=HTML).text
     assert "赵新站长" in page and "13811112222" not in page and "138****2222" in page
-    assert "13811112222" in clients("office").get(f"/applications/{application_id}", headers=HTML).text
+    office = clients("office")
+    seen = office.get(f"/applications/{application_id}", headers=HTML).text
+    # The office sees it masked as well, and checks with the new head by a recorded look in full.
+    assert "13811112222" not in seen and f'href="/applications/{application_id}/reveal"' in seen
+    looked = office.post(f"/applications/{application_id}/reveal", data={"reason": "电话核实新负责人",
+                                                                         "csrf_token": office.csrf}, headers=HTML)
+    assert looked.status_code == 200 and "13811112222" in looked.text
+    assert office.post(f"/api/v1/applications/{application_id}/reveal", json={"reason": "核实"}).json()["head_phone"] \
+        == "13811112222"
+    assert ws.post(f"/api/v1/applications/{application_id}/reveal", json={"reason": "核实"}).status_code == 403
 
 
 # ── The office's review ────────────────────────────────────────────────────────────────────────────────────────

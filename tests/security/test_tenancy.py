@@ -74,6 +74,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/people/{person_id}"), ("PATCH", "/api/v1/people/{person_id}"), ("DELETE", "/api/v1/people/{person_id}"),
     ("POST", "/api/v1/people/{person_id}/reveal"), ("POST", "/api/v1/enterprises/{enterprise_id}/reveal"),
     ("POST", "/api/v1/cases/{case_id}/reveal"), ("GET", "/api/v1/audit"),
+    ("POST", "/api/v1/applications/{application_id}/reveal"),
     ("GET", "/api/v1/cases"), ("POST", "/api/v1/cases"),
     ("GET", "/api/v1/cases/{case_id}"), ("PATCH", "/api/v1/cases/{case_id}"),
     ("GET", "/api/v1/cases/{case_id}/events"), ("POST", "/api/v1/cases/{case_id}/events"),
