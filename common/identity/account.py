@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any, Callable
 
 import anyio
@@ -18,8 +19,8 @@ from common.audit import trail as audit
 from common.cases.views import error_messages
 from common.errors import InvalidField
 from common.i18n import N_
-from common.identity import accounts, setup_links, totp
-from common.identity.pages import address_of, logged_in
+from common.identity import accounts, setup_links, throttle, totp
+from common.identity.pages import THROTTLED, address_of, logged_in
 from common.identity.passwords import check_password_policy, hash_password, verify_password
 from common.models import User, WebSession
 from common.web.auth import open_session, require_principal
@@ -73,11 +74,19 @@ async def change_password(request: Request) -> Response[str]:
 
     def work() -> Response[str]:
         errors: dict[str, str] = {}
+        now, address = state.clock(), address_of(request)
         with state.db.transaction(actor=p) as session:
             user = accounts.get_user(session, p.user_id)
-            if not verify_password(user.password_hash, current):
+            # Guesses at the current password count as failed logins of the account: a borrowed session
+            # does not buy unlimited tries at the password.
+            lock = throttle.check(session, user.username, address, now)
+            if lock is not None:
+                errors["current_password"] = i18n.gettext(THROTTLED, minutes=math.ceil(lock.retry_after(now) / 60))
+                _record(session, request, user, "security.password_change_refused", {"reason": "throttled"})
+            elif not verify_password(user.password_hash, current):
                 errors["current_password"] = i18n.gettext(WRONG_CURRENT)
                 _record(session, request, user, "security.password_change_refused", {"reason": "wrong current password"})
+                throttle.record_failure(session, user.username, address, now)
             elif new != form.get("new_password_confirm", ""):
                 errors["new_password_confirm"] = i18n.gettext(MISMATCH)
             else:

@@ -321,3 +321,14 @@ def test_a_required_second_factor_holds_the_office_at_its_account_page(clients: 
     assert other.get("/cases").status_code == 200
     # Liaison accounts are not held.
     assert clients("liaison_xz").get("/cases").status_code == 200
+
+
+def test_guessing_the_current_password_is_held_back_like_logins(clients: Any) -> None:
+    me = clients("liaison_jz")
+    for _ in range(5):
+        wrong = me.post("/account/password", data={"current_password": "guess-1234", "new_password": PASSWORD,
+                                                   "new_password_confirm": PASSWORD, "csrf_token": me.csrf})
+        assert wrong.status_code == 422
+    held = me.post("/account/password", data={"current_password": "lianfu-demo", "new_password": PASSWORD,
+                                              "new_password_confirm": PASSWORD, "csrf_token": me.csrf})
+    assert held.status_code == 422 and "尝试次数过多" in held.text
