@@ -22,7 +22,7 @@ from common.i18n import N_
 from common.identity import accounts, setup_links, throttle, totp
 from common.identity.pages import THROTTLED, address_of, logged_in
 from common.identity.passwords import check_password_policy, hash_password, verify_password
-from common.models import User, WebSession
+from common.models import Node, User, WebSession
 from common.web.auth import open_session, require_principal
 from common.web.templating import render
 
@@ -47,7 +47,8 @@ def _record(session: Any, request: Request, user: User, action: str, detail: dic
 
 
 def _account_page(request: Request, session: Any, user: User, status: int = 200, **extra: Any) -> Response[str]:
-    context = {"user": accounts.user_out(user), "may_use_totp": totp.may_use_totp(user),
+    node = session.get(Node, user.node_id)
+    context = {"user": accounts.user_out(user), "node_name": node.name if node else user.node_id, "may_use_totp": totp.may_use_totp(user),
                "has_totp": totp.has_totp(session, user.id), "required": accounts.needs_totp(session, user),
                "errors": {}, "message": None, "enrol": None, **extra}
     return render(request, "identity/account.html", context, status=status, headers=NO_STORE)

@@ -3,6 +3,7 @@ and tokens at once, a person's own password and authenticator app, and a second 
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -332,3 +333,32 @@ def test_guessing_the_current_password_is_held_back_like_logins(clients: Any) ->
     held = me.post("/account/password", data={"current_password": "lianfu-demo", "new_password": PASSWORD,
                                               "new_password_confirm": PASSWORD, "csrf_token": me.csrf})
     assert held.status_code == 422 and "尝试次数过多" in held.text
+
+
+def test_the_edit_page_changes_an_account_and_keeps_a_masked_phone(clients: Any, db: Database) -> None:
+    office = clients("office")
+    made = create(clients)
+    page = office.get(f"/admin/users/{made['id']}/edit")
+    assert page.status_code == 200 and 'value="138****5678"' in page.text
+    form = {"username": "liaison_new", "name": "王敏敏", "role": "liaison", "node": "hub", "unit": "economic-crime",
+            "phone": "138****5678", "email": "", "csrf_token": office.csrf}
+    done = office.post(f"/admin/users/{made['id']}/edit", data=form, follow_redirects=False)
+    assert done.status_code == 303
+    with db.reads() as session:
+        user = session.get(User, uuid.UUID(made["id"]))
+        assert (user.display_name, user.unit_id, user.phone, user.email) == ("王敏敏", "economic-crime", "13812345678",
+                                                                             None)
+    moved = office.post(f"/admin/users/{made['id']}/edit", data={**form, "role": "subcenter"})
+    assert moved.status_code == 422 and "分中心" in moved.text
+
+
+def test_a_token_needs_the_users_scope(clients: Any, db: Database) -> None:
+    office = clients("office")
+    info = register(db, first_party=True)
+    scoped = oauth_client(clients(), info, scope="openid profile users:read")
+    token, _ = login_and_get_tokens(office, scoped, "openid profile users:read")
+    api = clients()
+    assert api.get("/api/v1/users", headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 200
+    other = oauth_client(clients(), info, scope="openid profile cases:read")
+    token, _ = login_and_get_tokens(office, other, "openid profile cases:read")
+    assert api.get("/api/v1/users", headers={"Authorization": f"Bearer {token['access_token']}"}).status_code == 403
