@@ -32,6 +32,8 @@ class Principal:
     lineage: frozenset[str] = field(default_factory=frozenset)
     offline: bool = False
     address: str = ""
+    # The office requires a second factor of this account and it has none yet: it may only enrol one.
+    needs_second_factor: bool = False
 
     @property
     def is_office(self) -> bool:

@@ -10,6 +10,7 @@ from common.models import Node
 from common.settings import Settings, check_hub_settings, ensure_secret_key, load_settings
 from common.web.app import build_app
 from hub import audit_checkpoints
+from common.identity.account import ACCOUNT_HANDLERS
 from hub.enrollment import ENROLLMENT_HANDLERS
 from hub.office import HUB_API_HANDLERS, OFFICE_HANDLERS
 from hub.oauth.admin import ADMIN_HANDLERS
@@ -32,9 +33,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     capture.install(db, settings.node_id, outbox=False)
     with db.reads() as session:
         node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
-    app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS])
+    app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, *ACCOUNT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS])
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
+    # Where /account is served, an office or leader account the office requires a second factor of is held there
+    # until it has one (common/web/auth.py).
+    app.state.second_factor_gate = True
     # Signed checkpoints of the audit chain ride on the spokes' directory, which they keep as witnesses.
     app.state.audit_checkpoint = audit_checkpoints.issuer(db, settings)
     return app

@@ -103,9 +103,11 @@ def migrate(db: str | None) -> None:
 @click.option("--unit", default=None, help="Police unit of a liaison, e.g. criminal-investigation.")
 @click.option("--leader", is_flag=True, help="Leader of the center (may approve a joint working group).")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--setup-link", is_flag=True,
+              help="Set no password: print a one-time link (on LIANFU_BASE_URL) where the person sets their own.")
 @click.option("--db", help="Database URL.")
 def create_user(username: str, role: str, node: str | None, unit: str | None, leader: bool, password_stdin: bool,
-                db: str | None) -> None:
+                setup_link: bool, db: str | None) -> None:
     """Add a user."""
     from sqlalchemy import select
 
@@ -113,7 +115,11 @@ def create_user(username: str, role: str, node: str | None, unit: str | None, le
     from common.errors import InvalidField
     from common.i18n import translate
     from common.models import Node, Unit, User
+    from common.identity import setup_links
+    from common.identity.accounts import NO_PASSWORD
     from common.identity.passwords import check_password_policy, hash_password
+    from common.models import utcnow
+    from common.policy import Principal
 
     settings = _settings(db)
     node = node or "hub"
@@ -123,14 +129,18 @@ def create_user(username: str, role: str, node: str | None, unit: str | None, le
         _fail("office and liaison users belong to the hub node")
     if role in ("subcenter", "enterprise") and node == "hub":
         _fail(f"a {role} user needs --node (their sub-center or workstation)")
+    if setup_link and password_stdin:
+        _fail("choose one of --setup-link and --password-stdin")
+    password = ""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
-    else:
+    elif not setup_link:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        check_password_policy(password, username)
-    except InvalidField as exc:
-        _fail(translate(exc.problems[0].message, "en"))
+    if not setup_link:
+        try:
+            check_password_policy(password, username)
+        except InvalidField as exc:
+            _fail(translate(exc.problems[0].message, "en"))
     with hub_transaction(settings) as session:
         if session.get(Node, node) is None:
             _fail(f"no such node: {node}")
@@ -139,12 +149,15 @@ def create_user(username: str, role: str, node: str | None, unit: str | None, le
         if session.scalars(select(User).where(User.username == username)).first():
             _fail(f"user {username} already exists")
         user = User(username=username, role=role, node_id=node, unit_id=unit, is_leader=leader,
-                    password_hash=hash_password(password))
+                    password_hash=NO_PASSWORD if setup_link else hash_password(password))
         session.add(user)
         session.flush()
         audit.record(session, "hub", "create", actor="cli", entity_type="user", entity_id=user.id,
                      detail={"username": username, "role": role, "node": node, "unit": unit, "leader": leader})
+        token = setup_links.issue(session, Principal(None, "cli", "office", "hub"), user, utcnow()) if setup_link else None
     click.echo(f"created {role} user {username} at node {node}")
+    if token:
+        click.echo(setup_links.setup_url(settings.base_url or "", token))
 
 
 @hub.command("seed-demo")

@@ -14,6 +14,7 @@ from common.web.auth import require_principal
 BULLETINS = N_("Bulletins are published by the office at the hub.")
 APPLICATIONS = N_("Applications are decided at the hub.")
 AUDIT = N_("The audit trail is read by the office at the hub.")
+ACCOUNTS = N_("Accounts are managed by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
 HUB_ONLY: list[tuple[str, str, str]] = [
@@ -36,6 +37,19 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("PATCH", "/api/v1/nodes/{node_id:str}", N_("Nodes are changed by the office at the hub.")),
     ("GET", "/audit", AUDIT),
     ("GET", "/api/v1/audit", AUDIT),
+    ("GET", "/admin/users", ACCOUNTS),
+    ("GET", "/admin/users/new", ACCOUNTS),
+    ("POST", "/admin/users/new", ACCOUNTS),
+    ("GET", "/admin/users/{user_id:uuid}/edit", ACCOUNTS),
+    ("POST", "/admin/users/{user_id:uuid}/edit", ACCOUNTS),
+    ("POST", "/admin/users/{user_id:uuid}/disable", ACCOUNTS),
+    ("POST", "/admin/users/{user_id:uuid}/enable", ACCOUNTS),
+    ("POST", "/admin/users/{user_id:uuid}/reset", ACCOUNTS),
+    ("POST", "/admin/users/second-factor", ACCOUNTS),
+    ("GET", "/api/v1/users", ACCOUNTS),
+    ("POST", "/api/v1/users", ACCOUNTS),
+    ("GET", "/api/v1/users/{user_id:uuid}", ACCOUNTS),
+    ("PATCH", "/api/v1/users/{user_id:uuid}", ACCOUNTS),
 ]
 
 

@@ -220,3 +220,28 @@ class NodeUpdate(Body):
     status: Short | UnsetType = UNSET
     region_code: Short | UnsetType = UNSET
 
+
+
+class UserCreate(Body):
+    username: Short
+    name: PersonName
+    role: Short
+    node: Short | None = None
+    unit: Short | None = None
+    leader: bool = False
+    phone: Short = ""
+    email: Name = ""
+
+
+class UserUpdate(Body):
+    username: Short | UnsetType = UNSET
+    name: PersonName | UnsetType = UNSET
+    role: Short | UnsetType = UNSET
+    node: Short | UnsetType = UNSET
+    unit: Short | None | UnsetType = UNSET
+    leader: bool | UnsetType = UNSET
+    phone: Short | UnsetType = UNSET
+    email: Name | UnsetType = UNSET
+    active: bool | UnsetType = UNSET
+    # A new one-time setup link; the old password, links, sessions and tokens stop working.
+    reset: bool | UnsetType = UNSET

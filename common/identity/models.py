@@ -32,6 +32,8 @@ class User(Base, Synced):
     password_hash: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str] = mapped_column(String(20), default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Kept at the hub for the office's list; not part of the directory a spoke receives.
+    email: Mapped[str | None] = mapped_column(String(200), default=None)
 
 
 class WebSession(Base):
@@ -94,3 +96,17 @@ class LoginChallenge(Base):
     failures: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AccountSetup(Base):
+    """A one-time link where a person sets their password (a new account, or one the office reset); the link holds a
+    random token, the table only its sha256. Issuing a new link removes the older ones of the account."""
+
+    __tablename__ = "account_setup"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+    issued_by: Mapped[str] = mapped_column(String(64), default="")

@@ -69,3 +69,48 @@ def verify(session: Session, secret_key: str, user_id: object, code: str, now: d
                                                    or_(UserTotp.last_counter.is_(None), UserTotp.last_counter < step))
                             .values(last_counter=step).execution_options(synchronize_session=False))
     return "ok" if taken.rowcount == 1 else "replayed"
+
+
+# --- enrolment from the account page: the secret is confirmed with a code before it is kept ---------------------
+
+PENDING_PURPOSE = "totp enrolment"
+
+
+def new_pending(secret_key: str, user: User) -> tuple[str, str, str]:
+    """A fresh secret for `user` to scan: (secret, otpauth:// URI, sealed secret for the confirming form). Nothing is
+    stored: the account has no second factor until a code from this secret is confirmed."""
+    if not may_use_totp(user):
+        raise TotpError(f"{user.username} is not an office or leader account")
+    secret = pyotp.random_base32()
+    uri = pyotp.TOTP(secret).provisioning_uri(name=user.username, issuer_name=ISSUER)
+    # Bound to the account: a sealed secret from one person's page is worthless in another's.
+    sealed = seal(secret_key, PENDING_PURPOSE, f"{user.id}:{secret}".encode())
+    return secret, uri, sealed
+
+
+def pending_secret(secret_key: str, user: User, sealed: str) -> str | None:
+    try:
+        owner, _, secret = unseal(secret_key, PENDING_PURPOSE, sealed).decode().partition(":")
+    except Exception:  # a tampered or foreign value: no secret
+        return None
+    return secret if owner == str(user.id) and secret else None
+
+
+def confirm(session: Session, secret_key: str, user: User, secret: str, code: str, now: datetime) -> bool:
+    """Keep the secret as the account's second factor when `code` is a current code of it; the code's time step
+    is marked used, so the same code cannot also log in."""
+    if not may_use_totp(user) or has_totp(session, user.id):
+        return False
+    code = "".join(code.split())
+    if len(code) != 6 or not code.isdigit():
+        return False
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    matched = [step for step in range(current - VALID_WINDOW, current + VALID_WINDOW + 1)
+               if hmac.compare_digest(totp.generate_otp(step), code)]
+    if not matched:
+        return False
+    session.add(UserTotp(user_id=user.id, secret=seal(secret_key, PURPOSE, secret.encode()), enabled_at=now,
+                         last_counter=max(matched)))
+    session.flush()
+    return True

@@ -10,12 +10,12 @@ from common.identity.oauth_models import AuthorizationCode, OAuthClient, OAuthTo
 from common.federation.models import EnrollmentCode, Node, NodeApplication, Unit
 from common.identity.models import User
 from common.roster.models import Enterprise, Person
-from common.identity.models import LoginChallenge, LoginThrottle, UserTotp
+from common.identity.models import AccountSetup, LoginChallenge, LoginThrottle, UserTotp
 from common.center.models import Setting
 from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
 
 __all__ = [
-    "Attachment", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
+    "AccountSetup", "Attachment", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
     "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "LoginChallenge", "LoginThrottle",
     "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "OAuthClient", "OAuthToken", "Person", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
     "Visit", "WebSession", "new_id", "utcnow",

@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,15 +18,19 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from common.federation import nodestate
+from common.identity import accounts, totp
 from common import i18n, policy
 from common.db import Database
 from common.i18n import N_
 from common.models import User, WebSession, utcnow
 from common.policy import Principal, load_principal
 from common.settings import Settings
+from common.web.htmx import redirect
 from common.web.proxies import client_address, parse_networks
 
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# What an account held for its second factor may still reach.
+SECOND_FACTOR_OPEN = ("/account", "/logout", "/login", "/static/", "/setup/", "/healthz")
 
 
 def _sha256(value: str) -> str:
@@ -106,7 +111,7 @@ def _set_cookie(name: str, value: str, settings: Settings, max_age: int | None, 
     return b"set-cookie", cookie.to_header(header="").strip().encode("latin-1")
 
 
-async def before_request(request: Request[Any, Any, Any]) -> None:
+async def before_request(request: Request[Any, Any, Any]) -> Any:
     """Resolve who is asking, then refuse an unsafe cookie-authenticated request without its CSRF token."""
     state = request.app.state
     settings: Settings = state.settings
@@ -122,7 +127,8 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
         principal = await verifier(request, authorization[7:].strip())
     elif session_token:
         address = request.client.host if request.client else ""
-        principal = await anyio.to_thread.run_sync(_principal_from_session, state.db, session_token, address)
+        gate = bool(state.get("second_factor_gate"))
+        principal = await anyio.to_thread.run_sync(_principal_from_session, state.db, session_token, address, gate)
     request.state.principal = principal
     request.state.session_token = session_token if principal and not bearer else None
 
@@ -139,9 +145,15 @@ async def before_request(request: Request[Any, Any, Any]) -> None:
         expected = request.state.csrf_token
         if not sent or not hmac.compare_digest(str(sent), expected):
             raise PermissionDeniedException(i18n.gettext(N_("The form has expired or did not come from this site. Reload the page and try again.")))
+    if principal is not None and principal.needs_second_factor and not request.url.path.startswith(SECOND_FACTOR_OPEN):
+        # Held at the account page until the second factor the office requires is set up.
+        if request.url.path.startswith("/api/"):
+            raise PermissionDeniedException(i18n.gettext(N_("Set up the second factor on your account page first.")))
+        return redirect(request, "/account")
+    return None
 
 
-def _principal_from_session(db: Database, token: str, address: str) -> Principal | None:
+def _principal_from_session(db: Database, token: str, address: str, second_factor_gate: bool = False) -> Principal | None:
     with db.reads() as session:
         row = session.execute(
             select(WebSession, User, nodestate.halted(User.node_id).label("halted"))
@@ -153,7 +165,10 @@ def _principal_from_session(db: Database, token: str, address: str) -> Principal
             return None
         web_session, user, halted = row
         if not halted:
-            return load_principal(session, user, offline=web_session.offline, address=address)
+            principal = load_principal(session, user, offline=web_session.offline, address=address)
+            if second_factor_gate and totp.may_use_totp(user) and accounts.needs_totp(session, user):
+                principal = replace(principal, needs_second_factor=True)
+            return principal
     # The node was suspended or retired while the session lived: it ends for good, and reinstating the node
     # later asks for a new login rather than reviving this one.
     with db.transaction() as session:

@@ -77,9 +77,13 @@ def test_create_user_and_its_refusals(tmp_path: Path) -> None:
         assert result.returncode != 0 and reason in result.stderr, (args, result.stderr)
     weak = lianfu("hub", "create-user", "weak", "--role", "office", "--password-stdin", data_dir=tmp_path, stdin="short\n")
     assert weak.returncode != 0 and "10 characters" in weak.stderr
+    # No password at all: a one-time link where the person sets their own.
+    linked = lianfu("hub", "create-user", "office_two", "--role", "office", "--setup-link", data_dir=tmp_path)
+    assert linked.returncode == 0, linked.stderr
+    assert linked.stdout.strip().splitlines()[-1].startswith("/setup/")
     database = Database.connect(f"sqlite:///{tmp_path / 'lianfu.db'}")
     with database.reads() as session:
-        assert [u.username for u in session.scalars(select(User))] == ["liaison_ps"]
+        assert [u.username for u in session.scalars(select(User).order_by(User.username))] == ["liaison_ps", "office_two"]
         assert session.scalars(select(AuditEntry).where(AuditEntry.entity_type == "user")).first() is not None
     database.dispose()
 

@@ -83,6 +83,9 @@ def good_bodies(world: dict[str, Any], role: str) -> dict[str, dict[str, Any]]:
         "ApplicationUpdate": {"reason": "补充"},
         "Decision": {"decision": "return", "comment": "请补充"},
         "NodeUpdate": {"name": "模糊测试节点"},
+        "UserCreate": {"username": "fuzz_user", "name": "模糊测试", "role": "liaison", "node": "hub",
+                       "unit": "criminal-investigation", "phone": "13800000019", "email": "fuzz@example.cn"},
+        "UserUpdate": {"name": "模糊测试"},
     }
 
 
@@ -91,7 +94,8 @@ def path_ids(world: dict[str, Any], role: str) -> dict[str, str]:
     return {"enterprise_id": str(world["enterprises"][key]), "person_id": str(world["people"][key]),
             "case_id": str(world["cases"][key]), "visit_id": str(world["visits"][key]),
             "bulletin_id": str(world["bulletins"]["all"]), "application_id": str(world["applications"]["sh"]),
-            "node_id": "ws-demo-1" if role == "workstation_1" else "sc-shanghai", "sha": "0" * 64}
+            "node_id": "ws-demo-1" if role == "workstation_1" else "sc-shanghai", "sha": "0" * 64,
+            "user_id": str(world["users"]["liaison_jz"])}
 
 
 class Operation:

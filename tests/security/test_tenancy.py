@@ -55,7 +55,7 @@ MAY_REVEAL = frozenset({"office", "leader", "liaison_xz", "liaison_jz"})
 PATCH_BODY: dict[str, dict[str, Any]] = {
     "enterprises": {"name": "越权改名有限公司"}, "people": {"position": "越权"}, "cases": {"title": "越权改标题"},
     "visits": {"findings": "越权"}, "bulletins": {"title": "越权"}, "applications": {"reason": "越权"},
-    "nodes": {"name": "越权"},
+    "nodes": {"name": "越权"}, "users": {"active": False},
 }
 HAS_DELETE = frozenset({"enterprises", "people", "visits", "bulletins"})
 # Actions on one row beyond GET/PATCH/DELETE: (method, suffix, body).
@@ -88,6 +88,9 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/applications/{application_id}"), ("PATCH", "/api/v1/applications/{application_id}"),
     ("POST", "/api/v1/applications/{application_id}/decision"),
     ("GET", "/api/v1/nodes"), ("GET", "/api/v1/nodes/{node_id}"), ("PATCH", "/api/v1/nodes/{node_id}"),
+    ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/users"), ("POST", "/api/v1/users"),
+    ("GET", "/api/v1/users/{user_id}"), ("PATCH", "/api/v1/users/{user_id}"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
@@ -311,6 +314,7 @@ def _create_bodies(world: dict[str, Any]) -> dict[str, dict[str, Any]]:
                                  "parent_node": "sc-shanghai", "host_enterprise_id": sh, "head_name": "越权",
                                  "head_phone": "13900000009"},
         "/api/v1/cases/{case_id}/events": {"kind": "comment", "note": "越权"},
+        "/api/v1/users": {"username": "yueqian", "name": "越权", "role": "office"},
         "/api/v1/applications/{application_id}/decision": {"decision": "approve", "comment": "越权"},
     }
 
@@ -320,7 +324,8 @@ def test_unauthenticated_calls_answer_401(clients: Any, world: dict[str, Any], d
     before = snapshot(office, db)
     ids = {"enterprise_id": world["enterprises"]["sh"], "person_id": world["people"]["sh"], "case_id": world["cases"]["sh"],
            "visit_id": world["visits"]["sh"], "bulletin_id": world["bulletins"]["all"],
-           "application_id": world["applications"]["sh"], "node_id": "sc-shanghai"}
+           "application_id": world["applications"]["sh"], "node_id": "sc-shanghai",
+           "user_id": world["users"]["subcenter_sh"]}
     creates = _create_bodies(world)
     anonymous = clients()
     session_cookie = cookie_names(settings)["session"]
