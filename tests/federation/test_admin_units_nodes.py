@@ -37,8 +37,8 @@ def card(text: str, unit_id: str) -> str:
 
 
 def visible_text(page: str) -> str:
-    """What a person reads: the body's text without tags, attributes, the form's hidden values or the address bar."""
-    body = page[page.index("<main"):page.index("</main>")]
+    """What a person reads of a page's main part (or of a piece of it): the text without tags and attributes."""
+    body = page[page.index("<main"):page.index("</main>")] if "<main" in page else page
     return html.unescape(re.sub(r"<[^>]+>", " ", body))
 
 
@@ -47,6 +47,10 @@ def units(db: Database) -> dict[str, Unit]:
         found = {u.id: u for u in session.scalars(select(Unit))}
         session.expunge_all()
         return found
+
+
+def shape(found: dict[str, Unit]) -> dict[str, tuple[str, bool, int]]:
+    return {k: (u.name, u.active, u.sort_order) for k, u in found.items()}
 
 
 def audit_count(db: Database, entity_type: str) -> int:
@@ -228,3 +232,177 @@ def test_a_unit_with_open_cases_dispatched_to_it_is_not_deactivated(clients: Any
     back = liaison.post(f"/api/v1/cases/{sh_case}/events", json={"kind": "returned", "note": "不属本单位管辖"})
     assert back.status_code == 201, back.text
     assert office.patch("/api/v1/units/criminal-investigation", json={"active": False}).status_code == 200
+
+
+# --- only the office, only at the hub -------------------------------------------------------------------------
+
+def test_other_roles_are_refused_the_pages_and_the_writes(clients: Any, db: Database) -> None:
+    before, audited = units(db), audit_count(db, "unit")
+    for username in ("leader", "liaison_xz", "subcenter_sh", "workstation_1"):
+        person = clients(username)
+        if username == "leader":  # the leader works in the office: the pages are theirs too
+            assert person.get("/admin/units").status_code == 200 and person.get("/admin/nodes").status_code == 200
+            continue
+        for path in ("/admin/units", "/admin/nodes"):
+            page = person.get(path)
+            assert page.status_code == 403, (username, path)
+            assert "只有中心办公室" in page.text or "联服中心办公室" in page.text, (username, path)
+        assert ">单位管理<" not in person.get("/").text
+        assert form_post(person, "/admin/units", {"id": "ps-sneaky", "name": "偷加派出所"}).status_code == 403
+        assert form_post(person, "/admin/units/traffic", {"active": "false"}).status_code == 403
+        assert form_post(person, "/admin/units/traffic", {"move": "up"}).status_code == 403
+        assert person.post("/api/v1/units", json={"id": "ps-sneaky", "name": "偷加派出所"}).status_code == 403
+        assert person.patch("/api/v1/units/traffic", json={"name": "交通"}).status_code == 403
+    stranger = clients()
+    assert stranger.get("/admin/units", follow_redirects=False).status_code in (302, 303, 401)
+    assert stranger.post("/api/v1/units", json={"id": "ps-sneaky", "name": "偷加派出所"}).status_code in (401, 403)
+    assert shape(units(db)) == shape(before)
+    assert audit_count(db, "unit") == audited
+
+
+def test_a_spoke_refuses_the_unit_and_node_pages_and_writes_but_lists_units(
+        settings: Any, db: Database, world: dict[str, Any], tmp_path: Path) -> None:
+    import time
+
+    from litestar.testing import TestClient
+
+    from spoke.app import create_app as create_spoke_app
+    from tests.conftest import CSRF_RE
+    from tests.sync_support import Federation
+
+    fed = Federation(settings, db, tmp_path / "spokes")
+    try:
+        sh = fed.enroll("sc-shanghai")
+        assert sh.sync().ok
+        app = create_spoke_app(sh.settings.with_overrides(cookie_secure=False))
+        app.state.hub_link = sh.link
+        with TestClient(app, base_url="http://sc-shanghai.test") as browser:
+            sh.link._down_until = time.monotonic() + 60  # noqa: SLF001 - log in offline, at the spoke itself
+            csrf = CSRF_RE.search(browser.get("/login").text).group(1)  # type: ignore[union-attr]
+            browser.post("/login", data={"username": "subcenter_sh", "password": "lianfu-demo", "csrf_token": csrf,
+                                         "next": "/"})
+            home = browser.get("/")
+            assert home.status_code == 200 and "/admin/units" not in home.text and "/admin/nodes" not in home.text
+            csrf = CSRF_RE.search(home.text).group(1)  # type: ignore[union-attr]
+            headers = {"X-CSRF-Token": csrf}
+            for path in ("/admin/units", "/admin/nodes"):
+                page = browser.get(path)
+                assert page.status_code == 403 and "由中心办公室在中心节点" in page.text, path
+            added = browser.post("/admin/units", data={"id": "ps-spoke", "name": "分中心派出所", "csrf_token": csrf})
+            assert added.status_code == 403 and "警种部门与派出所由中心办公室在中心节点管理。" in added.text
+            assert browser.post("/admin/units/traffic", data={"active": "false", "csrf_token": csrf}).status_code == 403
+            api = browser.post("/api/v1/units", json={"id": "ps-spoke", "name": "分中心派出所"}, headers=headers)
+            assert api.status_code == 403 and "中心节点" in api.json()["detail"]
+            assert browser.patch("/api/v1/units/traffic", json={"name": "交通"}, headers=headers).status_code == 403
+            # What every node answers still works on the path the refusals share.
+            listed = browser.get("/api/v1/units")
+            assert listed.status_code == 200 and [u["id"] for u in listed.json()["items"]] == [u[0] for u in UNITS]
+        with sh.db.reads() as session:
+            assert session.get(Unit, "ps-spoke") is None and session.get(Unit, "traffic").name == "交警大队"
+    finally:
+        fed.close()
+
+
+# --- nodes ----------------------------------------------------------------------------------------------------
+
+def node_row(page: str, node_id: str) -> str:
+    start = page.index(f'data-node="{node_id}"')
+    return page[start:page.index("</tr>", start)]
+
+
+def rows_on_page(page: str) -> list[str]:
+    return re.findall(r'<tr class="node-row[^"]*" data-node="([a-z0-9-]+)"', page)
+
+
+def test_the_nodes_page_shows_the_tree_with_names_heads_statuses_and_last_sync(
+        clients: Any, db: Database, world: dict[str, Any]) -> None:
+    office = clients("office")
+    # A workstation approved through the review has the head its application named.
+    approved = office.post(f"/api/v1/applications/{world['applications']['sh']}/decision", json={"decision": "approve"})
+    assert approved.status_code == 200, approved.text
+    new_ws = approved.json()["node"]
+    with db.transaction() as session:
+        session.add(SyncPeer(node_id="sc-shanghai", last_success_at=datetime(2026, 11, 30, 2, 5, tzinfo=UTC), queued=7))
+        session.add(SyncPeer(node_id="sc-suzhou", last_success_at=datetime(2026, 11, 29, 1, 0, tzinfo=UTC),
+                             last_error="hub unreachable: timed out", last_error_at=datetime(2026, 11, 30, 16, 30, tzinfo=UTC)))
+        head = User(username="ws_head", display_name="周站长", role="enterprise", node_id="ws-demo-1", password_hash="x")
+        session.add(head)
+        session.flush()
+        session.get(Node, "ws-demo-1").head_user_id = head.id
+    suspended = office.patch("/api/v1/nodes/sc-suzhou", json={"status": "suspended"})
+    assert suspended.status_code == 200
+
+    page = office.get("/admin/nodes")
+    assert page.status_code == 200
+    # Tree order: the hub, each sub-center followed by its workstations.
+    assert rows_on_page(page.text) == ["hub", "sc-shanghai", new_ws, "ws-demo-1", "sc-suzhou"] or \
+        rows_on_page(page.text) == ["hub", "sc-shanghai", "ws-demo-1", new_ws, "sc-suzhou"]
+    text = visible_text(page.text)
+    # Names, never ids.
+    for node_id in ("sc-shanghai", "sc-suzhou", "ws-demo-1", new_ws):
+        assert node_id not in text, node_id
+    sh = visible_text(node_row(page.text, "sc-shanghai"))
+    assert "上海分中心" in sh and "分中心" in sh and "上海市" in sh and "运行中" in sh
+    assert "2026-11-30 10:05" in sh and "待上传变更: 7" in sh.replace("：", ":")  # Beijing time
+    assert "最近错误" not in sh
+    sz = visible_text(node_row(page.text, "sc-suzhou"))
+    assert "已暂停" in sz and "hub unreachable: timed out" in sz and "2026-12-01 00:30" in sz and "2026-11-29 09:00" in sz
+    ws = visible_text(node_row(page.text, "ws-demo-1"))
+    assert "启东建工集团上海工作站" in ws and "周站长" in ws and "上海分中心" in ws and "从未同步" in ws
+    approved_row = visible_text(node_row(page.text, new_ws))
+    assert "启东海工上海工作站" in approved_row and "李站长" in approved_row
+    assert "联服中心办公室" in visible_text(node_row(page.text, "hub"))
+    # What each node may be asked for, by its status; the hub none.
+    assert 'kind=suspend&amp;target_node=sc-shanghai' in node_row(page.text, "sc-shanghai")
+    assert 'kind=reinstate&amp;target_node=sc-suzhou' in node_row(page.text, "sc-suzhou")
+    assert 'kind=suspend&amp;target_node=sc-suzhou' not in node_row(page.text, "sc-suzhou")
+    assert "/applications/new" not in node_row(page.text, "hub")
+
+    # Filters: kind, status, region (a province takes in its districts).
+    assert rows_on_page(office.get("/admin/nodes", params={"kind": "workstation"}).text) in (
+        [new_ws, "ws-demo-1"], ["ws-demo-1", new_ws])
+    assert rows_on_page(office.get("/admin/nodes", params={"status": "suspended"}).text) == ["sc-suzhou"]
+    shanghai = rows_on_page(office.get("/admin/nodes", params={"region": "310000"}).text)
+    assert set(shanghai) == {"sc-shanghai", "ws-demo-1", new_ws}
+    assert rows_on_page(office.get("/admin/nodes", params={"region": "320500"}).text) == ["sc-suzhou"]
+    empty = office.get("/admin/nodes", params={"kind": "hub", "status": "retired"})
+    assert rows_on_page(empty.text) == [] and "没有符合筛选条件的节点" in empty.text
+
+
+def test_a_suspension_asked_for_on_the_nodes_page_goes_through_the_review(clients: Any, db: Database) -> None:
+    office = clients("office")
+    page = office.get("/admin/nodes")
+    link = re.search(r'href="(/applications/new\?kind=suspend&amp;target_node=sc-suzhou)"', node_row(page.text, "sc-suzhou"))
+    assert link, node_row(page.text, "sc-suzhou")
+    assert "申请暂停" in node_row(page.text, "sc-suzhou")
+    form = office.get(html.unescape(link.group(1)))
+    assert form.status_code == 200
+    assert re.search(r'<option value="suspend" selected>', form.text)
+    assert re.search(r'<option value="sc-suzhou" selected>苏州分中心', form.text)
+
+    submitted = office.post("/applications/new", data={"kind": "suspend", "target_node": "sc-suzhou",
+                                                       "reason": "长期未开展工作，暂停整改", "csrf_token": office.csrf},
+                            follow_redirects=False)
+    assert submitted.status_code == 303, submitted.text
+    application_id = submitted.headers["location"].rsplit("/", 1)[1]
+    with db.reads() as session:
+        assert session.get(Node, "sc-suzhou").status == "active"  # nothing happens before the review decides
+        application = session.get(NodeApplication, uuid.UUID(application_id))
+        assert (application.kind, application.created_node, application.status) == ("suspend", "sc-suzhou", "submitted")
+    waiting = node_row(office.get("/admin/nodes").text, "sc-suzhou")
+    assert f'href="/applications/{application_id}"' in waiting and "审核中" in visible_text(waiting)
+    assert "/applications/new" not in waiting  # one request at a time
+
+    decided = office.post(f"/applications/{application_id}/decision",
+                          data={"decision": "approve", "comment": "同意", "csrf_token": office.csrf}, follow_redirects=False)
+    assert decided.status_code == 303, decided.text
+    with db.reads() as session:
+        assert session.get(Node, "sc-suzhou").status == "suspended"
+        assert session.get(NodeApplication, uuid.UUID(application_id)).status == "approved"
+    after = node_row(office.get("/admin/nodes").text, "sc-suzhou")
+    assert "已暂停" in visible_text(after) and "kind=reinstate&amp;target_node=sc-suzhou" in after
+    # The suspension bites: the sub-center's people are refused at the login.
+    stranger = clients()
+    refused = stranger.post("/login", data={"username": "subcenter_sz", "password": "lianfu-demo",
+                                            "csrf_token": stranger.csrf, "next": "/"}, follow_redirects=False)
+    assert refused.status_code == 403 and "您所在的节点已暂停使用" in refused.text
