@@ -86,6 +86,8 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/applications/{application_id}"), ("PATCH", "/api/v1/applications/{application_id}"),
     ("POST", "/api/v1/applications/{application_id}/decision"),
     ("GET", "/api/v1/nodes"), ("GET", "/api/v1/nodes/{node_id}"), ("PATCH", "/api/v1/nodes/{node_id}"),
+    ("GET", "/api/v1/units"), ("POST", "/api/v1/units"), ("PATCH", "/api/v1/units/{unit_id}"),
+    ("GET", "/api/v1/audit"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
