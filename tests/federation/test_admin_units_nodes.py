@@ -406,3 +406,26 @@ def test_a_suspension_asked_for_on_the_nodes_page_goes_through_the_review(client
     refused = stranger.post("/login", data={"username": "subcenter_sz", "password": "lianfu-demo",
                                             "csrf_token": stranger.csrf, "next": "/"}, follow_redirects=False)
     assert refused.status_code == 403 and "您所在的节点已暂停使用" in refused.text
+
+
+def test_the_units_the_office_keeps_reach_the_spokes_with_their_directory(
+        clients: Any, settings: Any, db: Database, tmp_path: Path) -> None:
+    from sync.client import SpokeSync
+    from tests.sync_support import Federation
+
+    office = clients("office")
+    assert office.post("/api/v1/units", json={"id": "ps-binhai", "name": "滨海派出所"}).status_code == 201
+    fed = Federation(settings, db, tmp_path / "spokes")
+    try:
+        sh = fed.enroll("sc-shanghai")  # enrollment takes the directory a first time
+        with sh.db.reads() as session:
+            assert session.get(Unit, "ps-binhai").name == "滨海派出所"
+        assert office.patch("/api/v1/units/traffic", json={"name": "交通警察大队", "active": False}).status_code == 200
+        assert SpokeSync(sh.db, sh.link, sh.settings.data_dir, sh.node, directory_refresh=0).round().ok
+        with sh.db.reads() as session:
+            traffic = session.get(Unit, "traffic")
+            assert (traffic.name, traffic.active) == ("交通警察大队", False)
+            hub_order = [u["id"] for u in office.get("/api/v1/units", params={"include_inactive": "true"}).json()["items"]]
+            assert list(session.scalars(select(Unit.id).order_by(Unit.sort_order, Unit.id))) == hub_order
+    finally:
+        fed.close()
