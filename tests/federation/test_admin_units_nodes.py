@@ -429,3 +429,14 @@ def test_the_units_the_office_keeps_reach_the_spokes_with_their_directory(
             assert list(session.scalars(select(Unit.id).order_by(Unit.sort_order, Unit.id))) == hub_order
     finally:
         fed.close()
+
+
+def test_a_bearer_token_lists_the_units_with_the_nodes_scope(clients: Any, db: Database) -> None:
+    from tests.identity.test_oidc_tokens import bearer, person_tokens
+
+    token, _, _ = person_tokens(clients, db, "liaison_xz", scope="openid nodes:read")
+    api = clients()
+    listed = api.get("/api/v1/units", headers=bearer(token["access_token"]))
+    assert listed.status_code == 200 and listed.json()["items"][0]["id"] == "command-center"
+    refused = api.post("/api/v1/units", json={"id": "ps-token", "name": "令牌派出所"}, headers=bearer(token["access_token"]))
+    assert refused.status_code == 403 and units(db).get("ps-token") is None
