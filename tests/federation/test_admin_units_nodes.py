@@ -76,7 +76,7 @@ def test_the_units_page_lists_every_unit_in_order_with_its_liaisons_and_leaders(
     assert page.status_code == 200
     assert unit_ids_on_page(page.text) == [unit_id for unit_id, _, _ in UNITS]
     xz = card(page.text, "criminal-investigation")
-    assert "刑侦大队" in xz and "Criminal Investigation Brigade" in xz and "在办派单 1 件" in xz
+    assert "刑侦大队" in xz and "Criminal Investigation Brigade" in xz and "在办派单：1 件" in xz
     assert "刑侦大队联络员" in xz and "liaison_xz" in xz and "138****5678" in xz and "13812345678" not in xz
     assert "分管领导" in xz and "刑侦大队分管领导" in xz and "139****4321" in xz
     jz = card(page.text, "economic-crime")
