@@ -10,9 +10,9 @@ from common.bulletins.api import BulletinController
 from common.bulletins.office import BULLETIN_OFFICE_HANDLERS
 from common.bulletins.office_api import BulletinOfficeController
 from common.cases.office import CASE_OFFICE_HANDLERS
-from common.federation.api import ApplicationController, NodeController
-from common.federation.office import APPLICATION_OFFICE_HANDLERS
-from common.federation.office_api import ApplicationOfficeController, NodeOfficeController
+from common.federation.api import ApplicationController, NodeController, UnitController
+from common.federation.office import ADMIN_PAGE_HANDLERS, APPLICATION_OFFICE_HANDLERS
+from common.federation.office_api import ApplicationOfficeController, NodeOfficeController, UnitOfficeController
 from common.identity.office import ACCOUNT_OFFICE_HANDLERS
 from common.identity.office_api import USER_API_HANDLERS
 from common.visits.office import VISIT_OFFICE_HANDLERS
@@ -20,12 +20,12 @@ from common.web.app import API_HANDLERS
 
 OFFICE_HANDLERS: list[ControllerRouterHandler] = [
     *CASE_OFFICE_HANDLERS, *VISIT_OFFICE_HANDLERS, *APPLICATION_OFFICE_HANDLERS, *BULLETIN_OFFICE_HANDLERS,
-    *AUDIT_PAGE_HANDLERS, *ACCOUNT_OFFICE_HANDLERS,
+    *AUDIT_PAGE_HANDLERS, *ACCOUNT_OFFICE_HANDLERS, *ADMIN_PAGE_HANDLERS,
 ]
 
 # The API of every node, each controller with the office's own writes on its paths where it has some.
 WITH_OFFICE_WRITES = {BulletinController: BulletinOfficeController, ApplicationController: ApplicationOfficeController,
-                      NodeController: NodeOfficeController}
+                      NodeController: NodeOfficeController, UnitController: UnitOfficeController}
 HUB_API_HANDLERS: list[ControllerRouterHandler] = [
     *(WITH_OFFICE_WRITES.get(handler, handler) for handler in API_HANDLERS), *AUDIT_API_HANDLERS,
     *USER_API_HANDLERS,

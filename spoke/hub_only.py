@@ -15,6 +15,8 @@ BULLETINS = N_("Bulletins are published by the office at the hub.")
 APPLICATIONS = N_("Applications are decided at the hub.")
 AUDIT = N_("The audit trail is read by the office at the hub.")
 ACCOUNTS = N_("Accounts are managed by the office at the hub.")
+UNITS = N_("Police units are managed by the office at the hub.")
+NODES = N_("Nodes are changed by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
 HUB_ONLY: list[tuple[str, str, str]] = [
@@ -34,7 +36,13 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("DELETE", "/api/v1/bulletins/{bulletin_id:uuid}", BULLETINS),
     ("POST", "/api/v1/bulletins/{bulletin_id:uuid}/remind", BULLETINS),
     ("POST", "/api/v1/applications/{application_id:uuid}/decision", APPLICATIONS),
-    ("PATCH", "/api/v1/nodes/{node_id:str}", N_("Nodes are changed by the office at the hub.")),
+    ("PATCH", "/api/v1/nodes/{node_id:str}", NODES),
+    ("GET", "/admin/units", UNITS),
+    ("POST", "/admin/units", UNITS),
+    ("POST", "/admin/units/{unit_id:str}", UNITS),
+    ("GET", "/admin/nodes", NODES),
+    ("POST", "/api/v1/units", UNITS),
+    ("PATCH", "/api/v1/units/{unit_id:str}", UNITS),
     ("GET", "/audit", AUDIT),
     ("GET", "/api/v1/audit", AUDIT),
     ("GET", "/admin/users", ACCOUNTS),

@@ -1,4 +1,5 @@
-"""The directory a spoke needs to let people in: the nodes around it, and its own node's people with their hashes.
+"""The directory a spoke needs to let people in: the nodes around it, and its own node's people with their hashes;
+also the police units, which the office adds and renames at the hub.
 
 Only the spoke's own node's accounts travel, never another node's: a stolen spoke gives away no more than its own.
 """
@@ -19,10 +20,11 @@ from common.audit import trail as audit
 from common import i18n
 from common.api.deps import Caller
 from common.i18n import N_
-from common.models import Node, User, utcnow
+from common.models import Node, Unit, User, utcnow
 from common.center import settings
 
 USER_FIELDS = ("username", "display_name", "role", "unit_id", "is_leader", "password_hash", "phone", "active")
+UNIT_FIELDS = ("name", "name_en", "kind", "sort_order", "active")
 # The hub's signed audit checkpoints a spoke has received, one JSON line each, in its data dir: a witness of the
 # hub's audit chain that no one writing the hub's database can reach (`lianfu hub audit verify --witness`).
 CHECKPOINTS_FILE = "audit_checkpoints.jsonl"
@@ -39,6 +41,7 @@ def directory_for(session: Session, node_id: str) -> dict[str, Any]:
         "users": [{"id": str(u.id), "node": u.node_id, "deleted": u.deleted_at is not None, "version": u.version,
                    **{f: getattr(u, f) for f in USER_FIELDS}} for u in users],
         "settings": settings.stored(session),
+        "units": [{"id": u.id, **{f: getattr(u, f) for f in UNIT_FIELDS}} for u in session.scalars(select(Unit))],
     }
 
 
@@ -63,7 +66,7 @@ def directory(request: Request, principal: Caller) -> dict[str, Any]:
 
 def apply_directory(session: Session, payload: dict[str, Any], own_node: str) -> dict[str, int]:
     """Take the hub's directory as it is: nodes by id (parents first), own accounts by id; nothing of other nodes."""
-    counts = {"nodes": 0, "users": 0, "settings": 0}
+    counts = {"nodes": 0, "users": 0, "settings": 0, "units": 0}
     for raw in sorted(payload.get("nodes", []), key=lambda n: len(n["path"])):
         node = session.get(Node, raw["id"])
         values = {"kind": raw["kind"], "name": raw["name"], "parent_id": raw["parent"], "path": raw["path"],
@@ -76,6 +79,17 @@ def apply_directory(session: Session, payload: dict[str, Any], own_node: str) ->
                 setattr(node, key, value)
             counts["nodes"] += 1
         session.flush()
+    for raw in payload.get("units", []):
+        # The units as the office keeps them: a station it added, a name it changed (a spoke never edits them).
+        unit = session.get(Unit, raw["id"])
+        values = {f: raw[f] for f in UNIT_FIELDS if f in raw}
+        if unit is None:
+            session.add(Unit(id=raw["id"], **values))
+            counts["units"] += 1
+        elif any(getattr(unit, k) != v for k, v in values.items()):
+            for key, value in values.items():
+                setattr(unit, key, value)
+            counts["units"] += 1
     seen: set[uuid.UUID] = set()
     for raw in payload.get("users", []):
         if raw.get("node") != own_node:

@@ -215,6 +215,22 @@ class Decision(Body):
     comment: Note = ""
 
 
+class UnitCreate(Body):
+    id: Short
+    name: PersonName
+    name_en: PersonName = ""
+    active: bool = True
+    sort_order: Annotated[int, Meta(ge=0, le=1_000_000)] | UnsetType = UNSET
+
+
+class UnitUpdate(Body):
+    id: Short | UnsetType = UNSET  # accepted only as the unit's own: an id never changes
+    name: PersonName | UnsetType = UNSET
+    name_en: PersonName | UnsetType = UNSET
+    active: bool | UnsetType = UNSET
+    sort_order: Annotated[int, Meta(ge=0, le=1_000_000)] | UnsetType = UNSET
+
+
 class NodeUpdate(Body):
     name: Name | UnsetType = UNSET
     status: Short | UnsetType = UNSET

@@ -125,8 +125,12 @@ def add_case_event(session: Session, p: Principal, case_id: uuid.UUID, data: dic
     case = policy.get_visible(session, Case, case_id, p)
     # Any event may name a unit (the column refers to one): an unknown one is the request's mistake, whatever the kind.
     if data.get("unit"):
-        if not isinstance(data["unit"], str) or session.get(Unit, data["unit"]) is None:
+        unit = session.get(Unit, data["unit"]) if isinstance(data["unit"], str) else None
+        if unit is None:
             raise InvalidField("unit", N_("No such police unit"))
+        if data.get("kind") == "dispatched" and not unit.active:
+            # A deactivated unit keeps its past cases but takes no new one.
+            raise InvalidField("unit", N_("This police unit has been deactivated."))
     if len(str(data.get("note") or "")) > MAX_NOTE:
         raise InvalidField("note", N_("At most {max} characters"), max=MAX_NOTE)
     actor = actor_of(p)

@@ -16,6 +16,7 @@ from common.models import Node, NodeApplication
 from common.federation import service as federation
 from common.roster import reveal
 from common.roster.api import looked
+from common.federation import units
 
 
 class ApplicationController(Controller):
@@ -87,3 +88,14 @@ class NodeController(Controller):
     def get_node(self, request: Request, principal: Caller, node_id: FromPath[str]) -> dict[str, Any]:
         with request.app.state.db.reads() as session:
             return federation.node_out(policy.get_visible(session, Node, node_id, principal), principal)
+
+
+class UnitController(Controller):
+    path = "/api/v1/units"
+    tags = ["federation"]
+
+    @get("/", sync_to_thread=True, summary="The police units in their order (the office may ask for deactivated ones too)")
+    def list_units(self, request: Request, principal: Caller, limit: LimitQ = 200, offset: OffsetQ = 0,
+                   include_inactive: FromQuery[bool] = False) -> dict[str, Any]:
+        with request.app.state.db.reads() as session:
+            return page(session, units.units_stmt(principal, include_inactive), limit, offset, units.unit_out)

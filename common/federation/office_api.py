@@ -1,5 +1,5 @@
 """The JSON API of the office's own work on the federation, mounted by the hub alone: deciding applications, and
-renaming, suspending or retiring nodes. One controller per path with what every node answers (Litestar wraps a sync
+renaming, suspending or retiring nodes, adding and changing police units. One controller per path with what every node answers (Litestar wraps a sync
 handler again each time another handler joins its path)."""
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from litestar import Request, patch, post
 from litestar.params import FromPath, JSONBody
 
 from common.api.deps import Caller
-from common.api.schemas import Decision, NodeUpdate
+from common.api.schemas import Decision, NodeUpdate, UnitCreate, UnitUpdate
 from common.federation import service as federation
-from common.federation.api import ApplicationController, NodeController
+from common.federation import units
+from common.federation.api import ApplicationController, NodeController, UnitController
 
 
 class ApplicationOfficeController(ApplicationController):
@@ -31,3 +32,15 @@ class NodeOfficeController(NodeController):
     def update_node(self, request: Request, principal: Caller, node_id: FromPath[str], data: JSONBody[NodeUpdate]) -> dict[str, Any]:
         with request.app.state.db.transaction(actor=principal) as session:
             return federation.node_out(federation.update_node(session, principal, node_id, data.to_dict()), principal)
+
+
+class UnitOfficeController(UnitController):
+    @post("/", sync_to_thread=True, status_code=201, summary="Add a police station (office)")
+    def create_unit(self, request: Request, principal: Caller, data: JSONBody[UnitCreate]) -> dict[str, Any]:
+        with request.app.state.db.transaction(actor=principal) as session:
+            return units.unit_out(units.create_station(session, principal, data.to_dict()))
+
+    @patch("/{unit_id:str}", sync_to_thread=True, summary="Rename, reorder, deactivate or reactivate a unit (office)")
+    def update_unit(self, request: Request, principal: Caller, unit_id: FromPath[str], data: JSONBody[UnitUpdate]) -> dict[str, Any]:
+        with request.app.state.db.transaction(actor=principal) as session:
+            return units.unit_out(units.update_unit(session, principal, unit_id, data.to_dict()))

@@ -7,9 +7,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # API areas each have a read and a write scope; people belong to the roster area of enterprises.
 API_AREAS = ("enterprises", "cases", "visits", "bulletins", "applications", "nodes", "audit", "users")
+# The police units are the federation's reference data, in the area of the nodes.
 AREA_OF_PATH = {"enterprises": "enterprises", "people": "enterprises", "cases": "cases", "visits": "visits",
-                "bulletins": "bulletins", "applications": "applications", "nodes": "nodes", "audit": "audit",
-                "users": "users"}
+                "bulletins": "bulletins", "applications": "applications", "nodes": "nodes", "units": "nodes",
+                "audit": "audit", "users": "users"}
 SCOPES: dict[str, str] = {
     "openid": N_("Confirm who you are"),
     "profile": N_("Your name, role, node and unit"),

@@ -12,7 +12,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from common.cases.api import CaseController
-from common.federation.api import ApplicationController, NodeController
+from common.federation.api import ApplicationController, NodeController, UnitController
 from common.bulletins.api import BulletinController
 from common.visits.api import VisitController
 from common.roster.api import EnterpriseController, PersonController
@@ -39,7 +39,7 @@ VERSION = "0.1.0"
 
 API_HANDLERS: list[ControllerRouterHandler] = [
     EnterpriseController, PersonController, CaseController, VisitController, BulletinController,
-    ApplicationController, NodeController,
+    ApplicationController, NodeController, UnitController,
 ]
 
 

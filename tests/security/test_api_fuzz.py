@@ -18,13 +18,13 @@ from sqlalchemy import func, or_, select
 
 from common.db import Database
 from common.models import (
-    Attachment, AuditEntry, Bulletin, BulletinAck, Case, CaseEvent, Enterprise, Node, NodeApplication, Person, User,
-    Visit,
+    Attachment, AuditEntry, Bulletin, BulletinAck, Case, CaseEvent, Enterprise, Node, NodeApplication, Person, Unit,
+    User, Visit,
 )
 
 ROLES = ("office", "workstation_1")
-COUNTED = (Enterprise, Person, Case, CaseEvent, Visit, Bulletin, BulletinAck, NodeApplication, Node, User, Attachment,
-           AuditEntry)
+COUNTED = (Enterprise, Person, Case, CaseEvent, Visit, Bulletin, BulletinAck, NodeApplication, Node, Unit, User,
+           Attachment, AuditEntry)
 WRITES = {"post", "put", "patch", "delete"}
 # Ending the caller's own session or tokens would only test the login again: these are left to their own tests.
 SKIPPED = {("post", "/oauth/revoke")}
@@ -86,6 +86,8 @@ def good_bodies(world: dict[str, Any], role: str) -> dict[str, dict[str, Any]]:
         "UserCreate": {"username": "fuzz_user", "name": "模糊测试", "role": "liaison", "node": "hub",
                        "unit": "criminal-investigation", "phone": "13800000019", "email": "fuzz@example.cn"},
         "UserUpdate": {"name": "模糊测试"},
+        "UnitCreate": {"id": "ps-mohu", "name": "模糊测试派出所"},
+        "UnitUpdate": {"name_en": "Fuzz Police Station"},
     }
 
 
@@ -94,7 +96,7 @@ def path_ids(world: dict[str, Any], role: str) -> dict[str, str]:
     return {"enterprise_id": str(world["enterprises"][key]), "person_id": str(world["people"][key]),
             "case_id": str(world["cases"][key]), "visit_id": str(world["visits"][key]),
             "bulletin_id": str(world["bulletins"]["all"]), "application_id": str(world["applications"]["sh"]),
-            "node_id": "ws-demo-1" if role == "workstation_1" else "sc-shanghai", "sha": "0" * 64,
+            "node_id": "ws-demo-1" if role == "workstation_1" else "sc-shanghai", "unit_id": "ps-haifu", "sha": "0" * 64,
             "user_id": str(world["users"]["liaison_jz"])}
 
 

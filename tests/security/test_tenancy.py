@@ -55,7 +55,7 @@ MAY_REVEAL = frozenset({"office", "leader", "liaison_xz", "liaison_jz"})
 PATCH_BODY: dict[str, dict[str, Any]] = {
     "enterprises": {"name": "越权改名有限公司"}, "people": {"position": "越权"}, "cases": {"title": "越权改标题"},
     "visits": {"findings": "越权"}, "bulletins": {"title": "越权"}, "applications": {"reason": "越权"},
-    "nodes": {"name": "越权"}, "users": {"active": False},
+    "nodes": {"name": "越权"}, "users": {"active": False}, "units": {"name": "越权"},
 }
 HAS_DELETE = frozenset({"enterprises", "people", "visits", "bulletins"})
 # Actions on one row beyond GET/PATCH/DELETE: (method, suffix, body).
@@ -91,6 +91,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/users"), ("POST", "/api/v1/users"),
     ("GET", "/api/v1/users/{user_id}"), ("PATCH", "/api/v1/users/{user_id}"),
+    ("GET", "/api/v1/units"), ("POST", "/api/v1/units"), ("PATCH", "/api/v1/units/{unit_id}"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
@@ -325,7 +326,7 @@ def test_unauthenticated_calls_answer_401(clients: Any, world: dict[str, Any], d
     ids = {"enterprise_id": world["enterprises"]["sh"], "person_id": world["people"]["sh"], "case_id": world["cases"]["sh"],
            "visit_id": world["visits"]["sh"], "bulletin_id": world["bulletins"]["all"],
            "application_id": world["applications"]["sh"], "node_id": "sc-shanghai",
-           "user_id": world["users"]["subcenter_sh"]}
+           "user_id": world["users"]["subcenter_sh"], "unit_id": "criminal-investigation"}
     creates = _create_bodies(world)
     anonymous = clients()
     session_cookie = cookie_names(settings)["session"]

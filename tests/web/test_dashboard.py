@@ -72,7 +72,8 @@ def add_events(db: Any, world: dict[str, Any], case_id: Any, *steps: tuple[str, 
 def new_case(db: Any, world: dict[str, Any], raiser: str, tenant: str, **fields: str) -> Any:
     with db.transaction() as session:
         case = cases.create_case(session, world["principals"][raiser], {
-            "enterprise_id": str(world["enterprises"][tenant]), "channel": "hotline", **fields})
+            "enterprise_id": str(world["enterprises"][tenant]),
+            "channel": "platform" if raiser == "workstation_1" else "hotline", **fields})
         return case.id
 
 
