@@ -15,7 +15,7 @@ from common.i18n import N_
 from common.models import Case, Enterprise, Node
 from common.reference import CATEGORIES, CHANNELS, JURISDICTIONS, URGENCIES
 from common.web.auth import require_principal
-from common.web.xlsx import CHUNK, YES_NO, Column, coded, local_time, send_export
+from common.web.xlsx import CHUNK, EXPORT_OPT, YES_NO, Column, coded, local_time, send_export
 
 
 def case_columns(nodes: dict[str, str], units: dict[str, str]) -> list[Column]:
@@ -37,7 +37,7 @@ def case_columns(nodes: dict[str, str], units: dict[str, str]) -> list[Column]:
     ]
 
 
-@get("/cases.xlsx", include_in_schema=False, sync_to_thread=True)
+@get("/cases.xlsx", include_in_schema=False, sync_to_thread=True, opt=EXPORT_OPT)
 def cases_workbook(request: Request, q: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
                    category: FromQuery[str | None] = None, urgency: FromQuery[str | None] = None,
                    unit: FromQuery[str | None] = None) -> File:

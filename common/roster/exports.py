@@ -22,7 +22,7 @@ from common.roster import service as roster
 from common.roster.api import people_search_allowed
 from common.validation import mask_id_number, mask_phone
 from common.web.auth import require_principal
-from common.web.xlsx import CHUNK, YES_NO, Column, coded, send_export
+from common.web.xlsx import CHUNK, EXPORT_OPT, YES_NO, Column, coded, send_export
 
 # Roles that do not see what only the police decide about an enterprise: those columns are left out (and so are
 # the filters on them, whose yes or no would tell the same).
@@ -81,7 +81,7 @@ def _node_names(session: Any) -> dict[str, str]:
     return dict(session.execute(select(Node.id, Node.name)).all())
 
 
-@get("/enterprises.xlsx", include_in_schema=False, sync_to_thread=True)
+@get("/enterprises.xlsx", include_in_schema=False, sync_to_thread=True, opt=EXPORT_OPT)
 def enterprises_workbook(request: Request, q: FromQuery[str | None] = None, industry: FromQuery[str | None] = None,
                          risk_level: FromQuery[str | None] = None, is_key: FromQuery[str | None] = None,
                          node: FromQuery[str | None] = None, region_code: FromQuery[str | None] = None) -> File:
@@ -105,7 +105,7 @@ def enterprises_workbook(request: Request, q: FromQuery[str | None] = None, indu
                        rows(), filters)
 
 
-@get("/people.xlsx", include_in_schema=False, sync_to_thread=True)
+@get("/people.xlsx", include_in_schema=False, sync_to_thread=True, opt=EXPORT_OPT)
 def people_workbook(request: Request, q: FromQuery[str | None] = None,
                     enterprise_id: FromQuery[UUID | None] = None) -> File:
     p = require_principal(request)

@@ -16,7 +16,7 @@ from common.reference import HAZARD_SEVERITIES, VISIT_KINDS
 from common.visits.pages import visit_query
 from common.visits.service import visit_out
 from common.web.auth import require_principal
-from common.web.xlsx import CHUNK, Column, coded, local_time, send_export
+from common.web.xlsx import CHUNK, EXPORT_OPT, Column, coded, local_time, send_export
 
 
 def _hazards(hazards: list[Any]) -> str:
@@ -45,7 +45,7 @@ def visit_columns(nodes: dict[str, str]) -> list[Column]:
     ]
 
 
-@get("/visits.xlsx", include_in_schema=False, sync_to_thread=True)
+@get("/visits.xlsx", include_in_schema=False, sync_to_thread=True, opt=EXPORT_OPT)
 def visits_workbook(request: Request, q: FromQuery[str | None] = None, enterprise_id: FromQuery[UUID | None] = None,
                     kind: FromQuery[str | None] = None, date_from: FromQuery[str | None] = None,
                     date_to: FromQuery[str | None] = None) -> File:

@@ -31,6 +31,7 @@ from common.bulletins.pages import BULLETIN_PAGE_HANDLERS
 from common.cases.pages import CASE_PAGE_HANDLERS
 from common.visits.pages import VISIT_PAGE_HANDLERS
 from common.web.templating import STATIC
+from common.web.xlsx import SKIP_COMPRESSION
 from common.dashboard.pages import DASHBOARD_PAGE_HANDLERS
 from common.roster.pages import ROSTER_PAGE_HANDLERS
 from common.roster.exports import ROSTER_EXPORT_HANDLERS
@@ -75,7 +76,8 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
         middleware=[web_context_middleware],
         before_send=[SecurityHeaders(form_targets=form_targets, strict_transport=settings.cookie_secure)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=3),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=3,
+                                             exclude_opt_key=SKIP_COMPRESSION),
         openapi_config=OpenAPIConfig(title="Lianfu 警企联服", version=VERSION, path="/schema", render_plugins=api_docs_plugins()),
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, db.dispose],

@@ -31,6 +31,9 @@ from common.web.templating import environment
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # The hidden sheet whose first row holds each column's field, in the order of the visible sheet.
 FIELDS_SHEET = "_fields"
+# A handler's `opt` key that keeps the app's gzip off a response already compressed (a workbook is a zip).
+SKIP_COMPRESSION = "skip_compression"
+EXPORT_OPT = {SKIP_COMPRESSION: True}
 # Rows fetched from the database at a time: memory stays flat however long the list.
 CHUNK = 1000
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -73,6 +73,8 @@ def test_the_enterprise_workbook_holds_the_apis_rows_for_the_same_filter(clients
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("attachment;") and f'filename="enterprises-{day}.xlsx"' in disposition
     assert unquote(disposition.split("filename*=UTF-8''", 1)[1]) == f"企业名册-{day}.xlsx"
+    # A workbook is a zip already: sent as it is, not gzipped again.
+    assert "content-encoding" not in office.get("/enterprises.xlsx", headers={"Accept-Encoding": "gzip"}).headers
 
 
 def test_each_export_is_audited_with_its_filters_and_row_count(clients: Any, db: Database) -> None:

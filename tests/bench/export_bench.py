@@ -1,0 +1,124 @@
+"""Export benchmark: seed N enterprises (with their people) into a database, then time /enterprises.xlsx and
+/people.xlsx as the office through the app, printing one `name: value unit` line per figure.
+
+    python tests/bench/export_bench.py [N] [--db URL]
+
+N defaults to 100,000; the database to a SQLite file in a temporary folder (a URL given is seeded up to N
+enterprises, so a second run reuses it). The seeding runs in a child process, so the peak resident memory read
+after the export (getrusage) is the export's own; a second export of each list runs under tracemalloc for the peak
+of Python's allocations.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+for _p in (str(HERE), str(ROOT)):
+    if _p not in sys.path:
+        sys.path.insert(0, _p)
+
+from litestar.testing import TestClient  # noqa: E402
+from openpyxl import load_workbook  # noqa: E402
+
+from common.settings import Settings  # noqa: E402
+
+
+def say(name: str, value: float, unit: str, fmt: str = ".1f") -> None:
+    print(f"{name}: {value:{fmt}} {unit}", flush=True)
+
+
+def peak_rss_mb() -> float:
+    # ru_maxrss is in kilobytes on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def seed_in_child(url: str, enterprises: int) -> None:
+    from run import seed  # tests/bench/run.py: migrate, reference data, the demo roster
+
+    print(f"{seed(url, enterprises):.1f}")
+
+
+def export(client: TestClient, path: str, into: Path) -> tuple[float, int]:
+    """Seconds for one export, streamed to a file as a browser saves it; the bytes received."""
+    started = time.perf_counter()
+    size = 0
+    with client.stream("GET", path, headers={"Accept-Encoding": "identity"}) as response:
+        assert response.status_code == 200, response.read()
+        with into.open("wb") as out:
+            for chunk in response.iter_bytes():
+                out.write(chunk)
+                size += len(chunk)
+    return time.perf_counter() - started, size
+
+
+def rows_in(path: Path) -> int:
+    book = load_workbook(path, read_only=True)
+    try:
+        return sum(1 for _ in book.worksheets[0].iter_rows(min_row=2, values_only=True))
+    finally:
+        book.close()
+
+
+def login(app: Any, username: str) -> TestClient:
+    client = TestClient(app, base_url="http://bench.local")
+    client.__enter__()
+    token = client.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+    response = client.post("/login", data={"username": username, "password": "lianfu-demo", "csrf_token": token},
+                           follow_redirects=False)
+    assert response.status_code == 303, response.text
+    return client
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("enterprises", nargs="?", type=int, default=100_000)
+    parser.add_argument("--db", default=None, help="database URL (default: a SQLite file in a temporary folder)")
+    parser.add_argument("--seed-only", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="lianfu-export-bench-"))
+    url = args.db or f"sqlite:///{work / 'hub.db'}"
+    if args.seed_only:
+        seed_in_child(url, args.enterprises)
+        return
+    seeded = subprocess.run([sys.executable, __file__, str(args.enterprises), "--db", url, "--seed-only"],
+                            check=True, capture_output=True, text=True)
+    say(f"export_seed_{args.enterprises}", float(seeded.stdout.strip().splitlines()[-1]), "s")
+
+    from hub.app import create_app
+
+    settings = Settings(role="hub", node_id="hub", data_dir=work / "hub", db_url=url, secret_key="bench" * 8,
+                        cookie_secure=False)
+    client = login(create_app(settings), "office")
+    label = "sqlite" if url.startswith("sqlite") else "postgresql"
+    before = peak_rss_mb()
+    for name, path in (("enterprises", "/enterprises.xlsx"), ("people", "/people.xlsx")):
+        seconds, size = export(client, path, work / f"{name}.xlsx")
+        rows = rows_in(work / f"{name}.xlsx")
+        say(f"export_{label}_{name}_rows", rows, "rows", "d")
+        say(f"export_{label}_{name}_time", seconds, "s", ".2f")
+        say(f"export_{label}_{name}_rows_per_s", rows / seconds, "rows/s", ".0f")
+        say(f"export_{label}_{name}_size", size / 1e6, "MB", ".2f")
+    say(f"export_{label}_peak_rss", peak_rss_mb(), "MB")
+    say(f"export_{label}_peak_rss_growth", peak_rss_mb() - before, "MB")
+    for name, path in (("enterprises", "/enterprises.xlsx"), ("people", "/people.xlsx")):
+        tracemalloc.start()
+        export(client, path, work / f"{name}-traced.xlsx")
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        say(f"export_{label}_{name}_python_peak", peak / 1e6, "MB")
+    client.__exit__(None, None, None)
+
+
+if __name__ == "__main__":
+    logging.disable(logging.INFO)
+    main()
