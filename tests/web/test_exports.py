@@ -196,3 +196,35 @@ def test_list_pages_offer_the_export_with_their_filters_and_strangers_get_the_lo
     assert f'href="/people.xlsx?enterprise_id={world["enterprises"]["sh"]}"' in detail
     stranger = clients().get("/enterprises.xlsx", headers={"Accept": "text/html"}, follow_redirects=False)
     assert stranger.status_code in (302, 303) and stranger.headers["location"].startswith("/login")
+
+
+def test_a_spoke_serves_the_exports_of_its_own_copy(settings: Any, db: Database, world: dict[str, Any], tmp_path: Any) -> None:
+    import time
+
+    from litestar.testing import TestClient
+
+    from spoke.app import create_app as create_spoke_app
+    from tests.conftest import CSRF_RE
+    from tests.sync_support import Federation
+
+    fed = Federation(settings, db, tmp_path / "spokes")
+    try:
+        sh = fed.enroll("sc-shanghai")
+        assert sh.sync().ok
+        app = create_spoke_app(sh.settings.with_overrides(cookie_secure=False))
+        app.state.hub_link = sh.link
+        with TestClient(app, base_url="http://sc-shanghai.test") as browser:
+            sh.link._down_until = time.monotonic() + 60  # noqa: SLF001 - log in offline, at the spoke itself
+            csrf = CSRF_RE.search(browser.get("/login").text).group(1)  # type: ignore[union-attr]
+            browser.post("/login", data={"username": "subcenter_sh", "password": "lianfu-demo", "csrf_token": csrf,
+                                         "next": "/"})
+            names = {"启东测试sh建设工程有限公司", "启东测试ws建设工程有限公司"}
+            for path, column in (("/enterprises.xlsx", "企业名称"), ("/people.xlsx", "企业名称"),
+                                 ("/cases.xlsx", "企业名称"), ("/visits.xlsx", "企业名称")):
+                _, rows, _ = workbook(browser, path, {"status": ""} if path == "/cases.xlsx" else {})
+                assert {r[column] for r in rows} == names, path
+        # Recorded in the spoke's own trail, where the export was made.
+        exported = [(e.actor, e.entity_type, e.node_id) for e in exports_of(app.state.db)]
+        assert exported == [("subcenter_sh", kind, "sc-shanghai") for kind in ("enterprise", "person", "case", "visit")]
+    finally:
+        fed.close()
