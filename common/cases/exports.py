@@ -5,7 +5,7 @@ from typing import Any, Iterator
 
 from litestar import Request, get
 from litestar.params import FromQuery
-from litestar.response import File
+from litestar.response import Stream
 from sqlalchemy import select
 
 from common.cases import vocabulary
@@ -40,7 +40,7 @@ def case_columns(nodes: dict[str, str], units: dict[str, str]) -> list[Column]:
 @get("/cases.xlsx", include_in_schema=False, sync_to_thread=True, opt=EXPORT_OPT)
 def cases_workbook(request: Request, q: FromQuery[str | None] = None, status: FromQuery[str | None] = None,
                    category: FromQuery[str | None] = None, urgency: FromQuery[str | None] = None,
-                   unit: FromQuery[str | None] = None) -> File:
+                   unit: FromQuery[str | None] = None) -> Stream:
     p = require_principal(request)
     db = request.app.state.db
     filters = queue_filters(p, q, status, category, urgency, unit)

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from litestar import Request, get
 from litestar.params import FromQuery
-from litestar.response import File
+from litestar.response import Stream
 from sqlalchemy import select
 
 from common.i18n import N_
@@ -84,7 +84,7 @@ def _node_names(session: Any) -> dict[str, str]:
 @get("/enterprises.xlsx", include_in_schema=False, sync_to_thread=True, opt=EXPORT_OPT)
 def enterprises_workbook(request: Request, q: FromQuery[str | None] = None, industry: FromQuery[str | None] = None,
                          risk_level: FromQuery[str | None] = None, is_key: FromQuery[str | None] = None,
-                         node: FromQuery[str | None] = None, region_code: FromQuery[str | None] = None) -> File:
+                         node: FromQuery[str | None] = None, region_code: FromQuery[str | None] = None) -> Stream:
     p = require_principal(request)
     db = request.app.state.db
     if p.role in WITHOUT_POLICE_COLUMNS:
@@ -107,7 +107,7 @@ def enterprises_workbook(request: Request, q: FromQuery[str | None] = None, indu
 
 @get("/people.xlsx", include_in_schema=False, sync_to_thread=True, opt=EXPORT_OPT)
 def people_workbook(request: Request, q: FromQuery[str | None] = None,
-                    enterprise_id: FromQuery[UUID | None] = None) -> File:
+                    enterprise_id: FromQuery[UUID | None] = None) -> Stream:
     p = require_principal(request)
     db = request.app.state.db
     if (q or "").strip():

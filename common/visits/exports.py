@@ -6,7 +6,7 @@ from uuid import UUID
 
 from litestar import Request, get
 from litestar.params import FromQuery
-from litestar.response import File
+from litestar.response import Stream
 from sqlalchemy import select
 
 from common import i18n
@@ -48,7 +48,7 @@ def visit_columns(nodes: dict[str, str]) -> list[Column]:
 @get("/visits.xlsx", include_in_schema=False, sync_to_thread=True, opt=EXPORT_OPT)
 def visits_workbook(request: Request, q: FromQuery[str | None] = None, enterprise_id: FromQuery[UUID | None] = None,
                     kind: FromQuery[str | None] = None, date_from: FromQuery[str | None] = None,
-                    date_to: FromQuery[str | None] = None) -> File:
+                    date_to: FromQuery[str | None] = None) -> Stream:
     p = require_principal(request)
     db = request.app.state.db
     filters = {"q": q or "", "kind": kind or "", "date_from": date_from or "", "date_to": date_to or "",

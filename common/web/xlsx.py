@@ -10,13 +10,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from litestar import Request
-from litestar.background_tasks import BackgroundTask
-from litestar.response import File
+from litestar.response import Stream
 from openpyxl import Workbook, load_workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
@@ -34,6 +33,8 @@ FIELDS_SHEET = "_fields"
 # A handler's `opt` key that keeps the app's gzip off a response already compressed (a workbook is a zip).
 SKIP_COMPRESSION = "skip_compression"
 EXPORT_OPT = {SKIP_COMPRESSION: True}
+# Bytes per body message when the file is sent.
+SEND_CHUNK = 256 * 1024
 # Rows fetched from the database at a time: memory stays flat however long the list.
 CHUNK = 1000
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -106,6 +107,14 @@ def fields_of(headers: Sequence[Any], columns: Sequence[Column]) -> list[str | N
     return [known.get(str(h).strip()) if h is not None else None for h in headers]
 
 
+def code_for(column: Column, text: Any) -> Any:
+    """The code a coded column's label (in either language) stands for; the text itself when it is no label."""
+    for code, msgid in (column.choices or {}).items():
+        if text in {i18n.translate(msgid, language) for language in i18n.LANGUAGES} or text == code:
+            return code
+    return text
+
+
 def read_fields(path: str) -> list[str | None]:
     """The fields of an exported workbook's columns: from its hidden sheet when it still has one."""
     book = load_workbook(path, read_only=True)
@@ -123,27 +132,37 @@ def filename_header(stem: str, ascii_stem: str, day: date) -> str:
     return f"attachment; filename=\"{ascii_stem}-{day.isoformat()}.xlsx\"; filename*=UTF-8''{quote(name)}"
 
 
+def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+    with handle:
+        while chunk := handle.read(SEND_CHUNK):
+            yield chunk
+
+
 def export_response(title: str, ascii_stem: str, day: date, columns: Sequence[Column], rows: Iterable[Any],
-                    counted: Callable[[int], None]) -> File:
+                    counted: Callable[[int], None]) -> Stream:
     """The workbook of `rows` as a download; `counted(n)` runs once it is written (the audit entry), before sending.
 
-    The file lives only until it is sent: the response removes it afterwards, and a failure before removes it here.
+    The file has no name on disk by the time it is sent: it is unlinked once written and read from its open handle,
+    so nothing is left behind however the download ends (a browser gone halfway, the process stopped).
     """
     handle, path = tempfile.mkstemp(prefix="lianfu-export-", suffix=".xlsx")
     os.close(handle)
     try:
         count = write_workbook(path, i18n.gettext(title), columns, rows)
         counted(count)
-    except BaseException:
+        opened = open(path, "rb")  # noqa: SIM115 - closed by the stream when sent or dropped
+    finally:
         os.unlink(path)
-        raise
-    return File(path=path, filename=f"{ascii_stem}.xlsx", media_type=XLSX,
-                headers={"content-disposition": filename_header(i18n.gettext(title), ascii_stem, day)},
-                background=BackgroundTask(os.unlink, path))
+    size = os.fstat(opened.fileno()).st_size
+    return Stream(_chunks(opened), media_type=XLSX,
+                  headers={"Content-Disposition": filename_header(i18n.gettext(title), ascii_stem, day),
+                           "Content-Length": str(size),
+                           # Personal data: kept by no cache on the way, only where the person saves it.
+                           "Cache-Control": "no-store"})
 
 
 def send_export(request: Request, p: Principal, entity_type: str, title: str, ascii_stem: str,
-                columns: Sequence[Column], rows: Iterable[Any], filters: Mapping[str, Any]) -> File:
+                columns: Sequence[Column], rows: Iterable[Any], filters: Mapping[str, Any]) -> Stream:
     """An export as the lists' pages answer it: the workbook, and one audit entry with its filters and row count."""
     state = request.app.state
 

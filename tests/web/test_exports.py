@@ -13,7 +13,7 @@ from sqlalchemy import select
 from common.db import Database
 from common.models import AuditEntry
 from common.roster.exports import ENTERPRISE_FIELDS
-from common.web.xlsx import FIELDS_SHEET, XLSX, fields_of, today
+from common.web.xlsx import FIELDS_SHEET, XLSX, code_for, fields_of, read_fields, today
 from common.roster.exports import enterprise_columns
 from common.policy import Principal
 from common.models import utcnow
@@ -71,6 +71,8 @@ def test_the_enterprise_workbook_holds_the_apis_rows_for_the_same_filter(clients
     # The file name carries the day in Beijing, in Chinese and in ASCII.
     day = today(utcnow()).isoformat()
     disposition = response.headers["content-disposition"]
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert response.headers["cache-control"] == "no-store"
     assert disposition.startswith("attachment;") and f'filename="enterprises-{day}.xlsx"' in disposition
     assert unquote(disposition.split("filename*=UTF-8''", 1)[1]) == f"企业名册-{day}.xlsx"
     # A workbook is a zip already: sent as it is, not gzipped again.
@@ -164,7 +166,7 @@ def test_case_and_visit_workbooks_hold_the_lists_rows_as_people_read_them(client
     assert none == []
 
 
-def test_an_edited_workbook_reads_back_by_field_and_text_never_runs_as_a_formula(clients: Any) -> None:
+def test_an_edited_workbook_reads_back_by_field_and_text_never_runs_as_a_formula(clients: Any, tmp_path: Any) -> None:
     office = clients("office")
     made = office.post("/api/v1/enterprises", json={"name": "=HYPERLINK(\"http://x\",\"点\")", "credit_code": make_credit_code("9", "1", "320681", "77777777"),
                                                     "region_code": "320681", "industry": "trade"})
@@ -176,12 +178,19 @@ def test_an_edited_workbook_reads_back_by_field_and_text_never_runs_as_a_formula
     formula = next(c for c in cells if str(c.value).startswith("="))
     assert formula.data_type == "s"
     assert book[FIELDS_SHEET].sheet_state == "hidden"
-    assert [c.value for c in book[FIELDS_SHEET][1]] == ENTERPRISE_FIELDS
+    saved = tmp_path / "edited.xlsx"
+    saved.write_bytes(response.content)
+    assert read_fields(str(saved)) == ENTERPRISE_FIELDS
     # Headers map back to fields in either language, for a workbook whose hidden sheet was lost.
     office_columns = enterprise_columns(Principal(None, "office", "office", "hub"), {})
     headers = [c.value for c in sheet[1]]
     assert fields_of(headers, office_columns) == ENTERPRISE_FIELDS
     assert fields_of(["Enterprise name", "Unified social credit code", "备注"], office_columns) == ["name", "credit_code", None]
+    # Labels map back to codes in either language.
+    by_field = {c.field: c for c in office_columns}
+    assert code_for(by_field["industry"], "建筑工程") == "construction" == code_for(by_field["industry"], "Construction")
+    assert code_for(by_field["is_key"], "是") is True and code_for(by_field["risk_level"], "High risk") == "high"
+    assert code_for(by_field["industry"], "不知道") == "不知道"
 
 
 def test_list_pages_offer_the_export_with_their_filters_and_strangers_get_the_login(clients: Any, world: dict[str, Any]) -> None:
