@@ -25,7 +25,7 @@ from common.cases import service as cases
 from common.attachments.service import add_attachment
 from common.attachments.pages import upload_limit
 from common.web.auth import require_office_principal, require_principal
-from common.cases.views import case_context, describe_error, error_messages, queue_context, unit_names
+from common.cases.views import case_context, describe_error, error_messages, queue_context, queue_filters, unit_names
 from common.roster.picker import enterprise_picker
 from common.web.errors import field_errors
 from common.web.htmx import redirect
@@ -94,11 +94,7 @@ def cases_page(request: Request, q: FromQuery[str | None] = None, status: FromQu
                category: FromQuery[str | None] = None, urgency: FromQuery[str | None] = None,
                unit: FromQuery[str | None] = None, offset: OffsetQ = 0) -> Response[str]:
     p = require_principal(request)
-    if status is None:
-        # The office and the units work from what is open; the enterprise follows everything it raised.
-        status = "open" if p.role in ("office", "liaison") else ""
-    filters = {"q": (q or "").strip(), "status": status, "category": category or "", "urgency": urgency or "",
-               "unit": unit or ""}
+    filters = queue_filters(p, q, status, category, urgency, unit)
     with request.app.state.db.reads() as session:
         context = queue_context(session, p, filters, max(0, offset))
     return render(request, "cases/list.html", context, partial="cases/_rows.html")

@@ -63,6 +63,16 @@ def unit_names(session: Session) -> dict[str, str]:
 
 # ── The queue ─────────────────────────────────────────────────────────────────────────────────────────────────
 
+def queue_filters(p: Principal, q: str | None, status: str | None, category: str | None, urgency: str | None,
+                  unit: str | None) -> dict[str, str]:
+    """The queue's filters from the query string, with the status each role starts from."""
+    if status is None:
+        # The office and the units work from what is open; the enterprise follows everything it raised.
+        status = "open" if p.role in ("office", "liaison") else ""
+    return {"q": (q or "").strip(), "status": status, "category": category or "", "urgency": urgency or "",
+            "unit": unit or ""}
+
+
 def queue_query(p: Principal, filters: dict[str, str]) -> Any:
     """The cases `p` works on, filtered, most urgent first and then by due time (same urgency: oldest first)."""
     stmt = policy.scoped(Case, p)

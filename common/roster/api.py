@@ -102,17 +102,8 @@ class PersonController(Controller):
         if term:
             people_search_allowed(request, principal)
         with request.app.state.db.reads() as session:
-            stmt = policy.scoped(Person, principal)
-            if enterprise_id:
-                stmt = stmt.where(Person.enterprise_id == enterprise_id)
-            if term:
-                matches = Person.name.contains(term, autoescape=True)
-                if policy.may_reveal(principal):
-                    # Searched exactly, never by fragment: partial matches would leak digits. Only by those who see
-                    # the numbers: for anyone else a yes or no to a guessed number would give the number away.
-                    matches = matches | (Person.id_number == term.upper())
-                stmt = stmt.where(matches)
-            return page(session, stmt.order_by(Person.id.desc()), limit, offset, lambda x: roster.person_out(x, principal))
+            stmt = roster.people_query(principal, term, enterprise_id)
+            return page(session, stmt, limit, offset, lambda x: roster.person_out(x, principal))
 
     @post("/", sync_to_thread=True)
     def create_person(self, request: Request, principal: Caller, data: JSONBody[PersonCreate]) -> dict[str, Any]:

@@ -237,6 +237,23 @@ def person_out(person: Person, p: Principal) -> dict[str, Any]:
     }
 
 
+def people_query(p: Principal, q: str | None = None, enterprise_id: uuid.UUID | None = None) -> Select[Any]:
+    """The people of the enterprises `p` may see, searched by name (and, for those who see ID numbers, by one whole
+    number: a yes or no the police roles may have); the API and the export both use it."""
+    stmt = policy.scoped(Person, p)
+    if enterprise_id:
+        stmt = stmt.where(Person.enterprise_id == enterprise_id)
+    term = (q or "").strip()
+    if term:
+        matches = Person.name.contains(term, autoescape=True)
+        if policy.may_reveal(p):
+            # Searched exactly, never by fragment: partial matches would leak digits. Only by those who may see
+            # the numbers: for anyone else a yes or no to a guessed number would give the number away.
+            matches = matches | (Person.id_number == term.upper())
+        stmt = stmt.where(matches)
+    return stmt.order_by(Person.id.desc())
+
+
 CREDIT_CODE_PREFIX = re.compile(r"[0-9A-Za-z]{2,18}")
 
 

@@ -50,7 +50,7 @@ def _principal(request: Request) -> Principal:
 
 # --- the list -------------------------------------------------------------------------------------------------
 
-def _visit_query(p: Principal, dialect: str, q: str, enterprise_id: UUID | None, kind: str, date_from: str,
+def visit_query(p: Principal, dialect: str, q: str, enterprise_id: UUID | None, kind: str, date_from: str,
                  date_to: str) -> Any:
     """Visits `p` may see with their enterprise's name, filtered as the list's form asks."""
     stmt = policy.scoped(Visit, p).join(Enterprise, Enterprise.id == Visit.enterprise_id).add_columns(Enterprise.name)
@@ -85,7 +85,7 @@ def _list_context(request: Request, p: Principal, filters: dict[str, str], enter
     """One page of the list, one row more than shown to know whether a next page exists."""
     db = request.app.state.db
     with db.reads() as session:
-        stmt = _visit_query(p, db.dialect, filters["q"], enterprise_id, filters["kind"], filters["date_from"],
+        stmt = visit_query(p, db.dialect, filters["q"], enterprise_id, filters["kind"], filters["date_from"],
                             filters["date_to"])
         rows = session.execute(stmt.limit(VISIT_PAGE + 1).offset(offset)).all()
         photo_counts = _photo_counts(session, p, [row[0].id for row in rows])

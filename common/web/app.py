@@ -31,9 +31,13 @@ from common.bulletins.pages import BULLETIN_PAGE_HANDLERS
 from common.cases.pages import CASE_PAGE_HANDLERS
 from common.visits.pages import VISIT_PAGE_HANDLERS
 from common.web.templating import STATIC
+from common.web.xlsx import SKIP_COMPRESSION
 from common.dashboard.pages import DASHBOARD_PAGE_HANDLERS
 from common.roster.forms import ROSTER_FORM_HANDLERS
 from common.roster.pages import ROSTER_PAGE_HANDLERS
+from common.roster.exports import ROSTER_EXPORT_HANDLERS
+from common.cases.exports import CASE_EXPORT_HANDLERS
+from common.visits.exports import VISIT_EXPORT_HANDLERS
 
 VERSION = "0.1.0"
 
@@ -62,7 +66,10 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
     Content-Security-Policy allows them besides our own origin.
     """
     return Litestar(
-        route_handlers=[healthz, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS, *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS, *login_handlers, *extra_handlers,
+        route_handlers=[healthz, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS,
+                        *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *ROSTER_EXPORT_HANDLERS, *CASE_EXPORT_HANDLERS,
+                        *VISIT_EXPORT_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS,
+                        *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,
@@ -72,7 +79,8 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
         middleware=[web_context_middleware],
         before_send=[SecurityHeaders(form_targets=form_targets, strict_transport=settings.cookie_secure)],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=3),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1024, gzip_compress_level=3,
+                                             exclude_opt_key=SKIP_COMPRESSION),
         openapi_config=OpenAPIConfig(title="Lianfu 警企联服", version=VERSION, path="/schema", render_plugins=api_docs_plugins()),
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, db.dispose],

@@ -4,6 +4,9 @@ The roster's figures: with 100,000 enterprises (and their people) at the hub, on
 the roster API list, a `q` search, a filtered list and the /enterprises page — p95 server time and the
 number of SQL queries per request.
 
+The exports' figures (`--only export`, or after the SQLite ones): tests/bench/export_bench.py — /enterprises.xlsx
+and /people.xlsx of the same SQLite roster, seconds and peak memory.
+
 Sync's figures (`--only sync`, or after the others): tests/bench/sync_bench.py — a real hub server and real
 spokes; initial pull, push, no-op rounds as the hub grows, 100 changes both ways, many spokes at one hub.
 `--sync-args "..."` passes options to it (see `python tests/bench/sync_bench.py --help`).
@@ -118,15 +121,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--enterprises", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--only", choices=["sqlite", "postgresql", "sync"], default=None)
+    parser.add_argument("--only", choices=["sqlite", "postgresql", "sync", "export"], default=None)
     parser.add_argument("--sync-args", default="", help="options for the sync benchmarks, e.g. \"--sync-hub sqlite\"")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lianfu-bench-"))
     work.chmod(0o755)
-    if args.only in (None, "sqlite"):
+    if args.only in (None, "sqlite", "export"):
         url = f"sqlite:///{work / 'hub.db'}"
         print(f"sqlite_seed_{args.enterprises}: {seed(url, args.enterprises):.1f} s")
-        run("sqlite", url, work / "sqlite", args.rounds)
+        if args.only != "export":
+            run("sqlite", url, work / "sqlite", args.rounds)
+        if args.only in (None, "export"):
+            import export_bench  # the roster's and people's workbooks, from the database just seeded
+
+            export_bench.main([str(args.enterprises), "--db", url])
     if args.only in (None, "postgresql"):
         from pgserver import PostgresServer, find_pg_bin
 
