@@ -18,6 +18,8 @@ from common.federation import admin_views, units, views
 from common.cases.pages import _form, _status_of, one
 from common.cases.views import describe_error, error_messages
 from common.federation.pages import _db_work, act
+from common.identity import setup_links
+from common.identity.office_api import base_url_of
 from common.validation import mask_phone
 from common.web.auth import require_office_principal
 from common.web.htmx import redirect
@@ -29,10 +31,11 @@ async def decide_page(request: Request, application_id: FromPath[UUID]) -> Respo
     form, _ = await _form(request)
     now = request.app.state.clock()
 
-    def decide(session: Any, p: Principal) -> str | None:
-        _, code = federation.decide_application(session, p, application_id, str(one(form.get("decision")) or ""),
-                                                str(one(form.get("comment")) or ""), now)
-        return code
+    def decide(session: Any, p: Principal) -> tuple[str | None, tuple[str, str] | None]:
+        _, code, head = federation.decide_application(session, p, application_id, str(one(form.get("decision")) or ""),
+                                                      str(one(form.get("comment")) or ""), now)
+        link = (head.username, setup_links.setup_url(base_url_of(request), head.token)) if head else None
+        return code, link
 
     return await act(request, application_id, decide, form, "history")
 

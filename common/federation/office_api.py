@@ -14,16 +14,22 @@ from common.api.schemas import Decision, NodeUpdate, UnitCreate, UnitUpdate
 from common.federation import service as federation
 from common.federation import units
 from common.federation.api import ApplicationController, NodeController, UnitController
+from common.identity import setup_links
+from common.identity.office_api import base_url_of
 
 
 class ApplicationOfficeController(ApplicationController):
     @post("/{application_id:uuid}/decision", sync_to_thread=True, status_code=200, summary="The office decides")
     def decide(self, request: Request, principal: Caller, application_id: FromPath[UUID], data: JSONBody[Decision]) -> dict[str, Any]:
         with request.app.state.db.transaction(actor=principal) as session:
-            application, code = federation.decide_application(session, principal, application_id, data.decision, data.comment)
+            application, code, head = federation.decide_application(session, principal, application_id,
+                                                                    data.decision, data.comment)
             out = federation.application_out(application, principal)
             if code is not None:
                 out.update(node=application.created_node, enrollment_code=code)
+            if head is not None:
+                out["head_account"] = {"username": head.username,
+                                       "setup_url": setup_links.setup_url(base_url_of(request), head.token)}
             return out
 
 

@@ -146,7 +146,8 @@ async def update_application_page(request: Request, application_id: FromPath[UUI
 # ── One application, and the office's review ──────────────────────────────────────────────────────────────────
 
 def _detail(request: Request, p: Principal, application_id: UUID, *, code: str | None = None,
-            error: DomainError | None = None, failed: dict[str, Any] | None = None) -> Any:
+            head: tuple[str, str] | None = None, error: DomainError | None = None,
+            failed: dict[str, Any] | None = None) -> Any:
     state = request.app.state
 
     def build(session: Any) -> Response[str]:
@@ -154,12 +155,14 @@ def _detail(request: Request, p: Principal, application_id: UUID, *, code: str |
         context = views.detail_context(session, p, application, serves(request.app, "applications:decide"), state.clock())
         if code is not None:
             context.update(fresh_code=code, qr=views.qr_svg(code), enrollment_ttl=federation.ENROLLMENT_TTL)
+        if head is not None:
+            context.update(head_username=head[0], head_setup_url=head[1])
         if error is not None:
             context.update(failed=failed or {}, error_text=describe_error(error),
                            errors=error_messages(error) if isinstance(error, InvalidField) else {})
         status = _status_of(error) if error is not None else 200
         return render(request, "federation/detail.html", context, status=status,
-                      headers=NO_STORE if code is not None else None)
+                      headers=NO_STORE if code is not None or head is not None else None)
 
     return _db_work(request, build)
 
@@ -183,16 +186,18 @@ async def print_page(request: Request, application_id: FromPath[UUID]) -> Respon
     return await _db_work(request, build)
 
 
-async def act(request: Request, application_id: UUID, action: Callable[[Any, Principal], str | None],
+async def act(request: Request, application_id: UUID, action: Callable[[Any, Principal], Any],
                form: dict[str, Any], anchor: str) -> Response[Any]:
-    """Run one review action: a code it issued is shown on this answer only; a refusal shows the reason."""
+    """Run one review action: a code it issued, or a head's setup link (an action answers `(code, (username, url))`),
+    is shown on this answer only; a refusal shows the reason."""
     p = require_principal(request)
     try:
-        code = await _db_work(request, lambda session: action(session, p), write=True)
+        done = await _db_work(request, lambda session: action(session, p), write=True)
     except (Forbidden, Conflict, InvalidField) as exc:
         return await _detail(request, p, application_id, error=exc, failed=form)
-    if code is not None:
-        return await _detail(request, p, application_id, code=code)
+    code, head = done if isinstance(done, tuple) else (done, None)
+    if code is not None or head is not None:
+        return await _detail(request, p, application_id, code=code, head=head)
     return redirect(request, f"/applications/{application_id}#{anchor}")
 
 

@@ -6,7 +6,7 @@ import re
 import secrets
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from pypinyin import lazy_pinyin
 from sqlalchemy import select, update
@@ -15,9 +15,11 @@ from sqlalchemy.orm import Session
 from common import policy
 from common.errors import Conflict, InvalidField
 from common.i18n import N_
-from common.models import AuditEntry, EnrollmentCode, Enterprise, Node, NodeApplication, utcnow
+from common.identity import accounts, setup_links
+from common.models import AuditEntry, EnrollmentCode, Enterprise, Node, NodeApplication, User, utcnow
 from common.policy import Principal
 from common.reference import NODE_STATUSES
+from common.roster import service as roster
 from common.service import Problems, apply_changes, audit_write, choice, optional_text, parse_uuid, required_text
 from common.validation import mask_phone, validate_mobile, validate_region_code
 
@@ -261,10 +263,30 @@ def update_application(session: Session, p: Principal, application_id: uuid.UUID
     return application
 
 
+class HeadAccount(NamedTuple):
+    """The account an approval made for a node's head, and the token of its one-time setup link."""
+
+    username: str
+    token: str
+
+
+class Decided(NamedTuple):
+    application: NodeApplication
+    # The new node's one-time enrollment code.
+    code: str | None
+    head: HeadAccount | None
+
+
+# The role of a node's head: a sub-center's head keeps the sub-center, a workstation's its enterprise's window.
+HEAD_ROLES = {"subcenter": "subcenter", "workstation": "enterprise"}
+
+
 def decide_application(session: Session, p: Principal, application_id: uuid.UUID, decision: str,
-                       comment: str, now: datetime | None = None) -> tuple[NodeApplication, str | None]:
-    """The office approves, rejects or returns an application; an approval creates the node and its code,
-    or (a request about a node) changes that node."""
+                       comment: str, now: datetime | None = None) -> Decided:
+    """The office approves, rejects or returns an application. An approval creates the node and its code (a new
+    workstation takes its host enterprise with the enterprise's whole file), or (a request about a node) changes
+    that node; the head it names gets an account with a one-time setup link, and a replaced head's account is
+    disabled."""
     application = policy.get_visible(session, NodeApplication, application_id, p)
     policy.require_office(p)
     if decision not in DECISIONS:
@@ -277,19 +299,64 @@ def decide_application(session: Session, p: Principal, application_id: uuid.UUID
     application.status = DECISIONS[decision]
     application.decided_by, application.decided_at = p.user_id, now
     application.decision_comment = (comment or "").strip()
-    code = None
+    code = head = None
     if decision == "approve" and application.kind in NODE_REQUESTS:
         _apply_node_request(session, p, application)
+        if application.kind == "head_change":
+            head = _new_head(session, p, application, now)
     elif decision == "approve":
         node = add_node(session, new_node_id(session, application.kind, application.name), application.kind,
                         application.name, application.parent_node, application.region_code,
                         application.host_enterprise_id)
         application.created_node = node.id
         code = issue_enrollment_code(session, node.id, p.user_id, now)
+        if node.kind == "workstation" and application.host_enterprise_id is not None:
+            _take_host(session, p, node, application.host_enterprise_id)
+        head = _new_head(session, p, application, now)
     session.flush()
     audit_write(session, p, f"application.{decision}", "application", application.id,
-                {"comment": application.decision_comment, "node": application.created_node})
-    return application, code
+                {"comment": application.decision_comment, "node": application.created_node,
+                 **({"head_account": head.username} if head else {})})
+    return Decided(application, code, head)
+
+
+def _take_host(session: Session, p: Principal, node: Node, enterprise_id: uuid.UUID) -> None:
+    """The new workstation holds its host enterprise (Art. 11): the enterprise, its people, cases and visits move to
+    it from the sub-center, captured for sync row by row like any move."""
+    host = session.get(Enterprise, enterprise_id, with_for_update=True)
+    if host is None or host.deleted_at is not None or host.node_id == node.id:
+        return
+    before = host.node_id
+    host.node_id = node.id
+    roster.move_file(session, host)
+    session.flush()
+    audit_write(session, p, "update", "enterprise", host.id, {"changed": {"node_id": [before, node.id]}})
+
+
+def _new_head(session: Session, p: Principal, application: NodeApplication, now: datetime) -> HeadAccount | None:
+    """An account for the head the approved application names, with its setup link; the head it replaces (the
+    node's recorded head, or before heads were recorded, the node's accounts of the head's role) is disabled."""
+    node = session.get(Node, application.created_node, with_for_update=True)
+    if node is None or node.kind not in HEAD_ROLES or not (application.head_name or "").strip():
+        return None
+    role = HEAD_ROLES[node.kind]
+    if application.kind == "head_change":
+        if node.head_user_id is not None:
+            former = [node.head_user_id]
+        else:
+            former = list(session.scalars(select(User.id).where(User.node_id == node.id, User.role == role,
+                                                                User.active.is_(True), User.deleted_at.is_(None))))
+        for user_id in former:
+            accounts.update_user(session, p, user_id, {"active": False})
+    base = "head_" + re.sub(r"[^a-z0-9]+", "_", node.id.lower()).strip("_")
+    username, n = base[:32], 1
+    while session.scalar(select(User.id).where(User.username == username)) is not None:
+        n += 1
+        username = f"{base[:28]}_{n}"
+    user = accounts.create_user(session, p, {"username": username, "name": application.head_name.strip(),
+                                             "role": role, "node": node.id, "phone": application.head_phone or ""})
+    node.head_user_id = user.id
+    return HeadAccount(username, setup_links.issue(session, p, user, now))
 
 
 def _apply_node_request(session: Session, p: Principal, application: NodeApplication) -> None:

@@ -293,3 +293,57 @@ def test_suspending_a_node_goes_through_the_review_and_bites_on_approval(clients
     assert office.get("/api/v1/nodes/ws-demo-1").json()["status"] == "suspended"
     page = office.get(f"/applications/{application_id}", headers=HTML).text
     assert "已暂停" in page and "签发新的注册码" not in page
+
+
+def test_an_approved_workstation_holds_its_host_and_its_head_gets_an_account_by_a_setup_link(
+        clients: Any, db: Database, world: dict[str, Any]) -> None:
+    from common.models import Case, Enterprise, Person, User, Visit
+
+    office = clients("office")
+    application_id = world["applications"]["sh"]  # a workstation at the Shanghai sub-center's enterprise
+    host = world["enterprises"]["sh"]
+    answer = office.post(f"/api/v1/applications/{application_id}/decision", json={"decision": "approve", "comment": "同意"})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    node, head = body["node"], body["head_account"]
+    assert node.startswith("ws-") and head["username"].startswith("head_ws_")
+    assert head["setup_url"].startswith("http") and "/setup/" in head["setup_url"]
+    with db.reads() as session:
+        # The enterprise's whole file went with it to the new workstation.
+        assert session.get(Enterprise, host).node_id == node  # type: ignore[union-attr]
+        assert {p.node_id for p in session.query(Person).filter(Person.enterprise_id == host)} == {node}
+        assert {c.node_id for c in session.query(Case).filter(Case.enterprise_id == host)} == {node}
+        assert {v.node_id for v in session.query(Visit).filter(Visit.enterprise_id == host)} == {node}
+        user = session.query(User).filter(User.username == head["username"]).one()
+        assert (user.role, user.node_id, user.display_name, user.active) == ("enterprise", node, "李站长", True)
+        assert session.get(Node, node).head_user_id == user.id  # type: ignore[union-attr]
+
+    # The head sets a password by the link, once, and works at the new workstation.
+    path = "/" + head["setup_url"].split("/", 3)[3]
+    anonymous = clients()
+    form = anonymous.get(path, headers=HTML)
+    assert form.status_code == 200 and 'name="password"' in form.text
+
+    # A head change: the new head gets an account, the one replaced is disabled at once.
+    ws = clients("workstation_1")
+    asked = ws.post("/api/v1/applications", json={"kind": "head_change", "target_node": "ws-demo-1",
+                                                   "head_name": "赵新站长", "head_phone": "13811112222",
+                                                   "reason": "原负责人调离"})
+    assert asked.status_code == 201, asked.text
+    changed = office.post(f"/api/v1/applications/{asked.json()['id']}/decision", json={"decision": "approve"})
+    assert changed.status_code == 200, changed.text
+    new_head = changed.json()["head_account"]["username"]
+    with db.reads() as session:
+        accounts = {u.username: u for u in session.query(User).filter(User.node_id == "ws-demo-1")}
+        assert accounts["workstation_1"].active is False and accounts[new_head].active is True
+        assert session.get(Node, "ws-demo-1").head_user_id == accounts[new_head].id  # type: ignore[union-attr]
+    assert ws.get("/api/v1/enterprises").status_code == 401  # the former head's session ended with the account
+
+    # Through the page, the link is shown once with the decision.
+    page_asked = clients("subcenter_sz").post("/api/v1/applications", json={
+        "kind": "head_change", "target_node": "sc-suzhou", "head_name": "钱主任", "head_phone": "13822223333",
+        "reason": "换届"})
+    assert page_asked.status_code == 201, page_asked.text
+    shown = decide(office, page_asked.json()["id"], "approve", "同意")
+    assert shown.status_code == 200 and "负责人账号：head_sc_suzhou" in shown.text and "/setup/" in shown.text
+    assert "no-store" in shown.headers["cache-control"]
