@@ -125,12 +125,17 @@ def _offline_form(request: Request, target: str, error: str | None = None, statu
                   status=status, headers=NO_STORE)
 
 
+# How long the login page waits for the hub before it offers the offline login: a person at the door, not a sync
+# round (a hub that does not answer at all, on a poor network, would otherwise hold the page for the link's timeout).
+LOGIN_PROBE_SECONDS = 3.0
+
+
 def _hub_ready(link: HubLink, base_url: str) -> dict[str, Any]:
     """The hub's metadata, once this spoke's address is registered there (raises when the hub cannot be reached)."""
     if getattr(link, "registered_base_url", None) != base_url:
-        link.call("PUT", "/api/v1/sync/address", json={"base_url": base_url})
+        link.call("PUT", "/api/v1/sync/address", timeout=LOGIN_PROBE_SECONDS, json={"base_url": base_url})
         link.registered_base_url = base_url  # type: ignore[attr-defined]
-    return link.metadata(refresh=True)
+    return link.metadata(refresh=True, timeout=LOGIN_PROBE_SECONDS)
 
 
 @get("/login", include_in_schema=False)

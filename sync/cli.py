@@ -85,4 +85,21 @@ def status_command(group_data_dir: str | None, data_dir: str | None, as_json: bo
         click.echo(json.dumps(state, ensure_ascii=False))
         return
     for key in ("last_success", "last_error", "lag_seconds", "queued", "open_conflicts"):
-        click.echo(f"{key:<16} {state.get(key) if state.get(key) is not None else '-'}")
+        value = state.get(key)
+        if key == "last_success" and value:
+            value = beijing_time(str(value))
+        click.echo(f"{key:<16} {value if value is not None else '-'}")
+
+
+def beijing_time(stamp: str) -> str:
+    """A stored UTC time as the pages show it: Beijing time, with its offset so that no one reads it as UTC."""
+    from datetime import datetime, timezone
+    from zoneinfo import ZoneInfo
+
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M:%S +08:00")

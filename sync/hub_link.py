@@ -153,9 +153,10 @@ class HubLink:
 
     # --- what the hub publishes -----------------------------------------------------------------------------------
 
-    def metadata(self, refresh: bool = False) -> dict[str, Any]:
+    def metadata(self, refresh: bool = False, timeout: float | None = None) -> dict[str, Any]:
         return self._cached("openid-configuration.json",
-                            lambda: self._json(self._request("GET", "/.well-known/openid-configuration")), refresh)
+                            lambda: self._json(self._request("GET", "/.well-known/openid-configuration", timeout)),
+                            refresh)
 
     def jwks(self, refresh: bool = False) -> KeySet:
         return KeySet.import_key_set(self._cached("jwks.json", lambda: self._json(self._request("GET", "/oauth/jwks")),
@@ -189,12 +190,12 @@ class HubLink:
         return {"client_id": self.config.client_id, "client_assertion_type": ASSERTION_TYPE,
                 "client_assertion": assertion}
 
-    def node_token(self) -> str:
+    def node_token(self, timeout: float | None = None) -> str:
         """The node's access token (client credentials), reused until shortly before it expires."""
         with self._lock:
             if self._token and self._token[1] > time.monotonic() + 30:
                 return self._token[0]
-            body = self._json(self._request("POST", "/oauth/token",
+            body = self._json(self._request("POST", "/oauth/token", timeout,
                                             data={"grant_type": "client_credentials", "scope": "sync",
                                                   **self.client_assertion()}))
             self._token = (body["access_token"], time.monotonic() + float(body.get("expires_in", 300)))
@@ -212,7 +213,7 @@ class HubLink:
         """
         extra_headers = kwargs.pop("headers", {})
         for attempt in (1, 2):
-            headers = {**extra_headers, "Authorization": f"Bearer {self.node_token()}"}
+            headers = {**extra_headers, "Authorization": f"Bearer {self.node_token(timeout)}"}
             response = self._request(method, path, timeout, headers=headers, **kwargs)
             if response.status_code == 401 and attempt == 1:
                 self.forget_token()

@@ -277,3 +277,31 @@ def test_offline_login_for_the_nodes_own_people_while_the_hub_is_down(fed: Feder
     assert ("login.offline", "subcenter_sh") in [(a, actor) for a, actor, _ in actions]
     failures = [actor for action, actor, detail in actions if action == "login.fail" and detail.get("offline")]
     assert {"workstation_1", "subcenter_sz", "office", "subcenter_sh"} <= set(failures)
+
+
+def test_a_hub_that_does_not_answer_at_all_gets_the_offline_login_offered_without_the_links_long_wait(
+        fed: Federation) -> None:
+    """On a poor network the hub may take the connection and never answer: the login page asks it for a moment only
+    (spoke/login.py LOGIN_PROBE_SECONDS), not for the sync link's whole timeout, then offers the offline login."""
+    import socket
+    import time
+
+    from spoke.login import LOGIN_PROBE_SECONDS
+
+    spoke_url = fed.spoke_urls["sc-shanghai"]
+    fed.stop_hub()
+    silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    silent.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        silent.bind(("127.0.0.1", fed.hub_port))
+        silent.listen(16)  # connections are taken by the kernel and never answered
+        with httpx.Client(timeout=30, headers={"Accept": "text/html"}) as browser:
+            started = time.monotonic()
+            page = follow(browser, browser.get(f"{spoke_url}/login"))
+            waited = time.monotonic() - started
+        assert str(page.url).startswith(spoke_url) and 'name="password"' in page.text and "无法连接总部" in page.text
+        # At most two probes of LOGIN_PROBE_SECONDS (the address, the hub's metadata); the link's own timeout is 10 s.
+        assert waited < 2 * LOGIN_PROBE_SECONDS + 1.5, waited
+    finally:
+        silent.close()
+        fed.start_hub()

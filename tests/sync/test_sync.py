@@ -1047,3 +1047,11 @@ def test_the_marks_carry_the_peer_row_so_a_quiet_round_noted_a_moment_ago_writes
     stale = replace(note, last_success_at=row.last_success_at - timedelta(seconds=PEER_REFRESH + 1))
     assert not round_noted(stale, same)
     assert not round_noted(None, same)
+
+
+def test_lianfu_sync_status_shows_times_in_beijing_time() -> None:
+    from sync.cli import beijing_time
+
+    assert beijing_time("2026-12-07T12:00:00+00:00") == "2026-12-07 20:00:00 +08:00"
+    assert beijing_time("2026-12-07T23:30:05.123456") == "2026-12-08 07:30:05 +08:00"  # stored without its offset: UTC
+    assert beijing_time("never") == "never"
