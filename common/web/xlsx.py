@@ -6,6 +6,8 @@ hidden sheet of the fields they hold, so an edited workbook can be read back by 
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 import tempfile
 from dataclasses import dataclass
@@ -87,9 +89,16 @@ def write_workbook(path: str, title: str, columns: Sequence[Column], rows: Itera
     sheet.freeze_panes = "A2"
     sheet.append([i18n.gettext(c.header) for c in columns])
     count = 0
-    for row in rows:
-        sheet.append([_cell(sheet, c.value(row)) for c in columns])
-        count += 1
+    try:
+        for row in rows:
+            sheet.append([_cell(sheet, c.value(row)) for c in columns])
+            count += 1
+    except BaseException:
+        # A read that fails half-way: the sheet's XML writers are closed here, in order, not left to the garbage
+        # collector (which may end them in any order, and lxml refuses to close an element twice).
+        with contextlib.suppress(Exception):
+            sheet.close()
+        raise
     keys = book.create_sheet(FIELDS_SHEET)
     keys.sheet_state = "hidden"
     keys.append([c.field for c in columns])
