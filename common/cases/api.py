@@ -15,7 +15,7 @@ from common.api.schemas import CaseCreate, CaseEventCreate, CaseUpdate, RevealRe
 from common.models import Case, CaseUnit
 from common.cases import service as cases
 from common.roster import reveal
-from common.roster.api import looked
+from common.roster.api import look_in_full
 
 class CaseController(Controller):
     path = "/api/v1/cases"
@@ -72,7 +72,4 @@ class CaseController(Controller):
           summary="The hotline caller's phone in full, asked for with a reason and recorded (office, liaison)")
     def reveal_caller(self, request: Request, principal: Caller, case_id: FromPath[UUID],
                       data: JSONBody[RevealRequest]) -> dict[str, Any]:
-        reason = reveal.check_request(principal, data.to_dict())
-        looked(request, principal)
-        with request.app.state.db.transaction(actor=principal) as session:
-            return reveal.reveal_caller(session, principal, case_id, reason)
+        return look_in_full(request, principal, data, reveal.reveal_caller, case_id)

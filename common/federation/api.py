@@ -15,7 +15,7 @@ from common.api.schemas import ApplicationCreate, ApplicationUpdate, RevealReque
 from common.models import Node, NodeApplication
 from common.federation import service as federation
 from common.roster import reveal
-from common.roster.api import looked
+from common.roster.api import look_in_full
 from common.federation import units
 
 
@@ -58,10 +58,7 @@ class ApplicationController(Controller):
           summary="The proposed head's phone in full, asked for with a reason and recorded (office, liaison)")
     def reveal_head(self, request: Request, principal: Caller, application_id: FromPath[UUID],
                     data: JSONBody[RevealRequest]) -> dict[str, Any]:
-        reason = reveal.check_request(principal, data.to_dict())
-        looked(request, principal)
-        with request.app.state.db.transaction(actor=principal) as session:
-            return reveal.reveal_head(session, principal, application_id, reason)
+        return look_in_full(request, principal, data, reveal.reveal_head, application_id)
 
 
 class NodeController(Controller):

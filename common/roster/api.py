@@ -36,8 +36,10 @@ def people_search_allowed(request: Request, principal: Any) -> None:
             headers={"Retry-After": str(lock.retry_after(now))})
 
 
-def looked(request: Request, principal: Any) -> None:
-    """Count a look at personal data in full; past the account's limit, refuse it (429)."""
+def look_in_full(request: Request, principal: Any, data: Any, show: Any, row_id: Any) -> dict[str, Any]:
+    """A look at one record's personal data in full through the API: the role and the reason checked, the look
+    counted against the account's limit (429 past it), then `show(session, principal, row_id, reason)`."""
+    reason = reveal.check_request(principal, data.to_dict())
     state = request.app.state
     try:
         reveal.count_look(state.db, principal, state.clock(), state.settings.node_id)
@@ -45,6 +47,8 @@ def looked(request: Request, principal: Any) -> None:
         raise TooManyRequestsException(
             detail=i18n.gettext(N_("Too many looks at personal data in a short time. Try again later.")),
             headers={"Retry-After": str(exc.retry_after)}) from None
+    with state.db.transaction(actor=principal) as session:
+        return show(session, principal, row_id, reason)  # type: ignore[no-any-return]
 
 
 class EnterpriseController(Controller):
@@ -80,10 +84,7 @@ class EnterpriseController(Controller):
           summary="The contact's phone in full, asked for with a reason and recorded (office, liaison)")
     def reveal_contact(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID],
                        data: JSONBody[RevealRequest]) -> dict[str, Any]:
-        reason = reveal.check_request(principal, data.to_dict())
-        looked(request, principal)
-        with request.app.state.db.transaction(actor=principal) as session:
-            return reveal.reveal_contact(session, principal, enterprise_id, reason)
+        return look_in_full(request, principal, data, reveal.reveal_contact, enterprise_id)
 
     @delete("/{enterprise_id:uuid}", sync_to_thread=True, status_code=204)
     def delete_enterprise(self, request: Request, principal: Caller, enterprise_id: FromPath[UUID]) -> None:
@@ -124,10 +125,7 @@ class PersonController(Controller):
           summary="A person's ID number and phone in full, asked for with a reason and recorded (office, liaison)")
     def reveal_person(self, request: Request, principal: Caller, person_id: FromPath[UUID],
                       data: JSONBody[RevealRequest]) -> dict[str, Any]:
-        reason = reveal.check_request(principal, data.to_dict())
-        looked(request, principal)
-        with request.app.state.db.transaction(actor=principal) as session:
-            return reveal.reveal_person(session, principal, person_id, reason)
+        return look_in_full(request, principal, data, reveal.reveal_person, person_id)
 
     @delete("/{person_id:uuid}", sync_to_thread=True, status_code=204)
     def delete_person(self, request: Request, principal: Caller, person_id: FromPath[UUID]) -> None:

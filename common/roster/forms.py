@@ -333,49 +333,29 @@ async def _reveal(request: Request, kind: str, row_id: UUID) -> Response[str]:
     return await _in_thread(page)
 
 
-@get("/people/{person_id:uuid}/reveal", include_in_schema=False)
-async def reveal_person_form(request: Request, person_id: FromPath[UUID]) -> Response[str]:
-    return await _reveal_form(request, "person", person_id)
+def _reveal_routes(kind: str, path: str, param: str) -> list[Any]:
+    """The form that asks for a reason, and the look itself, for one kind of record at `path`."""
+
+    @get(path, include_in_schema=False, name=f"reveal:{kind}-form")
+    async def reveal_form(request: Request) -> Response[str]:
+        return await _reveal_form(request, kind, request.path_params[param])
+
+    @post(path, include_in_schema=False, name=f"reveal:{kind}")
+    async def reveal_page(request: Request) -> Response[str]:
+        return await _reveal(request, kind, request.path_params[param])
+
+    return [reveal_form, reveal_page]
 
 
-@post("/people/{person_id:uuid}/reveal", include_in_schema=False)
-async def reveal_person_page(request: Request, person_id: FromPath[UUID]) -> Response[str]:
-    return await _reveal(request, "person", person_id)
-
-
-@get("/enterprises/{enterprise_id:uuid}/reveal", include_in_schema=False)
-async def reveal_contact_form(request: Request, enterprise_id: FromPath[UUID]) -> Response[str]:
-    return await _reveal_form(request, "enterprise", enterprise_id)
-
-
-@post("/enterprises/{enterprise_id:uuid}/reveal", include_in_schema=False)
-async def reveal_contact_page(request: Request, enterprise_id: FromPath[UUID]) -> Response[str]:
-    return await _reveal(request, "enterprise", enterprise_id)
-
-
-@get("/cases/{case_id:uuid}/reveal", include_in_schema=False)
-async def reveal_caller_form(request: Request, case_id: FromPath[UUID]) -> Response[str]:
-    return await _reveal_form(request, "case", case_id)
-
-
-@post("/cases/{case_id:uuid}/reveal", include_in_schema=False)
-async def reveal_caller_page(request: Request, case_id: FromPath[UUID]) -> Response[str]:
-    return await _reveal(request, "case", case_id)
-
-
-@get("/applications/{application_id:uuid}/reveal", include_in_schema=False)
-async def reveal_head_form(request: Request, application_id: FromPath[UUID]) -> Response[str]:
-    return await _reveal_form(request, "application", application_id)
-
-
-@post("/applications/{application_id:uuid}/reveal", include_in_schema=False)
-async def reveal_head_page(request: Request, application_id: FromPath[UUID]) -> Response[str]:
-    return await _reveal(request, "application", application_id)
+REVEAL_HANDLERS = [
+    *_reveal_routes("person", "/people/{person_id:uuid}/reveal", "person_id"),
+    *_reveal_routes("enterprise", "/enterprises/{enterprise_id:uuid}/reveal", "enterprise_id"),
+    *_reveal_routes("case", "/cases/{case_id:uuid}/reveal", "case_id"),
+    *_reveal_routes("application", "/applications/{application_id:uuid}/reveal", "application_id"),
+]
 
 
 ROSTER_FORM_HANDLERS = [
     new_enterprise_page, create_enterprise_page, edit_enterprise_page, update_enterprise_page,
-    new_person_page, create_person_page, edit_person_page, update_person_page,
-    reveal_person_form, reveal_person_page, reveal_contact_form, reveal_contact_page,
-    reveal_caller_form, reveal_caller_page, reveal_head_form, reveal_head_page,
+    new_person_page, create_person_page, edit_person_page, update_person_page, *REVEAL_HANDLERS,
 ]
