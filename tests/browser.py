@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -52,6 +53,9 @@ CHROMIUM_ARGS = [
 ]
 
 #: A common phone, portrait (iPhone 12–15 class: 390 × 844 CSS px).
+# Screenshots of the pages the browser tests visit, for a person to look at.
+ARTIFACTS = Path(__file__).parent / "artifacts"
+DEMO_PASSWORD = "lianfu-demo"
 PHONE_VIEWPORT = {"width": 390, "height": 844}
 PHONE: dict[str, Any] = dict(viewport=PHONE_VIEWPORT, device_scale_factor=2, is_mobile=True, has_touch=True)
 
@@ -112,3 +116,39 @@ BROWSER_MARKS = [
         reason="Chromium not found at /usr/bin/chromium; install it with `apt-get install -y chromium`",
     ),
 ]
+
+
+class Person:
+    """One person's browser context and page (a phone unless `device` says otherwise), with every error the page
+    reported: JavaScript errors, console errors and failed requests."""
+
+    def __init__(self, browser: Any, base_url: str, device: dict[str, Any] | None = None,
+                 timeout_ms: int = 10_000) -> None:
+        self.base_url = base_url
+        self.context = browser.new_context(**(device or PHONE), locale="zh-CN")
+        self.context.set_default_timeout(timeout_ms)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
+        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
+        self.page.on("requestfailed", lambda req: None if "ERR_ABORTED" in (req.failure or "")
+                     else self.errors.append(f"requestfailed: {req.url} {req.failure}"))
+
+    def log_in(self, username: str, next_path: str = "/", password: str = DEMO_PASSWORD) -> None:
+        self.page.goto(f"{self.base_url}/login?next={next_path}")
+        self.page.get_by_label("用户名").fill(username)
+        self.page.get_by_label("密码").fill(password)
+        with self.page.expect_navigation():
+            self.page.get_by_role("button", name="登录", exact=True).click()
+
+    def check_page(self, screenshot: str) -> None:
+        """No sideways scroll, every field labelled, a screenshot of the whole page."""
+        width = self.page.evaluate("window.innerWidth")
+        scroll = self.page.evaluate("document.documentElement.scrollWidth")
+        assert scroll <= width, f"{self.page.url} scrolls sideways: {scroll} > {width} px"
+        assert self.page.evaluate(UNLABELLED_JS) == [], f"form controls without a label on {self.page.url}"
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()

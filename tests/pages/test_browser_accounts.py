@@ -10,19 +10,16 @@ on sideways scroll, unlabelled fields or any JavaScript error; screenshots go to
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
 
-from tests.browser import BROWSER_MARKS, PHONE, UNLABELLED_JS, chromium_session
+from tests.browser import BROWSER_MARKS, Person, chromium_session
 from tests.live_hub import live_hub
 
 pytestmark = BROWSER_MARKS
 
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
-PASSWORD = "lianfu-demo"
 NEW_PASSWORD = "Xinmima-2026!"
 TIMEOUT_MS = 10_000
 
@@ -36,37 +33,6 @@ def hub_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     yield from chromium_session(TIMEOUT_MS)
-
-
-class Person:
-    """One person's browser context and page, with every error the page reported."""
-
-    def __init__(self, browser: Any, base_url: str) -> None:
-        self.base_url = base_url
-        self.context = browser.new_context(**PHONE, locale="zh-CN")
-        self.context.set_default_timeout(TIMEOUT_MS)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-
-    def log_in(self, username: str, password: str = PASSWORD) -> None:
-        self.page.goto(f"{self.base_url}/login")
-        self.page.get_by_label("用户名").fill(username)
-        self.page.get_by_label("密码").fill(password)
-        with self.page.expect_navigation():
-            self.page.get_by_role("button", name="登录", exact=True).click()
-
-    def check_page(self, screenshot: str) -> None:
-        width = self.page.evaluate("window.innerWidth")
-        scroll = self.page.evaluate("document.documentElement.scrollWidth")
-        assert scroll <= width, f"{self.page.url} scrolls sideways: {scroll} > {width} px"
-        assert self.page.evaluate(UNLABELLED_JS) == [], f"form controls without a label on {self.page.url}"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
-
-    def close(self) -> None:
-        self.context.close()
 
 
 def test_the_office_adds_an_account_and_its_person_sets_a_password(browser: Any, hub_url: str) -> None:

@@ -11,19 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.browser import BROWSER_MARKS, PHONE, UNLABELLED_JS, chromium_session
+from tests.browser import BROWSER_MARKS, PHONE, Person, chromium_session
 from tests.live_hub import live_hub
 
 pytestmark = BROWSER_MARKS
 
-ARTIFACTS = Path(__file__).parents[1] / "artifacts"
-PASSWORD = "lianfu-demo"
 TIMEOUT_MS = 10_000
 EDITS = 55  # more than one page of the trail (50)
 ENTERPRISE_PATH = re.compile(r"/enterprises/([0-9a-f-]{36})$")
@@ -38,40 +35,6 @@ def hub_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     yield from chromium_session(TIMEOUT_MS)
-
-
-class Person:
-    """One person's browser context and page, with every error the page reported."""
-
-    def __init__(self, browser: Any, base_url: str, device: dict[str, Any]) -> None:
-        self.base_url = base_url
-        self.context = browser.new_context(**device, locale="zh-CN")
-        self.context.set_default_timeout(TIMEOUT_MS)
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.page.on("console", lambda msg: self.errors.append(f"console: {msg.text}") if msg.type == "error" else None)
-        self.page.on("pageerror", lambda exc: self.errors.append(f"pageerror: {exc}"))
-        self.page.on("requestfailed", lambda req: None if "ERR_ABORTED" in (req.failure or "")
-                     else self.errors.append(f"requestfailed: {req.url} {req.failure}"))
-
-    def log_in(self, username: str, next_path: str) -> None:
-        self.page.goto(f"{self.base_url}/login?next={next_path}")
-        self.page.get_by_label("用户名").fill(username)
-        self.page.get_by_label("密码").fill(PASSWORD)
-        with self.page.expect_navigation():
-            self.page.get_by_role("button", name="登录", exact=True).click()
-
-    def check_page(self, screenshot: str) -> None:
-        """No sideways scroll, every field labelled, a screenshot of the whole page."""
-        width = self.page.evaluate("window.innerWidth")
-        scroll = self.page.evaluate("document.documentElement.scrollWidth")
-        assert scroll <= width, f"{self.page.url} scrolls sideways: {scroll} > {width} px"
-        assert self.page.evaluate(UNLABELLED_JS) == [], f"form controls without a label on {self.page.url}"
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
-
-    def close(self) -> None:
-        self.context.close()
 
 
 def test_the_office_follows_an_enterprises_history_on_a_phone(browser: Any, hub_url: str) -> None:
