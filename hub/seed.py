@@ -82,6 +82,11 @@ def seed_accounts(session: Session) -> dict[str, User]:
             session.add(user)
         users[username] = user
     session.flush()
+    # The demo's sub-centers and workstation are headed by their demo accounts (as an approval would record).
+    for username, role, node_id, *_ in ACCOUNTS:
+        node = session.get(Node, node_id)
+        if role in ("subcenter", "enterprise") and node is not None and node.head_user_id is None:
+            node.head_user_id = users[username].id
     return users
 
 
