@@ -36,9 +36,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, *ACCOUNT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS])
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
-    # Where /account is served, an office or leader account the office requires a second factor of is held there
-    # until it has one (common/web/auth.py).
-    app.state.second_factor_gate = True
     # Signed checkpoints of the audit chain ride on the spokes' directory, which they keep as witnesses.
     app.state.audit_checkpoint = audit_checkpoints.issuer(db, settings)
     return app

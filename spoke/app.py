@@ -37,8 +37,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     on_startup=[schedule.start], on_shutdown=[schedule.stop, link.close],
                     form_targets=[config.hub_url, config.issuer])  # signing in and out continues at the hub
     app.state.hub_link = link
-    # A person's own account (password, authenticator app) is kept at the hub: the menu leads there.
-    app.state.account_url = f"{config.hub_url.rstrip('/')}/account"
     # An attachment opened here whose bytes have not come yet is fetched from the hub then.
     app.state.fetch_blob = lambda sha: SpokeSync(db, app.state.hub_link, settings.data_dir, settings.node_id).fetch_blob(sha)
     app.state.schedule = schedule

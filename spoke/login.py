@@ -394,4 +394,10 @@ async def logout(request: Request) -> Response[Any]:
     return response
 
 
-SPOKE_LOGIN_HANDLERS = [login_page, offline_login, callback, logout]
+@get("/account", include_in_schema=False)
+async def account_at_hub(request: Request) -> Response[Any]:
+    """A person's own account (password, authenticator app) is kept at the hub: "My account" leads there."""
+    return redirect(request, f"{request.app.state.hub_link.config.hub_url.rstrip('/')}/account")
+
+
+SPOKE_LOGIN_HANDLERS = [login_page, offline_login, callback, logout, account_at_hub]

@@ -18,7 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from common.federation import nodestate
-from common.identity import accounts, totp
+from common.identity import accounts
 from common import i18n, policy
 from common.db import Database
 from common.i18n import N_
@@ -127,8 +127,7 @@ async def before_request(request: Request[Any, Any, Any]) -> Any:
         principal = await verifier(request, authorization[7:].strip())
     elif session_token:
         address = request.client.host if request.client else ""
-        gate = bool(state.get("second_factor_gate"))
-        principal = await anyio.to_thread.run_sync(_principal_from_session, state.db, session_token, address, gate)
+        principal = await anyio.to_thread.run_sync(_principal_from_session, state.db, session_token, address)
     request.state.principal = principal
     request.state.session_token = session_token if principal and not bearer else None
 
@@ -153,7 +152,7 @@ async def before_request(request: Request[Any, Any, Any]) -> Any:
     return None
 
 
-def _principal_from_session(db: Database, token: str, address: str, second_factor_gate: bool = False) -> Principal | None:
+def _principal_from_session(db: Database, token: str, address: str) -> Principal | None:
     with db.reads() as session:
         row = session.execute(
             select(WebSession, User, nodestate.halted(User.node_id).label("halted"))
@@ -166,7 +165,9 @@ def _principal_from_session(db: Database, token: str, address: str, second_facto
         web_session, user, halted = row
         if not halted:
             principal = load_principal(session, user, offline=web_session.offline, address=address)
-            if second_factor_gate and totp.may_use_totp(user) and accounts.needs_totp(session, user):
+            # An office or leader account the office requires a second factor of is held at /account until it has
+            # one (such accounts log in at the hub only: a spoke's people are neither).
+            if accounts.needs_totp(session, user):
                 principal = replace(principal, needs_second_factor=True)
             return principal
     # The node was suspended or retired while the session lived: it ends for good, and reinstating the node

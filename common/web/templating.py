@@ -54,8 +54,6 @@ def page_context(request: Request) -> dict[str, Any]:
         "node_name": state.node_name,
         # Whether this node answers a route: a page offers the office's own work only where it is done.
         "serves": lambda name: serves(request.app, name),
-        # Where a person changes their own password: here at the hub, the hub's page from a spoke.
-        "account_url": "/account" if serves(request.app, "account:page") else state.get("account_url"),
         "max_upload_mb": state.settings.max_upload_mb,
         "static": lambda name: f"/static/{name}",
         "lang_url": lambda code: _with_query(request, lang=code),

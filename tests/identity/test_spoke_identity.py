@@ -147,8 +147,10 @@ def test_a_person_logs_in_at_the_spoke_through_the_hub(fed: Federation) -> None:
         assert {"lianfu_hub_session", "lianfu_sc_shanghai_session"} <= names
         assert browser.get(f"{fed.hub_url}/enterprises").status_code == 200
         # "My account" leads to the hub, where the person's password and authenticator app are kept.
-        assert f'href="{fed.hub_url.rstrip("/")}/account"' in page.text
-        assert browser.get(f"{fed.hub_url}/account").status_code == 200
+        assert 'href="/account"' in page.text
+        there = browser.get(f"{spoke_url}/account")
+        assert there.status_code == 303 and there.headers["location"] == f"{fed.hub_url.rstrip('/')}/account"
+        assert follow(browser, there).status_code == 200 and str(follow(browser, there).url).startswith(fed.hub_url)
     logins = [(actor, detail) for action, actor, detail in audit_actions(spoke_db(fed)) if action == "login.ok"]
     assert ("subcenter_sh", {"via": "hub"}) in logins
     assert any(action == "token.issued" and detail.get("client_id", "").startswith("sc-shanghai.")
