@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from common.errors import InvalidField
 from common.models import Case, Enterprise
+from common.cases import lifecycle
 from common.cases import service as cases
 from common.cases.vocabulary import OPEN, JointGroup, K
 from common.web.templating import render
@@ -50,7 +51,7 @@ def pending_joint_groups(session: Any) -> list[dict[str, Any]]:
     waiting = []
     for case, enterprise_name in rows:
         events = cases.timeline(session, case.id)
-        state = cases.case_state(session, case.id)
+        state = lifecycle.fold(cases.as_record(e) for e in events)  # the timeline read once, for both
         if state.jwg != JointGroup.REQUESTED:
             continue
         asked = next(e for e in reversed(events) if e.kind == K.JWG_REQUESTED)
