@@ -21,6 +21,7 @@ from common.cases import service as case_service
 from common.federation.service import add_node
 from common.roster.service import name_pinyin
 from common.validation import make_credit_code, make_id_number
+from sync import bulk
 
 CST = ZoneInfo("Asia/Shanghai")
 
@@ -103,10 +104,9 @@ def seed_roster(session: Session, count: int, rng: random.Random, batch: int = 5
     person_seq = 0
 
     def flush() -> None:
-        if enterprises:
-            session.execute(insert(Enterprise), enterprises)
-        if people:
-            session.execute(insert(Person), people)
+        # The bulk path of sync pushes (COPY at PostgreSQL): an ORM executemany there takes minutes per 100,000.
+        bulk.insert_rows(session, Enterprise.__table__, enterprises)
+        bulk.insert_rows(session, Person.__table__, people)
         enterprises.clear()
         people.clear()
 

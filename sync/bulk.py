@@ -74,13 +74,20 @@ def insert_rows(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
         return
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
-        session.execute(insert(table), rows)
-        return
-    convert = _bind(table, dialect)
+        keys = set(rows[0])
+        if all(set(row) == keys for row in rows):
+            session.execute(insert(table), rows)
+            return
+    # Rows that name different columns (a workbook's rows leave different cells empty) go by groups of the same ones.
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
         filled = _with_defaults(table, dict(row))
-        groups.setdefault(tuple(filled), []).append(filled)
+        groups.setdefault(tuple(sorted(filled)), []).append(filled)
+    if dialect.name != "postgresql":
+        for group in groups.values():
+            session.execute(insert(table), group)
+        return
+    convert = _bind(table, dialect)
     for columns, group in groups.items():
         _copy(session, dialect.identifier_preparer.quote(table.name), list(columns), group, convert)
 

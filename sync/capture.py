@@ -27,7 +27,8 @@ def install(db: Database, node_id: str, outbox: bool) -> None:
     """Capture changes made through `db`'s sessions; `outbox` at a spoke, moves at the hub."""
     for maker in (db.writes, db.reads):
         # Whose numbers this database mints (case numbers); added to what the Database gave its sessions (the audit key).
-        maker.configure(info={**maker.kw.get("info", {}), "node_id": node_id})
+        # `outbox`: whether a write made in bulk, past the ORM, must add its outbox entries itself (roster imports).
+        maker.configure(info={**maker.kw.get("info", {}), "node_id": node_id, "outbox": outbox})
         event.listen(maker, "before_flush", lambda session, _ctx, _objs: capture(session, node_id, outbox))
 
 

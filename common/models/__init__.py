@@ -9,7 +9,7 @@ from common.visits.models import InfoReport, Visit
 from common.identity.oauth_models import AuthorizationCode, OAuthClient, OAuthToken, SigningKey, UsedAssertion
 from common.federation.models import EnrollmentCode, Node, NodeApplication, Unit
 from common.identity.models import User
-from common.roster.models import Enterprise, Person
+from common.roster.models import Enterprise, Person, RosterImport
 from common.identity.models import AccountSetup, LoginChallenge, LoginThrottle, UserTotp
 from common.center.models import Setting
 from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
@@ -17,6 +17,6 @@ from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox,
 __all__ = [
     "AccountSetup", "Attachment", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
     "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "LoginChallenge", "LoginThrottle",
-    "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "OAuthClient", "OAuthToken", "Person", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
+    "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "OAuthClient", "OAuthToken", "Person", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
     "Visit", "WebSession", "new_id", "utcnow",
 ]

@@ -4,10 +4,13 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, Text, text
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from common.orm import Base, Pushed, Synced
+from common.orm import Base, Pushed, Synced, new_id, utcnow
 
 
 class Enterprise(Base, Synced, Pushed):
@@ -56,3 +59,26 @@ class Person(Base, Synced, Pushed):
     position: Mapped[str] = mapped_column(String(100), default="")
     # The day the person left the enterprise: the record stays (cases and visits name them), shown as former staff.
     left_on: Mapped[date | None] = mapped_column(default=None)
+
+
+class RosterImport(Base):
+    """A workbook being imported through the pages: its bytes until it is written or given up, how far the check or
+    the write has got, and the answer. Kept in the database, not in a process: any of the hub's processes shows
+    its progress. Never synced: an import is done where it was uploaded and its rows sync as they are written."""
+
+    __tablename__ = "roster_import"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(index=True)
+    filename: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    # Personal data: dropped once the import is written, fails or is left (an hour, see common/roster/import_pages.py).
+    content: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # checking -> checked -> importing -> done; failed from any of them.
+    status: Mapped[str] = mapped_column(String(16), default="checking")
+    stage: Mapped[str] = mapped_column(String(16), default="reading")
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -36,6 +36,7 @@ from common.dashboard.pages import DASHBOARD_PAGE_HANDLERS
 from common.roster.forms import ROSTER_FORM_HANDLERS
 from common.roster.pages import ROSTER_PAGE_HANDLERS
 from common.roster.exports import ROSTER_EXPORT_HANDLERS
+from common.roster.import_pages import IMPORT_API_HANDLERS, IMPORT_HANDLERS
 from common.cases.exports import CASE_EXPORT_HANDLERS
 from common.visits.exports import VISIT_EXPORT_HANDLERS
 
@@ -43,7 +44,7 @@ VERSION = "0.1.0"
 
 API_HANDLERS: list[ControllerRouterHandler] = [
     EnterpriseController, PersonController, CaseController, VisitController, BulletinController,
-    ApplicationController, NodeController, UnitController,
+    ApplicationController, NodeController, UnitController, *IMPORT_API_HANDLERS,
 ]
 
 
@@ -66,7 +67,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
     Content-Security-Policy allows them besides our own origin.
     """
     return Litestar(
-        route_handlers=[healthz, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS,
+        route_handlers=[healthz, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS, *IMPORT_HANDLERS,
                         *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *ROSTER_EXPORT_HANDLERS, *CASE_EXPORT_HANDLERS,
                         *VISIT_EXPORT_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS,
                         *login_handlers, *extra_handlers,

@@ -69,7 +69,7 @@ ROW_ACTIONS: dict[str, list[tuple[str, str, dict[str, Any] | None]]] = {
 ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/enterprises"), ("POST", "/api/v1/enterprises"),
     ("GET", "/api/v1/enterprises/{enterprise_id}"), ("PATCH", "/api/v1/enterprises/{enterprise_id}"),
-    ("DELETE", "/api/v1/enterprises/{enterprise_id}"),
+    ("DELETE", "/api/v1/enterprises/{enterprise_id}"), ("POST", "/api/v1/enterprises/import"),
     ("GET", "/api/v1/people"), ("POST", "/api/v1/people"),
     ("GET", "/api/v1/people/{person_id}"), ("PATCH", "/api/v1/people/{person_id}"), ("DELETE", "/api/v1/people/{person_id}"),
     ("POST", "/api/v1/people/{person_id}/reveal"), ("POST", "/api/v1/enterprises/{enterprise_id}/reveal"),
