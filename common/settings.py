@@ -25,6 +25,15 @@ class SyncSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    """How the hub reaches people who are not looking at a page: mail, and when a silent node is reported."""
+    smtp_url: str = ""  # LIANFU_SMTP_URL: smtp://user:password@host:port or smtps://…; no mail when empty
+    mail_from: str = ""  # LIANFU_MAIL_FROM: the sender address of the hub's mail
+    sync_alert_hours: float = 24.0  # LIANFU_SYNC_ALERT_HOURS: a node silent this long is reported to the office
+    scheduler: bool = True  # LIANFU_HUB_SCHEDULER: whether `lianfu hub serve` runs the hub's jobs at all
+
+
+@dataclass(frozen=True)
 class Settings:
     role: str = "hub"
     node_id: str = "hub"
@@ -43,6 +52,7 @@ class Settings:
     # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed; nobody's by default.
     trusted_proxies: tuple[str, ...] = ()
     sync: SyncSettings = field(default_factory=SyncSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def database_url(self) -> str:
@@ -85,6 +95,12 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         max_upload_mb=max(1, int(env.get("LIANFU_MAX_UPLOAD_MB", "20"))),
         trusted_proxies=tuple(env.get("LIANFU_TRUSTED_PROXIES", "").replace(",", " ").split()),
         sync=sync,
+        notify=NotifySettings(
+            smtp_url=env.get("LIANFU_SMTP_URL", ""),
+            mail_from=env.get("LIANFU_MAIL_FROM", ""),
+            sync_alert_hours=float(env.get("LIANFU_SYNC_ALERT_HOURS", "24")),
+            scheduler=_env_bool("LIANFU_HUB_SCHEDULER", True),
+        ),
     )
     return settings.with_overrides(**overrides)
 

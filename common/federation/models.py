@@ -25,6 +25,9 @@ class Node(Base, Stamped):
     status: Mapped[str] = mapped_column(String(16), default="active")  # active / suspended / retired
     head_user_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
     host_enterprise_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    # The node's WeCom group robot (企业微信群机器人): notices for the node go there too. A secret of sorts (whoever
+    # has it can post to the group): shown to the office only.
+    webhook_url: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class NodeApplication(Base, Synced, Pushed):
@@ -60,6 +63,8 @@ class Unit(Base):
     kind: Mapped[str] = mapped_column(String(16), default="department")  # department / station
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The unit's WeCom group robot: what is dispatched to the unit is posted there as well as to its liaison officers.
+    webhook_url: Mapped[str | None] = mapped_column(String(500), default=None)
 
 
 class EnrollmentCode(Base):

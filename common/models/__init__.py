@@ -10,12 +10,13 @@ from common.identity.oauth_models import AuthorizationCode, OAuthClient, OAuthTo
 from common.federation.models import EnrollmentCode, Node, NodeApplication, Unit
 from common.identity.models import User
 from common.roster.models import Enterprise, Person, RosterImport
+from common.notify.models import Delivery, JobRun, Notification
 from common.identity.models import AccountSetup, LoginChallenge, LoginThrottle, UserTotp
 from common.center.models import Setting
 from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
 
 __all__ = [
-    "AccountSetup", "Attachment", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
+    "AccountSetup", "Attachment", "Delivery", "JobRun", "Notification", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
     "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "LoginChallenge", "LoginThrottle",
     "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "OAuthClient", "OAuthToken", "Person", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
     "Visit", "WebSession", "new_id", "utcnow",
