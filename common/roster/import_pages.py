@@ -41,8 +41,9 @@ KEPT = timedelta(hours=1)
 # A check or a write that has noted no progress for this long died with its process.
 STALLED = timedelta(minutes=5)
 RUNNING = ("checking", "importing")
-FIELD_HEADERS = {**{c.field: c.header for c in imports.ENTERPRISE_COLUMNS},
-                 **{c.field: c.header for c in imports.PERSON_COLUMNS}}
+# Each sheet's column headers by field (a person's "name" is 姓名, an enterprise's 企业名称).
+FIELD_HEADERS = {imports.ENTERPRISES: {c.field: c.header for c in imports.ENTERPRISE_COLUMNS},
+                 imports.PEOPLE: {c.field: c.header for c in imports.PERSON_COLUMNS}}
 STAGES = {"reading": N_("Reading the workbook…"), "checking": N_("Checking rows…"), "writing": N_("Writing…")}
 
 

@@ -63,6 +63,8 @@ ENTERPRISE_COLUMNS: list[Column] = [*enterprise_columns(_OFFICE, {}), Column("no
 PERSON_COLUMNS: list[Column] = [*person_columns(), Column("left_on", N_("Left on"), lambda r: "", 12)]
 # Columns a workbook may carry that are shown, never read: the region's name follows from its code.
 SHOWN_ONLY = frozenset({"region", "enterprise"})
+CHOICE_COLUMNS = {c.field: c for c in ENTERPRISE_COLUMNS if c.choices}
+NOT_ALLOWED = "Not one of the allowed values"  # common.service.choice's refusal
 REQUIRED = {ENTERPRISES: ("name", "credit_code", "region_code"), PEOPLE: ("credit_code", "name", "id_number")}
 # Codes Excel keeps as numbers lose their last digits past 15: told apart from a typo.
 LONG_CODES = frozenset({"credit_code", "id_number"})
@@ -295,6 +297,12 @@ class _Checker:
     def refused(self, row: Row, exc: InvalidField | Forbidden) -> None:
         if isinstance(exc, InvalidField):
             for each in exc.problems:
+                column = CHOICE_COLUMNS.get(each.field or "")
+                if column is not None and each.message == NOT_ALLOWED:
+                    # A workbook's cell holds a label: say which ones are understood.
+                    labels = "、".join(i18n.gettext(label) for label in (column.choices or {}).values())
+                    self.problem(row, each.field, N_("Not one of: {choices}."), choices=labels)
+                    continue
                 self.problem(row, each.field, each.message, **each.params)
         else:
             self.problem(row, exc.params.get("field"), exc.message)
