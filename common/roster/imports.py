@@ -25,6 +25,7 @@ from typing import Any
 
 from python_calamine import CalamineError, CalamineWorkbook, SheetVisibleEnum
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common import i18n, policy
@@ -584,8 +585,12 @@ def run(db: Any, p: Principal, content: bytes, filename: str, dry_run: bool,
     if dry_run or result.problems:
         return answer
     progress("writing", sheets.total, sheets.total)
-    with db.transaction(actor=p) as session:
-        write(session, p, result, source)
+    try:
+        with db.transaction(actor=p) as session:
+            write(session, p, result, source)
+    except IntegrityError:
+        # A credit code added by someone else between the check and the write (the unique index refused it).
+        raise Stale() from None
     answer["written"] = True
     return answer
 
