@@ -10,6 +10,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 from sqlalchemy import func, select
 
+from common.federation.names import node_names
 from common.models import Node, SyncConflict, SyncPeer, utcnow
 from common.web.auth import require_office_principal
 from common.web.htmx import redirect
@@ -33,7 +34,7 @@ def sync_page(request: Request) -> Response[str]:
                                             .group_by(SyncConflict.node_id)).all())
         conflicts = session.scalars(select(SyncConflict).where(SyncConflict.status == "open")
                                     .order_by(SyncConflict.created_at.desc()).limit(200)).all()
-        names = {n.id: n.name for n in nodes}
+        names = node_names(session)  # the hub's own writes too, in a conflict's "applied" or "other" side
     rows = []
     for node in nodes:
         peer = peers.get(node.id)

@@ -8,6 +8,7 @@ from litestar import Request, Response, get
 from common import i18n, policy
 from common.audit import viewer
 from common.errors import InvalidField
+from common.federation.names import node_names
 from common.web.auth import require_principal
 from common.web.templating import render
 
@@ -30,14 +31,18 @@ def audit_page(request: Request) -> Response[str]:
         filters = None
     with request.app.state.db.reads() as session:
         page = viewer.read_page(session, p, filters, AUDIT_PAGE) if filters else None
-        nodes = viewer.node_names(session)
+        nodes = node_names(session)
         record_names = viewer.record_names(session, page.entries) if page else {}
     rows = []
     for entry in page.entries if page else []:
         out = viewer.entry_out(entry, page.names)
-        rows.append({"entry": entry, "actor_name": out["actor"]["name"], "url": viewer.entity_url(entry),
-                     "record_name": record_names.get(entry.entity_id, ""),
-                     "detail": viewer.detail_lines(out["detail"])})
+        # A spoke acting on its own (enrolling, telling its address) is recorded as "node:<id>": named as a node.
+        acting_node = entry.actor.removeprefix("node:") if entry.actor.startswith("node:") else ""
+        rows.append({"entry": entry, "actor_name": out["actor"]["name"], "actor_node": nodes.get(acting_node, ""),
+                     "url": viewer.entity_url(entry),
+                     "record_name": nodes.get(entry.entity_id or "", "") if entry.entity_type == "node"
+                     else record_names.get(entry.entity_id, ""),
+                     "detail": viewer.detail_lines(out["detail"], nodes)})
     # An action or entity type the tables do not name yet is still offered, as it is spelt.
     actions = {**viewer.ACTION_LABELS, **({values["action"]: values["action"]} if values["action"] not in
                                            viewer.ACTION_LABELS and values["action"] else {})}

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from common import policy
 from common.i18n import N_
-from common.models import AuditEntry, Bulletin, Case, Enterprise, Node, NodeApplication, User
+from common.models import AuditEntry, Bulletin, Case, Enterprise, NodeApplication, User
 from common.policy import Principal
 from common.service import SENSITIVE, Problems
 from common.validation import mask_id_number, mask_phone
@@ -24,6 +24,10 @@ from common.validation import mask_id_number, mask_phone
 CST = ZoneInfo("Asia/Shanghai")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+
+#: Detail keys whose values are node ids (a change of `node_id`, an enterprise's `node`, a reminder's `nodes`…).
+NODE_KEYS = frozenset({"node", "node_id", "nodes", "parent_id", "parent_node", "target_node", "created_node",
+                       "from_node", "to_node"})
 
 #: Where each kind of entity is shown, for a link from its entries.
 ENTITY_PAGES = {
@@ -254,10 +258,6 @@ def record_names(session: Session, entries: list[AuditEntry]) -> dict[str, str]:
     return names
 
 
-def node_names(session: Session) -> dict[str, str]:
-    return dict(session.execute(select(Node.id, Node.name).order_by(Node.path)).all())
-
-
 def mask_detail(value: Any, key: str = "") -> Any:
     """The details as the viewer shows them: ID numbers and phones never in full, under their own key or in text."""
     if isinstance(value, dict):
@@ -306,16 +306,33 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
 
 
-def detail_lines(detail: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """The (masked) details as lines of text; a change as one line per field, "before → after"."""
-    lines: list[tuple[str, str]] = []
+def _named_nodes(value: Any, key: str, nodes: Mapping[str, str]) -> Any:
+    """`value` with the node ids under a node key (at any depth: a change's pair, a bulletin's targets) replaced by
+    the nodes' names."""
+    if key in NODE_KEYS:
+        if isinstance(value, str):
+            return nodes.get(value, value)
+        if isinstance(value, list):
+            return [_named_nodes(item, key, nodes) for item in value]
+    if isinstance(value, dict):
+        return {k: _named_nodes(v, str(k), nodes) for k, v in value.items()}
+    return value
+
+
+def detail_lines(detail: Mapping[str, Any], nodes: Mapping[str, str] | None = None) -> list[tuple[str, str, str]]:
+    """The (masked) details as lines of text, (key, text, recorded): a change as one line per field, "before →
+    after". With `nodes` (id → name), a node is named as people know it and `recorded` keeps the line with the ids
+    as the trail holds them (for a title); otherwise `recorded` is empty."""
+    lines: list[tuple[str, str, str]] = []
     for key, value in detail.items():
-        if key == "changed" and isinstance(value, dict):
-            for field_name, pair in value.items():
-                if isinstance(pair, list) and len(pair) == 2:
-                    lines.append((str(field_name), f"{_as_text(pair[0])} → {_as_text(pair[1])}"))
-                else:
-                    lines.append((str(field_name), _as_text(pair)))
-        else:
-            lines.append((str(key), _as_text(value)))
+        changes = key == "changed" and isinstance(value, dict)
+        for name, recorded in value.items() if changes else [(key, value)]:
+            shown = _named_nodes(recorded, str(name), nodes) if nodes else recorded
+            lines.append((str(name), _line(shown, changes), _line(recorded, changes) if shown != recorded else ""))
     return lines
+
+
+def _line(value: Any, change: bool) -> str:
+    if change and isinstance(value, list) and len(value) == 2:
+        return f"{_as_text(value[0])} → {_as_text(value[1])}"
+    return _as_text(value)

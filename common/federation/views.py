@@ -15,6 +15,7 @@ from common.models import Attachment, Enterprise, Node, NodeApplication, User
 from common.policy import Principal
 from common.reference import NODE_KINDS, NODE_STATUSES
 from common.federation import service as federation
+from common.federation.names import node_names
 from common.roster.picker import enterprise_picker
 
 LIST_PAGE = 30
@@ -63,11 +64,6 @@ def labels() -> dict[str, Any]:
     return {"kinds": federation.APPLICATION_KINDS, "statuses": STATUS_LABELS, "node_kinds": NODE_KINDS,
             "node_statuses": NODE_STATUSES, "field_labels": FIELD_LABELS, "history_labels": HISTORY_LABELS,
             "enrollment_states": ENROLLMENT_STATES}
-
-
-def node_names(session: Session) -> dict[str, str]:
-    """Names of the nodes this database knows (a spoke: its slice of the tree)."""
-    return dict(session.execute(select(Node.id, Node.name)).all())
 
 
 # ── The form (new and edit) ───────────────────────────────────────────────────────────────────────────────────

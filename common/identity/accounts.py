@@ -248,7 +248,8 @@ def needs_totp(session: Session, user: User) -> bool:
 
 
 def node_choices(session: Session) -> dict[str, str]:
-    rows = session.execute(select(Node.id, Node.name, Node.kind).where(Node.deleted_at.is_(None), Node.status != "retired")
+    """The nodes an account may be placed at, by name: the office first, then the sub-centers, the workstations."""
+    rows = session.execute(select(Node.id, Node.name).where(Node.deleted_at.is_(None), Node.status != "retired")
                            .order_by(Node.kind, Node.name))
-    return {r.id: f"{r.name} ({r.id})" for r in rows}
+    return dict(rows.all())
 

@@ -13,6 +13,7 @@ from litestar.params import FromPath
 from common import policy
 from common.cases.views import error_messages, unit_names
 from common.errors import InvalidField
+from common.federation.names import node_names
 from common.i18n import N_
 from common.identity import accounts, setup_links
 from common.identity.office_api import base_url_of
@@ -75,7 +76,8 @@ async def users_page(request: Request) -> Response[str]:
             context = {"filters": filters, "query": {k: v for k, v in filters.items() if v}, "offset": offset,
                        "page_size": PAGE_SIZE, "has_more": len(rows) > PAGE_SIZE,
                        "users": [accounts.user_out(u) for u in rows[:PAGE_SIZE]],
-                       "require_totp": accounts.totp_required(session), "me": str(p.user_id), **_choices(session)}
+                       "require_totp": accounts.totp_required(session), "me": str(p.user_id),
+                       "node_names": node_names(session), **_choices(session)}
             return render(request, "identity/users.html", context)
 
     return await _in_thread(work)

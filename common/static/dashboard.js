@@ -69,7 +69,17 @@
     return chart;
   }
 
+  // The months run oldest first, as on the charts' axes: a table wider than its box opens at its right end, where
+  // the newest month is, beside the total column that stays in view (lianfu.css). Done before the charts, so even a
+  // page whose chart library failed to load shows the newest month first.
+  function showNewestMonths() {
+    Array.prototype.forEach.call(document.querySelectorAll(".figure-scroll"), function (box) {
+      box.scrollLeft = box.scrollWidth;
+    });
+  }
+
   function start() {
+    showNewestMonths();
     if (!window.echarts) { return; }
     var data = readData();
     Array.prototype.forEach.call(document.querySelectorAll("[data-chart]"), function (el) {

@@ -9,6 +9,7 @@ from sqlalchemy import func, select, update
 
 from common.audit import trail as audit
 from common.errors import NotFound
+from common.federation.names import node_names
 from common.models import OAuthClient, OAuthToken, utcnow
 from common.web.auth import require_office_principal
 from common.web.htmx import redirect
@@ -29,7 +30,9 @@ def clients_page(request: Request) -> Response[str]:
                 OAuthToken.revoked_at.is_(None),
                 (OAuthToken.access_expires_at > now) | (OAuthToken.refresh_expires_at > now))
             .group_by(OAuthToken.client_id)).all())
-    return render(request, "identity/clients.html", {"clients": clients, "last_used": last_used, "live": live})
+        nodes = node_names(session)
+    return render(request, "identity/clients.html", {"clients": clients, "last_used": last_used, "live": live,
+                                                      "node_names": nodes})
 
 
 def _change(request: Request[Any, Any, Any], client_id: str, action: str) -> Response[Any]:

@@ -34,6 +34,29 @@ CHART_STATE_JS = """(id) => {
           boxWidth: box.getBoundingClientRect().width};
 }"""
 
+# Per month table: its scroll box's visible area, where its newest month's header and its totals are, and whether the
+# box scrolls sideways. The visible area leaves out the box's borders and scroll bars (clientLeft/clientWidth).
+TABLE_VIEW_JS = """(id) => {
+  const box = document.querySelector('#figure-' + id + ' .figure-scroll');
+  const table = document.getElementById('table-' + id);
+  const r = box.getBoundingClientRect();
+  const area = {left: r.left + box.clientLeft, top: r.top + box.clientTop,
+                right: r.left + box.clientLeft + box.clientWidth, bottom: r.top + box.clientTop + box.clientHeight};
+  const rect = (cell) => { const b = cell.getBoundingClientRect();
+    return {text: cell.textContent.trim(), left: b.left, right: b.right, top: b.top, bottom: b.bottom}; };
+  const heads = table.querySelectorAll('thead th');
+  return {area: area, viewport: {left: 0, top: 0, right: window.innerWidth, bottom: window.innerHeight},
+          sideways: box.scrollWidth > box.clientWidth, scrollLeft: box.scrollLeft,
+          label: rect(heads[0]), newest: rect(heads[heads.length - 2]), total_head: rect(heads[heads.length - 1]),
+          row_total: rect(table.querySelector('tbody tr td.total')), grand_total: rect(table.querySelector('tfoot td.total'))};
+}"""
+
+
+def _inside(cell: dict[str, Any], area: dict[str, float]) -> bool:
+    """Whether the cell is wholly within the area (half a pixel given for subpixel layout)."""
+    return (cell["left"] >= area["left"] - 0.5 and cell["right"] <= area["right"] + 0.5
+            and cell["top"] >= area["top"] - 0.5 and cell["bottom"] <= area["bottom"] + 0.5)
+
 
 @pytest.fixture(scope="module")
 def hub_url() -> Iterator[str]:
@@ -144,4 +167,37 @@ def test_other_dashboards_on_a_phone(open_tab: Callable[..., Tab], username: str
     tab.page.wait_for_function("() => window.lianfuCharts !== undefined")
     assert (tab.page.locator("#chart-units").count() > 0) == (username == "liaison_xz")
     tab.assert_no_sideways_scroll()
+    tab.assert_clean()
+
+
+@pytest.mark.parametrize("device,name", [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_the_statistics_tables_show_the_newest_month_and_the_totals_first(
+        open_tab: Callable[..., Tab], device: dict[str, Any], name: str) -> None:
+    """Twelve months do not fit beside the row names even on an office screen (1366 px): the table scrolls in its own
+    box, opened at the newest month, with the row names and the total column held in view on either side."""
+    tab = open_tab(device)
+    page = tab.page
+    _login_home(tab)
+    tab.goto("/stats")
+    page.wait_for_function("() => window.lianfuCharts !== undefined")
+    newest_month = page.evaluate("JSON.parse(document.getElementById('stats-data').textContent).cases.months.slice(-1)[0]")
+    for figure in ("cases", "visits"):
+        page.locator(f"#figure-{figure} .figure-scroll").scroll_into_view_if_needed()
+        view = page.evaluate(TABLE_VIEW_JS, figure)
+        assert view["newest"]["text"] == newest_month and view["total_head"]["text"] == "合计", view
+        if name == "phone":
+            assert view["sideways"], f"twelve months fit on a phone? {view}"
+        for cell in ("label", "newest", "total_head", "row_total", "grand_total"):
+            assert _inside(view[cell], view["area"]), f"{figure}: {cell} is out of its box's view on the {name}: {view}"
+            assert _inside(view[cell], view["viewport"]), f"{figure}: {cell} is off the {name}'s screen: {view}"
+        # Scrolled back to the oldest month, the row names and the totals stay where they were.
+        page.locator(f"#figure-{figure} .figure-scroll").evaluate("box => { box.scrollLeft = 0; }")
+        oldest = page.evaluate(TABLE_VIEW_JS, figure)
+        if oldest["sideways"]:
+            assert oldest["scrollLeft"] == 0 and not _inside(oldest["newest"], oldest["area"]), oldest
+        for cell in ("label", "total_head", "row_total", "grand_total"):
+            assert _inside(oldest[cell], oldest["area"]), f"{figure}: {cell} scrolled away with the months: {oldest}"
+            assert abs(oldest[cell]["left"] - view[cell]["left"]) < 1, (figure, cell, view[cell], oldest[cell])
+    tab.assert_no_sideways_scroll()
+    tab.screenshot(f"stats-tables-{name}.png")
     tab.assert_clean()
