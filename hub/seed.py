@@ -277,7 +277,7 @@ def seed_notices(session: Session, users: dict[str, User]) -> int:
     for who in ("subcenter_sh", "subcenter_sz", "workstation_1"):
         tell(f"{who}:warning", who, warning)
     tell("subcenter_sh:dispatched", "subcenter_sh", case_notice(
-        "case.dispatched", "已派单：{case}", "您提交的诉求已受理并派给承办单位。", sh_case))
+        "case.dispatched", "已派单：{case}", "本辖区企业的诉求已受理并派给承办单位。", sh_case))
     tell("workstation_1:accepted", "workstation_1", case_notice(
         "case.accepted", "已受理：{case}", "您提交的诉求已由中心办公室受理。", ws_case))
     return told

@@ -22,7 +22,7 @@
   });
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") {
-      document.dispatchEvent(new CustomEvent("lianfu:visible"));
+      document.dispatchEvent(new CustomEvent("lianfu-visible"));
     }
   });
 })();
