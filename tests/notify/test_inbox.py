@@ -141,3 +141,26 @@ def test_every_page_header_shows_the_count_and_the_badge_endpoint_refreshes_it(
     # Not logged in: no badge, no count.
     assert clients().get("/notifications/count").status_code == 401
     assert clients().get("/api/v1/notifications").status_code == 401
+
+
+def test_a_token_reads_the_inbox_with_the_notifications_scope_only(clients: Any, db: Database,
+                                                                  world: dict[str, Any]) -> None:
+    from oidc_support import login_and_get_tokens, oauth_client, register
+
+    sh = _user(db, "subcenter_sh")
+    _tell(db, "t:token", "令牌读取的通知", users=(sh,))
+    info = register(db, first_party=True)
+    scope = "openid notifications:read notifications:write"
+    rp = oauth_client(clients(), info, scope=scope)
+    token, _ = login_and_get_tokens(clients("subcenter_sh"), rp, scope)
+    bearer = {"Authorization": f"Bearer {token['access_token']}"}
+    api = clients()
+    listed = api.get("/api/v1/notifications", headers=bearer)
+    assert listed.status_code == 200 and [n["title"] for n in listed.json()["items"]] == ["令牌读取的通知"]
+    notice_id = listed.json()["items"][0]["id"]
+    assert api.post(f"/api/v1/notifications/{notice_id}/read", headers=bearer).json()["read"] is True
+
+    narrow, _ = login_and_get_tokens(clients("subcenter_sh"), oauth_client(clients(), info, scope="openid cases:read"),
+                                     "openid cases:read")
+    refused = api.get("/api/v1/notifications", headers={"Authorization": f"Bearer {narrow['access_token']}"})
+    assert refused.status_code == 403 and 'scope="notifications:read"' in refused.headers["www-authenticate"]
