@@ -1,10 +1,12 @@
-"""Notices travel to the spokes of their people: sync marks kept by triggers on their table too.
+"""Notices travel to the spokes of their people: sync marks kept by triggers on their table too; and the header's
+unread count reads a partial index of the unread notices only.
 
 Revision ID: 0020
 Revises: 0019
 """
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -51,8 +53,13 @@ _SQLITE_SUBTRACT = """
     WHERE node_id = OLD.node_id AND entity = '{entity}';"""
 
 
+_UNREAD = "read_at IS NULL AND deleted_at IS NULL"
+
+
 def upgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
+    op.create_index("ix_notification_unread_user_id", "notification", ["user_id"], unique=False,
+                    postgresql_where=sa.text(_UNREAD), sqlite_where=sa.text(_UNREAD))
     for table in _TABLES:
         for when in ("insert", "update", "delete"):
             if postgres:
@@ -76,6 +83,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
+    op.drop_index("ix_notification_unread_user_id", table_name="notification")
     for table in _TABLES:
         for when in ("insert", "update", "delete"):
             if postgres:
