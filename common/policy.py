@@ -12,7 +12,7 @@ from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
     Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport, Node,
-    NodeApplication, Person, User, Visit,
+    NodeApplication, Notification, Person, User, Visit,
 )
 
 
@@ -169,6 +169,11 @@ def _audit_rule(p: Principal) -> ColumnElement[bool]:
     return true() if p.is_office else false()
 
 
+def _notification_rule(p: Principal) -> ColumnElement[bool]:
+    # A notice is its person's alone, the office's own included; a principal without an account (a node) has none.
+    return Notification.user_id == p.user_id if p.user_id is not None else false()
+
+
 def _attachment_rule(p: Principal) -> ColumnElement[bool]:
     # Files belong to the node that holds the row they are attached to; a liaison sees those of their unit's cases.
     # A bulletin's files belong to the office's node but are read by everyone the bulletin is addressed to.
@@ -199,6 +204,7 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     User: _user_rule,
     InfoReport: _info_rule,
     AuditEntry: _audit_rule,
+    Notification: _notification_rule,
 }
 
 
@@ -219,7 +225,11 @@ def _attachment_sync_rule(p: Principal) -> ColumnElement[bool]:
 
 # What sync carries where it differs from what people see: a spoke holds the files of its own nodes' rows and of
 # the bulletins addressed to them (held by the office's node), whatever role its people have.
-SYNC_SCOPE: dict[type, Callable[[Principal], ColumnElement[bool]]] = {Attachment: _attachment_sync_rule}
+# A spoke holds the notices of every person of its nodes, as it holds their other rows.
+SYNC_SCOPE: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
+    Attachment: _attachment_sync_rule,
+    Notification: lambda p: _in_subtree(Notification.node_id, p),
+}
 
 
 def in_scope(model: type, p: Principal) -> ColumnElement[bool]:
@@ -256,6 +266,9 @@ WRITERS: dict[str, dict[str, frozenset[str]]] = {
     "application": {"create": frozenset({"office", "subcenter", "enterprise"}), "update": frozenset({"office", "subcenter", "enterprise"}),
                     "delete": frozenset()},
     "node": {"create": frozenset({"office"}), "update": frozenset({"office"}), "delete": frozenset()},
+    # Notices are written by the hub's own events (common/notify/service.py); their person only marks them read.
+    "notification": {"create": frozenset(), "update": frozenset({"office", "liaison", "subcenter", "enterprise"}),
+                     "delete": frozenset()},
 }
 
 

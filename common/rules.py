@@ -61,6 +61,10 @@ class RowRules:
     transitions: Mapping[str, frozenset[tuple[Any, Any]]] = field(default_factory=dict)
     # Fields no edit may change once the row exists.
     fixed: frozenset[str] = frozenset()
+    # When set, the only fields an edit may change (every other one is fixed).
+    editable: frozenset[str] | None = None
+    # The column naming the one account that may edit the row (a notice: its own person).
+    owner: str | None = None
     # The values a role may give a field (field -> role -> allowed); a role not named may give any valid value.
     role_values: Mapping[str, Mapping[str, frozenset[Any]]] = field(default_factory=dict)
     # What the receiving node sets from the account on a new row.
@@ -137,6 +141,8 @@ RULES: dict[str, RowRules] = {
     "bulletin_ack": RowRules(stamped=_author("user_id"), parent=_bulletin_of,
                              parent_keys=frozenset({"bulletin_id"}), parent_elsewhere=True),
     "audit_entry": RowRules(),
+    # Written by the hub's events; its person may only mark it read, at the hub or at their spoke.
+    "notification": RowRules(editable=frozenset({"read_at"}), owner="user_id"),
 }
 
 
@@ -167,6 +173,8 @@ def check_fields(entity: str, role: str, current: Mapping[str, Any] | None, valu
         before = rules.created_as.get(name) if current is None else current.get(name)
         if current is not None and name in rules.fixed and value != before:
             raise RuleBroken("fixed", N_("This field cannot be changed."), name)
+        if current is not None and rules.editable is not None and name not in rules.editable and value != before:
+            raise RuleBroken("fixed", N_("This field cannot be changed."), name)
         if name in rules.police_only and role not in POLICE and value != before:
             raise RuleBroken("police_only", N_("Only the police may set this."), name)
         allowed = rules.role_values.get(name, {}).get(role)
@@ -177,6 +185,13 @@ def check_fields(entity: str, role: str, current: Mapping[str, Any] | None, valu
                 continue  # a request about a node names it; whether the node may be named is checked with the scope
             if (before, value) not in rules.transitions.get(name, frozenset()):
                 raise RuleBroken("workflow", N_("Only its workflow sets this."), name)
+
+
+def check_owner(entity: str, writer: Writer, current: Mapping[str, Any]) -> None:
+    """Refuse an edit of a row that belongs to another account (a notice is read only by its own person)."""
+    rules = rules_for(entity)
+    if rules.owner is not None and str(current.get(rules.owner)) != str(writer.user_id):
+        raise RuleBroken("owner", N_("Only its own person may change this."), rules.owner)
 
 
 def stamp(entity: str, writer: Writer) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from uuid_utils.compat import uuid7
 from common.audit import trail as audit
 from common.clock import clock
 from common.demo import DEMO_ACCOUNTS as ACCOUNTS, DEMO_PASSWORD
-from common.models import Enterprise, Node, Person, User, Visit
+from common.models import Case, CaseUnit, Enterprise, Node, Person, User, Visit
+from common.notify.service import Audience, Notice, notify
 from common.identity.passwords import hash_password
 from common.policy import load_principal
 from common.cases import service as case_service
@@ -231,6 +232,57 @@ def seed_cases(session: Session, sample: list[dict[str, Any]], users: dict[str, 
     return made
 
 
+def _case_for(session: Session, unit: str | None = None, node: str | None = None) -> Case | None:
+    """A demo case to point a notice at: the oldest dispatched to `unit`, or raised at `node`."""
+    stmt = select(Case).where(Case.deleted_at.is_(None)).order_by(Case.id).limit(1)
+    if unit is not None:
+        stmt = stmt.where(Case.id.in_(select(CaseUnit.case_id).where(CaseUnit.unit_id == unit)))
+    if node is not None:
+        stmt = stmt.where(Case.node_id == node)
+    return session.scalars(stmt).first()
+
+
+def seed_notices(session: Session, users: dict[str, User]) -> int:
+    """A few notices in the demo accounts' inboxes, so the header's badge shows something. Their fixed event keys make
+    seeding again add nothing."""
+    told = 0
+
+    def tell(key: str, who: str, notice: Notice) -> None:
+        nonlocal told
+        told += notify(session, f"demo:{key}", notice, Audience(users=(users[who].id,)), channels=("inbox",))
+
+    def case_notice(kind: str, title: str, body: str, case: Case | None, urgent: bool = False) -> Notice:
+        link = f"/cases/{case.id}" if case is not None else "/cases"
+        what = f"{case.number} {case.title}" if case is not None else ""
+        return Notice(kind=kind, title=title.format(case=what).strip("：: "), body=body, link=link, entity_type="case",
+                      entity_id=case.id if case is not None else None, urgent=urgent)
+
+    xz_case = _case_for(session, unit="criminal-investigation")
+    jz_case = _case_for(session, unit="economic-crime") or _case_for(session)
+    sh_case = _case_for(session, node="sc-shanghai")
+    ws_case = _case_for(session, node="ws-demo-1")
+    tell("office:raised", "office", case_notice("case.raised", "新的诉求待受理：{case}",
+                                                "分中心提交了新的诉求，请尽快受理并派单。", sh_case))
+    tell("office:overdue", "office", case_notice("case.overdue", "签收超时：{case}",
+                                                 "派单后已超过签收时限，承办单位尚未签收，可催办或督办。", xz_case, urgent=True))
+    tell("liaison_xz:dispatched", "liaison_xz", case_notice("case.dispatched", "新派单：{case}",
+                                                            "中心办公室已将此案件派给刑侦大队，请及时签收。", xz_case))
+    tell("liaison_xz:overdue", "liaison_xz", case_notice("case.overdue", "签收即将超时：{case}",
+                                                         "请在时限内签收，逾期将由中心办公室催办。", xz_case, urgent=True))
+    tell("liaison_jz:dispatched", "liaison_jz", case_notice("case.dispatched", "新派单：{case}",
+                                                            "中心办公室已将此案件派给经侦大队，请及时签收。", jz_case))
+    warning = Notice(kind="bulletin.published", title="预警：岁末年初谨防合同诈骗和拖欠工资引发的纠纷",
+                     body="请各分中心、工作站组织企业负责人阅读预警并确认，排查合同和工资支付风险。", link="/bulletins",
+                     urgent=True)
+    for who in ("subcenter_sh", "subcenter_sz", "workstation_1"):
+        tell(f"{who}:warning", who, warning)
+    tell("subcenter_sh:dispatched", "subcenter_sh", case_notice(
+        "case.dispatched", "已派单：{case}", "本辖区企业的诉求已受理并派给承办单位。", sh_case))
+    tell("workstation_1:accepted", "workstation_1", case_notice(
+        "case.accepted", "已受理：{case}", "您提交的诉求已由中心办公室受理。", ws_case))
+    return told
+
+
 def seed_demo(session: Session, enterprises: int, seed: int = 20200812) -> dict[str, int]:
     """Idempotent for nodes and accounts; each run adds `enterprises` more to the roster."""
     rng = random.Random(seed + (session.scalar(select(func.count()).select_from(Enterprise)) or 0))
@@ -248,6 +300,7 @@ def seed_demo(session: Session, enterprises: int, seed: int = 20200812) -> dict[
         ws.host_enterprise_id = host["id"]
     visits = seed_visits(session, sample, users, rng)
     made_cases = seed_cases(session, sample, users, rng, min(36, max(6, enterprises // 10)))
+    seed_notices(session, users)
     # Fresh statistics, so the query planner knows how the bulk-loaded rows spread over nodes and filters.
     session.execute(text("ANALYZE"))
     audit.record(session, "hub", "seed-demo", actor="lianfu", entity_type="roster",

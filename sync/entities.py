@@ -12,7 +12,8 @@ from common import rules
 from common.errors import InvalidField
 from common.validation import check_json_size
 from common.models import (
-    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Person, Visit,
+    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Notification, Person,
+    Visit,
 )
 
 # Kept by each node for itself: never merged field by field.
@@ -151,6 +152,8 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("bulletin", Bulletin, "bulletin", push=False),
     Entity("bulletin_reminder", BulletinReminder, None, push=False, append_only=True),
     Entity("bulletin_ack", BulletinAck, None, pull=False, append_only=True),
+    # Written by the hub alone, held by the spoke of the person's node; a spoke sends back only that it was read.
+    Entity("notification", Notification, "notification"),
     # A node's own audit trail goes to the hub, where its chain can be verified; the hub's stays at the hub.
     Entity("audit_entry", AuditEntry, None, pull=False, append_only=True),
 )

@@ -6,11 +6,11 @@ from common.i18n import N_
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # API areas each have a read and a write scope; people belong to the roster area of enterprises.
-API_AREAS = ("enterprises", "cases", "visits", "bulletins", "applications", "nodes", "audit", "users")
+API_AREAS = ("enterprises", "cases", "visits", "bulletins", "applications", "nodes", "audit", "users", "notifications")
 # The police units are the federation's reference data, in the area of the nodes.
 AREA_OF_PATH = {"enterprises": "enterprises", "people": "enterprises", "cases": "cases", "visits": "visits",
                 "bulletins": "bulletins", "applications": "applications", "nodes": "nodes", "units": "nodes",
-                "audit": "audit", "users": "users"}
+                "audit": "audit", "users": "users", "notifications": "notifications"}
 SCOPES: dict[str, str] = {
     "openid": N_("Confirm who you are"),
     "profile": N_("Your name, role, node and unit"),
@@ -21,7 +21,7 @@ SCOPES: dict[str, str] = {
 AREA_NAMES = {
     "enterprises": N_("enterprises and their people"), "cases": N_("cases"), "visits": N_("visits"),
     "bulletins": N_("bulletins"), "applications": N_("applications"), "nodes": N_("nodes"),
-    "audit": N_("the audit trail"), "users": N_("accounts"),
+    "audit": N_("the audit trail"), "users": N_("accounts"), "notifications": N_("your notifications"),
 }
 DEFAULT_PERSON_SCOPE = "openid profile " + " ".join(f"{a}:{m}" for a in API_AREAS for m in ("read", "write"))
 DEFAULT_NODE_SCOPE = "sync " + " ".join(f"{a}:read" for a in API_AREAS)

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.orm import Base, Pushed, Synced, new_id, utcnow
@@ -18,8 +18,12 @@ class Notification(Base, Synced, Pushed):
 
     __tablename__ = "notification"
     __table_args__ = (
-        # Each person's inbox, newest first, and its unread count.
+        # Each person's inbox, newest first.
         Index("ix_notification_user_id_id", "user_id", "id"),
+        # The unread count in every page's header: only the unread notices, however many were read before.
+        Index("ix_notification_unread_user_id", "user_id",
+              postgresql_where=text("read_at IS NULL AND deleted_at IS NULL"),
+              sqlite_where=text("read_at IS NULL AND deleted_at IS NULL")),
         # One notice per person for one event (an escalation run twice, a retried write, tells nobody twice).
         UniqueConstraint("event_key", "user_id", name="uq_notification_event_key_user_id"),
     )

@@ -12,4 +12,17 @@
       window.print();
     }
   });
+
+  // What polls (the header's unread badge) asks nothing while the tab is hidden, and once when it is seen again.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var source = event.target instanceof Element ? event.target.closest("[data-visible-only]") : null;
+    if (source && document.visibilityState !== "visible") {
+      event.preventDefault();
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") {
+      document.dispatchEvent(new CustomEvent("lianfu-visible"));
+    }
+  });
 })();

@@ -10,6 +10,7 @@ from litestar import Request, Response
 
 from common import i18n, reference, regions
 from common.bulletins import banner as bulletin_banner
+from common.notify.badge import header_unread
 from common.web.htmx import is_partial
 from common.web.mounted import serves
 
@@ -30,6 +31,7 @@ def environment() -> Environment:
     env.install_gettext_callables(i18n.gettext, i18n.ngettext, newstyle=True)  # type: ignore[attr-defined]
     env.globals.update(ref=reference, region_name=regions.region_name, label=lambda table, key: i18n.gettext(table.get(key, key)) if key else "")
     env.globals["awaiting_acknowledgement"] = bulletin_banner.awaiting  # the banner's one query, only when shown
+    env.globals["unread_notices"] = header_unread  # the header's badge: one indexed count
     env.filters["dt"] = lambda value, fmt="%Y-%m-%d %H:%M": _local(value).strftime(fmt) if value else ""
     return env
 

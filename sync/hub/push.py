@@ -173,7 +173,8 @@ def _merge_columns(entity: Entity, changes: list[Change]) -> tuple[str, ...]:
     """The columns of `entity` a batch's changes are checked and merged with: a batch of edits to two fields reads
     (and converts, and writes back) those two, not the whole row."""
     carried = {name for change in changes for name in change.values}
-    return tuple(c.name for c in entity.table.columns if c.name in carried or c.name in _MERGE_READS)
+    owner = rules.rules_for(entity.name).owner  # whose row it is, for the owner rule (a notice's person)
+    return tuple(c.name for c in entity.table.columns if c.name in carried or c.name in _MERGE_READS or c.name == owner)
 
 
 

@@ -151,6 +151,7 @@ class PushChecks:
         if writer is not None:
             try:
                 rules.check_fields(entity.name, writer.role, current, values)
+                rules.check_owner(entity.name, writer, current)
                 rules.check_parent(self.session, entity.name, {**current, **values}, changed=values, known=self.parents)
             except rules.RuleBroken as broken:
                 raise RowRefused(f"rule {broken.rule}: {broken.field_name}", broken.rule) from None

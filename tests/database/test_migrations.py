@@ -32,7 +32,7 @@ def test_upgrade_check_downgrade_upgrade(kind: str, tmp_path_factory: pytest.Tem
 def test_every_synced_table_is_ready_for_sync() -> None:
     """UUIDv7 ids, the owning node, created/updated times, a version and a soft-delete mark on every synced entity."""
     synced = ["node_application", "user_account", "enterprise", "person", "case_record", "case_event", "visit",
-              "bulletin", "bulletin_ack", "info_report", "attachment", "audit_entry"]
+              "bulletin", "bulletin_ack", "info_report", "attachment", "audit_entry", "notification"]
     for name in synced:
         columns = Base.metadata.tables[name].columns
         for column in ("id", "node_id", "created_at", "updated_at", "version", "deleted_at"):

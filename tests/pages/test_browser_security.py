@@ -33,7 +33,7 @@ document.addEventListener('securitypolicyviolation', (e) => {
 
 OFFICE_PAGES = ("/", "/enterprises", "/cases", "/cases/new", "/cases/routing", "/visits", "/visits/new", "/visits/plan",
                 "/applications", "/applications/new", "/bulletins", "/bulletins/new", "/sync", "/stats",
-                "/oauth/clients", "/admin/users", "/admin/users/new", "/account")
+                "/oauth/clients", "/admin/users", "/admin/users/new", "/account", "/notifications")
 
 
 @pytest.fixture(scope="module")

@@ -92,6 +92,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/users"), ("POST", "/api/v1/users"),
     ("GET", "/api/v1/users/{user_id}"), ("PATCH", "/api/v1/users/{user_id}"),
     ("GET", "/api/v1/units"), ("POST", "/api/v1/units"), ("PATCH", "/api/v1/units/{unit_id}"),
+    ("GET", "/api/v1/notifications"), ("POST", "/api/v1/notifications/{notification_id}/read"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
@@ -326,7 +327,8 @@ def test_unauthenticated_calls_answer_401(clients: Any, world: dict[str, Any], d
     ids = {"enterprise_id": world["enterprises"]["sh"], "person_id": world["people"]["sh"], "case_id": world["cases"]["sh"],
            "visit_id": world["visits"]["sh"], "bulletin_id": world["bulletins"]["all"],
            "application_id": world["applications"]["sh"], "node_id": "sc-shanghai",
-           "user_id": world["users"]["subcenter_sh"], "unit_id": "criminal-investigation"}
+           "user_id": world["users"]["subcenter_sh"], "unit_id": "criminal-investigation",
+           "notification_id": uuid.uuid4()}
     creates = _create_bodies(world)
     anonymous = clients()
     session_cookie = cookie_names(settings)["session"]
