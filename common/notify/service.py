@@ -144,9 +144,9 @@ def _insert_new(session: Session, model: type, rows: list[dict[str, Any]], keys:
     """Insert the rows whose unique key is not there yet; how many were new."""
     dialect = session.get_bind().dialect.name
     build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = build(model.__table__).on_conflict_do_nothing(index_elements=keys)
-    result = session.execute(stmt, rows)
-    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else len(rows)
+    table = model.__table__
+    stmt = build(table).on_conflict_do_nothing(index_elements=keys).returning(table.c.id)
+    return len(session.execute(stmt, rows).all())  # RETURNING names only the rows inserted
 
 
 def unread_count(session: Session, user_id: uuid.UUID) -> int:

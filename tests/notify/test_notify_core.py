@@ -47,3 +47,11 @@ def test_a_spoke_tells_no_one(db: Database, world: dict[str, Any]) -> None:
 def test_scrub_masks_id_numbers_and_mobiles_only() -> None:
     assert scrub("SC-SHANGHAI-2026-00001 13812345678 32068119800101001X") == \
         "SC-SHANGHAI-2026-00001 138****5678 320681********001X"
+
+
+def test_telling_again_tells_no_one_new(db: Database, world: dict[str, Any]) -> None:
+    notice = Notice(kind="bulletin.published", title="预警")
+    with db.transaction() as session:
+        first = notify(session, "bulletin:again", notice, Audience(office=True))
+    with db.transaction() as session:
+        assert first > 0 and notify(session, "bulletin:again", notice, Audience(office=True)) == 0
