@@ -22,10 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.cases import clock as case_clock
-from common.cases import lifecycle
 from common.cases.deadlines import REMIND, SUPERVISE, URGE, Calendar, aware, current, parse_time, steps
 from common.cases.vocabulary import OPEN
 from common.cases.vocabulary import EventKind as K
+from common.errors import Conflict, Forbidden
 from common.models import Case, CaseEvent, CaseUnit
 
 # How many dispatches one run takes on; the rest wait for the next minute (a backlog after downtime).
@@ -93,29 +93,16 @@ def _escalate(session: Session, case: Case, row: CaseUnit, calendar: Calendar, n
             continue
         for step in (URGE, SUPERVISE):
             if step in due_now and (step, which, _stamp(timer.due)) not in taken:
-                if not _may(events, step, row.unit_id):
-                    continue
-                cases.record_event(session, cases.SYSTEM, case, {"kind": step, "unit": row.unit_id},
-                                   details={"deadline": which, "due": timer.due.isoformat()}, at=now)
-                events = cases.timeline(session, case.id)
+                try:
+                    event = cases.record_event(session, cases.SYSTEM, case, {"kind": step, "unit": row.unit_id},
+                                               details={"deadline": which, "due": timer.due.isoformat()}, at=now,
+                                               events=events)
+                except (Conflict, Forbidden):
+                    continue  # the state refuses it (checked before anything is written): nothing to do
+                events = [*events, event]
                 did[step] += 1
     row.next_check = min(later, default=None)
     return did
-
-
-def _may(events: list[CaseEvent], kind: str, unit: str) -> bool:
-    state = lifecycle.fold(_records(events))
-    try:
-        lifecycle.check(state, lifecycle.Actor(role="system"), lifecycle.EventRecord(kind=kind, unit=unit))
-    except Exception:  # noqa: BLE001 - the state refuses it (a unit that has just reported): nothing to do
-        return False
-    return True
-
-
-def _records(events: list[CaseEvent]) -> list[lifecycle.EventRecord]:
-    from common.cases.service import as_record
-
-    return [as_record(e) for e in events]
 
 
 def _stamp(value: Any) -> str | None:

@@ -63,20 +63,16 @@ def _deadline_lines(clock: case_clock.UnitClock | None, sign: bool = True) -> li
     return [*lines, (zh(N_("Report-back deadline")), when(clock.resolve.due))]
 
 
-def event_notices(session: Session, case: Case, event: CaseEvent, p: Principal, status_before: str) -> None:
-    """Tell whom the event concerns. Keyed by the event, so telling it again tells no one twice."""
+def event_notices(session: Session, case: Case, event: CaseEvent, p: Principal, status_before: str,
+                  events: list[CaseEvent]) -> None:
+    """Tell whom the event concerns (`events`: the case's timeline with it). Keyed by the event, so telling it again
+    tells no one twice."""
     key = f"case:{case.id}:{event.id}"
     kind = str(event.kind)
     exclude = (p.user_id,) if p.user_id else ()
     unit = event.unit
-    events = None
 
     def unit_clock() -> case_clock.UnitClock | None:
-        nonlocal events
-        if events is None:
-            from common.cases.service import timeline
-
-            events = timeline(session, case.id)
         return case_clock.unit_clock(unit or "", case.urgency, events, event.at)
 
     unit_line = [(zh(N_("Unit")), _unit_name(session, unit))] if unit else []

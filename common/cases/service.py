@@ -133,9 +133,11 @@ def add_case_event(session: Session, p: Principal, case_id: uuid.UUID, data: dic
 
 
 def record_event(session: Session, p: Principal, case: Case, data: dict[str, Any], *,
-                 details: dict[str, Any] | None = None, at: Any = None) -> CaseEvent:
+                 details: dict[str, Any] | None = None, at: Any = None,
+                 events: list[CaseEvent] | None = None) -> CaseEvent:
     """`add_case_event` on a case already read (the escalation job's too, as SYSTEM); `details` from the caller's
-    own work (never from a request), `at` the moment it happens (now by default)."""
+    own work (never from a request), `at` the moment it happens (now by default), `events` the case's timeline if
+    the caller has just read it."""
     # Any event may name a unit (the column refers to one): an unknown one is the request's mistake, whatever the kind.
     if data.get("unit"):
         unit = session.get(Unit, data["unit"]) if isinstance(data["unit"], str) else None
@@ -149,7 +151,7 @@ def record_event(session: Session, p: Principal, case: Case, data: dict[str, Any
     actor = actor_of(p)
     record = lifecycle.EventRecord.by(actor, data.get("kind") or "", unit=data.get("unit"), note=data.get("note"),
                                       satisfaction=data.get("satisfaction"))
-    events = timeline(session, case.id)
+    events = timeline(session, case.id) if events is None else events
     state = lifecycle.add_event([as_record(e) for e in events], actor, record)
     at = at or utcnow()
     details = {**(details or {}), **_kind_details(session, case, events, record, data, at)}
@@ -163,7 +165,7 @@ def record_event(session: Session, p: Principal, case: Case, data: dict[str, Any
     audit_write(session, p, f"case.{record.kind}", "case", case.id, {"number": case.number, "unit": record.unit})
     from common.cases import notices
 
-    notices.event_notices(session, case, event, p, status_before)
+    notices.event_notices(session, case, event, p, status_before, [*events, event])
     return event
 
 

@@ -29,6 +29,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('next_check', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True))
     op.create_index('ix_case_unit_next_check', 'case_unit', ['next_check'], unique=False,
                     postgresql_where=sa.text('next_check IS NOT NULL'), sqlite_where=sa.text('next_check IS NOT NULL'))
+    # Dispatches already open: the escalation job looks at each once (their deadlines from the urgency's constants,
+    # as before) and schedules their next steps from there.
+    op.execute(sa.text(
+        "UPDATE case_unit SET next_check = CURRENT_TIMESTAMP WHERE active = :yes AND NOT (signed = :yes AND reported = :yes) "
+        "AND case_id IN (SELECT id FROM case_record WHERE deleted_at IS NULL "
+        "AND status IN ('accepted', 'dispatched', 'handling', 'reported'))").bindparams(yes=True))
 
 
 def downgrade() -> None:
