@@ -9,8 +9,8 @@ from common.audit.office_api import AUDIT_API_HANDLERS
 from common.bulletins.api import BulletinController
 from common.bulletins.office import BULLETIN_OFFICE_HANDLERS
 from common.bulletins.office_api import BulletinOfficeController
-from common.cases.deadlines_office import DEADLINE_API_HANDLERS, DEADLINE_PAGE_HANDLERS
 from common.cases.office import CASE_OFFICE_HANDLERS
+from common.cases.office_api import DEADLINE_API_HANDLERS
 from common.federation.api import ApplicationController, NodeController, UnitController
 from common.federation.office import ADMIN_PAGE_HANDLERS, APPLICATION_OFFICE_HANDLERS
 from common.federation.office_api import ApplicationOfficeController, NodeOfficeController, UnitOfficeController
@@ -20,7 +20,7 @@ from common.visits.office import VISIT_OFFICE_HANDLERS
 from common.web.app import API_HANDLERS
 
 OFFICE_HANDLERS: list[ControllerRouterHandler] = [
-    *CASE_OFFICE_HANDLERS, *DEADLINE_PAGE_HANDLERS, *VISIT_OFFICE_HANDLERS, *APPLICATION_OFFICE_HANDLERS, *BULLETIN_OFFICE_HANDLERS,
+    *CASE_OFFICE_HANDLERS, *VISIT_OFFICE_HANDLERS, *APPLICATION_OFFICE_HANDLERS, *BULLETIN_OFFICE_HANDLERS,
     *AUDIT_PAGE_HANDLERS, *ACCOUNT_OFFICE_HANDLERS, *ADMIN_PAGE_HANDLERS,
 ]
 

@@ -261,3 +261,21 @@ def steps(basis: str, started: datetime, due: datetime, calendar: Calendar) -> l
         remind = due - min(REMIND_BEFORE, allowed / 2)
         supervise = due + allowed / 2
     return [(REMIND, min(remind, due)), (URGE, due), (SUPERVISE, supervise)]
+
+
+def first_check(clock: Any, signed: bool, reported: bool, calendar: Calendar | None = None) -> datetime | None:
+    """When the job first has work for a dispatch with these deadlines (its earliest reminder)."""
+    calendar = calendar or Calendar()
+    times = [when for timer in owed(clock, signed, reported).values()
+             for _, when in steps(clock.basis, clock.dispatched_at, timer.due, calendar)]
+    return min(times, default=None)
+
+
+def owed(clock: Any, signed: bool, reported: bool) -> dict[str, Any]:
+    """The timers of a unit's clock (common/cases/clock.py `UnitClock`) whose step it has not taken yet."""
+    out = {}
+    if not signed:
+        out["sign"] = clock.sign
+    if not reported:
+        out["report"] = clock.resolve
+    return out

@@ -15,14 +15,15 @@ set from the timeline when its deadlines change, moved on by the job), behind a 
 """
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from common.cases import clock as case_clock
-from common.cases.deadlines import REMIND, SUPERVISE, URGE, Calendar, aware, current, parse_time, steps
+from common.cases.deadlines import REMIND, SUPERVISE, URGE, Calendar, aware, current, owed, parse_time, steps
 from common.cases.vocabulary import OPEN
 from common.cases.vocabulary import EventKind as K
 from common.errors import Conflict, Forbidden
@@ -30,23 +31,9 @@ from common.models import Case, CaseEvent, CaseUnit
 
 # How many dispatches one run takes on; the rest wait for the next minute (a backlog after downtime).
 BATCH = 5000
-
-
-def first_check(clock: case_clock.UnitClock, signed: bool, reported: bool, calendar: Calendar | None = None) -> datetime | None:
-    """When the job first has work for a dispatch with these deadlines (its earliest reminder)."""
-    calendar = calendar or Calendar()
-    times = [when for timer in _owed(clock, signed, reported).values()
-             for _, when in steps(clock.basis, clock.dispatched_at, timer.due, calendar)]
-    return min(times, default=None)
-
-
-def _owed(clock: case_clock.UnitClock, signed: bool, reported: bool) -> dict[str, case_clock.Timer]:
-    owed = {}
-    if not signed:
-        owed["sign"] = clock.sign
-    if not reported:
-        owed["report"] = clock.resolve
-    return owed
+# A dispatch whose steps failed (logged) is looked at again after this, not at every minute.
+RETRY_AFTER = timedelta(minutes=15)
+log = logging.getLogger(__name__)
 
 
 def run(db: Any, settings: Any, now: datetime) -> dict[str, int]:
@@ -61,8 +48,14 @@ def run(db: Any, settings: Any, now: datetime) -> dict[str, int]:
             .order_by(CaseUnit.next_check).limit(BATCH)).all()
         for row, case in rows:
             done["checked"] += 1
-            for step, count in _escalate(session, case, row, calendar, now).items():
-                done[step] += count
+            try:
+                with session.begin_nested():
+                    for step, count in _escalate(session, case, row, calendar, now).items():
+                        done[step] += count
+            except Exception:  # noqa: BLE001 - one case's fault must not hold every other dispatch back
+                log.exception("escalation of case %s, unit %s failed", case.id, row.unit_id)
+                done["failed"] = done.get("failed", 0) + 1
+                row.next_check = now + RETRY_AFTER
     return done
 
 
@@ -83,7 +76,7 @@ def _escalate(session: Session, case: Case, row: CaseUnit, calendar: Calendar, n
     taken = {(e.kind, (e.details or {}).get("deadline"), _stamp((e.details or {}).get("due")))
              for e in events if e.unit == row.unit_id and e.kind in (K.URGED, K.SUPERVISED)}
     later: list[datetime] = []
-    for which, timer in _owed(clock, row.signed, row.reported).items():
+    for which, timer in owed(clock, row.signed, row.reported).items():
         schedule = steps(clock.basis, clock.dispatched_at, timer.due, calendar)
         due_now = [step for step, when in schedule if when <= now]
         later += [when for _, when in schedule if when > now]

@@ -48,7 +48,7 @@ class CaseEvent(Base, Synced, Pushed):
     at: Mapped[datetime] = mapped_column(default=utcnow)
     # What the kind needs beyond a note, fixed when the event is written: a dispatch's deadlines (sign_by, report_by,
     # as worked out from the settings then), an extension's new date (until), which deadline an escalation is about.
-    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
 class CaseUnit(Base):

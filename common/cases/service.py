@@ -202,7 +202,7 @@ def project(session: Session, case: Case, state: lifecycle.CaseState, events: li
 
     Each unit's deadlines come from the timeline too (its dispatch, an approved extension); when they move, the
     escalation job is told to look at the dispatch again (`next_check`)."""
-    from common.cases import deadlines, escalation
+    from common.cases import deadlines
 
     calendar = None
     case.status = str(state.status)
@@ -229,7 +229,7 @@ def project(session: Session, case: Case, state: lifecycle.CaseState, events: li
             # A new dispatch or an approved extension: new deadlines, so new steps (the old ones' stay in the timeline).
             if calendar is None:
                 calendar = deadlines.Calendar.of(deadlines.current(session))
-            row.next_check = escalation.first_check(clock, assignment.signed, assignment.reported, calendar)
+            row.next_check = deadlines.first_check(clock, assignment.signed, assignment.reported, calendar)
         row.sign_by, row.report_by = sign_by, report_by
         session.add(row)
 

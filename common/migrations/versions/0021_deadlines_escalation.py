@@ -17,16 +17,13 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ALTER TABLE, never batch mode: on SQLite a batch rebuilds the table, and with it would go the triggers that
+# keep sync's marks of case_event (migration 0010).
 def upgrade() -> None:
-    with op.batch_alter_table('case_event', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('details', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
-    with op.batch_alter_table('case_event', schema=None) as batch_op:
-        batch_op.alter_column('details', server_default=None)
-
-    with op.batch_alter_table('case_unit', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('sign_by', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('report_by', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('next_check', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True))
+    op.add_column('case_event', sa.Column('details', sa.JSON(), nullable=False, server_default=sa.text("'{}'")))
+    op.add_column('case_unit', sa.Column('sign_by', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True))
+    op.add_column('case_unit', sa.Column('report_by', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True))
+    op.add_column('case_unit', sa.Column('next_check', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=True))
     op.create_index('ix_case_unit_next_check', 'case_unit', ['next_check'], unique=False,
                     postgresql_where=sa.text('next_check IS NOT NULL'), sqlite_where=sa.text('next_check IS NOT NULL'))
     # Dispatches already open: the escalation job looks at each once (their deadlines from the urgency's constants,
@@ -39,9 +36,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index('ix_case_unit_next_check', table_name='case_unit')
-    with op.batch_alter_table('case_unit', schema=None) as batch_op:
-        batch_op.drop_column('next_check')
-        batch_op.drop_column('report_by')
-        batch_op.drop_column('sign_by')
-    with op.batch_alter_table('case_event', schema=None) as batch_op:
-        batch_op.drop_column('details')
+    op.drop_column('case_unit', 'next_check')
+    op.drop_column('case_unit', 'report_by')
+    op.drop_column('case_unit', 'sign_by')
+    op.drop_column('case_event', 'details')
