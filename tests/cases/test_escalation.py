@@ -112,3 +112,25 @@ def test_the_office_urges_by_hand_and_an_enterprise_may_not(clients: Any, db: Da
     page = office.get(f"/cases/{case_id}", headers={"Accept": "text/html"}).text
     assert 'class="card action action-urged"' in page and 'class="card action action-supervised"' in page
     assert "action-urged" not in clients("liaison_xz").get(f"/cases/{case_id}", headers={"Accept": "text/html"}).text
+
+
+def test_a_dispatch_whose_steps_fail_holds_no_other_back(db: Database, settings: Any, world: dict[str, Any],
+                                                         monkeypatch: Any) -> None:
+    from common.cases import notices
+
+    broken = dispatched_case(db, world, urgency="urgent")
+    sound = dispatched_case(db, world, urgency="urgent", unit="economic-crime")
+    sign_by = parse_time(events(db, broken, "dispatched")[0].details["sign_by"])
+    real_remind = notices.remind
+
+    def remind(session: Any, case: Any, unit: str, which: str, due: Any) -> None:
+        if case.id == broken:
+            raise RuntimeError("a fault in one case")
+        real_remind(session, case, unit, which, due)
+
+    monkeypatch.setattr(notices, "remind", remind)
+    at = sign_by - timedelta(minutes=30)
+    done = escalation.run(db, settings, at)
+    assert done["failed"] == 1
+    assert told(db, "case.reminder", sound) == {"liaison_jz"} and told(db, "case.reminder", broken) == set()
+    assert case_unit(db, broken).next_check == at + escalation.RETRY_AFTER
