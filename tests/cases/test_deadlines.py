@@ -115,6 +115,7 @@ def test_the_office_sets_them_through_the_api_and_the_page_audited(clients: Any,
 
     page = office.get("/admin/deadlines", headers=HTML)
     assert page.status_code == 200 and 'name="urgency.routine.report"' in page.text and "办理时限" in page.text
+    assert "Working-day calendar" in office.get("/admin/deadlines?lang=en", headers=HTML).text
     assert clients("liaison_xz").get("/admin/deadlines", headers=HTML).status_code == 403
     form = {"csrf_token": office.csrf, "holidays": "2027-01-01\n2027-01-02", "workdays": ""}
     for urgency, pair in body["urgency"].items():
@@ -133,3 +134,5 @@ def test_the_case_page_shows_each_units_deadlines(clients: Any, db: Database, wo
     case_id = dispatched_case(db, world, urgency="urgent")
     page = clients("liaison_xz").get(f"/cases/{case_id}", headers=HTML).text
     assert "签收期限" in page and "反馈期限" in page and f'data-unit="{UNIT}"' in page
+    english = clients("liaison_xz").get(f"/cases/{case_id}?lang=en", headers=HTML).text
+    assert "Sign for by" in english and "Ask for more time" in english
