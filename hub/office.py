@@ -10,6 +10,7 @@ from common.bulletins.api import BulletinController
 from common.bulletins.office import BULLETIN_OFFICE_HANDLERS
 from common.bulletins.office_api import BulletinOfficeController
 from common.cases.office import CASE_OFFICE_HANDLERS
+from common.cases.office_api import DEADLINE_API_HANDLERS
 from common.federation.api import ApplicationController, NodeController, UnitController
 from common.federation.office import ADMIN_PAGE_HANDLERS, APPLICATION_OFFICE_HANDLERS
 from common.federation.office_api import ApplicationOfficeController, NodeOfficeController, UnitOfficeController
@@ -28,5 +29,5 @@ WITH_OFFICE_WRITES = {BulletinController: BulletinOfficeController, ApplicationC
                       NodeController: NodeOfficeController, UnitController: UnitOfficeController}
 HUB_API_HANDLERS: list[ControllerRouterHandler] = [
     *(WITH_OFFICE_WRITES.get(handler, handler) for handler in API_HANDLERS), *AUDIT_API_HANDLERS,
-    *USER_API_HANDLERS,
+    *USER_API_HANDLERS, *DEADLINE_API_HANDLERS,
 ]

@@ -17,10 +17,15 @@ AUDIT = N_("The audit trail is read by the office at the hub.")
 ACCOUNTS = N_("Accounts are managed by the office at the hub.")
 UNITS = N_("Police units are managed by the office at the hub.")
 NODES = N_("Nodes are changed by the office at the hub.")
+DEADLINES = N_("Deadlines are set by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
 HUB_ONLY: list[tuple[str, str, str]] = [
     ("POST", "/cases/routing", N_("Only the office at the hub may change this.")),
+    ("GET", "/admin/deadlines", DEADLINES),
+    ("POST", "/admin/deadlines", DEADLINES),
+    ("GET", "/api/v1/settings/deadlines", DEADLINES),
+    ("PUT", "/api/v1/settings/deadlines", DEADLINES),
     ("GET", "/cases/jwg", N_("Joint working groups are decided by the center's leaders at the hub.")),
     ("POST", "/visits/settings",
      N_("These lists are changed by the office at the hub; this node receives them with its sync.")),

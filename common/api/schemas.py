@@ -116,6 +116,8 @@ class CaseEventCreate(Body):
     unit: Short | None = None
     note: Note | None = None
     satisfaction: Satisfaction | None = None
+    # extension_requested: the new date for the report back (YYYY-MM-DD, or an ISO time).
+    until: Short | None = None
 
 
 class Hazard(msgspec.Struct):

@@ -137,6 +137,22 @@ def _publish(session: Session, bulletin: Bulletin) -> None:
                     .values(version=clock.now()))
     for node_id in sorted(audience):
         session.add(BulletinAudience(bulletin_id=bulletin.id, node_id=node_id))
+    if bulletin.kind == "warning":
+        _tell_addressed(session, bulletin, audience)
+
+
+def _tell_addressed(session: Session, bulletin: Bulletin, audience: set[str]) -> None:
+    """A warning published (Art. 19): the people of the nodes it addresses and their groups. Keyed by the bulletin,
+    so a node added to its targets later is told, and none twice."""
+    from common.cases.notices import zh
+    from common.notify.service import Audience, Notice, notify
+
+    headline = zh(N_("Warning"))
+    group_text = f"**{headline}：{bulletin.title}**\n{bulletin.body[:500]}"
+    notice = Notice(kind="bulletin.published", title=f"{headline}：{bulletin.title}"[:300], body=bulletin.body,
+                    link=f"/bulletins/{bulletin.id}", entity_type="bulletin", entity_id=bulletin.id,
+                    urgent=bulletin.severity in ("serious", "critical"), group_text=group_text)
+    notify(session, f"bulletin:{bulletin.id}:published", notice, Audience(nodes=tuple(sorted(audience))))
 
 
 def _wants_publish(data: dict[str, Any], default: bool) -> bool:

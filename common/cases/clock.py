@@ -13,6 +13,7 @@ from typing import Any
 from common.cases.vocabulary import OPEN, Status
 from common.cases.vocabulary import EventKind as K
 from common.cases.rules import deadlines_for
+from common.cases.deadlines import parse_time
 
 # Kinds that count as a progress report while the emergency plan runs.
 PROGRESS_KINDS = frozenset({K.COMMENT, K.SIGNED, K.REPORTED})
@@ -49,6 +50,8 @@ class UnitClock:
     dispatched_at: datetime
     sign: Timer
     resolve: Timer
+    basis: str = "clock"  # "workdays" for a routine case's deadlines, as the dispatch worked them out
+    extended: bool = False  # the report-back deadline was moved by an approved extension
 
 
 @dataclass(frozen=True)
@@ -109,22 +112,40 @@ def _in_dispatch_order(events: list[Any], active: set[str]) -> list[str]:
     return order
 
 
+def unit_clock(unit: str, urgency: str, events: Iterable[Any], now: datetime) -> UnitClock | None:
+    """One unit's timers from the case's events (None if it was never dispatched)."""
+    return _unit_clock(unit, list(events), deadlines_for(urgency), _aware(now))
+
+
 def _unit_clock(unit: str, events: list[Any], limits: Any, now: datetime) -> UnitClock | None:
-    """The unit's latest dispatch starts its clocks; its sign-for and report back after that stop them."""
-    dispatched_at = signed_at = reported_at = None
+    """The unit's latest dispatch starts its clocks; its sign-for and report back after that stop them.
+
+    The deadlines are those the dispatch kept in its details when it was written (the settings of that time); an
+    approved extension moves the report back to its `until`. Events written before deadlines were kept fall back
+    to the constants of the urgency."""
+    dispatched_at = signed_at = reported_at = sign_due = resolve_due = None
+    basis, extended = "clock", False
     for e in events:
         if e.unit != unit:
             continue
+        details = getattr(e, "details", None) or {}
         if e.kind == K.DISPATCHED:
-            dispatched_at, signed_at, reported_at = _aware(e.at), None, None
+            dispatched_at, signed_at, reported_at, extended = _aware(e.at), None, None, False
+            sign_due = parse_time(details.get("sign_by")) or dispatched_at + limits.sign
+            resolve_due = parse_time(details.get("report_by")) or dispatched_at + limits.resolve
+            basis = details.get("basis") or "clock"
         elif e.kind == K.SIGNED and dispatched_at is not None:
             signed_at = _aware(e.at)
         elif e.kind == K.REPORTED and dispatched_at is not None:
             reported_at = _aware(e.at)
-    if dispatched_at is None:
+        elif e.kind == K.EXTENSION_APPROVED and dispatched_at is not None:
+            until = parse_time(details.get("until"))
+            if until is not None:
+                resolve_due, extended = until, True
+    if dispatched_at is None or sign_due is None or resolve_due is None:
         return None
-    return UnitClock(unit, dispatched_at, Timer(dispatched_at + limits.sign, signed_at, now),
-                     Timer(dispatched_at + limits.resolve, reported_at, now))
+    return UnitClock(unit, dispatched_at, Timer(sign_due, signed_at, now), Timer(resolve_due, reported_at, now),
+                     basis, extended)
 
 
 def _progress(events: list[Any], every: Any, now: datetime) -> Timer | None:

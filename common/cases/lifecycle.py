@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from common.cases.vocabulary import (K, LEADER_KINDS, LIAISON, MSG_ALREADY_ESCALATED, MSG_ALREADY_REPORTED,
+from common.cases.vocabulary import (ABOUT_UNIT_KINDS, MSG_EXTENSION_PENDING, MSG_NO_EXTENSION, MSG_UNIT_NOT_OWING,
+    K, LEADER_KINDS, LIAISON, MSG_ALREADY_ESCALATED, MSG_ALREADY_REPORTED,
     MSG_ALREADY_SIGNED, MSG_JWG_EXISTS, MSG_JWG_NOT_PENDING, MSG_LEADER, MSG_LETTER_REQUIRED, MSG_NOTE_REQUIRED,
     MSG_NOT_ALL_REPORTED, MSG_NOT_EMERGENCY, MSG_NOT_FILED, MSG_NOT_SIGNED, MSG_NOT_YOUR_CASE, MSG_OWN_UNIT,
     MSG_ROLE, MSG_SATISFACTION, MSG_STATUS, MSG_UNIT_ACTIVE, MSG_UNIT_REQUIRED, MSG_UNKNOWN_KIND, NOTE_KINDS, OFFICE,
@@ -63,6 +64,7 @@ class UnitAssignment:
     signed: bool = False
     reported: bool = False
     lead: bool = False
+    extension_pending: bool = False  # the unit asked for more time; the office has not decided yet
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def _acting_unit(kind: EventKind, event: EventRecord, actor: Actor | None = None
         if actor is not None:
             return actor.unit
         return event.unit or event.actor_unit
-    if kind == K.DISPATCHED:
+    if kind == K.DISPATCHED or kind in ABOUT_UNIT_KINDS:
         return _clean(event.unit)
     if kind == K.COMMENT and actor is not None:
         return actor.unit
@@ -186,6 +188,20 @@ def _refusal(state: CaseState, kind: EventKind, unit: str | None, *, as_liaison:
             return Conflict(MSG_ALREADY_REPORTED, unit=unit)
         if assignment is not None and not assignment.signed:
             return Conflict(MSG_NOT_SIGNED, unit=unit)
+    elif kind == K.EXTENSION_REQUESTED:
+        if assignment is not None and assignment.reported:
+            return Conflict(MSG_ALREADY_REPORTED, unit=unit)
+        if assignment is not None and assignment.extension_pending:
+            return Conflict(MSG_EXTENSION_PENDING, unit=unit)
+    elif kind in (K.EXTENSION_APPROVED, K.EXTENSION_REJECTED):
+        # No unit named (the buttons to offer): whether any unit's request awaits a decision.
+        candidates = [assignment] if unit is not None else list(state.units)
+        if not any(a is not None and a.active and a.extension_pending for a in candidates):
+            return Conflict(MSG_NO_EXTENSION, unit=unit)
+    elif kind in (K.URGED, K.SUPERVISED):
+        candidates = [assignment] if unit is not None else list(state.units)
+        if not any(a is not None and a.active and not a.reported for a in candidates):
+            return Conflict(MSG_UNIT_NOT_OWING, unit=unit)
     elif kind == K.FILED:
         # The status table says "reported"; this guards a state built by hand.
         if not state.active_units or not all(u.reported for u in state.active_units):
@@ -220,7 +236,7 @@ def _status_message(state: CaseState, kind: EventKind) -> str:
 
 
 def _check_fields(kind: EventKind, event: EventRecord) -> None:
-    if kind == K.DISPATCHED and not _clean(event.unit):
+    if (kind == K.DISPATCHED or kind in ABOUT_UNIT_KINDS) and not _clean(event.unit):
         raise InvalidField("unit", MSG_UNIT_REQUIRED)
     if kind in NOTE_KINDS and not _clean(event.note):
         raise InvalidField("note", MSG_LETTER_REQUIRED if kind == K.TRANSFERRED else MSG_NOTE_REQUIRED)
@@ -243,7 +259,7 @@ def apply(state: CaseState, event: EventRecord) -> CaseState:
     if kind is None:
         raise InvalidField("kind", MSG_UNKNOWN_KIND, kind=str(event.kind))
     unit = _acting_unit(kind, event)
-    if kind in (K.DISPATCHED, *UNIT_KINDS) and not unit:
+    if kind in (K.DISPATCHED, *UNIT_KINDS, *ABOUT_UNIT_KINDS) and not unit:
         raise InvalidField("unit", MSG_UNIT_REQUIRED)
     refusal = _refusal(state, kind, unit)
     if refusal is not None:
@@ -297,6 +313,10 @@ def _transition(state: CaseState, kind: EventKind, unit: str | None, event: Even
         return _update_unit(state, unit, active=False, lead=False)
     if kind == K.REPORTED:
         return _update_unit(state, unit, reported=True)
+    if kind == K.EXTENSION_REQUESTED:
+        return _update_unit(state, unit, extension_pending=True)
+    if kind in (K.EXTENSION_APPROVED, K.EXTENSION_REJECTED):
+        return _update_unit(state, unit, extension_pending=False)
     if kind == K.FILED:
         return replace(state, status=S.FILED)
     if kind == K.ESCALATED:
@@ -316,7 +336,7 @@ def _transition(state: CaseState, kind: EventKind, unit: str | None, event: Even
         # The history stays in the timeline; every unit stands down so the office re-dispatches.
         units = tuple(replace(u, active=False, lead=False) for u in state.units)
         return replace(state, status=S.REOPENED, units=units)
-    return state  # comment
+    return state  # comment, urged, supervised
 
 
 def _update_unit(state: CaseState, unit: str | None, **changes: bool) -> CaseState:

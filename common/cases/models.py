@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.orm import Base, Pushed, Synced, utcnow
@@ -46,12 +46,17 @@ class CaseEvent(Base, Synced, Pushed):
     actor_unit: Mapped[str | None] = mapped_column(String(64), default=None)
     actor_leader: Mapped[bool] = mapped_column(Boolean, default=False)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What the kind needs beyond a note, fixed when the event is written: a dispatch's deadlines (sign_by, report_by,
+    # as worked out from the settings then), an extension's new date (until), which deadline an escalation is about.
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
 class CaseUnit(Base):
     """Which units a case is dispatched to — a projection of the timeline that scopes liaison queries."""
 
     __tablename__ = "case_unit"
+    __table_args__ = (Index("ix_case_unit_next_check", "next_check", postgresql_where=text("next_check IS NOT NULL"),
+                            sqlite_where=text("next_check IS NOT NULL")),)
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), primary_key=True)
     unit_id: Mapped[str] = mapped_column(String(64), ForeignKey("unit.id"), primary_key=True, index=True)
@@ -59,6 +64,12 @@ class CaseUnit(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     signed: Mapped[bool] = mapped_column(Boolean, default=False)
     reported: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The unit's deadlines as its latest dispatch (and an approved extension) set them.
+    sign_by: Mapped[datetime | None] = mapped_column(default=None)
+    report_by: Mapped[datetime | None] = mapped_column(default=None)
+    # When the hub's escalation job next has something to do for this dispatch (a reminder, 催办, 督办); None when
+    # nothing is owed. Only these rows are read each minute (common/cases/escalation.py).
+    next_check: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class CaseSequence(Base):

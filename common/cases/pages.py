@@ -219,7 +219,7 @@ async def case_event(request: Request, case_id: FromPath[UUID]) -> Response[Any]
     form, files = await _form(request)
     kind = str(one(form.get("kind")) or "")
     data = {"kind": kind, "unit": one(form.get("unit")) or None, "note": one(form.get("note")) or None,
-            "satisfaction": _satisfaction(kind, one(form.get("satisfaction")))}
+            "satisfaction": _satisfaction(kind, one(form.get("satisfaction"))), "until": one(form.get("until")) or None}
     store = request.app.state.blobs
     return await _act(request, case_id, lambda session, p: cases.add_event_with_files(session, p, store, case_id, data, files),
                       form)

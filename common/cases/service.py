@@ -120,9 +120,24 @@ def case_state(session: Session, case_id: uuid.UUID) -> lifecycle.CaseState:
     return lifecycle.fold(as_record(e) for e in timeline(session, case_id))
 
 
+# The hub's own jobs write as this (the escalation job's 催办 and 督办): no account, the hub's node.
+SYSTEM = Principal(user_id=None, username="system", role=vocabulary.SYSTEM, node_id="hub")
+
+MSG_UNTIL_LATER = N_("The new date must be later than the current deadline for the report back.")
+
+
 def add_case_event(session: Session, p: Principal, case_id: uuid.UUID, data: dict[str, Any]) -> CaseEvent:
     """Check the event against the state machine; store it and refresh the case's projections, or store nothing."""
     case = policy.get_visible(session, Case, case_id, p)
+    return record_event(session, p, case, data)
+
+
+def record_event(session: Session, p: Principal, case: Case, data: dict[str, Any], *,
+                 details: dict[str, Any] | None = None, at: Any = None,
+                 events: list[CaseEvent] | None = None) -> CaseEvent:
+    """`add_case_event` on a case already read (the escalation job's too, as SYSTEM); `details` from the caller's
+    own work (never from a request), `at` the moment it happens (now by default), `events` the case's timeline if
+    the caller has just read it."""
     # Any event may name a unit (the column refers to one): an unknown one is the request's mistake, whatever the kind.
     if data.get("unit"):
         unit = session.get(Unit, data["unit"]) if isinstance(data["unit"], str) else None
@@ -136,31 +151,93 @@ def add_case_event(session: Session, p: Principal, case_id: uuid.UUID, data: dic
     actor = actor_of(p)
     record = lifecycle.EventRecord.by(actor, data.get("kind") or "", unit=data.get("unit"), note=data.get("note"),
                                       satisfaction=data.get("satisfaction"))
-    state = lifecycle.add_event([as_record(e) for e in timeline(session, case.id)], actor, record)
+    events = timeline(session, case.id) if events is None else events
+    state = lifecycle.add_event([as_record(e) for e in events], actor, record)
+    at = at or utcnow()
+    details = {**(details or {}), **_kind_details(session, case, events, record, data, at)}
+    status_before = case.status
     event = CaseEvent(case_id=case.id, node_id=case.node_id, kind=str(record.kind), unit=record.unit,
                       note=record.note or "", satisfaction=record.satisfaction, actor_id=p.user_id, actor_role=p.role,
-                      actor_unit=p.unit_id, actor_leader=p.leader)
+                      actor_unit=p.unit_id, actor_leader=p.leader, at=at, details=details)
     session.add(event)
-    project(session, case, state)
+    project(session, case, state, [*events, event], now=at)
     session.flush()
     audit_write(session, p, f"case.{record.kind}", "case", case.id, {"number": case.number, "unit": record.unit})
+    from common.cases import notices
+
+    notices.event_notices(session, case, event, p, status_before, [*events, event])
     return event
 
 
-def project(session: Session, case: Case, state: lifecycle.CaseState) -> None:
-    """Write the derived status, emergency flag and unit assignments; they are never edited any other way."""
+def _kind_details(session: Session, case: Case, events: list[CaseEvent], record: lifecycle.EventRecord,
+                  data: dict[str, Any], at: Any) -> dict[str, Any]:
+    """What the kind keeps beyond its note: a dispatch's deadlines, an extension's new date."""
+    from common.cases import deadlines
+
+    kind = str(record.kind)
+    if kind == vocabulary.EventKind.DISPATCHED:
+        return deadlines.at_dispatch(deadlines.current(session), case.urgency, case.category, at)
+    if kind == vocabulary.EventKind.EXTENSION_REQUESTED:
+        until = deadlines.parse_until(data.get("until"))
+        if until is None:
+            raise InvalidField("until", vocabulary.MSG_UNTIL_REQUIRED)
+        clock = case_clock_module.unit_clock(record.unit or "", case.urgency, events, at)
+        if until <= at or (clock is not None and until <= clock.resolve.due):
+            raise InvalidField("until", MSG_UNTIL_LATER)
+        return {"until": until.isoformat()}
+    if kind == vocabulary.EventKind.EXTENSION_APPROVED:
+        asked = next((e for e in reversed(events)
+                      if e.kind == vocabulary.EventKind.EXTENSION_REQUESTED and e.unit == record.unit), None)
+        until = deadlines.parse_until(data.get("until")) if data.get("until") else None
+        if data.get("until") and until is None:
+            raise InvalidField("until", vocabulary.MSG_UNTIL_REQUIRED)
+        chosen = until.isoformat() if until else (asked.details or {}).get("until") if asked else None
+        return {"until": chosen} if chosen else {}
+    return {}
+
+
+def project(session: Session, case: Case, state: lifecycle.CaseState, events: list[CaseEvent] | None = None,
+            now: Any = None) -> None:
+    """Write the derived status, emergency flag and unit assignments; they are never edited any other way.
+
+    Each unit's deadlines come from the timeline too (its dispatch, an approved extension); when they move, the
+    escalation job is told to look at the dispatch again (`next_check`)."""
+    from common.cases import deadlines
+
+    calendar = None
     case.status = str(state.status)
     case.emergency = state.emergency
     case.lead_unit = state.lead_unit
     # Every node works these out from the same events: a change of them is not a new version of the case.
     if inspect(case).persistent:
         case.version = Case.version
+    if events is None:
+        events = timeline(session, case.id)
+    now = now or utcnow()
     existing = {cu.unit_id: cu for cu in session.scalars(select(CaseUnit).where(CaseUnit.case_id == case.id))}
+    open_case = case.status in vocabulary.OPEN
     for assignment in state.units:
         row = existing.get(assignment.unit) or CaseUnit(case_id=case.id, unit_id=assignment.unit)
         row.lead, row.active = assignment.lead, assignment.active
         row.signed, row.reported = assignment.signed, assignment.reported
+        clock = case_clock_module.unit_clock(assignment.unit, case.urgency, events, now)
+        sign_by = clock.sign.due if clock else None
+        report_by = clock.resolve.due if clock else None
+        if not (open_case and assignment.active) or (assignment.signed and assignment.reported) or clock is None:
+            row.next_check = None
+        elif not (_same(row.sign_by, sign_by) and _same(row.report_by, report_by)):
+            # A new dispatch or an approved extension: new deadlines, so new steps (the old ones' stay in the timeline).
+            if calendar is None:
+                calendar = deadlines.Calendar.of(deadlines.current(session))
+            row.next_check = deadlines.first_check(clock, assignment.signed, assignment.reported, calendar)
+        row.sign_by, row.report_by = sign_by, report_by
         session.add(row)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is None or b is None:
+        return a is b
+    return case_clock_module._aware(a) == case_clock_module._aware(b)
 
 
 def case_out(c: Case, p: Principal) -> dict[str, Any]:
@@ -175,9 +252,10 @@ def case_out(c: Case, p: Principal) -> dict[str, Any]:
 
 
 def event_out(e: CaseEvent) -> dict[str, Any]:
+    details = e.details or {}
     return {"id": str(e.id), "case_id": str(e.case_id), "kind": e.kind, "unit": e.unit, "note": e.note,
             "satisfaction": e.satisfaction, "actor_role": e.actor_role, "actor_unit": e.actor_unit,
-            "at": e.at.isoformat(), "node": e.node_id}
+            "at": e.at.isoformat(), "node": e.node_id, "details": details, "until": details.get("until")}
 
 
 # ── Several steps at once, files, the emergency plan: the pages' needs, on the same rules ──────────────────────

@@ -31,6 +31,7 @@ from common.reference import (
 )
 from common.cases import rules as case_rules
 from common.cases import service as cases
+from common.cases.deadlines import parse_time
 from common.web.errors import field_errors
 
 QUEUE_PAGE = 30
@@ -43,7 +44,12 @@ NOTE_LABELS = {"returned": N_("Reason for returning"), "reported": N_("Result of
                "transferred": N_("Cooperation letter (number, police it goes to)"), "comment": N_("Comment"),
                "jwg_requested": N_("Why a joint working group is needed"), "reopened": N_("Why it is reopened"),
                "callback": N_("What the enterprise said"), "escalated": N_("Note"),
-               "jwg_approved": N_("The leader's instructions"), "jwg_rejected": N_("Why it is not approved")}
+               "jwg_approved": N_("The leader's instructions"), "jwg_rejected": N_("Why it is not approved"),
+               "extension_requested": N_("Why more time is needed"), "extension_approved": N_("Note"),
+               "extension_rejected": N_("Why more time is refused"), "urged": N_("What the unit is asked to do"),
+               "supervised": N_("What the unit's leadership is asked to do")}
+# Forms that name one unit of the case (the office's decisions on extensions, 催办, 督办), and which units they offer.
+UNIT_CHOICE_KINDS = ("extension_approved", "extension_rejected", "urged", "supervised")
 FILE_KINDS = {"reported": N_("Documents of the handling"), "transferred": N_("Cooperation letter (scan)")}
 
 
@@ -154,8 +160,18 @@ def case_context(session: Session, p: Principal, case: Case) -> dict[str, Any]:
         "status_labels": STATUS_FILTER, "satisfaction_labels": SATISFACTION, "note_labels": NOTE_LABELS,
         "file_kinds": FILE_KINDS, "kind_labels": vocabulary.KIND_LABELS, "jwg_labels": vocabulary.JOINT_GROUP_LABELS,
         "reports": [e for e in events if e.kind == "reported"],
+        "unit_choices": _unit_choices(state, names, events), "parse_time": parse_time,
         "action_error": None, "failed": {}, "failed_errors": {}, "error_text": "",
     }
+
+
+def _unit_choices(state: lifecycle.CaseState, names: dict[str, str], events: list[CaseEvent]) -> dict[str, list[tuple[str, str]]]:
+    """The units each unit-naming form offers: those with a request for more time awaiting a decision (with the date
+    asked for), those that still owe a sign-for or a report back."""
+    asked = {e.unit: parse_time((e.details or {}).get("until")) for e in events if e.kind == "extension_requested"}
+    pending = [(a.unit, names.get(a.unit, a.unit), asked.get(a.unit)) for a in state.units if a.active and a.extension_pending]
+    owing = [(a.unit, names.get(a.unit, a.unit), None) for a in state.units if a.active and not a.reported]
+    return {"extension_approved": pending, "extension_rejected": pending, "urged": owing, "supervised": owing}
 
 
 def _timeline_rows(session: Session, events: list[CaseEvent], names: dict[str, str]) -> list[dict[str, Any]]:

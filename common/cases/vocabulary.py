@@ -38,6 +38,13 @@ class EventKind(StrEnum):
     COMMENT = "comment"
     CALLBACK = "callback"
     REOPENED = "reopened"
+    # A unit asks for more time to report back; the office decides (common/cases/deadlines.py).
+    EXTENSION_REQUESTED = "extension_requested"
+    EXTENSION_APPROVED = "extension_approved"
+    EXTENSION_REJECTED = "extension_rejected"
+    # 催办 and 督办 of a unit: by the office on the case's page, or by the hub's escalation job (common/cases/escalation.py).
+    URGED = "urged"
+    SUPERVISED = "supervised"
 
 
 class JointGroup(StrEnum):
@@ -54,6 +61,8 @@ OFFICE = "office"
 LIAISON = "liaison"
 SUBCENTER = "subcenter"
 ENTERPRISE = "enterprise"
+# The hub's own jobs (the escalation job): no account, no node but the hub's.
+SYSTEM = "system"
 ROLES = (OFFICE, LIAISON, SUBCENTER, ENTERPRISE)
 
 S, K = Status, EventKind
@@ -67,8 +76,10 @@ ROLE_KINDS: dict[str, frozenset[EventKind]] = {
         K.ACCEPTED, K.DISPATCHED, K.FILED,
         K.ESCALATED, K.JWG_REQUESTED,
         K.TRANSFERRED, K.COMMENT, K.CALLBACK, K.REOPENED,
+        K.EXTENSION_APPROVED, K.EXTENSION_REJECTED, K.URGED, K.SUPERVISED,
     }),
-    LIAISON: frozenset({K.SIGNED, K.RETURNED, K.REPORTED, K.COMMENT}),
+    LIAISON: frozenset({K.SIGNED, K.RETURNED, K.REPORTED, K.COMMENT, K.EXTENSION_REQUESTED}),
+    SYSTEM: frozenset({K.URGED, K.SUPERVISED}),
     SUBCENTER: frozenset({K.COMMENT, K.CALLBACK, K.REOPENED}),
     ENTERPRISE: frozenset({K.COMMENT, K.CALLBACK, K.REOPENED}),
 }
@@ -76,7 +87,9 @@ ROLE_KINDS: dict[str, frozenset[EventKind]] = {
 LEADER_KINDS: frozenset[EventKind] = frozenset({K.JWG_APPROVED, K.JWG_REJECTED})
 
 # Kinds a liaison adds for their own unit; the unit of the event is the actor's unit.
-UNIT_KINDS: frozenset[EventKind] = frozenset({K.SIGNED, K.RETURNED, K.REPORTED})
+UNIT_KINDS: frozenset[EventKind] = frozenset({K.SIGNED, K.RETURNED, K.REPORTED, K.EXTENSION_REQUESTED})
+# Kinds the office (or the system) adds about one unit on the case, named in the event's `unit`.
+ABOUT_UNIT_KINDS: frozenset[EventKind] = frozenset({K.EXTENSION_APPROVED, K.EXTENSION_REJECTED, K.URGED, K.SUPERVISED})
 
 # ── In which statuses each kind may be added ─────────────────────────────────────────────────
 # Unit conditions (which unit is active, signed, reported) and the emergency / joint working
@@ -96,10 +109,16 @@ TRANSITIONS: dict[EventKind, frozenset[Status]] = {
     K.COMMENT:       frozenset(Status),                                              # unchanged
     K.CALLBACK:      frozenset({S.FILED}),                                           # → closed
     K.REOPENED:      frozenset({S.FILED, S.CLOSED}),                                 # → reopened; every unit stands down
+    K.EXTENSION_REQUESTED: frozenset({S.DISPATCHED, S.HANDLING}),                    # the unit has not reported; none pending
+    K.EXTENSION_APPROVED:  frozenset({S.DISPATCHED, S.HANDLING, S.REPORTED}),        # needs the unit's pending request
+    K.EXTENSION_REJECTED:  frozenset({S.DISPATCHED, S.HANDLING, S.REPORTED}),        # needs the unit's pending request
+    K.URGED:         frozenset({S.DISPATCHED, S.HANDLING, S.REPORTED}),              # an active unit that has not reported
+    K.SUPERVISED:    frozenset({S.DISPATCHED, S.HANDLING, S.REPORTED}),              # an active unit that has not reported
 }
 
 # Kinds that need a note; transferred's note records the cooperation letter (协作函).
-NOTE_KINDS: frozenset[EventKind] = frozenset({K.RETURNED, K.REPORTED, K.TRANSFERRED, K.COMMENT, K.JWG_REJECTED})
+NOTE_KINDS: frozenset[EventKind] = frozenset({K.RETURNED, K.REPORTED, K.TRANSFERRED, K.COMMENT, K.JWG_REJECTED,
+                                              K.EXTENSION_REQUESTED})
 
 SATISFACTION_RANGE = range(1, 6)
 
@@ -131,6 +150,11 @@ KIND_LABELS: dict[EventKind, str] = {
     K.COMMENT: N_("Comment"),
     K.CALLBACK: N_("Callback"),
     K.REOPENED: N_("Reopen"),
+    K.EXTENSION_REQUESTED: N_("Ask for more time"),
+    K.EXTENSION_APPROVED: N_("Grant more time"),
+    K.EXTENSION_REJECTED: N_("Refuse more time"),
+    K.URGED: N_("Urge the unit"),
+    K.SUPERVISED: N_("Supervise the unit"),
 }
 
 JOINT_GROUP_LABELS: dict[JointGroup, str] = {
@@ -161,3 +185,7 @@ MSG_LETTER_REQUIRED = N_("A note recording the cooperation letter is required.")
 MSG_UNIT_REQUIRED = N_("A unit is required.")
 MSG_SATISFACTION = N_("Satisfaction must be a whole number from 1 to 5.")
 MSG_UNKNOWN_KIND = N_("Unknown event kind.")
+MSG_EXTENSION_PENDING = N_("This unit's request for more time is already awaiting a decision.")
+MSG_NO_EXTENSION = N_("This unit has no request for more time awaiting a decision.")
+MSG_UNTIL_REQUIRED = N_("Give the new date for the report back, as YYYY-MM-DD.")
+MSG_UNIT_NOT_OWING = N_("This unit is not handling the case or has already reported back.")

@@ -23,7 +23,8 @@ from common.cases.vocabulary import EventKind
 from common.models import Case, CaseEvent, CaseUnit, Node, Unit, Visit
 from common.policy import Principal
 from common.reference import CATEGORIES, NODE_KINDS
-from common.cases.rules import deadlines_for
+from common.cases.clock import unit_clock
+from common.cases.escalation import counts_by_unit
 
 LOCAL = ZoneInfo("Asia/Shanghai")
 MONTHS = 12
@@ -78,6 +79,9 @@ class UnitRate:
     sign_on_time: int = 0
     report_due: int = 0
     report_on_time: int = 0
+    # 催办 and 督办 of the unit in the window (common/cases/escalation.py `counts_by_unit`).
+    urged: int = 0
+    supervised: int = 0
 
     @property
     def sign_rate(self) -> float | None:
@@ -189,7 +193,7 @@ def unit_on_time(session: Session, p: Principal, now: datetime, language: str, e
     active = {(r.case_id, r.unit_id) for r in session.execute(assignments)}
     case_ids = sorted({case_id for case_id, _ in active})
     urgency = dict(session.execute(select(Case.id, Case.urgency).where(Case.id.in_(case_ids))).tuples().all()) if case_ids else {}
-    events = session.execute(select(CaseEvent.case_id, CaseEvent.unit, CaseEvent.kind, CaseEvent.at)
+    events = session.execute(select(CaseEvent.case_id, CaseEvent.unit, CaseEvent.kind, CaseEvent.at, CaseEvent.details)
                              .where(CaseEvent.case_id.in_(case_ids), CaseEvent.deleted_at.is_(None),
                                     CaseEvent.kind.in_(STEP_KINDS))
                              .order_by(CaseEvent.at, CaseEvent.id)).all() if case_ids else []
@@ -199,39 +203,39 @@ def unit_on_time(session: Session, p: Principal, now: datetime, language: str, e
             steps.setdefault((e.case_id, e.unit), []).append(e)
     tally: dict[str, list[int]] = {}
     for (case_id, unit), unit_events in steps.items():
-        judged = _judge(unit_events, deadlines_for(urgency.get(case_id)), start, now)
+        judged = _judge(unit, urgency.get(case_id) or "routine", unit_events, start, now)
         if judged is not None:
             row = tally.setdefault(unit, [0, 0, 0, 0])
             for i, value in enumerate(judged):
                 row[i] += value
+    escalated = {unit: counts for unit, counts in counts_by_unit(session, start, now).items()
+                 if every_unit or unit == p.unit_id}
+    for unit in escalated:
+        tally.setdefault(unit, [0, 0, 0, 0])
     names = _unit_names(session, language)
-    return [UnitRate(unit, names.get(unit, unit), *tally[unit]) for unit in sorted(tally, key=_unit_order(names))]
+    return [UnitRate(unit, names.get(unit, unit), *tally[unit], **escalated.get(unit, {}))
+            for unit in sorted(tally, key=_unit_order(names))]
 
 
-STEP_KINDS = (EventKind.DISPATCHED.value, EventKind.SIGNED.value, EventKind.REPORTED.value)
+STEP_KINDS = (EventKind.DISPATCHED.value, EventKind.SIGNED.value, EventKind.REPORTED.value,
+              EventKind.EXTENSION_APPROVED.value)
 
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _judge(events: list[Any], limits: Any, start: datetime, now: datetime) -> tuple[int, int, int, int] | None:
-    """(sign due, signed on time, report due, reported on time) of a unit's latest dispatch, as `case_clock` times it.
+def _judge(unit: str, urgency: str, events: list[Any], start: datetime, now: datetime) -> tuple[int, int, int, int] | None:
+    """(sign due, signed on time, report due, reported on time) of a unit's latest dispatch, as the case page times
+    it: against the deadlines its dispatch kept (and an approved extension), the urgency's constants for older ones.
 
     None when that dispatch is older than the window. A re-dispatch restarts both clocks, as on the case page.
     """
-    dispatched = signed = reported = None
-    for e in events:
-        if e.kind == EventKind.DISPATCHED:
-            dispatched, signed, reported = _aware(e.at), None, None
-        elif e.kind == EventKind.SIGNED and dispatched is not None:
-            signed = _aware(e.at)
-        elif e.kind == EventKind.REPORTED and dispatched is not None:
-            reported = _aware(e.at)
-    if dispatched is None or dispatched < start:
+    clock = unit_clock(unit, urgency, events, now)
+    if clock is None or clock.dispatched_at < start:
         return None
-    sign_due, sign_ok = _step(dispatched + limits.sign, signed, now)
-    report_due, report_ok = _step(dispatched + limits.resolve, reported, now)
+    sign_due, sign_ok = _step(clock.sign.due, clock.sign.done_at, now)
+    report_due, report_ok = _step(clock.resolve.due, clock.resolve.done_at, now)
     return sign_due, sign_ok, report_due, report_ok
 
 
@@ -346,13 +350,15 @@ def _month_sheet(book: Any, title: str, first: str, table: MonthTable) -> None:
 def _unit_sheet(book: Any, title: str, units: list[UnitRate]) -> None:
     sheet = book.create_sheet(title)
     sheet.append([_zh(N_("Police unit")), _zh(N_("Sign-fors due")), _zh(N_("Signed for in time")), _zh(N_("Sign-for on-time rate")),
-                  _zh(N_("Reports due")), _zh(N_("Reported back in time")), _zh(N_("Report on-time rate"))])
+                  _zh(N_("Reports due")), _zh(N_("Reported back in time")), _zh(N_("Report on-time rate")),
+                  _zh(N_("Urged (催办)")), _zh(N_("Supervised (督办)"))])
     for u in units:
-        sheet.append([u.name, u.sign_due, u.sign_on_time, u.sign_rate, u.report_due, u.report_on_time, u.report_rate])
+        sheet.append([u.name, u.sign_due, u.sign_on_time, u.sign_rate, u.report_due, u.report_on_time, u.report_rate,
+                      u.urged, u.supervised])
     for row in sheet.iter_rows(min_row=2):
         for cell in (row[3], row[6]):
             cell.number_format = "0.0%"
-    _header_style(sheet, 7)
+    _header_style(sheet, 9)
 
 
 def _header_style(sheet: Any, columns: int) -> None:

@@ -317,7 +317,28 @@ def decide_application(session: Session, p: Principal, application_id: uuid.UUID
     audit_write(session, p, f"application.{decision}", "application", application.id,
                 {"comment": application.decision_comment, "node": application.created_node,
                  **({"head_account": head.username} if head else {})})
+    _tell_applicant(session, application, decision)
     return Decided(application, code, head)
+
+
+DECISION_WORDS = {"approve": N_("Application approved"), "reject": N_("Application rejected"),
+                  "return": N_("Application returned for changes")}
+
+
+def _tell_applicant(session: Session, application: NodeApplication, decision: str) -> None:
+    """The person who submitted the application hears the decision (in their inbox and mailbox, not in a group)."""
+    from common.cases.notices import zh
+    from common.notify.service import Audience, Notice, notify
+
+    if application.submitted_by is None:
+        return
+    headline = zh(DECISION_WORDS[decision])
+    body = "\n".join(part for part in (f"{zh(N_('Application'))}：{application.name}",
+                                        application.decision_comment) if part)
+    notice = Notice(kind=f"application.{decision}", title=f"{headline}：{application.name}"[:300], body=body,
+                    link=f"/applications/{application.id}", entity_type="application", entity_id=application.id)
+    notify(session, f"application:{application.id}:{application.status}:{application.decided_at.isoformat()}",
+           notice, Audience(users=(application.submitted_by,)), channels=("inbox", "email"))
 
 
 def _take_host(session: Session, p: Principal, node: Node, enterprise_id: uuid.UUID) -> None:

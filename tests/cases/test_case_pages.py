@@ -310,7 +310,9 @@ def test_the_office_queue_is_urgent_first_then_by_due_time_and_filters_by_htmx(c
 def test_overdue_sign_for_is_shown_on_the_case(clients: Any, db: Database, world: dict[str, Any]) -> None:
     case_id = world["cases"]["sh"]
     with db.transaction() as session:
-        session.execute(update(CaseEvent).where(CaseEvent.case_id == case_id).values(at=utcnow() - timedelta(days=2)))
+        # Written before dispatches kept their deadlines (no details): the urgency's constants apply from `at`.
+        session.execute(update(CaseEvent).where(CaseEvent.case_id == case_id).values(at=utcnow() - timedelta(days=2),
+                                                                                      details={}))
     page = clients("liaison_xz").get(f"/cases/{case_id}", headers=HTML).text
     assert "已逾期" in page and "case-escalation" in page
     english = clients("liaison_xz").get(f"/cases/{case_id}?lang=en", headers=HTML).text

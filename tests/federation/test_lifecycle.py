@@ -85,6 +85,11 @@ PAYLOAD = {
     "comment": {"note": "called the enterprise"},
     "callback": {"satisfaction": 4},
     "jwg_rejected": {"note": "handled by the lead unit first"},
+    "extension_requested": {"note": "records to be fetched from a bank elsewhere"},
+    "extension_approved": {"unit": LEAD},
+    "extension_rejected": {"unit": LEAD},
+    "urged": {"unit": LEAD},
+    "supervised": {"unit": LEAD},
 }
 
 # The expectation, written independently of the module's tables.
@@ -108,6 +113,11 @@ EXPECTED = {
     comment        sub  acc  dis  han  rep  fil  clo  tra  reo  han  han
     callback       C    C    C    C    C    clo  C    C    C    C    C
     reopened       C    C    C    C    C    reo  reo  C    C    C    C
+    extension_requested  F  F  F  F  F  F  F  F  F  F  F
+    extension_approved   C  C  C  C  C  C  C  C  C  C  C
+    extension_rejected   C  C  C  C  C  C  C  C  C  C  C
+    urged          C    C    dis  han  C    C    C    C    C    han  han
+    supervised     C    C    dis  han  C    C    C    C    C    han  han
     """,
     "leader": """
                    sub  acc  dis  han  rep  fil  clo  tra  reo  esc  jwg
@@ -125,6 +135,11 @@ EXPECTED = {
     comment        sub  acc  dis  han  rep  fil  clo  tra  reo  han  han
     callback       C    C    C    C    C    clo  C    C    C    C    C
     reopened       C    C    C    C    C    reo  reo  C    C    C    C
+    extension_requested  F  F  F  F  F  F  F  F  F  F  F
+    extension_approved   C  C  C  C  C  C  C  C  C  C  C
+    extension_rejected   C  C  C  C  C  C  C  C  C  C  C
+    urged          C    C    dis  han  C    C    C    C    C    han  han
+    supervised     C    C    dis  han  C    C    C    C    C    han  han
     """,
     "liaison": """
                    sub  acc  dis  han  rep  fil  clo  tra  reo  esc  jwg
@@ -142,6 +157,11 @@ EXPECTED = {
     comment        F    F    dis  han  rep  fil  clo  tra  F    han  han
     callback       F    F    F    F    F    F    F    F    F    F    F
     reopened       F    F    F    F    F    F    F    F    F    F    F
+    extension_requested  F  F  dis  han  C  C  C  C  F  han  han
+    extension_approved   F  F  F  F  F  F  F  F  F  F  F
+    extension_rejected   F  F  F  F  F  F  F  F  F  F  F
+    urged          F    F    F    F    F    F    F    F    F    F    F
+    supervised     F    F    F    F    F    F    F    F    F    F    F
     """,
     "other_liaison": """
                    sub  acc  dis  han  rep  fil  clo  tra  reo  esc  jwg
@@ -159,6 +179,11 @@ EXPECTED = {
     comment        F    F    F    F    F    F    F    F    F    F    F
     callback       F    F    F    F    F    F    F    F    F    F    F
     reopened       F    F    F    F    F    F    F    F    F    F    F
+    extension_requested  F  F  F  F  F  F  F  F  F  F  F
+    extension_approved   F  F  F  F  F  F  F  F  F  F  F
+    extension_rejected   F  F  F  F  F  F  F  F  F  F  F
+    urged          F    F    F    F    F    F    F    F    F    F    F
+    supervised     F    F    F    F    F    F    F    F    F    F    F
     """,
     "subcenter": """
                    sub  acc  dis  han  rep  fil  clo  tra  reo  esc  jwg
@@ -176,6 +201,11 @@ EXPECTED = {
     comment        sub  acc  dis  han  rep  fil  clo  tra  reo  han  han
     callback       C    C    C    C    C    clo  C    C    C    C    C
     reopened       C    C    C    C    C    reo  reo  C    C    C    C
+    extension_requested  F  F  F  F  F  F  F  F  F  F  F
+    extension_approved   F  F  F  F  F  F  F  F  F  F  F
+    extension_rejected   F  F  F  F  F  F  F  F  F  F  F
+    urged          F    F    F    F    F    F    F    F    F    F    F
+    supervised     F    F    F    F    F    F    F    F    F    F    F
     """,
 }
 EXPECTED["enterprise"] = EXPECTED["subcenter"]
@@ -650,13 +680,19 @@ ZH_KIND = {
     "filed": "备案", "escalated": "启动应急预案", "jwg_requested": "申请联合工作组",
     "jwg_approved": "批准联合工作组", "jwg_rejected": "不批准联合工作组", "transferred": "移交", "comment": "备注", "callback": "回访",
     "reopened": "重开",
+    "extension_requested": "申请延期", "extension_approved": "同意延期", "extension_rejected": "不同意延期",
+    "urged": "催办", "supervised": "督办",
 }
 
 
 def _po_catalog() -> dict[str, str]:
-    with PO_FILE.open("rb") as fh:
-        catalog = read_po(fh, locale="zh")
-    return {m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy}
+    out: dict[str, str] = {}
+    # The lifecycle's own words, and those of deadlines, extensions, 催办 and 督办 (their own file).
+    for po_file in (PO_FILE, PO_FILE.with_name("escalation.po")):
+        with po_file.open("rb") as fh:
+            catalog = read_po(fh, locale="zh")
+        out.update({m.id: m.string for m in catalog if m.id and m.string and not m.fuzzy})
+    return out
 
 
 def _marked_msgids() -> set[str]:

@@ -93,6 +93,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/users/{user_id}"), ("PATCH", "/api/v1/users/{user_id}"),
     ("GET", "/api/v1/units"), ("POST", "/api/v1/units"), ("PATCH", "/api/v1/units/{unit_id}"),
     ("GET", "/api/v1/notifications"), ("POST", "/api/v1/notifications/{notification_id}/read"),
+    ("GET", "/api/v1/settings/deadlines"), ("PUT", "/api/v1/settings/deadlines"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of

@@ -63,6 +63,13 @@ def event_time(db: Any, case_id: Any, kind: str) -> datetime:
         return session.scalar(select(CaseEvent.at).where(CaseEvent.case_id == case_id, CaseEvent.kind == kind))
 
 
+def sign_by(db: Any, case_id: Any) -> datetime:
+    """The sign-for deadline its dispatch kept (a routine case: the end of the next working day, Beijing time)."""
+    with db.reads() as session:
+        details = session.scalar(select(CaseEvent.details).where(CaseEvent.case_id == case_id, CaseEvent.kind == "dispatched"))
+    return datetime.fromisoformat(details["sign_by"])
+
+
 def add_events(db: Any, world: dict[str, Any], case_id: Any, *steps: tuple[str, str, str | None, str | None]) -> None:
     with db.transaction() as session:
         for actor, kind, unit, note in steps:
@@ -81,14 +88,14 @@ def new_case(db: Any, world: dict[str, Any], raiser: str, tenant: str, **fields:
 
 def test_an_overdue_sign_for_appears_once_the_clock_passes_the_deadline(clients: Any, world: dict[str, Any], db: Any) -> None:
     office, sh = clients("office"), world["cases"]["sh"]
-    dispatched = event_time(db, sh, "dispatched")
+    due = sign_by(db, sh)
     page = home(office)
     assert tile(page, "tile-overdue") == 0 and badge(page, "home-overdue") == 0
     assert "各单位均已按时签收分派的诉求。" in section(page, "home-overdue")
 
-    # A routine case's unit has 24 hours to sign for it.
-    assert tile(home(office, dispatched + timedelta(hours=23, minutes=59)), "tile-overdue") == 0
-    page = home(office, dispatched + timedelta(hours=24, minutes=1))
+    # A routine case's unit signs for it by the end of the next working day.
+    assert tile(home(office, due - timedelta(minutes=1)), "tile-overdue") == 0
+    page = home(office, due + timedelta(minutes=1))
     assert tile(page, "tile-overdue") == 1 and badge(page, "home-overdue") == 1
     rows = section(page, "home-overdue")
     assert f'data-case="{sh}" data-unit="criminal-investigation"' in rows
@@ -211,17 +218,17 @@ def test_a_workstation_sees_its_requests_with_their_status_and_warnings(clients:
 
 def test_a_liaison_sees_its_units_queue_with_sign_for_deadlines(clients: Any, world: dict[str, Any], db: Any) -> None:
     sh = world["cases"]["sh"]
-    dispatched = event_time(db, sh, "dispatched")
+    deadline = sign_by(db, sh)
     xz, jz = clients("liaison_xz"), clients("liaison_jz")
     page = home(xz)
     queue = section(page, "home-queue")
     assert badge(page, "home-queue") == 1 and f'data-case="{sh}"' in queue and "sh 工程款纠纷" in queue
     assert tile(page, "tile-queue-unsigned") == 1 and tile(page, "tile-queue-overdue") == 0
-    due = (dispatched + timedelta(hours=24)).astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
+    due = deadline.astimezone(__import__("zoneinfo").ZoneInfo("Asia/Shanghai"))
     assert f"时限 {due:%Y-%m-%d %H:%M}" in queue
     assert badge(home(jz), "home-queue") == 0 and "sh 工程款纠纷" not in home(jz)
 
-    late = dispatched + timedelta(hours=25)
+    late = deadline + timedelta(hours=1)
     page = home(xz, late)
     assert tile(page, "tile-queue-overdue") == 1 and f'data-case="{sh}" class="is-overdue"' in section(page, "home-queue")
 
@@ -254,7 +261,10 @@ def stats_world(db: Any, world: dict[str, Any]) -> dict[str, Any]:
             if kind is None:
                 session.execute(update(Case).where(Case.id == case_id).values(created_at=at(moment)))
             else:
-                session.execute(update(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == kind).values(at=at(moment)))
+                # A dispatch moved back in time is one written before dispatches kept their deadlines (no details):
+                # it is judged by the urgency's constants from its `at`.
+                session.execute(update(CaseEvent).where(CaseEvent.case_id == case_id, CaseEvent.kind == kind)
+                                .values(at=at(moment), **({"details": {}} if kind == "dispatched" else {})))
         for key in ("sh", "sz", "ws", "hub"):
             when(c[key], "2026-05-10T02:00:00")
         when(x, "2026-05-31T17:00:00")  # 1 June, 01:00 in China: a June case
@@ -306,8 +316,8 @@ def test_the_office_statistics_count_what_was_made(clients: Any, world: dict[str
     assert 'data-key="key_person"' not in html  # nothing of that category in the window
     assert row_cells(html, "table-visits", "sc-shanghai") == ["上海分中心", *months_row({"2026-04": 2})]
     assert row_cells(html, "table-visits", "sc-suzhou")[1:] == months_row({"2026-06": 1})
-    assert row_cells(html, "table-units", "criminal-investigation") == ["刑侦大队", "1", "1", "100.0%", "0", "0", "—"]
-    assert row_cells(html, "table-units", "economic-crime") == ["经侦大队", "2", "0", "0.0%", "1", "1", "100.0%"]
+    assert row_cells(html, "table-units", "criminal-investigation") == ["刑侦大队", "1", "1", "100.0%", "0", "0", "—", "0", "0"]
+    assert row_cells(html, "table-units", "economic-crime") == ["经侦大队", "2", "0", "0.0%", "1", "1", "100.0%", "0", "0"]
     assert 'data-key="legal"' not in html  # its only dispatch is older than the window
 
     # The chart's data is the table's.
@@ -342,9 +352,9 @@ def test_the_excel_download_holds_the_same_numbers(clients: Any, world: dict[str
     assert visits["上海分中心"][MONTHS.index("2026-04")] == 2 and visits["上海分中心"][-1] == 2
     assert visits["苏州分中心"][-1] == 1
     units = [list(r) for r in book["按时率"].iter_rows(values_only=True)]
-    assert units[0] == ["联动单位", "应签收", "按时签收", "按时签收率", "应反馈", "按时反馈", "按时反馈率"]
-    assert units[1] == ["刑侦大队", 1, 1, 1.0, 0, 0, None]
-    assert units[2] == ["经侦大队", 2, 0, 0.0, 1, 1, 1.0]
+    assert units[0] == ["联动单位", "应签收", "按时签收", "按时签收率", "应反馈", "按时反馈", "按时反馈率", "催办次数", "督办次数"]
+    assert units[1] == ["刑侦大队", 1, 1, 1.0, 0, 0, None, 0, 0]
+    assert units[2] == ["经侦大队", 2, 0, 0.0, 1, 1, 1.0, 0, 0]
     # The page in English still downloads Chinese headers.
     assert load_workbook(io.BytesIO(office.get("/stats.xlsx?lang=en").content)).sheetnames == ["诉求", "巡访记录", "按时率"]
 
@@ -366,7 +376,7 @@ def test_statistics_stay_within_each_scope_and_other_tenants_figures_are_refused
     assert row_cells(workstation, "table-cases", "licensing")[1:] == months_row({"2026-06": 1})
 
     liaison = stats_of(clients("liaison_jz")).text
-    assert row_cells(liaison, "table-units", "economic-crime")[1:] == ["2", "0", "0.0%", "1", "1", "100.0%"]
+    assert row_cells(liaison, "table-units", "economic-crime")[1:] == ["2", "0", "0.0%", "1", "1", "100.0%", "0", "0"]
     assert 'data-key="criminal-investigation"' not in liaison and 'id="table-visits"' not in liaison
 
     # Another tenant's figures are the office's to see.
@@ -376,7 +386,7 @@ def test_statistics_stay_within_each_scope_and_other_tenants_figures_are_refused
     suzhou = stats_of(clients("office"), "/stats?node=sc-suzhou").text
     assert row_cells(suzhou, "table-cases", "economic_dispute")[1:] == months_row({"2026-05": 1})
     assert 'data-key="sc-shanghai"' not in suzhou
-    assert row_cells(suzhou, "table-units", "economic-crime")[1:] == ["1", "0", "0.0%", "1", "1", "100.0%"]
+    assert row_cells(suzhou, "table-units", "economic-crime")[1:] == ["1", "0", "0.0%", "1", "1", "100.0%", "0", "0"]
     # A head may narrow to a node below their own.
     assert stats_of(clients("subcenter_sh"), "/stats?node=ws-demo-1").status_code == 200
     assert clients().get("/stats", headers=HTML, follow_redirects=False).status_code in (302, 303, 401)
