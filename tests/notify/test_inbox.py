@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from common.db import Database
 from common.models import Notification, User
@@ -99,6 +99,8 @@ def test_the_inbox_page_marks_unread_and_opening_one_reads_it_and_follows_its_li
 
 
 def test_mark_all_read_paging_and_the_empty_state(clients: Any, db: Database, world: dict[str, Any]) -> None:
+    with db.transaction() as session:  # the world's dispatch told the unit: start from an empty inbox
+        session.execute(delete(Notification))
     client = clients("liaison_xz")
     empty = client.get("/notifications")
     assert "暂无通知" in empty.text and "全部标为已读" not in empty.text

@@ -5,7 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from sqlalchemy import delete
+
 from common.clock import clock
+from common.models import Notification
 from common.notify import inbox
 from common.notify.service import Audience, Notice, notify
 from sync.wire import Change, PushBatch
@@ -17,6 +20,8 @@ def _tell_everyone(fed: Federation, world: dict[str, Any]) -> dict[str, str]:
     """One notice for each of office, subcenter_sh, workstation_1, subcenter_sz: username -> notice id."""
     users = world["users"]
     with fed.hub_db.transaction() as session:
+        # The world's own events (its dispatch, its warning) told people too: only this test's notices count here.
+        session.execute(delete(Notification))
         for name in ("office", "subcenter_sh", "workstation_1", "subcenter_sz"):
             notify(session, f"test:{name}", Notice(kind="case.dispatched", title=f"给{name}的通知", link="/cases"),
                    Audience(users=(users[name],)), channels=("inbox",))
