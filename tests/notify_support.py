@@ -144,3 +144,12 @@ def eventually(check: Callable[[], bool], timeout: float = 10.0, step: float = 0
             return True
         time.sleep(step)
     return check()
+
+
+# A job for the scheduler's tests: records which scheduler (by its settings' host) ran it, and when.
+PROBE_RUNS: list[tuple[str, float]] = []
+
+
+def probe(db: Any, settings: Any, now: Any) -> dict[str, Any]:
+    PROBE_RUNS.append((settings.host, time.monotonic()))
+    return {"ran": 1}

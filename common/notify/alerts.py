@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from common.db import Database
 from common.models import Node, SyncPeer
+from common.notify.models import Notification
 from common.notify.service import Audience, Notice, notify
 from common.settings import Settings
 
@@ -45,6 +46,8 @@ def run(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
                     f"{settings.notify.sync_alert_hours:g} 小时。请联系该节点检查网络和服务。")
             notice = Notice(kind="sync.silent", title=title, body=body, link="/admin/nodes", entity_type="node",
                             urgent=False, group_text=body)
+            key = f"sync-alert:{node.id}:{day}"
             # Told again the same day, nobody hears it twice (the event's key): only the first run of a day counts.
-            told += notify(session, f"sync-alert:{node.id}:{day}", notice, Audience(office=True)) > 0
+            told += session.scalar(select(Notification.id).where(Notification.event_key == key).limit(1)) is None
+            notify(session, key, notice, Audience(office=True))
     return {"quiet": len(quiet), "told": told}
