@@ -10,12 +10,12 @@ import click
 
 def _database(db: str | None):  # noqa: ANN202
     from common.audit.trail import chain_key
+    from common.bootstrap import prepare_database
     from common.db import Database
-    from common.settings import ensure_secret_key
-    from hub.cli import _settings, prepare
+    from common.settings import ensure_secret_key, load_settings
 
-    settings = _settings(db)
-    prepare(settings)
+    settings = load_settings("hub", db_url=db)
+    prepare_database(settings)  # migrated, as every hub command finds it
     settings = ensure_secret_key(settings)
     return settings, Database.connect(settings.database_url, audit_key=chain_key(settings.secret_key))
 

@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 import httpx
 from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
 
 from common.db import Database
 from common.notify.models import Delivery
@@ -126,13 +127,13 @@ def record(db: Database, outcomes: list[Outcome], now: datetime, tally: Tally) -
             tally.errors.append(o.error)
 
 
-def retry_now(db: Database, delivery_id: uuid.UUID, now: datetime) -> bool:
-    """A failed or dead row due again at once (the office's "retry now"), its attempts counted afresh."""
-    with db.transaction() as session:
-        result = session.execute(update(Delivery).where(
-            Delivery.id == delivery_id, or_(Delivery.status == "failed", Delivery.status == "dead")).values(
-            status="failed", next_attempt_at=now, attempts=0).execution_options(synchronize_session=False))
-        return bool(result.rowcount)
+def retry_now(session: Session, delivery_id: uuid.UUID, now: datetime) -> bool:
+    """A failed or dead row due again at once (the office's "retry now"), its attempts counted afresh; False if it
+    is not failed or dead (sent meanwhile, or no such row)."""
+    result = session.execute(update(Delivery).where(
+        Delivery.id == delivery_id, or_(Delivery.status == "failed", Delivery.status == "dead")).values(
+        status="failed", next_attempt_at=now, attempts=0).execution_options(synchronize_session=False))
+    return bool(result.rowcount)
 
 
 # --- the channels ---------------------------------------------------------------------------------------------

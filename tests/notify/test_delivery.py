@@ -137,7 +137,8 @@ def test_failures_back_off_and_the_row_ends_dead_then_the_office_retries_it(
     assert waits == [5, 10, 20, 40, 80, 160, 320, 640, 1280]
     assert sender.run(db, hub, now + timedelta(days=30))["failed"] == 0  # the dead are left alone
     robot.errcode = 0
-    assert sender.retry_now(db, row.id, now)
+    with db.transaction() as session:
+        assert sender.retry_now(session, row.id, now)
     assert sender.run(db, hub, now)["sent"] == 1
     assert robot.count("丙-0 ") == 10 + 1  # ten refused, then the one that went
 

@@ -92,6 +92,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/users"), ("POST", "/api/v1/users"),
     ("GET", "/api/v1/users/{user_id}"), ("PATCH", "/api/v1/users/{user_id}"),
     ("GET", "/api/v1/units"), ("POST", "/api/v1/units"), ("PATCH", "/api/v1/units/{unit_id}"),
+    ("GET", "/api/v1/deliveries"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
