@@ -2,7 +2,9 @@
 
 On PostgreSQL the runner is whoever holds a session-level advisory lock, on a connection of its own kept for that
 alone; every other process tries again every few seconds and takes over when the holder's connection ends (the
-server releases the lock with it: a process that dies lets go). On SQLite a hub is one host, and the process runs them.
+server releases the lock with it: a process that dies lets go). On SQLite a hub is one host: the lock is an flock on
+a file beside the database, which the system likewise lets go of when its process ends (`--workers 2` on SQLite still
+runs each job in one of them).
 
 APScheduler 3 keeps its jobs in memory (it cannot share a store between processes): each process has a
 BackgroundScheduler with the lock-keeping job only, and adds the hub's jobs (fixed ids, coalesced, never two at
@@ -10,6 +12,7 @@ once) while it holds the lock. A commit that queued messages wakes the sender at
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import threading
 import zlib
@@ -34,21 +37,25 @@ WROTE_DELIVERIES = "wrote_deliveries"  # session.info flag: this transaction que
 
 class RunnerLock:
     """Whether this process is the one that runs the jobs. PostgreSQL: a session advisory lock on a dedicated
-    connection (autocommit, outside the pool); SQLite: always."""
+    connection (autocommit, outside the pool); SQLite: an exclusive flock on `<database>.jobs.lock`."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self._engine = None
         self._conn: Connection | None = None
+        self._file: Any = None
+        self._path = _lock_file(db)
 
     @property
     def held(self) -> bool:
-        return self.db.dialect != "postgresql" or self._conn is not None
+        if self.db.dialect == "postgresql":
+            return self._conn is not None
+        return self._path is None or self._file is not None
 
     def check(self) -> bool:
         """Take the lock if free, or confirm it is still ours (its connection alive); whether this process holds it."""
         if self.db.dialect != "postgresql":
-            return True
+            return self._check_file()
         if self._conn is not None:
             try:
                 self._conn.execute(text("SELECT 1"))
@@ -75,6 +82,18 @@ class RunnerLock:
             conn.close()
         return got
 
+    def _check_file(self) -> bool:
+        if self._path is None or self._file is not None:
+            return True
+        handle = open(self._path, "a+")  # noqa: SIM115 - held open for as long as the lock is
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return False
+        self._file = handle
+        return True
+
     def _drop(self) -> None:
         if self._conn is not None:
             try:
@@ -90,9 +109,21 @@ class RunnerLock:
             except Exception:  # noqa: BLE001 - closing the connection lets go of it anyway
                 pass
         self._drop()
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
         if self._engine is not None:
             self._engine.dispose()
             self._engine = None
+
+
+def _lock_file(db: Database) -> str | None:
+    """The SQLite database file's lock file; None for a database in memory."""
+    if db.dialect == "postgresql":
+        return None
+    name = db.engine.url.database
+    return f"{name}.jobs.lock" if name and name != ":memory:" else None
 
 
 class HubScheduler:

@@ -159,3 +159,23 @@ def test_a_silent_node_is_reported_to_the_office_once_a_day(db: Database, world:
     assert all(n.link == "/admin/nodes" and n.title.startswith(name) for n in notes)
     assert {n.title for n in notes} == {f"{name}已 30 小时未同步", f"{name}已 54 小时未同步"}
 
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+def test_of_two_workers_of_one_sqlite_hub_one_runs_the_jobs(db: Database, settings: Settings) -> None:
+    PROBE_RUNS.clear()
+    url = db.engine.url.render_as_string(hide_password=False)
+    workers = {name: HubScheduler(Database.connect(url), replace(settings, host=name), jobs=PROBE, retry_seconds=0.3)
+               for name in ("a", "b")}
+    try:
+        for worker in workers.values():
+            worker.start()
+        assert eventually(lambda: len(PROBE_RUNS) >= 6)
+        [first] = {host for host, _ in PROBE_RUNS}
+        other = "b" if first == "a" else "a"
+        workers[first].stop()
+        assert eventually(lambda: any(host == other for host, _ in PROBE_RUNS), timeout=10)
+    finally:
+        for worker in workers.values():
+            worker.stop()
+            worker.db.dispose()
