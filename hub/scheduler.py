@@ -143,6 +143,8 @@ class HubScheduler:
 
     def start(self) -> None:
         logging.getLogger("apscheduler").setLevel(logging.WARNING)  # a line per second of "job executed" is noise
+        # "skipped: maximum number of running instances reached" while a long send runs: expected, and not news.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         self._scheduler = BackgroundScheduler(timezone=timezone.utc, job_defaults={"coalesce": True, "max_instances": 1,
                                                                                     "misfire_grace_time": 30})
         self._scheduler.add_job(self.keep_lock, "interval", seconds=self.retry_seconds, id=LOCK_JOB,

@@ -28,6 +28,7 @@ class Robot:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave at once, not 40 ms apart (delayed ACK)
 
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -90,7 +91,7 @@ class _Collect:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         with self.box.lock:
-            self.box.messages.append((list(envelope.rcpt_tos), message, getattr(session, "login_data", None)))
+            self.box.messages.append((list(envelope.rcpt_tos), message, time.time()))
         return "250 OK"
 
 
@@ -100,7 +101,7 @@ class Mailbox:
     def __init__(self, login: tuple[str, str] | None = None) -> None:
         from aiosmtpd.controller import Controller
 
-        self.messages: list[tuple[list[str], EmailMessage, Any]] = []
+        self.messages: list[tuple[list[str], EmailMessage, float]] = []  # recipients, message, when it came
         self.lock = threading.Lock()
         self.port = free_port()
         kwargs: dict[str, Any] = {}
