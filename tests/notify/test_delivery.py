@@ -195,3 +195,29 @@ def test_two_senders_never_take_the_same_row(db: Database, world: dict[str, Any]
         t.join(30)
     assert len(taken[0]) + len(taken[1]) == 120
     assert not set(taken[0]) & set(taken[1])
+
+
+def test_a_sender_that_dies_after_taking_rows_leaves_them_to_be_sent_later(
+        db: Database, world: dict[str, Any], hub: Settings, robot: Robot, mailbox: Mailbox) -> None:
+    wire(db, robot)
+    tell(db, 3, "庚")
+    now = datetime.now(timezone.utc)
+    taken = sender.take_due(db, now, 100)  # … and then the process is gone: nothing sent, nothing recorded
+    assert len(taken) == 6
+    assert sender.run(db, hub, now + timedelta(seconds=1))["sent"] == 0  # leased: no other sender takes them
+    assert sender.run(db, hub, now + sender.LEASE + timedelta(seconds=1))["sent"] == 6
+    assert [robot.count(f"庚-{i} ") for i in range(3)] == [1, 1, 1]
+    assert sum(mailbox.events().values()) == 3
+
+
+def test_an_unreachable_robot_is_a_failure_like_any_other(db: Database, world: dict[str, Any], hub: Settings) -> None:
+    from tests.live_hub import free_port
+
+    with db.transaction() as session:
+        session.execute(update(Unit).where(Unit.id == UNIT)
+                        .values(webhook_url=f"http://127.0.0.1:{free_port()}/robot?key=gone"))
+    tell(db, 1, "辛")
+    result = sender.run(db, hub, datetime.now(timezone.utc))
+    assert result["failed"] == 1 and result["sent"] == 0
+    [row] = [d for d in rows(db) if d.channel == "wecom"]
+    assert row.status == "failed" and row.attempts == 1 and "Connect" in row.last_error
