@@ -125,6 +125,11 @@ def _write(db: Database, name: str, **values: Any) -> None:
                         .execution_options(synchronize_session=False))
 
 
+def note_next_run(db: Database, name: str, when: datetime) -> None:
+    """When a job is due next, as a process that has just taken the jobs over plans it."""
+    _write(db, name, next_run_at=when)
+
+
 def job_rows(db: Database) -> list[tuple[Job, JobRun | None]]:
     """Every registered job with its log row (None before its first run), in the registry's order."""
     with db.reads() as session:

@@ -25,7 +25,7 @@ from sqlalchemy.pool import NullPool
 
 from common.db import Database
 from common.settings import Settings
-from hub.jobs import JOBS, Job, QuietRuns, next_after, run_job
+from hub.jobs import JOBS, Job, QuietRuns, next_after, note_next_run, run_job
 
 log = logging.getLogger("lianfu.jobs")
 
@@ -174,6 +174,10 @@ class HubScheduler:
                     first = now if job.interval < 60 else next_after(now, job)
                     self._scheduler.add_job(self._run, "interval", args=[job.name], seconds=job.interval, id=job.name,
                                             replace_existing=True, next_run_time=first)
+                    try:
+                        note_next_run(self.db, job.name, first)
+                    except Exception:  # noqa: BLE001 - only the log's "next run"; the job runs anyway
+                        log.warning("could not note the next run of %s", job.name, exc_info=True)
                 self.running_jobs = True
                 log.info("this process runs the hub's jobs")
             elif not held and self.running_jobs and self._scheduler is not None:
