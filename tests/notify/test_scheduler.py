@@ -179,3 +179,14 @@ def test_of_two_workers_of_one_sqlite_hub_one_runs_the_jobs(db: Database, settin
         for worker in workers.values():
             worker.stop()
             worker.db.dispose()
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"], indirect=True)
+def test_only_the_served_hub_takes_part_in_the_jobs(db: Database, settings: Settings) -> None:
+    from common.settings import NotifySettings
+    from hub.app import create_app
+
+    assert create_app(settings).state.scheduler is None  # what tests build in-process
+    assert isinstance(create_app(settings, jobs=True).state.scheduler, HubScheduler)  # `lianfu hub serve`
+    off = replace(settings, notify=NotifySettings(scheduler=False))  # LIANFU_HUB_SCHEDULER=0
+    assert create_app(off, jobs=True).state.scheduler is None
