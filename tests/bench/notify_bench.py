@@ -98,7 +98,8 @@ def latency(db: Database, committer: Database, robot: Robot, n: int, label: str)
 
 
 def burst(scheduler: HubScheduler, db: Database, robot: Robot, mailbox: Mailbox | None, n: int) -> None:
-    """N events queued while the sender is held, then drained: the sender's own rate, not the writers'."""
+    """N events queued while the sender is held, then drained: the sender's own rate, not the writers'. `db` is not
+    the scheduler's (its commits would wake the sender, and waking a held job releases it)."""
     robot_before = len(robot.received)
     mail_before = len(mailbox.messages) if mailbox else 0
     jobs = scheduler._scheduler  # noqa: SLF001 - the benchmark holds the sender while it queues
@@ -168,9 +169,11 @@ def main() -> None:
         try:
             if not eventually(lambda: scheduler.running_jobs, timeout=15):
                 raise SystemExit("the scheduler did not take the runner lock")
-            latency(db, db, robot, args.latency, "wake")
-            latency(db, other, robot, args.latency, "poll")
-            burst(scheduler, db, robot, mailbox if mail else None, args.burst)
+            if args.latency:
+                latency(db, db, robot, args.latency, "wake")
+                latency(db, other, robot, args.latency, "poll")
+            if args.burst:
+                burst(scheduler, other, robot, mailbox if mail else None, args.burst)
         finally:
             scheduler.stop()
             db.dispose()
