@@ -14,6 +14,7 @@ from common.identity.account import ACCOUNT_HANDLERS
 from hub.enrollment import ENROLLMENT_HANDLERS
 from hub.office import HUB_API_HANDLERS, OFFICE_HANDLERS
 from hub.oauth.admin import ADMIN_HANDLERS
+from hub.scheduler import HubScheduler
 from hub.sync_page import SYNC_PAGE_HANDLERS
 from hub.oauth.bearer import BearerVerifier
 from hub.oauth.routes import OAUTH_HANDLERS
@@ -22,8 +23,10 @@ from sync.directory import directory
 from sync.hub_api import SYNC_HANDLERS
 
 
-def create_app(settings: Settings | None = None) -> Litestar:
-    """`settings=None` reads the environment; nothing is built at import time."""
+def create_app(settings: Settings | None = None, *, jobs: bool = False) -> Litestar:
+    """`settings=None` reads the environment; nothing is built at import time. `jobs`: this process takes part in
+    running the hub's scheduled jobs (hub/scheduler.py) when LIANFU_HUB_SCHEDULER allows it — `lianfu hub serve`
+    asks for it, the apps tests build in-process do not."""
     if settings is None:
         settings = load_settings("hub")
         check_hub_settings(settings)
@@ -33,9 +36,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     capture.install(db, settings.node_id, outbox=False)
     with db.reads() as session:
         node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
-    app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, *ACCOUNT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS])
+    scheduler = HubScheduler(db, settings) if jobs and settings.notify.scheduler else None
+    app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, *ACCOUNT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS],
+                    on_startup=[scheduler.start] if scheduler else [], on_shutdown=[scheduler.stop] if scheduler else [])
+    app.state.scheduler = scheduler
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
     # Signed checkpoints of the audit chain ride on the spokes' directory, which they keep as witnesses.
     app.state.audit_checkpoint = audit_checkpoints.issuer(db, settings)
     return app
+
+
+def create_served_app() -> Litestar:
+    """What `lianfu hub serve` runs in each worker: the app from the environment, taking part in the scheduled jobs."""
+    return create_app(jobs=True)

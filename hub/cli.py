@@ -82,7 +82,7 @@ def serve(db: str | None, host: str | None, port: int | None, workers: int, data
     from common.settings import ensure_secret_key
 
     ensure_secret_key(settings)
-    uvicorn.run("hub.app:create_app", factory=True, host=settings.host, port=settings.port, workers=workers,
+    uvicorn.run("hub.app:create_served_app", factory=True, host=settings.host, port=settings.port, workers=workers,
                 log_level="info", timeout_graceful_shutdown=5,
                 # Who the client is behind a proxy is the app's to decide (LIANFU_TRUSTED_PROXIES), not uvicorn's.
                 proxy_headers=False)
@@ -423,3 +423,8 @@ def totp_disable(username: str, db: str | None) -> None:
         audit.record(session, "hub", "totp.disabled", actor="cli", entity_type="user", entity_id=user.id,
                      detail={"username": username})
     click.echo(f"TOTP removed from {username}")
+
+
+from hub.jobs_cli import jobs_group  # noqa: E402 - the group is defined above
+
+hub.add_command(jobs_group)

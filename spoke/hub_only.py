@@ -18,6 +18,7 @@ ACCOUNTS = N_("Accounts are managed by the office at the hub.")
 UNITS = N_("Police units are managed by the office at the hub.")
 NODES = N_("Nodes are changed by the office at the hub.")
 DEADLINES = N_("Deadlines are set by the office at the hub.")
+JOBS = N_("The hub's scheduled jobs and the messages it sends are looked after by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
 HUB_ONLY: list[tuple[str, str, str]] = [
@@ -46,6 +47,12 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("POST", "/admin/units", UNITS),
     ("POST", "/admin/units/{unit_id:str}", UNITS),
     ("GET", "/admin/nodes", NODES),
+    ("POST", "/admin/nodes/{node_id:str}", NODES),
+    ("GET", "/admin/jobs", JOBS),
+    ("POST", "/admin/jobs/{name:str}/run", JOBS),
+    ("GET", "/admin/deliveries", JOBS),
+    ("POST", "/admin/deliveries/{delivery_id:uuid}/retry", JOBS),
+    ("GET", "/api/v1/deliveries", JOBS),
     ("POST", "/api/v1/units", UNITS),
     ("PATCH", "/api/v1/units/{unit_id:str}", UNITS),
     ("GET", "/audit", AUDIT),

@@ -14,6 +14,7 @@ from common import validation as v
 
 Short = Annotated[str, Meta(max_length=v.MAX_SHORT)]
 Name = Annotated[str, Meta(max_length=v.MAX_NAME)]
+WebhookUrl = Annotated[str, Meta(max_length=500)]
 PersonName = Annotated[str, Meta(max_length=v.MAX_PERSON_NAME)]
 Address = Annotated[str, Meta(max_length=v.MAX_ADDRESS)]
 Note = Annotated[str, Meta(max_length=v.MAX_NOTE)]
@@ -223,6 +224,7 @@ class UnitCreate(Body):
     name_en: PersonName = ""
     active: bool = True
     sort_order: Annotated[int, Meta(ge=0, le=1_000_000)] | UnsetType = UNSET
+    webhook_url: WebhookUrl | None | UnsetType = UNSET  # the unit's WeCom group robot; null or "" removes it
 
 
 class UnitUpdate(Body):
@@ -231,12 +233,14 @@ class UnitUpdate(Body):
     name_en: PersonName | UnsetType = UNSET
     active: bool | UnsetType = UNSET
     sort_order: Annotated[int, Meta(ge=0, le=1_000_000)] | UnsetType = UNSET
+    webhook_url: WebhookUrl | None | UnsetType = UNSET  # the unit's WeCom group robot; null or "" removes it
 
 
 class NodeUpdate(Body):
     name: Name | UnsetType = UNSET
     status: Short | UnsetType = UNSET
     region_code: Short | UnsetType = UNSET
+    webhook_url: WebhookUrl | None | UnsetType = UNSET  # the node's WeCom group robot; null or "" removes it
 
 
 

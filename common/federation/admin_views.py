@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from common import regions
 from common.i18n import N_
+from common.notify.webhooks import mask_webhook
 from common.models import Node, NodeApplication, SyncPeer, User, utcnow
 from common.reference import NODE_KINDS, NODE_STATUSES
 from common.federation import service as federation
@@ -63,8 +64,8 @@ def nodes_context(session: Session, filters: dict[str, str]) -> dict[str, Any]:
         rows.append({"node": node, "depth": max(0, node.path.count("/") - 2), "parent": names.get(node.parent_id or ""),
                      "region": regions.region_name(node.region_code) or node.region_code, "head": head,
                      "peer": peer, "failing": failing, "since_success": _age(peer.last_success_at, now) if peer else None,
-                     "pending": pending.get(node.id), "actions": actions})
+                     "pending": pending.get(node.id), "actions": actions, "robot": mask_webhook(node.webhook_url)})
     region_codes = sorted({n.region_code for n in every})
     return {"rows": rows, "filters": filters, "node_kinds": NODE_KINDS, "node_statuses": NODE_STATUSES,
             "regions": {code: regions.region_name(code) or code for code in region_codes},
-            "actions": NODE_ACTIONS, "request_kinds": federation.APPLICATION_KINDS}
+            "actions": NODE_ACTIONS, "request_kinds": federation.APPLICATION_KINDS, "node_error": None}

@@ -95,4 +95,5 @@ class UnitController(Controller):
     def list_units(self, request: Request, principal: Caller, limit: LimitQ = 200, offset: OffsetQ = 0,
                    include_inactive: FromQuery[bool] = False) -> dict[str, Any]:
         with request.app.state.db.reads() as session:
-            return page(session, units.units_stmt(principal, include_inactive), limit, offset, units.unit_out)
+            return page(session, units.units_stmt(principal, include_inactive), limit, offset,
+                        lambda u: units.unit_out(u, principal.is_office))

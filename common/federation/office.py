@@ -20,6 +20,7 @@ from common.cases.views import describe_error, error_messages
 from common.federation.pages import _db_work, act
 from common.identity import setup_links
 from common.identity.office_api import base_url_of
+from common.notify.webhooks import mask_webhook
 from common.validation import mask_phone
 from common.web.auth import require_office_principal
 from common.web.htmx import redirect
@@ -77,7 +78,8 @@ def _units_page(request: Request, *, values: dict[str, Any] | None = None, error
                 unit_error: tuple[str, str] | None = None, status: int = 200) -> Any:
     def build(session: Any) -> Response[str]:
         context = {"rows": units.unit_roster(session), "values": values or {f: "" for f in UNIT_FIELDS},
-                   "errors": errors or {}, "unit_error": unit_error, "mask_phone": mask_phone}
+                   "errors": errors or {}, "unit_error": unit_error, "mask_phone": mask_phone,
+                   "mask_webhook": mask_webhook}
         return render(request, "federation/units.html", context, status=status)
 
     return _db_work(request, build)
@@ -112,7 +114,8 @@ async def change_unit_page(request: Request, unit_id: FromPath[str]) -> Response
         if move:
             units.move_unit(session, p, unit_id, move)
             return
-        units.update_unit(session, p, unit_id, {k: str(one(form[k])) for k in ("name", "name_en", "active") if k in form})
+        units.update_unit(session, p, unit_id, {k: str(one(form[k])) for k in ("name", "name_en", "active", "webhook_url")
+                                                if k in form})
 
     try:
         await _db_work(request, change, write=True)
@@ -131,4 +134,21 @@ async def nodes_page(request: Request, kind: FromQuery[str | None] = None, statu
     return render(request, "federation/nodes.html", context)
 
 
-ADMIN_PAGE_HANDLERS = [units_page, create_unit_page, change_unit_page, nodes_page]
+@post("/admin/nodes/{node_id:str}", include_in_schema=False)
+async def change_node_page(request: Request, node_id: FromPath[str]) -> Response[Any]:
+    """A node's WeCom group robot (`webhook_url`; empty removes it), set from the nodes page."""
+    p = require_office_principal(request)
+    form, _ = await _form(request)
+    data = {"webhook_url": str(one(form.get("webhook_url")) or "")}
+    try:
+        await _db_work(request, lambda session: federation.update_node(session, p, node_id, data), write=True)
+    except (Conflict, InvalidField) as exc:
+        message = "；".join(error_messages(exc).values()) if isinstance(exc, InvalidField) else describe_error(exc)
+        context = await _db_work(request, lambda session: admin_views.nodes_context(
+            session, {"kind": "", "status": "", "region": ""}))
+        context["node_error"] = (node_id, message)
+        return render(request, "federation/nodes.html", context, status=_status_of(exc))
+    return redirect(request, f"/admin/nodes#node-{node_id}")
+
+
+ADMIN_PAGE_HANDLERS = [units_page, create_unit_page, change_unit_page, nodes_page, change_node_page]

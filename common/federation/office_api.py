@@ -44,9 +44,9 @@ class UnitOfficeController(UnitController):
     @post("/", sync_to_thread=True, status_code=201, summary="Add a police station (office)")
     def create_unit(self, request: Request, principal: Caller, data: JSONBody[UnitCreate]) -> dict[str, Any]:
         with request.app.state.db.transaction(actor=principal) as session:
-            return units.unit_out(units.create_station(session, principal, data.to_dict()))
+            return units.unit_out(units.create_station(session, principal, data.to_dict()), office=True)
 
     @patch("/{unit_id:str}", sync_to_thread=True, summary="Rename, reorder, deactivate or reactivate a unit (office)")
     def update_unit(self, request: Request, principal: Caller, unit_id: FromPath[str], data: JSONBody[UnitUpdate]) -> dict[str, Any]:
         with request.app.state.db.transaction(actor=principal) as session:
-            return units.unit_out(units.update_unit(session, principal, unit_id, data.to_dict()))
+            return units.unit_out(units.update_unit(session, principal, unit_id, data.to_dict()), office=True)

@@ -17,6 +17,7 @@ from common.errors import Conflict, InvalidField
 from common.i18n import N_
 from common.identity import accounts, setup_links
 from common.models import AuditEntry, EnrollmentCode, Enterprise, Node, NodeApplication, User, utcnow
+from common.notify.webhooks import clean_webhook_url, masked_change
 from common.policy import Principal
 from common.reference import NODE_STATUSES
 from common.roster import service as roster
@@ -43,7 +44,7 @@ DECISIONS = {"approve": "approved", "reject": "rejected", "return": "returned"}
 def node_out(n: Node, p: Principal) -> dict[str, Any]:
     return {"id": n.id, "kind": n.kind, "name": n.name, "parent": n.parent_id, "region_code": n.region_code,
             "status": n.status, "host_enterprise_id": str(n.host_enterprise_id) if n.host_enterprise_id else None,
-            "version": n.version}
+            "version": n.version, **({"webhook_url": n.webhook_url} if p.is_office else {})}
 
 
 def add_node(session: Session, node_id: str, kind: str, name: str, parent_id: str | None, region_code: str,
@@ -78,13 +79,15 @@ def update_node(session: Session, p: Principal, node_id: str, data: dict[str, An
         values["status"] = choice(problems, data, "status", NODE_STATUSES)
     if "region_code" in data:
         values["region_code"] = problems.check(validate_region_code, data["region_code"] or "", "region_code")
+    if "webhook_url" in data:
+        values["webhook_url"] = clean_webhook_url(problems, data)
     problems.raise_if_any()
     if node.kind == "hub" and values.get("status", "active") != "active":
         raise Conflict(N_("The hub cannot be suspended or retired."))
     changed = apply_changes(node, values)
     if changed:
         session.flush()
-        audit_write(session, p, "update", "node", node.id, {"changed": changed})
+        audit_write(session, p, "update", "node", node.id, {"changed": masked_change(changed)})
     return node
 
 

@@ -16,6 +16,7 @@ from common.cases.vocabulary import Status
 from common.errors import Conflict, NotFound
 from common.i18n import N_
 from common.models import Case, CaseUnit, Unit, User
+from common.notify.webhooks import clean_webhook_url, masked_change
 from common.policy import Principal
 from common.service import Problems, apply_changes, audit_write, optional_text, required_text
 
@@ -29,9 +30,13 @@ MSG_OPEN_CASES = N_("This unit still has {n} open cases dispatched to it: it can
                     "filed or closed, or once it has returned them.")
 
 
-def unit_out(u: Unit) -> dict[str, Any]:
-    return {"id": u.id, "name": u.name, "name_en": u.name_en, "kind": u.kind, "active": u.active,
-            "sort_order": u.sort_order}
+def unit_out(u: Unit, office: bool = False) -> dict[str, Any]:
+    """A unit as the API shows it; its WeCom robot's address to the office only (its key lets anyone post)."""
+    out = {"id": u.id, "name": u.name, "name_en": u.name_en, "kind": u.kind, "active": u.active,
+           "sort_order": u.sort_order}
+    if office:
+        out["webhook_url"] = u.webhook_url
+    return out
 
 
 def ordered(stmt: Any) -> Any:
@@ -118,9 +123,10 @@ def create_station(session: Session, p: Principal, data: dict[str, Any]) -> Unit
     values = _clean_names(session, problems, data, partial=False, current=None)
     sort_order = _clean_sort_order(problems, data) if data.get("sort_order") not in (None, "") else None
     active = _clean_active(problems, data) if data.get("active") not in (None, "") else True
+    webhook_url = clean_webhook_url(problems, data)
     problems.raise_if_any()
     last = session.scalar(select(func.count()).select_from(Unit)) or 0
-    unit = Unit(id=unit_id, kind="station", sort_order=last, active=active, **values)
+    unit = Unit(id=unit_id, kind="station", sort_order=last, active=active, webhook_url=webhook_url, **values)
     session.add(unit)
     session.flush()
     audit_write(session, p, "create", "unit", unit.id, {"name": unit.name, "kind": unit.kind})
@@ -144,6 +150,8 @@ def update_unit(session: Session, p: Principal, unit_id: str, data: dict[str, An
         values["sort_order"] = _clean_sort_order(problems, data)
     if "active" in data:
         values["active"] = _clean_active(problems, data)
+    if "webhook_url" in data:
+        values["webhook_url"] = clean_webhook_url(problems, data)
     problems.raise_if_any()
     if values.get("active") is False and unit.active:
         waiting = open_cases_of(session, unit.id)
@@ -153,7 +161,7 @@ def update_unit(session: Session, p: Principal, unit_id: str, data: dict[str, An
     changed = apply_changes(unit, values)
     if changed:
         session.flush()
-        audit_write(session, p, "update", "unit", unit.id, {"changed": changed})
+        audit_write(session, p, "update", "unit", unit.id, {"changed": masked_change(changed)})
     if position is not None:
         _place(session, p, unit, position)
     return unit

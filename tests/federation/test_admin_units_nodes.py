@@ -97,6 +97,8 @@ def test_every_logged_in_role_lists_the_active_units_and_the_office_also_the_dea
         items = answer.json()["items"]
         assert [u["id"] for u in items] == expected, username
         assert set(items[0]) >= {"id", "name", "name_en", "kind", "active"}
+        # The unit's WeCom robot is the office's to see (its key lets anyone post to the group).
+        assert items[0].pop("webhook_url", "absent") == (None if username in ("office", "leader") else "absent")
         assert items[0] == {"id": "command-center", "name": "指挥中心", "name_en": "Command Center",
                             "kind": "department", "active": True, "sort_order": 0}
     every = office.get("/api/v1/units", params={"include_inactive": "true"}).json()["items"]
@@ -152,7 +154,7 @@ def test_the_office_adds_a_police_station_through_the_api(clients: Any, db: Data
     created = office.post("/api/v1/units", json={"id": "ps-sanhe", "name": "三和派出所"})
     assert created.status_code == 201, created.text
     assert created.json() == {"id": "ps-sanhe", "name": "三和派出所", "name_en": "", "kind": "station", "active": True,
-                              "sort_order": len(UNITS)}
+                              "sort_order": len(UNITS), "webhook_url": None}
     placed = office.post("/api/v1/units", json={"id": "ps-2-east", "name": "东二派出所", "name_en": "East 2",
                                                 "sort_order": 0, "active": False})
     assert placed.status_code == 201 and placed.json()["sort_order"] == 0 and placed.json()["active"] is False

@@ -94,6 +94,7 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/units"), ("POST", "/api/v1/units"), ("PATCH", "/api/v1/units/{unit_id}"),
     ("GET", "/api/v1/notifications"), ("POST", "/api/v1/notifications/{notification_id}/read"),
     ("GET", "/api/v1/settings/deadlines"), ("PUT", "/api/v1/settings/deadlines"),
+    ("GET", "/api/v1/deliveries"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
