@@ -13,6 +13,7 @@ from common.orm import Base, new_id, utcnow
 from common.cases.models import Case, CaseEvent
 from common.attachments.models import Attachment
 from common.notify.models import Notification
+from common.tasks.models import Task
 from common.bulletins.models import Bulletin, BulletinAck
 from common.visits.models import InfoReport, Visit
 from common.federation.models import NodeApplication
@@ -134,6 +135,6 @@ class SyncMark(Base):
 
 # Pulls read each synced table by node and version.
 SYNCED_MODELS = (Enterprise, Person, Case, CaseEvent, Visit, Bulletin, BulletinAck, InfoReport, Attachment,
-                 NodeApplication, AuditEntry, Notification)
+                 NodeApplication, AuditEntry, Notification, Task)
 for _model in SYNCED_MODELS:
     Index(f"ix_{_model.__tablename__}_node_id_version", _model.node_id, _model.version, _model.id)
