@@ -131,7 +131,7 @@ def people_workbook(request: Request, q: FromQuery[str | None] = None,
         people_search_allowed(request, p)  # a search of people counts alike, for a page of them or a file
 
     def rows() -> Iterator[Any]:
-        stmt = (roster.people_query(p, q, enterprise_id).join(Enterprise, Enterprise.id == Person.enterprise_id)
+        stmt = (roster.people_query(p, db.dialect, q, enterprise_id).join(Enterprise, Enterprise.id == Person.enterprise_id)
                 .with_only_columns(*PERSON_ROW))
         with db.reads() as session:
             yield from session.execute(stmt.execution_options(yield_per=CHUNK))
