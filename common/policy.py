@@ -12,7 +12,7 @@ from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
     Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport,
-    LastVisit, Node, NodeApplication, Notification, Person, User, Visit,
+    LastVisit, Node, NodeApplication, Notification, Person, User, Visit, VisitMonth,
 )
 
 
@@ -126,6 +126,15 @@ def _visit_rule(p: Principal) -> ColumnElement[bool]:
     return _in_subtree(Visit.node_id, p)
 
 
+def _visit_month_rule(p: Principal) -> ColumnElement[bool]:
+    # The counts of a node's visits: seen as its visits are.
+    if p.is_office:
+        return true()
+    if not sees_visits(p):
+        return false()
+    return _in_subtree(VisitMonth.node_id, p)
+
+
 def _last_visit_rule(p: Principal) -> ColumnElement[bool]:
     # One row per live enterprise, kept with the enterprise's node: seen as the enterprise is.
     if p.is_office:
@@ -211,6 +220,7 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     CaseEvent: _case_event_rule,
     Visit: _visit_rule,
     LastVisit: _last_visit_rule,
+    VisitMonth: _visit_month_rule,
     Bulletin: _bulletin_rule,
     BulletinAck: _bulletin_ack_rule,
     BulletinReminder: _bulletin_reminder_rule,

@@ -52,6 +52,20 @@ class LastVisit(Base):
     visited_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+class VisitMonth(Base):
+    """How many live visits each node logged in each month (Beijing time, `YYYY-MM`): the statistics page's visits
+    by sub-center read these few rows instead of counting a year of visits.
+
+    Kept by the database's triggers on `visit` (revision 0025), never written by the app; local to each node.
+    """
+
+    __tablename__ = "visit_month"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class InfoReport(Base, Synced, Pushed):
     """Risk information collected by units and sub-centers for the monthly digest (Art. 12, 18(1))."""
 
