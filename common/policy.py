@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
-    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport, Node,
-    NodeApplication, Notification, Person, User, Visit,
+    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport,
+    LastVisit, Node, NodeApplication, Notification, Person, User, Visit, VisitMonth,
 )
 
 
@@ -113,12 +113,35 @@ def _case_event_rule(p: Principal) -> ColumnElement[bool]:
     return CaseEvent.case_id.in_(select(Case.id).where(_in_subtree(Case.node_id, p)))
 
 
+def sees_visits(p: Principal) -> bool:
+    """Whether `p` sees any visit at all: a liaison works on cases and sees none."""
+    return p.role != "liaison"
+
+
 def _visit_rule(p: Principal) -> ColumnElement[bool]:
     if p.is_office:
         return true()
-    if p.role == "liaison":
+    if not sees_visits(p):
         return false()
     return _in_subtree(Visit.node_id, p)
+
+
+def _visit_month_rule(p: Principal) -> ColumnElement[bool]:
+    # The counts of a node's visits: seen as its visits are.
+    if p.is_office:
+        return true()
+    if not sees_visits(p):
+        return false()
+    return _in_subtree(VisitMonth.node_id, p)
+
+
+def _last_visit_rule(p: Principal) -> ColumnElement[bool]:
+    # One row per live enterprise, kept with the enterprise's node: seen as the enterprise is.
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return LastVisit.enterprise_id.in_(_liaison_enterprise_ids(p))
+    return _in_subtree(LastVisit.node_id, p)
 
 
 def _bulletin_rule(p: Principal) -> ColumnElement[bool]:
@@ -196,6 +219,8 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     Case: _case_rule,
     CaseEvent: _case_event_rule,
     Visit: _visit_rule,
+    LastVisit: _last_visit_rule,
+    VisitMonth: _visit_month_rule,
     Bulletin: _bulletin_rule,
     BulletinAck: _bulletin_ack_rule,
     BulletinReminder: _bulletin_reminder_rule,

@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from common.orm import Base, Synced, new_id, utcnow
@@ -15,7 +15,8 @@ class AuditEntry(Base, Synced):
     """One change or security event; each node keeps its own hash chain (seq, prev_hash, hash)."""
 
     __tablename__ = "audit_entry"
-    __table_args__ = (UniqueConstraint("node_id", "seq"),)
+    # The viewer reads the trail newest first, a page at a time (common/audit/viewer.py): along this index.
+    __table_args__ = (UniqueConstraint("node_id", "seq"), Index("ix_audit_entry_at_id", "at", "id"))
 
     seq: Mapped[int] = mapped_column(BigInteger)
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,7 @@ from common import i18n, policy
 from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.cases.vocabulary import EventKind
-from common.models import Case, CaseEvent, CaseUnit, Node, Unit, Visit
+from common.models import Case, CaseEvent, CaseUnit, Node, Unit, VisitMonth
 from common.policy import Principal
 from common.reference import CATEGORIES, NODE_KINDS
 from common.cases.clock import unit_clock
@@ -156,11 +156,13 @@ def cases_by_category(session: Session, p: Principal, dialect: str, now: datetim
 
 
 def visits_by_subcenter(session: Session, p: Principal, dialect: str, now: datetime, language: str) -> MonthTable:
-    """Visits per month, each counted for the sub-center whose subtree holds it (a workstation's go to its parent)."""
-    months, start, end = month_window(now)
-    month = month_of(Visit.visited_at, dialect)
-    stmt = (policy.scoped(Visit, p).where(Visit.visited_at >= start, Visit.visited_at < end)
-            .with_only_columns(Visit.node_id, month, func.count()).group_by(Visit.node_id, month))
+    """Visits per month, each counted for the sub-center whose subtree holds it (a workstation's go to its parent).
+
+    Read from the counts per node and month the database keeps beside the visits (`visit_month`, revision 0025),
+    not from a year of visits; their months are `month_of`'s."""
+    months, _, _ = month_window(now)
+    stmt = (policy.scoped(VisitMonth, p).where(VisitMonth.month.in_(months))
+            .with_only_columns(VisitMonth.node_id, VisitMonth.month, VisitMonth.visits))
     nodes = session.execute(select(Node.id, Node.path, Node.kind, Node.name).order_by(Node.path)).all()
     owner = {n.id: _subcenter_of(n.path) for n in nodes}
     labels = {n.id: n.name for n in nodes if n.kind == "subcenter"}

@@ -5,7 +5,7 @@ from common.orm import Base, new_id, utcnow
 from common.cases.models import Case, CaseEvent, CaseSequence, CaseUnit
 from common.attachments.models import Attachment
 from common.bulletins.models import Bulletin, BulletinAck, BulletinAudience, BulletinReminder
-from common.visits.models import InfoReport, Visit
+from common.visits.models import InfoReport, LastVisit, Visit, VisitMonth
 from common.identity.oauth_models import AuthorizationCode, OAuthClient, OAuthToken, SigningKey, UsedAssertion
 from common.federation.models import EnrollmentCode, Node, NodeApplication, Unit
 from common.identity.models import User
@@ -18,7 +18,7 @@ from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox,
 
 __all__ = [
     "AccountSetup", "Attachment", "Delivery", "JobRun", "Notification", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
-    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "LoginChallenge", "LoginThrottle",
+    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "LastVisit", "LoginChallenge", "LoginThrottle",
     "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "Task", "OAuthClient", "OAuthToken", "Person", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
-    "Visit", "WebSession", "new_id", "utcnow",
+    "Visit", "VisitMonth", "WebSession", "new_id", "utcnow",
 ]

@@ -103,7 +103,7 @@ class PersonController(Controller):
         if term:
             people_search_allowed(request, principal)
         with request.app.state.db.reads() as session:
-            stmt = roster.people_query(principal, term, enterprise_id)
+            stmt = roster.people_query(principal, request.app.state.db.dialect, term, enterprise_id)
             return page(session, stmt, limit, offset, lambda x: roster.person_out(x, principal))
 
     @post("/", sync_to_thread=True)

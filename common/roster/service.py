@@ -254,18 +254,28 @@ def person_out(person: Person, p: Principal) -> dict[str, Any]:
     }
 
 
-def people_query(p: Principal, q: str | None = None, enterprise_id: uuid.UUID | None = None) -> Select[Any]:
+def people_query(p: Principal, dialect: str, q: str | None = None, enterprise_id: uuid.UUID | None = None) -> Select[Any]:
     """The people of the enterprises `p` may see, searched by name (and, for those who see ID numbers, by one whole
-    number: a yes or no the police roles may have); the API and the export both use it."""
+    number: a yes or no the police roles may have); the API and the export both use it.
+
+    On PostgreSQL a name of three characters or more is looked up in the trigram index of person_search (revision
+    0023), the number in person's own index: one set of ids, so neither is a scan of every person.
+    """
     stmt = policy.scoped(Person, p)
     if enterprise_id:
         stmt = stmt.where(Person.enterprise_id == enterprise_id)
     term = (q or "").strip()
-    if term:
+    # Searched exactly, never by fragment: partial matches would leak digits. Only by those who may see the
+    # numbers: for anyone else a yes or no to a guessed number would give the number away.
+    by_number = policy.may_reveal(p)
+    if term and dialect == "postgresql" and len(term) >= 3:
+        named = select(PERSON_SEARCH.c.id).where(PERSON_SEARCH.c.name.contains(term, autoescape=True))
+        if by_number:
+            named = named.union_all(select(Person.id).where(Person.id_number == term.upper()))
+        stmt = stmt.where(Person.id.in_(named))
+    elif term:
         matches = Person.name.contains(term, autoescape=True)
-        if policy.may_reveal(p):
-            # Searched exactly, never by fragment: partial matches would leak digits. Only by those who may see
-            # the numbers: for anyone else a yes or no to a guessed number would give the number away.
+        if by_number:
             matches = matches | (Person.id_number == term.upper())
         stmt = stmt.where(matches)
     return stmt.order_by(Person.id.desc())
@@ -276,6 +286,8 @@ CREDIT_CODE_PREFIX = re.compile(r"[0-9A-Za-z]{2,18}")
 
 # PostgreSQL: the trigram indexes are on enterprise_search, kept beside the roster by triggers (revision 0013).
 SEARCH = table("enterprise_search", column("id", Uuid()), column("name", String()), column("name_pinyin", String()))
+# And of people's names, on person_search (revision 0023).
+PERSON_SEARCH = table("person_search", column("id", Uuid()), column("name", String()))
 
 
 def _names_contain(columns: Any, term: str) -> Any:

@@ -32,6 +32,40 @@ class Visit(Base, Synced, Pushed):
     visitor_id: Mapped[uuid.UUID | None] = mapped_column(default=None)
 
 
+class LastVisit(Base):
+    """Each live enterprise's last visit, beside what decides when the next one is due (its risk level) and whose
+    plan it is on (its node): the visit plan reads it through its indexes rather than every enterprise and visit.
+
+    Kept by the database's triggers on `enterprise` and `visit` (revision 0022), never written by the app; local to
+    each node (an enterprise's visits move with it, so its node sees them all). Never synced.
+    """
+
+    __tablename__ = "last_visit"
+    __table_args__ = (Index("ix_last_visit_risk_level_visited_at_name", "risk_level", "visited_at", "name"),
+                      Index("ix_last_visit_node_id_risk_level_visited_at_name", "node_id", "risk_level", "visited_at",
+                            "name"))
+
+    enterprise_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(64))
+    risk_level: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(200))
+    visited_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class VisitMonth(Base):
+    """How many live visits each node logged in each month (Beijing time, `YYYY-MM`): the statistics page's visits
+    by sub-center read these few rows instead of counting a year of visits.
+
+    Kept by the database's triggers on `visit` (revision 0025), never written by the app; local to each node.
+    """
+
+    __tablename__ = "visit_month"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    visits: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class InfoReport(Base, Synced, Pushed):
     """Risk information collected by units and sub-centers for the monthly digest (Art. 12, 18(1))."""
 

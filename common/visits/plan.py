@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, func, null, or_, select, true
 from sqlalchemy.orm import Session
 
 from common import policy
-from common.models import Case, Enterprise, Visit, utcnow
+from common.models import Case, Enterprise, LastVisit, utcnow
 from common.policy import Principal
 from common.center import settings
 from common.visits.reference import CADENCE_KEY
@@ -29,32 +29,49 @@ class DueVisit:
     overdue_days: int | None  # None: never visited
 
 
-def _last_visits(p: Principal) -> Any:
-    """Per enterprise, its most recent visit that `p` may see."""
-    return (select(Visit.enterprise_id, func.max(Visit.visited_at).label("last"))
-            .where(policy.visible(Visit, p)).group_by(Visit.enterprise_id).subquery())
-
-
-def _due_condition(last: Any, cadence: dict[str, int], now: datetime) -> Any:
-    """Never visited, or the last visit older than the cadence of the enterprise's risk level."""
+def _levels(cadence: dict[str, int], now: datetime) -> list[tuple[Any, datetime]]:
+    """Each risk level in the plan's order (any other level last) with the moment before which its last visit is too
+    old: the cadence of the level, the longest for a level the cadence does not name."""
     longest = max(cadence.values())
-    per_level = [and_(Enterprise.risk_level == level, last < now - timedelta(days=days)) for level, days in cadence.items()]
-    other = and_(Enterprise.risk_level.not_in(list(cadence)), last < now - timedelta(days=longest))
-    return or_(last.is_(None), *per_level, other)
+    levels: list[tuple[Any, datetime]] = [(LastVisit.risk_level == level, now - timedelta(days=cadence.get(level, longest)))
+                                          for level in RISK_ORDER]
+    levels.append((_other_levels(), now - timedelta(days=longest)))
+    return levels
+
+
+def _other_levels() -> Any:
+    """Any risk level but the known ones (none, unless a row came in with one): the stretches of the index between
+    them, which an index reads at once where NOT IN would read the whole of it."""
+    known = sorted(RISK_ORDER)
+    level = LastVisit.risk_level
+    return or_(level < known[0], *(and_(level > a, level < b) for a, b in zip(known, known[1:])), level > known[-1])
 
 
 def overdue(session: Session, p: Principal, limit: int = 20, now: datetime | None = None) -> tuple[list[DueVisit], int]:
-    """The enterprises in `p`'s scope due a visit, riskiest and longest-waiting first, and how many there are."""
+    """The enterprises in `p`'s scope due a visit, riskiest and longest-waiting first, and how many there are.
+
+    Read from `last_visit` (revision 0022), whose index holds each risk level's enterprises never visited first (by
+    name), then by last visit: each level's never visited and overdue are one index range, the list those ranges
+    read in turn until the page is full, the count their index entries. Someone who sees no visits (a liaison) sees
+    every enterprise as never visited.
+    """
     now = now or utcnow()
     cadence = settings.get(session, CADENCE_KEY)
-    last_visits = _last_visits(p)
-    last = last_visits.c.last
-    where = _due_condition(last, cadence, now)
-    base = policy.scoped(Enterprise, p).outerjoin(last_visits, last_visits.c.enterprise_id == Enterprise.id).where(where)
-    total = session.scalar(select(func.count()).select_from(base.with_only_columns(Enterprise.id).subquery())) or 0
-    risk_rank = case(RISK_ORDER, value=Enterprise.risk_level, else_=len(RISK_ORDER))
-    rows = session.execute(base.add_columns(last).order_by(risk_rank, last.is_(None).desc(), last.asc(), Enterprise.name)
-                           .limit(limit)).all()
+    scope = policy.visible(LastVisit, p)
+    visits_seen = policy.sees_visits(p)
+    last = LastVisit.visited_at if visits_seen else null()
+    ranges = [and_(level, waiting) for level, before in _levels(cadence, now)
+              for waiting in ((LastVisit.visited_at.is_(None), LastVisit.visited_at < before) if visits_seen else (true(),))]
+    counts = [select(func.count()).select_from(LastVisit).where(scope, r).scalar_subquery() for r in ranges]
+    total = session.scalar(select(sum(counts[1:], counts[0]))) or 0
+    rows: list[Any] = []
+    for waiting in ranges:
+        if len(rows) >= limit:
+            break
+        stmt = (select(Enterprise, last).join(LastVisit, LastVisit.enterprise_id == Enterprise.id)
+                .where(scope, waiting, policy.visible(Enterprise, p))
+                .order_by(LastVisit.visited_at, LastVisit.name).limit(limit - len(rows)))
+        rows += session.execute(stmt).all()
     return [_due(row[0], row[1], cadence, now) for row in rows], total
 
 

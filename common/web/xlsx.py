@@ -1,4 +1,5 @@
-"""Excel workbooks of the lists: written row by row (openpyxl's write-only mode) to a temporary file and sent as one.
+"""Excel workbooks of the lists: written row by row (XlsxWriter's constant-memory mode) to a temporary file and sent
+as one.
 
 Each domain keeps its own column table (`Column`s) beside its pages; this module turns rows and a table into a
 workbook and a download. A workbook names its columns twice: headers people read (in the page's language), and a
@@ -16,12 +17,11 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequenc
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import xlsxwriter
 from litestar import Request
 from litestar.response import Stream
-from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
+from openpyxl import load_workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.utils import get_column_letter
 
 from common import i18n
 from common.i18n import N_
@@ -69,40 +69,56 @@ def local_time(value: datetime | None) -> str:
     return str(environment().filters["dt"](value))
 
 
-def _cell(sheet: Any, value: Any) -> Any:
-    if isinstance(value, str):
-        value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        if value.startswith("="):
-            # Typed text, never a formula Excel would run when the file is opened.
-            cell = WriteOnlyCell(sheet, value)
-            cell.data_type = "s"
-            return cell
-    return value
+def _write_row(sheet: Any, row: int, values: Sequence[Any]) -> None:
+    # The characters XML cannot hold are left out (the pages' own text never has them); looked for once a row, as
+    # almost no row has any.
+    clean = ILLEGAL_CHARACTERS_RE.search("".join([v for v in values if type(v) is str])) is None
+    for col, value in enumerate(values):
+        if type(value) is str:
+            if value:
+                # Always typed text: a value starting with "=" is never a formula Excel would run when opened.
+                sheet.write_string(row, col, value if clean else ILLEGAL_CHARACTERS_RE.sub("", value))
+        elif value is None:
+            continue
+        elif isinstance(value, bool):
+            sheet.write_boolean(row, col, value)
+        elif isinstance(value, (int, float)):
+            sheet.write_number(row, col, value)
+        else:
+            text = str(value)
+            if text:
+                sheet.write_string(row, col, ILLEGAL_CHARACTERS_RE.sub("", text))
 
 
 def write_workbook(path: str, title: str, columns: Sequence[Column], rows: Iterable[Any]) -> int:
-    """Write `rows` through `columns` into a new workbook at `path`; the number of rows written."""
-    book = Workbook(write_only=True)
-    sheet = book.create_sheet(title[:31])
-    for index, column in enumerate(columns, start=1):
-        sheet.column_dimensions[get_column_letter(index)].width = column.width
-    sheet.freeze_panes = "A2"
-    sheet.append([i18n.gettext(c.header) for c in columns])
+    """Write `rows` through `columns` into a new workbook at `path`; the number of rows written.
+
+    In constant-memory mode each row goes to a temporary file as soon as the next one starts, with its text inline
+    (no table of shared strings kept in memory): the memory a workbook takes does not grow with its rows.
+    """
+    book = xlsxwriter.Workbook(path, {"constant_memory": True, "strings_to_numbers": False,
+                                      "strings_to_formulas": False, "strings_to_urls": False})
+    sheet = book.add_worksheet(title[:31])
+    for index, column in enumerate(columns):
+        sheet.set_column(index, index, column.width)
+    sheet.freeze_panes(1, 0)
+    _write_row(sheet, 0, [i18n.gettext(c.header) for c in columns])
+    values = [c.value for c in columns]
     count = 0
     try:
         for row in rows:
-            sheet.append([_cell(sheet, c.value(row)) for c in columns])
             count += 1
+            _write_row(sheet, count, [value(row) for value in values])
     except BaseException:
-        # A read that fails half-way: the sheet's XML writers are closed here, in order, not left to the garbage
-        # collector (which may end them in any order, and lxml refuses to close an element twice).
+        # A read that fails half-way: the rows written so far are closed into a file the caller throws away, so no
+        # temporary file of the sheet is left to the garbage collector.
         with contextlib.suppress(Exception):
-            sheet.close()
+            book.close()
         raise
-    keys = book.create_sheet(FIELDS_SHEET)
-    keys.sheet_state = "hidden"
-    keys.append([c.field for c in columns])
-    book.save(path)
+    keys = book.add_worksheet(FIELDS_SHEET)
+    keys.hide()
+    _write_row(keys, 0, [c.field for c in columns])
+    book.close()
     return count
 
 

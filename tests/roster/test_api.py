@@ -293,6 +293,25 @@ def test_the_search_index_beside_the_roster_follows_names_and_only_names(clients
     assert made.json()["id"] not in side() and {k: v[:2] for k, v in side().items()} == roster()
 
 
+def test_people_are_found_by_the_name_they_have_now(clients: Any, world: dict[str, Any]) -> None:
+    """A whole name is looked up in person_search at PostgreSQL (revision 0023), kept by triggers: a person is found
+    under a new name and not the old one, and not at all once removed; a fragment shorter than three characters
+    takes the scanning path and finds the same."""
+    office = clients("office")
+    pid = str(world["people"]["sh"])
+
+    def found(q: str) -> list[str]:
+        response = office.get("/api/v1/people", params={"q": q})
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()["items"]]
+
+    assert found("张sh") == [pid]
+    assert office.patch(f"/api/v1/people/{pid}", json={"name": "欧阳建华"}).is_success
+    assert found("欧阳建华") == [pid] and found("阳建华") == [pid] and found("欧阳") == [pid] and found("张sh") == []
+    assert office.delete(f"/api/v1/people/{pid}").status_code == 204
+    assert found("欧阳建华") == [] and found("欧阳") == []
+
+
 def test_two_character_search_finds_terms_anywhere_in_a_name(clients: Any, world: dict[str, Any]) -> None:
     office = clients("office")
     eid = str(world["enterprises"]["sh"])

@@ -237,3 +237,23 @@ def test_a_spoke_serves_the_exports_of_its_own_copy(settings: Any, db: Database,
         assert exported == [("subcenter_sh", kind, "sc-shanghai") for kind in ("enterprise", "person", "case", "visit")]
     finally:
         fed.close()
+
+
+def test_the_writer_keeps_text_as_text_and_the_sheet_laid_out(tmp_path: Any) -> None:
+    from common.web.xlsx import Column, write_workbook
+
+    columns = [Column("name", "Enterprise name", lambda r: r[0], 36), Column("count", "Attendance", lambda r: r[1], 8),
+               Column("flag", "Emergency", lambda r: r[2], 10)]
+    path = tmp_path / "book.xlsx"
+    rows = [("=1+1", 3, True), ("启东\x01建工\x1f集团", None, False), ("", 2.5, None), ("@SUM(A1)", 0, False)]
+    assert write_workbook(str(path), "名册", columns, iter(rows)) == 4
+    book = load_workbook(path)
+    sheet = book.worksheets[0]
+    assert sheet.title == "名册" and sheet.freeze_panes == "A2"
+    assert [round(sheet.column_dimensions[c].width) for c in "ABC"] == [37, 9, 11]
+    table = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert table[0] == ["企业名称", "参加人数", "应急"]
+    assert table[1:] == [["=1+1", 3, True], ["启东建工集团", None, False], [None, 2.5, None], ["@SUM(A1)", 0, False]]
+    assert sheet["A2"].data_type == "s" and sheet["A5"].data_type == "s"
+    assert book[FIELDS_SHEET].sheet_state == "hidden"
+    assert read_fields(str(path)) == ["name", "count", "flag"]
