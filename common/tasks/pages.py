@@ -79,7 +79,7 @@ async def detail_page(request: Request, task_id: FromPath[UUID], saved: FromQuer
                       decided: FromQuery[str | None] = None, error: FromQuery[str | None] = None) -> Response[str]:
     context = await anyio.to_thread.run_sync(_detail_context, request, task_id)
     return render(request, "tasks/detail.html", {**context, "saved": bool(saved), "decided": bool(decided),
-                                                 "decision_error": bool(error), "errors": {}})
+                                                 "decision_error": bool(error), "errors": {}, "feedback": ""})
 
 
 @post("/tasks/{task_id:uuid}", include_in_schema=False, request_max_body_size=None,
