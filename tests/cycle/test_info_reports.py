@@ -10,6 +10,7 @@ from common.clock import clock
 from common.inforeports import service as reports
 from common.models import AuditEntry, InfoReport, Notification
 from sync.wire import PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER, Change, PushBatch, encode
+from tests.cycle_support import fed, principal_of  # noqa: F401 - fixtures
 from tests.sync_support import Federation, rows
 
 

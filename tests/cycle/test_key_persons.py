@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from common.models import AuditEntry
 from common.validation import make_id_number
+from tests.cycle_support import fed, principal_of  # noqa: F401 - fixtures
 from tests.sync_support import Federation
 
 ID_NUMBER = make_id_number("320681", date(1975, 6, 1), 123)

@@ -13,6 +13,7 @@ from common.settings import Settings
 from common.tasks import reminders
 from common.tasks import service as tasks
 from sync.wire import PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER, Change, PushBatch, encode
+from tests.cycle_support import fed, principal_of  # noqa: F401 - fixtures
 from tests.sync_support import Federation, rows
 
 

@@ -1,4 +1,4 @@
-"""The routine cycle's tests: a federation in one process where a test needs spokes."""
+"""Fixtures of the routine cycle's tests (tests/cycle/): a federation in one process, principals by account."""
 from __future__ import annotations
 
 from collections.abc import Iterator
