@@ -7,6 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from common.attachments.blobs import BlobStore
+from common.attachments.service import add_attachment
 from common.clock import clock
 from common.models import Notification
 from common.settings import Settings
@@ -35,10 +37,14 @@ def test_a_task_for_a_sub_center_reaches_its_spoke_and_its_feedback_comes_back(
     owner = sh.principal("subcenter_sh")
     with sh.db.transaction(actor=owner) as session:
         tasks.submit_feedback(session, owner, task.id, "已收集3条，均已报送")
+        # The feedback's file, attached at the spoke, travels with it.
+        attached = add_attachment(session, owner, BlobStore(sh.settings.data_dir / "blobs"), "task", task.id,
+                                  "汇总.txt", "text/plain", "三条信息汇总".encode())
     pushed = sh.sync()
     assert pushed.ok and pushed.rejected == [], pushed
     at_hub = rows(fed.hub_db, "task")[task_id]
     assert at_hub["status"] == "submitted" and at_hub["feedback"] == "已收集3条，均已报送"
+    assert rows(fed.hub_db, "attachment")[str(attached.id)]["entity_id"] == task.id
 
     with fed.hub_db.transaction(actor=office) as session:
         tasks.office_decide(session, office, task.id, "accept", "")
