@@ -86,6 +86,8 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("POST", "/key-persons/new", KEY_PERSONS),
     ("GET", "/key-persons/{key_person_id:uuid}", KEY_PERSONS),
     ("POST", "/key-persons/{key_person_id:uuid}", KEY_PERSONS),
+    ("GET", "/key-persons/{key_person_id:uuid}/edit", KEY_PERSONS),
+    ("POST", "/key-persons/{key_person_id:uuid}/edit", KEY_PERSONS),
     ("GET", "/key-persons/{key_person_id:uuid}/reveal", KEY_PERSONS),
     ("POST", "/key-persons/{key_person_id:uuid}/reveal", KEY_PERSONS),
     ("GET", "/api/v1/key-persons", KEY_PERSONS),

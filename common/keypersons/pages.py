@@ -54,7 +54,7 @@ async def new_page(request: Request) -> Response[str]:
     units = await anyio.to_thread.run_sync(_units, request.app.state)
     values = {name: "" for name in FIELDS} | {"control_level": "general", "responsible_unit": p.unit_id or ""}
     return render(request, "keypersons/new.html", {"values": values, "errors": {}, "units": units,
-                                                   "levels": keypersons.CONTROL_LEVELS})
+                                                   "levels": keypersons.CONTROL_LEVELS, "editing": None})
 
 
 @post("/key-persons/new", include_in_schema=False)
@@ -74,8 +74,53 @@ async def create_page(request: Request) -> Response[Any]:
     except InvalidField as exc:
         units = await anyio.to_thread.run_sync(_units, state)
         return render(request, "keypersons/new.html", {"values": data, "errors": error_map(exc), "units": units,
-                                                       "levels": keypersons.CONTROL_LEVELS}, status=422)
+                                                       "levels": keypersons.CONTROL_LEVELS, "editing": None},
+                      status=422)
     return redirect(request, f"/key-persons/{row_id}")
+
+
+def _edit_values(state: Any, p: Any, key_person_id: UUID) -> dict[str, Any]:
+    """The form's values: the numbers left empty (kept unless a new one is typed), never shown in full here. A read of
+    the record like its page, recorded."""
+    with state.db.transaction(actor=p) as session:
+        row = keypersons.view(session, p, key_person_id)
+        return {"name": row.name, "id_number": "", "phone": "", "enterprise_id": str(row.enterprise_id or ""),
+                "control_level": row.control_level, "responsible_unit": row.responsible_unit or "", "notes": row.notes}
+
+
+@get("/key-persons/{key_person_id:uuid}/edit", include_in_schema=False)
+async def edit_page(request: Request, key_person_id: FromPath[UUID]) -> Response[str]:
+    p = require_principal(request)
+    keypersons.require_police(p)
+    values = await anyio.to_thread.run_sync(_edit_values, request.app.state, p, key_person_id)
+    units = await anyio.to_thread.run_sync(_units, request.app.state)
+    return render(request, "keypersons/new.html", {"values": values, "errors": {}, "units": units,
+                                                   "levels": keypersons.CONTROL_LEVELS, "editing": key_person_id})
+
+
+@post("/key-persons/{key_person_id:uuid}/edit", include_in_schema=False)
+async def save_edit_page(request: Request, key_person_id: FromPath[UUID]) -> Response[Any]:
+    p = require_principal(request)
+    keypersons.require_police(p)
+    form = await request.form()
+    # An empty ID number or phone keeps the one on record.
+    data = {name: str(form.get(name) or "") for name in FIELDS
+            if name not in ("id_number", "phone") or str(form.get(name) or "").strip()}
+    state = request.app.state
+
+    def save() -> None:
+        with state.db.transaction(actor=p) as session:
+            keypersons.update(session, p, key_person_id, data)
+
+    try:
+        await anyio.to_thread.run_sync(save)
+    except InvalidField as exc:
+        units = await anyio.to_thread.run_sync(_units, state)
+        return render(request, "keypersons/new.html", {"values": {"id_number": "", "phone": "", **data},
+                                                       "errors": error_map(exc), "units": units,
+                                                       "levels": keypersons.CONTROL_LEVELS, "editing": key_person_id},
+                      status=422)
+    return redirect(request, f"/key-persons/{key_person_id}")
 
 
 def _detail(state: Any, p: Any, key_person_id: UUID) -> dict[str, Any]:
@@ -160,4 +205,4 @@ async def reveal_page(request: Request, key_person_id: FromPath[UUID]) -> Respon
 
 
 KEY_PERSON_PAGE_HANDLERS: list[ControllerRouterHandler] = [
-    list_page, new_page, create_page, detail_page, follow_up_page, reveal_form, reveal_page]
+    list_page, new_page, create_page, edit_page, save_edit_page, detail_page, follow_up_page, reveal_form, reveal_page]

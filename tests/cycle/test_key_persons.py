@@ -44,7 +44,7 @@ def test_other_roles_find_no_trace_of_the_register(username: str, clients: Any, 
             ("POST", f"/api/v1/key-persons/{pid}/follow-ups", {"text": "x"}),
             ("POST", f"/api/v1/key-persons/{pid}/reveal", {"reason": "x"}),
             ("GET", "/key-persons", None), ("GET", "/key-persons/new", None), ("GET", f"/key-persons/{pid}", None),
-            ("GET", f"/key-persons/{pid}/reveal", None)):
+            ("GET", f"/key-persons/{pid}/reveal", None), ("GET", f"/key-persons/{pid}/edit", None)):
         response = user.request(method, path, json=body)
         assert response.status_code in (403, 404), (method, path, response.status_code)
         assert "王重点" not in response.text and ID_NUMBER[-4:] not in response.text
@@ -80,11 +80,19 @@ def test_the_police_see_it_masked_and_every_read_is_audited(clients: Any, db: An
                                                           AuditEntry.entity_id == person["id"])).one()
     assert "13900001111" not in str(update.detail)
 
+    edit = office.get(f"/key-persons/{person['id']}/edit")
+    assert edit.status_code == 200 and ID_NUMBER not in edit.text and "13900001111" not in edit.text
+    kept = office.post(f"/key-persons/{person['id']}/edit", data={"name": "王重点", "id_number": "", "phone": "",
+                                                                 "control_level": "strict", "notes": "已稳控",
+                                                                 "responsible_unit": "criminal-investigation",
+                                                                 "enterprise_id": ""}, follow_redirects=False)
+    assert kept.status_code in (302, 303), kept.text
+    assert office.post(f"/api/v1/key-persons/{person['id']}/reveal", json={"reason": "核对"}).json()["phone"] == "13900001111"
     no_reason = office.post(f"/api/v1/key-persons/{person['id']}/reveal", json={"reason": ""})
     assert no_reason.status_code == 422
     shown = office.post(f"/api/v1/key-persons/{person['id']}/reveal", json={"reason": "核实身份"})
     assert shown.status_code == 200 and shown.json()["id_number"] == ID_NUMBER
-    assert _audited(db, "key_person.revealed", person["id"]) == 1
+    assert _audited(db, "key_person.revealed", person["id"]) == 2
     form = office.post(f"/key-persons/{person['id']}/reveal", data={"reason": "上门走访前核实"})
     assert form.status_code == 200 and ID_NUMBER in form.text
 
