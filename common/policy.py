@@ -12,7 +12,7 @@ from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
     Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport,
-    LastVisit, Node, NodeApplication, Notification, Person, User, Visit, VisitMonth,
+    LastVisit, Node, NodeApplication, Notification, Person, Task, User, Visit, VisitMonth,
 )
 
 
@@ -184,8 +184,19 @@ def _info_rule(p: Principal) -> ColumnElement[bool]:
     if p.is_office:
         return true()
     if p.role == "liaison":
-        return InfoReport.source_unit == p.unit_id
+        mine = InfoReport.reported_by == p.user_id if p.user_id is not None else false()
+        return or_(InfoReport.source_unit == p.unit_id, mine) if p.unit_id else mine
     return _in_subtree(InfoReport.node_id, p)
+
+
+def _task_rule(p: Principal) -> ColumnElement[bool]:
+    # The office sees every task; a liaison its unit's and its own; a node's people their subtree's and their own.
+    if p.is_office:
+        return true()
+    mine = Task.owner_user == p.user_id if p.user_id is not None else false()
+    if p.role == "liaison":
+        return or_(Task.owner_unit == p.unit_id, mine) if p.unit_id else mine
+    return or_(_in_subtree(Task.node_id, p), mine)
 
 
 def _audit_rule(p: Principal) -> ColumnElement[bool]:
@@ -208,6 +219,7 @@ def _attachment_rule(p: Principal) -> ColumnElement[bool]:
         return or_(and_(Attachment.entity_type == "case", Attachment.entity_id.in_(case_ids)),
                    and_(Attachment.entity_type == "case_event",
                         Attachment.entity_id.in_(select(CaseEvent.id).where(CaseEvent.case_id.in_(case_ids)))),
+                   and_(Attachment.entity_type == "task", Attachment.entity_id.in_(select(Task.id).where(_task_rule(p)))),
                    bulletin_files)
     return or_(_in_subtree(Attachment.node_id, p), bulletin_files)
 
@@ -230,6 +242,7 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     InfoReport: _info_rule,
     AuditEntry: _audit_rule,
     Notification: _notification_rule,
+    Task: _task_rule,
 }
 
 
@@ -254,6 +267,8 @@ def _attachment_sync_rule(p: Principal) -> ColumnElement[bool]:
 SYNC_SCOPE: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     Attachment: _attachment_sync_rule,
     Notification: lambda p: _in_subtree(Notification.node_id, p),
+    # A task lives at its owner's node: a spoke holds the tasks of its nodes and of their people.
+    Task: lambda p: _in_subtree(Task.node_id, p),
 }
 
 
@@ -291,6 +306,13 @@ WRITERS: dict[str, dict[str, frozenset[str]]] = {
     "application": {"create": frozenset({"office", "subcenter", "enterprise"}), "update": frozenset({"office", "subcenter", "enterprise"}),
                     "delete": frozenset()},
     "node": {"create": frozenset({"office"}), "update": frozenset({"office"}), "delete": frozenset()},
+    # Risk information: reported by liaison officers, sub-centers and workstations; the reporter may correct it
+    # until the office reviews it (the review's fields are the office's workflow, common/rules.py).
+    "info_report": {"create": frozenset({"office", "liaison", "subcenter", "enterprise"}),
+                    "update": frozenset({"office", "liaison", "subcenter", "enterprise"}), "delete": frozenset()},
+    # Tasks are given by the office (and its leaders); their owners only answer them (their feedback).
+    "task": {"create": frozenset({"office"}), "update": frozenset({"office", "liaison", "subcenter", "enterprise"}),
+             "delete": frozenset()},
     # Notices are written by the hub's own events (common/notify/service.py); their person only marks them read.
     "notification": {"create": frozenset(), "update": frozenset({"office", "liaison", "subcenter", "enterprise"}),
                      "delete": frozenset()},
@@ -327,6 +349,11 @@ def reveals(p: Principal, field_name: str) -> bool:
     """Whether `p` sees a personal-data field in full on a list, a page, an export or an API answer: ID numbers and
     phones never (masked to every role); seeing one in full is an act of its own (may_reveal), recorded with a reason."""
     return field_name not in ("id_number", "phone")
+
+
+def is_police(p: Principal) -> bool:
+    """The office and the units' liaison officers: who may know of the key-person register at all."""
+    return p.role in ("office", "liaison")
 
 
 def may_reveal(p: Principal) -> bool:

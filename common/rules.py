@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from common import validation as v
 from common.i18n import N_
-from common.models import Bulletin, Case, CaseEvent, Enterprise, NodeApplication, Visit
+from common.models import Bulletin, Case, CaseEvent, Enterprise, NodeApplication, Task, Visit
 
 # Roles that may set what only the police decide about an enterprise (its risk level, whether it is a key one).
 POLICE = frozenset({"office", "liaison"})
@@ -90,7 +90,7 @@ def _case_of(values: Mapping[str, Any]) -> tuple[Any, Any] | None:
 
 # What a file may be attached to, and the table that row is in.
 ATTACHMENT_OWNERS: dict[str, Any] = {"visit": Visit, "case": Case, "case_event": CaseEvent, "enterprise": Enterprise,
-                                     "application": NodeApplication, "bulletin": Bulletin}
+                                     "application": NodeApplication, "bulletin": Bulletin, "task": Task}
 
 
 def _owner_of(values: Mapping[str, Any]) -> tuple[Any, Any] | None:
@@ -132,8 +132,22 @@ RULES: dict[str, RowRules] = {
                       parent_keys=frozenset({"enterprise_id"}),
                       sizes={"findings": v.MAX_LONG_TEXT, "guidance": v.MAX_LONG_TEXT, "hazards": v.MAX_HAZARDS,
                              "checklist": v.MAX_CHECKLIST_ANSWERS}),
-    "info_report": RowRules(stamped=_author("reported_by"), parent=_enterprise_of,
-                            parent_keys=frozenset({"enterprise_id"}), sizes={"body": v.MAX_BODY}),
+    # Risk information: its reporter never reviews it; the office decides at the hub (adopted / not adopted, with a
+    # comment). Who reported it and for which unit is what the receiving node knows of the account.
+    "info_report": RowRules(
+        workflow=frozenset({"status", "comment", "reviewed_by", "reviewed_at"}),
+        created_as={"status": "submitted", "comment": "", "reviewed_by": None, "reviewed_at": None},
+        fixed=frozenset({"reported_by", "source_unit"}),
+        stamped=lambda w: {"reported_by": w.user_id, "source_unit": w.unit_id if w.role == "liaison" else None},
+        parent=_enterprise_of, parent_keys=frozenset({"enterprise_id"}),
+        sizes={"body": v.MAX_BODY, "comment": v.MAX_NOTE}),
+    # A task is given by the office at the hub; its owner answers it: feedback, and open -> submitted. The office's
+    # decisions (accept, send back, cancel) are its workflow at the hub.
+    "task": RowRules(
+        workflow=frozenset({"status"}), created_as={"status": "open"},
+        transitions={"status": frozenset({("open", "submitted"), ("submitted", "submitted")})},
+        editable=frozenset({"feedback", "feedback_at", "status"}),
+        sizes={"body": v.MAX_BODY, "feedback": v.MAX_LONG_TEXT}),
     "attachment": RowRules(fixed=frozenset({"entity_type", "entity_id", "sha256", "size"}),
                            parent=_owner_of, parent_keys=frozenset({"entity_type", "entity_id"})),
     "bulletin": RowRules(),

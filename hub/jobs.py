@@ -42,6 +42,8 @@ JOBS: dict[str, Job] = {job.name: job for job in (
     Job("escalation", 60.0, N_("Urges and supervises cases past their deadlines."), "common.cases.escalation:run"),
     Job("sync_alert", 3600.0, N_("Tells the office of nodes that have not synced for too long."),
         "common.notify.alerts:run"),
+    Job("task_reminders", 86400.0, N_("Reminds owners of tasks due tomorrow and of overdue tasks, once each."),
+        "common.tasks.reminders:run"),
 )}
 
 

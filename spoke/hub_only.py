@@ -18,6 +18,9 @@ ACCOUNTS = N_("Accounts are managed by the office at the hub.")
 UNITS = N_("Police units are managed by the office at the hub.")
 NODES = N_("Nodes are changed by the office at the hub.")
 DEADLINES = N_("Deadlines are set by the office at the hub.")
+INFO_REVIEW = N_("Risk information is reviewed by the office at the hub.")
+TASKS = N_("Tasks are given and decided by the office at the hub; answer yours here.")
+KEY_PERSONS = N_("The key-person register is kept by the police at the hub.")
 JOBS = N_("The hub's scheduled jobs and the messages it sends are looked after by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
@@ -70,6 +73,30 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/users", ACCOUNTS),
     ("GET", "/api/v1/users/{user_id:uuid}", ACCOUNTS),
     ("PATCH", "/api/v1/users/{user_id:uuid}", ACCOUNTS),
+    ("POST", "/info-reports/{report_id:uuid}/review", INFO_REVIEW),
+    ("POST", "/api/v1/info-reports/{report_id:uuid}/review", INFO_REVIEW),
+    ("GET", "/tasks/new", TASKS),
+    ("POST", "/tasks/new", TASKS),
+    ("POST", "/tasks/{task_id:uuid}/decision", TASKS),
+    ("POST", "/api/v1/tasks", TASKS),
+    ("POST", "/api/v1/tasks/{task_id:uuid}/decision", TASKS),
+    # Never in a spoke's scope: nothing of it is stored or served here.
+    ("GET", "/key-persons", KEY_PERSONS),
+    ("GET", "/key-persons/new", KEY_PERSONS),
+    ("POST", "/key-persons/new", KEY_PERSONS),
+    ("GET", "/key-persons/{key_person_id:uuid}", KEY_PERSONS),
+    ("POST", "/key-persons/{key_person_id:uuid}", KEY_PERSONS),
+    ("GET", "/key-persons/{key_person_id:uuid}/edit", KEY_PERSONS),
+    ("POST", "/key-persons/{key_person_id:uuid}/edit", KEY_PERSONS),
+    ("GET", "/key-persons/{key_person_id:uuid}/reveal", KEY_PERSONS),
+    ("POST", "/key-persons/{key_person_id:uuid}/reveal", KEY_PERSONS),
+    ("GET", "/api/v1/key-persons", KEY_PERSONS),
+    ("POST", "/api/v1/key-persons", KEY_PERSONS),
+    ("GET", "/api/v1/key-persons/{key_person_id:uuid}", KEY_PERSONS),
+    ("PATCH", "/api/v1/key-persons/{key_person_id:uuid}", KEY_PERSONS),
+    ("DELETE", "/api/v1/key-persons/{key_person_id:uuid}", KEY_PERSONS),
+    ("POST", "/api/v1/key-persons/{key_person_id:uuid}/follow-ups", KEY_PERSONS),
+    ("POST", "/api/v1/key-persons/{key_person_id:uuid}/reveal", KEY_PERSONS),
 ]
 
 

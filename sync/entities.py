@@ -12,7 +12,7 @@ from common import rules
 from common.errors import InvalidField
 from common.validation import check_json_size
 from common.models import (
-    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Notification, Person,
+    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Notification, Person, Task,
     Visit,
 )
 
@@ -146,7 +146,9 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("case_record", Case, "case", derived=frozenset({"status", "emergency", "lead_unit"})),
     Entity("case_event", CaseEvent, None, append_only=True),
     Entity("visit", Visit, "visit"),
-    Entity("info_report", InfoReport, "visit"),
+    Entity("info_report", InfoReport, "info_report"),
+    # Given by the office, held at the owner's node; its owner's feedback comes back.
+    Entity("task", Task, "task"),
     Entity("attachment", Attachment, None),
     # Published by the office at the hub; reaches the spokes of its audience (see BY_AUDIENCE in sync/hub/scope.py).
     Entity("bulletin", Bulletin, "bulletin", push=False),

@@ -7,6 +7,7 @@ from litestar import Request, Response, get
 
 from common.dashboard.home import dashboard_context
 from common.dashboard.stats_pages import STATS_HANDLERS
+from common.tasks import service as tasks
 from common.web.auth import require_principal
 from common.web.mounted import serves
 from common.web.templating import render
@@ -18,6 +19,7 @@ def home(request: Request) -> Response[Any]:
     state = request.app.state
     with state.db.reads() as session:
         context = dashboard_context(session, p, state.clock(), spokes=serves(request.app, "sync:resolve"))
+        context.update(my_tasks=tasks.my_open_tasks(session, p), today=tasks.today(state.clock()))
     return render(request, "home.html", context)
 
 

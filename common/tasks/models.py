@@ -34,6 +34,8 @@ class Task(Base, Synced, Pushed):
     status: Mapped[str] = mapped_column(String(16), default="open")
     feedback: Mapped[str] = mapped_column(Text, default="")
     feedback_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The office's word on the feedback: why it went back, or a note on accepting or cancelling.
+    comment: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
     # Where it came from: the meeting whose resolution it is, the report that asked for it, the period it covers.
     meeting_id: Mapped[uuid.UUID | None] = mapped_column(default=None, index=True)

@@ -74,7 +74,21 @@ class InfoReport(Base, Synced, Pushed):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     category: Mapped[str] = mapped_column(String(32), default="other")
+    # The severity (low / medium / high): the contract's `severity`, kept in the column it always had.
     risk_level: Mapped[str] = mapped_column(String(16), default="low")
     source_unit: Mapped[str | None] = mapped_column(String(64), ForeignKey("unit.id"), default=None)
     enterprise_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("enterprise.id"), default=None)
     reported_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    region_code: Mapped[str | None] = mapped_column(String(6), default=None)
+    industry: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Where it came from, in the reporter's words (a unit's name, a person, a group chat).
+    source: Mapped[str] = mapped_column(String(200), default="")
+    # submitted -> adopted | not_adopted, by the office at the hub, with its comment.
+    status: Mapped[str] = mapped_column(String(16), default="submitted", index=True)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reviewed_by: Mapped[uuid.UUID | None] = mapped_column(default=None)
+    reviewed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    @property
+    def severity(self) -> str:
+        return self.risk_level
