@@ -12,7 +12,7 @@ from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
     Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport, Node,
-    NodeApplication, Notification, Person, User, Visit,
+    NodeApplication, Notification, Person, SurveyAnswer, User, Visit,
 )
 
 
@@ -205,6 +205,7 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     InfoReport: _info_rule,
     AuditEntry: _audit_rule,
     Notification: _notification_rule,
+    SurveyAnswer: lambda p: true() if p.is_office else _in_subtree(SurveyAnswer.node_id, p),
 }
 
 
@@ -269,6 +270,8 @@ WRITERS: dict[str, dict[str, frozenset[str]]] = {
     # Notices are written by the hub's own events (common/notify/service.py); their person only marks them read.
     "notification": {"create": frozenset(), "update": frozenset({"office", "liaison", "subcenter", "enterprise"}),
                      "delete": frozenset()},
+    # The office sends the questionnaire (a row per workstation); only the workstation answers it.
+    "survey_answer": {"create": frozenset({"office"}), "update": frozenset({"enterprise"}), "delete": frozenset()},
 }
 
 

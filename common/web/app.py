@@ -41,12 +41,15 @@ from common.cases.exports import CASE_EXPORT_HANDLERS
 from common.visits.exports import VISIT_EXPORT_HANDLERS
 from common.notify.api import NotificationController
 from common.notify.pages import NOTIFICATION_PAGE_HANDLERS
+from common.meetings.api import SurveyController
+from common.meetings.pages import SURVEY_PAGE_HANDLERS
 
 VERSION = "0.1.0"
 
 API_HANDLERS: list[ControllerRouterHandler] = [
     EnterpriseController, PersonController, CaseController, VisitController, BulletinController,
     ApplicationController, NodeController, UnitController, NotificationController, *IMPORT_API_HANDLERS,
+    SurveyController,
 ]
 
 
@@ -72,7 +75,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
         route_handlers=[healthz, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS, *IMPORT_HANDLERS,
                         *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *ROSTER_EXPORT_HANDLERS, *CASE_EXPORT_HANDLERS,
                         *VISIT_EXPORT_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS,
-                        *NOTIFICATION_PAGE_HANDLERS,
+                        *NOTIFICATION_PAGE_HANDLERS, *SURVEY_PAGE_HANDLERS,
                         *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.

@@ -56,6 +56,7 @@ PATCH_BODY: dict[str, dict[str, Any]] = {
     "enterprises": {"name": "越权改名有限公司"}, "people": {"position": "越权"}, "cases": {"title": "越权改标题"},
     "visits": {"findings": "越权"}, "bulletins": {"title": "越权"}, "applications": {"reason": "越权"},
     "nodes": {"name": "越权"}, "users": {"active": False}, "units": {"name": "越权"},
+    "meetings": {"minutes": "越权"},
 }
 HAS_DELETE = frozenset({"enterprises", "people", "visits", "bulletins"})
 # Actions on one row beyond GET/PATCH/DELETE: (method, suffix, body).
@@ -95,6 +96,10 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/notifications"), ("POST", "/api/v1/notifications/{notification_id}/read"),
     ("GET", "/api/v1/settings/deadlines"), ("PUT", "/api/v1/settings/deadlines"),
     ("GET", "/api/v1/deliveries"),
+    ("GET", "/api/v1/meetings"), ("POST", "/api/v1/meetings"),
+    ("GET", "/api/v1/meetings/{meeting_id}"), ("PATCH", "/api/v1/meetings/{meeting_id}"),
+    ("GET", "/api/v1/surveys"), ("POST", "/api/v1/surveys"),
+    ("GET", "/api/v1/surveys/{survey_id}"), ("POST", "/api/v1/surveys/{survey_id}/answer"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
@@ -320,6 +325,9 @@ def _create_bodies(world: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "/api/v1/cases/{case_id}/events": {"kind": "comment", "note": "越权"},
         "/api/v1/users": {"username": "yueqian", "name": "越权", "role": "office"},
         "/api/v1/applications/{application_id}/decision": {"decision": "approve", "comment": "越权"},
+        "/api/v1/meetings": {"kind": "semiannual"},
+        "/api/v1/surveys": {"year": 2026},
+        "/api/v1/surveys/{survey_id}/answer": {"ratings": {"q1": 5}},
     }
 
 
@@ -330,7 +338,7 @@ def test_unauthenticated_calls_answer_401(clients: Any, world: dict[str, Any], d
            "visit_id": world["visits"]["sh"], "bulletin_id": world["bulletins"]["all"],
            "application_id": world["applications"]["sh"], "node_id": "sc-shanghai",
            "user_id": world["users"]["subcenter_sh"], "unit_id": "criminal-investigation",
-           "notification_id": uuid.uuid4()}
+           "notification_id": uuid.uuid4(), "meeting_id": uuid.uuid4(), "survey_id": uuid.uuid4()}
     creates = _create_bodies(world)
     anonymous = clients()
     session_cookie = cookie_names(settings)["session"]
