@@ -14,7 +14,7 @@ from sqlalchemy import select
 from common import policy
 from common.bulletins.pages import read_form
 from common.errors import DomainError, InvalidField
-from common.i18n import gettext
+from common.i18n import N_, gettext
 from common.meetings import service, surveys
 from common.meetings.models import Meeting
 from common.models import Node, Unit
@@ -26,6 +26,7 @@ from common.web.htmx import redirect
 from common.web.templating import render
 
 BLANK_RESOLUTIONS = 3
+KIND_LABELS = {"semiannual": N_("Semiannual joint meeting"), "annual": N_("Annual summary meeting with enterprises")}
 
 
 def _office(request: Request) -> Principal:
@@ -60,7 +61,7 @@ def _list_context(request: Request, p: Principal, error: str = "") -> dict[str, 
         rows = session.scalars(service.meetings(p).limit(100)).all()
         year = utcnow().year
         survey = surveys.year_survey(session, year)
-        return {"meetings": rows, "kinds": service.KIND_TITLES, "error": error, "year": year,
+        return {"meetings": rows, "kinds": KIND_LABELS, "error": error, "year": year,
                 "survey": survey, "default_period": service.period_of("semiannual", utcnow().date())}
 
 
@@ -94,7 +95,7 @@ def _detail_context(request: Request, p: Principal, meeting_id: UUID, error: str
         meeting = service.get_meeting(session, p, meeting_id)
         out = service.meeting_out(session, meeting)
         context: dict[str, Any] = {"meeting": meeting, "out": out, "error": error, "owners": _owners(session),
-                                   "kinds": service.KIND_TITLES, "blank": BLANK_RESOLUTIONS,
+                                   "kinds": KIND_LABELS, "blank": BLANK_RESOLUTIONS,
                                    "saved": request.query_params.get("saved")}
         if meeting.kind == "annual":
             year = int(meeting.period[:4])

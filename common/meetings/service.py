@@ -177,7 +177,7 @@ def _resolutions(session: Session, value: Any, before: list[dict[str, Any]]) -> 
         try:
             due = date.fromisoformat(str(item.get("due")))
         except ValueError:
-            raise InvalidField(f"resolutions.{n}.due", N_("Enter a valid date")) from None
+            raise InvalidField(f"resolutions.{n}.due", N_("Enter a date as YYYY-MM-DD")) from None
         row = {"text": text.strip(), "owner_unit": None, "owner_node": None, "owner_user": None, key: str(owner_id),
                "due": due.isoformat()}
         if n < len(before) and before[n].get("task_id"):
@@ -195,7 +195,7 @@ def _held_at(value: Any) -> datetime | None:
         try:
             at = datetime.fromisoformat(str(value))
         except ValueError:
-            raise InvalidField("held_at", N_("Enter a valid date")) from None
+            raise InvalidField("held_at", N_("Enter a date as YYYY-MM-DD")) from None
     return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
 
 
