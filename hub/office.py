@@ -16,8 +16,9 @@ from common.federation.office import ADMIN_PAGE_HANDLERS, APPLICATION_OFFICE_HAN
 from common.federation.office_api import ApplicationOfficeController, NodeOfficeController, UnitOfficeController
 from common.identity.office import ACCOUNT_OFFICE_HANDLERS
 from common.identity.office_api import USER_API_HANDLERS
-from common.meetings.api import MeetingController, SurveyController, SurveyOfficeController
-from common.meetings.pages import MEETING_OFFICE_HANDLERS
+from common.meetings.api import SurveyController
+from common.meetings.office_api import MeetingController, SurveyOfficeController
+from common.meetings.office import MEETING_OFFICE_HANDLERS
 from common.notify.office import DELIVERY_API_HANDLERS, DELIVERY_PAGE_HANDLERS
 from common.visits.office import VISIT_OFFICE_HANDLERS
 from common.web.app import API_HANDLERS

@@ -1,5 +1,5 @@
-"""The JSON API of the joint meetings (the office's, mounted by the hub alone) and of the annual questionnaire
-(answered at every node by its workstation; made by the office at the hub)."""
+"""The JSON API of the annual questionnaire at every node (a workstation answers its own), and the request bodies
+of the meetings' API (common/meetings/office_api.py)."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,16 +7,14 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, Request, get, patch, post
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
 from msgspec import UNSET, Meta, UnsetType
 
-from common import policy
-from common.api.deps import Caller, LimitQ, OffsetQ
-from common.api.paging import page
+from common.api.deps import Caller
 from common.api.schemas import Body, Name, Short
 from common.meetings import service, surveys
-from common.meetings.models import Meeting
+
 
 Items = Annotated[list[Any], Meta(max_length=service.MAX_ITEMS)]
 Texts = Annotated[list[Annotated[str, Meta(max_length=200)]], Meta(max_length=service.MAX_ITEMS)]
@@ -65,47 +63,6 @@ class SurveyAnswerIn(Body):
     comment: Annotated[str, Meta(max_length=4000)] = ""
 
 
-def _resolved(data: dict[str, Any]) -> dict[str, Any]:
-    if "resolutions" in data:
-        data["resolutions"] = [{k: v for k, v in r.items() if v is not None} for r in data["resolutions"]]
-    return data
-
-
-class MeetingController(Controller):
-    """Joint meetings: the office's (leaders too), at the hub."""
-
-    path = "/api/v1/meetings"
-    tags = ["meetings"]
-
-    @get("/", sync_to_thread=True, summary="Joint meetings, newest first (office)")
-    def list_meetings(self, request: Request, principal: Caller, limit: LimitQ = 50, offset: OffsetQ = 0,
-                      kind: FromQuery[str | None] = None) -> dict[str, Any]:
-        with request.app.state.db.reads() as session:
-            stmt = service.meetings(principal)
-            if kind:
-                stmt = stmt.where(Meeting.kind == kind)
-            return page(session, stmt, limit, offset, lambda m: service.meeting_out(session, m))
-
-    @post("/", sync_to_thread=True, summary="Plan a meeting; its agenda is built from its period unless given")
-    def create_meeting(self, request: Request, principal: Caller, data: JSONBody[MeetingCreate]) -> dict[str, Any]:
-        policy.require_office(principal)
-        with request.app.state.db.transaction(actor=principal) as session:
-            return service.meeting_out(session, service.create_meeting(session, principal, _resolved(data.to_dict())))
-
-    @get("/{meeting_id:uuid}", sync_to_thread=True, summary="One meeting, with the open resolutions of earlier ones")
-    def get_meeting(self, request: Request, principal: Caller, meeting_id: FromPath[UUID]) -> dict[str, Any]:
-        with request.app.state.db.reads() as session:
-            return service.meeting_out(session, service.get_meeting(session, principal, meeting_id))
-
-    @patch("/{meeting_id:uuid}", sync_to_thread=True,
-           summary="Edit a meeting; status held makes each resolution a task (once)")
-    def update_meeting(self, request: Request, principal: Caller, meeting_id: FromPath[UUID],
-                       data: JSONBody[MeetingUpdate]) -> dict[str, Any]:
-        with request.app.state.db.transaction(actor=principal) as session:
-            meeting = service.update_meeting(session, principal, meeting_id, _resolved(data.to_dict()))
-            return service.meeting_out(session, meeting)
-
-
 class SurveyController(Controller):
     """The annual questionnaire as every node answers it: a workstation its own, the office all of them."""
 
@@ -130,17 +87,6 @@ class SurveyController(Controller):
                data: JSONBody[SurveyAnswerIn]) -> dict[str, Any]:
         with request.app.state.db.transaction(actor=principal) as session:
             return answer_out(surveys.answer_survey(session, principal, survey_id, data.ratings, data.comment))
-
-
-class SurveyOfficeController(SurveyController):
-    """At the hub: the office also makes and sends the year's questionnaire."""
-
-    @post("/", sync_to_thread=True, summary="Make and send the year's questionnaire to every workstation (office)")
-    def create_survey(self, request: Request, principal: Caller, data: JSONBody[SurveyCreate]) -> dict[str, Any]:
-        policy.require_office(principal)
-        with request.app.state.db.transaction(actor=principal) as session:
-            survey = surveys.create_survey(session, principal, data.year, data.title, list(data.questions) or None)
-            return surveys.summary(session, survey)
 
 
 def answer_out(answer: Any) -> dict[str, Any]:
