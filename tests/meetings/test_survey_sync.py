@@ -2,8 +2,11 @@
 the answer reaches the hub and shows in the annual meeting's summary; no node answers for another."""
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
+
+from litestar.testing import TestClient
 
 from common.clock import clock
 from common.errors import NotFound
@@ -11,6 +14,8 @@ from common.federation.service import add_node
 from common.meetings import surveys
 from common.meetings.models import Survey
 from sync.wire import Change, PushBatch
+from spoke.app import create_app as create_spoke_app
+from tests.conftest import CSRF_RE
 from tests.sync_support import Federation, rows
 from tests.sync.test_sync import _push, fed, hub_rows  # noqa: F401 - `fed` is the federation fixture
 
@@ -35,10 +40,26 @@ def test_a_workstation_answers_at_its_spoke_and_the_summary_shows_it(fed: Federa
     held = rows(ws.db, "survey_answer")
     assert [row["node_id"] for row in held.values()] == ["ws-demo-1"]  # only its own
 
-    head = ws.principal("workstation_1")
-    with ws.db.transaction(actor=head) as session:  # offline: nothing but the spoke's own database
-        surveys.answer_survey(session, head, survey_id, {"q1": 5, "q2": 4, "q3": 4, "q4": 3, "q5": 5}, "希望多开展法制宣传")
+    # On the spoke's own page, logged in offline (the hub out of reach).
+    app = create_spoke_app(ws.settings.with_overrides(cookie_secure=False))
+    app.state.hub_link = ws.link
+    with TestClient(app, base_url="http://ws-demo-1.test") as browser:
+        ws.link._down_until = time.monotonic() + 600  # noqa: SLF001
+        csrf = CSRF_RE.search(browser.get("/login").text).group(1)
+        browser.post("/login", data={"username": "workstation_1", "password": "lianfu-demo", "csrf_token": csrf,
+                                     "next": "/"})
+        listed = browser.get("/surveys")
+        assert listed.status_code == 200 and "2026年度警企联服满意度问卷" in listed.text and "尚未填写" in listed.text
+        form = browser.get(f"/surveys/{survey_id}")
+        assert form.status_code == 200 and 'name="q5"' in form.text
+        csrf = CSRF_RE.search(form.text).group(1)
+        answered = browser.post(f"/surveys/{survey_id}", data={
+            "q1": "5", "q2": "4", "q3": "4", "q4": "3", "q5": "5", "comment": "希望多开展法制宣传", "csrf_token": csrf},
+            follow_redirects=False)
+        assert answered.status_code == 303, answered.text
+        assert browser.get("/meetings").status_code == 403  # the office's, at the hub
     assert ws.queued() >= 1
+    ws.link._down_until = 0.0  # noqa: SLF001
     result = ws.sync()
     assert result.ok and result.rejected == [], result
     answered = _answers(fed)["ws-demo-1"]
