@@ -18,6 +18,7 @@ from common.meetings.models import Meeting
 from common.notify.service import Audience, Notice, notify
 from common.orm import utcnow
 from common.policy import Principal
+from common.service import audit_write
 
 KINDS = ("semiannual", "annual")
 STATUSES = ("planned", "held", "closed")
@@ -103,10 +104,11 @@ def build_agenda(session: Session, kind: str, period: str, now: datetime | None 
 
 
 def carried_resolutions(session: Session, meeting: Meeting) -> list[dict[str, Any]]:
-    """Every open resolution of the other meetings (its task not done): it stays on the agenda until it is."""
+    """Every open resolution of the earlier meetings (its task not done): it stays on the agenda until it is."""
+    earlier = select(Meeting.id).where(Meeting.id != meeting.id, Meeting.created_at <= meeting.created_at)
     tasks = session.scalars(select(Task).where(
         Task.source == "resolution", Task.status.in_(OPEN_TASK), Task.deleted_at.is_(None),
-        Task.meeting_id.is_not(None), Task.meeting_id != meeting.id).order_by(Task.due, Task.id)).all()
+        Task.meeting_id.in_(earlier)).order_by(Task.due, Task.id)).all()
     return [{"kind": "resolution", "title": t.title, "task_id": str(t.id), "meeting_id": str(t.meeting_id),
              "status": t.status, "due": t.due.isoformat() if t.due else None, **_owner_of(t)} for t in tasks]
 
@@ -217,6 +219,7 @@ def create_meeting(session: Session, p: Principal, data: dict[str, Any]) -> Meet
     meeting.resolutions = _resolutions(session, data.get("resolutions") or [], [])
     session.add(meeting)
     session.flush()
+    audit_write(session, p, "create", "meeting", meeting.id, {"kind": kind, "period": period})
     if data.get("status") and data["status"] != "planned":
         move(session, p, meeting, data["status"])
     return meeting
@@ -250,6 +253,9 @@ def update_meeting(session: Session, p: Principal, meeting_id: uuid.UUID, data: 
         if meeting.status != "planned" and resolutions != meeting.resolutions:
             raise Conflict(N_("The resolutions of a held meeting are its tasks now: change those instead."))
         meeting.resolutions = resolutions
+    changed = sorted(name for name in data if name != "status")
+    if changed:
+        audit_write(session, p, "update", "meeting", meeting.id, {"changed": changed})
     if data.get("status") and data["status"] != meeting.status:
         move(session, p, meeting, data["status"])
     return meeting
@@ -268,6 +274,8 @@ def move(session: Session, p: Principal, meeting: Meeting, status: str) -> None:
             meeting.held_at = utcnow()
         assign_resolutions(session, p, meeting)
     meeting.status = status
+    audit_write(session, p, f"meeting.{status}", "meeting", meeting.id,
+                {"tasks": [r.get("task_id") for r in meeting.resolutions]} if status == "held" else None)
 
 
 def _task_node(session: Session, row: dict[str, Any]) -> str:

@@ -16,6 +16,7 @@ from common.models import Node, Task
 from common.notify.service import Audience, Notice, notify
 from common.orm import utcnow
 from common.policy import Principal
+from common.service import audit_write
 
 RATINGS = (1, 2, 3, 4, 5)
 DEFAULT_QUESTIONS = (
@@ -47,6 +48,7 @@ def create_survey(session: Session, p: Principal, year: int, title: str = "",
     for node in stations:
         session.add(SurveyAnswer(survey_id=survey.id, title=survey.title, questions=survey.questions, node_id=node))
     session.flush()
+    audit_write(session, p, "survey.sent", "survey", survey.id, {"year": year, "nodes": list(stations)})
     if stations:
         notify(session, f"survey:{survey.id}:sent", Notice(kind="survey.sent", title=f"请填写：{survey.title}",
                                                           link=f"/surveys/{survey.id}"), Audience(nodes=tuple(stations)))
@@ -92,6 +94,7 @@ def answer_survey(session: Session, p: Principal, survey_id: uuid.UUID, ratings:
     answer.comment = (comment or "").strip()
     answer.answered_at = utcnow()
     answer.answered_by = p.user_id
+    audit_write(session, p, "survey.answered", "survey_answer", answer.id)
     return answer
 
 

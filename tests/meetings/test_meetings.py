@@ -120,6 +120,8 @@ def test_resolutions_become_tasks_once_and_stay_on_the_next_agenda_until_done(cl
     again = office.get(f"/api/v1/meetings/{following['id']}").json()
     assert {item["task_id"] for item in again["agenda"] if item["kind"] == "resolution"} == {str(tasks[1].id),
                                                                                                str(tasks[2].id)}
+    # Its own meeting does not carry it: only a later one does.
+    assert [i for i in office.get(f"/api/v1/meetings/{meeting['id']}").json()["agenda"] if i["kind"] == "resolution"] == []
     page = office.get(f"/meetings/{following['id']}")
     assert "上海分中心完成年度巡访" in page.text and "刑侦大队牵头清理超期案件" in page.text  # the year's resolutions
     assert office.patch(f"/api/v1/meetings/{meeting['id']}", json={"status": "closed"}).status_code == 200
