@@ -6,6 +6,7 @@ import re
 import uuid
 from datetime import date, datetime, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -198,7 +199,8 @@ def _held_at(value: Any) -> datetime | None:
             at = datetime.fromisoformat(str(value))
         except ValueError:
             raise InvalidField("held_at", N_("Enter a date as YYYY-MM-DD")) from None
-    return at if at.tzinfo else at.replace(tzinfo=timezone.utc)
+    # A time without a zone is Beijing time, as the pages show and take it (common/service.py parse_datetime).
+    return at if at.tzinfo else at.replace(tzinfo=ZoneInfo("Asia/Shanghai"))
 
 
 # --- the meeting's journey ----------------------------------------------------------------------------------------

@@ -173,3 +173,7 @@ def test_the_meeting_page_plans_edits_and_holds_a_meeting(clients: Any, db: Data
     assert meeting["resolutions"][0]["owner_node"] == "sc-shanghai" and meeting["resolutions"][0]["task_status"] == "open"
     page = office.get(path)
     assert "加强巡访" in page.text and "纪要正文" in page.text
+    # The time is Beijing time on the page, and stays so when the form is saved again.
+    office.post(path, data={"title": "2026年下半年联席会议", "held_at": "2026-12-20T09:30", "attendees": "", "minutes": ""})
+    assert office.get("/api/v1/meetings/" + path.rsplit("/", 1)[1]).json()["held_at"].startswith("2026-12-20T01:30")
+    assert 'value="2026-12-20T09:30"' in office.get(path).text
