@@ -12,7 +12,7 @@ from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
     Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport,
-    LastVisit, Node, NodeApplication, Notification, Person, Task, User, Visit, VisitMonth,
+    LastVisit, Node, NodeApplication, Notification, Person, SurveyAnswer, Task, User, Visit, VisitMonth,
 )
 
 
@@ -243,6 +243,7 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     AuditEntry: _audit_rule,
     Notification: _notification_rule,
     Task: _task_rule,
+    SurveyAnswer: lambda p: true() if p.is_office else _in_subtree(SurveyAnswer.node_id, p),
 }
 
 
@@ -316,6 +317,8 @@ WRITERS: dict[str, dict[str, frozenset[str]]] = {
     # Notices are written by the hub's own events (common/notify/service.py); their person only marks them read.
     "notification": {"create": frozenset(), "update": frozenset({"office", "liaison", "subcenter", "enterprise"}),
                      "delete": frozenset()},
+    # The office sends the questionnaire (a row per workstation); only the workstation answers it.
+    "survey_answer": {"create": frozenset({"office"}), "update": frozenset({"enterprise"}), "delete": frozenset()},
 }
 
 

@@ -157,6 +157,9 @@ RULES: dict[str, RowRules] = {
     "audit_entry": RowRules(),
     # Written by the hub's events; its person may only mark it read, at the hub or at their spoke.
     "notification": RowRules(editable=frozenset({"read_at"}), owner="user_id"),
+    # Made by the office when it sends the questionnaire; the workstation only answers it.
+    "survey_answer": RowRules(editable=frozenset({"ratings", "comment", "answered_at", "answered_by"}),
+                              sizes={"comment": v.MAX_NOTE, "ratings": 50, "questions": 50}),
 }
 
 

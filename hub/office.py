@@ -16,6 +16,9 @@ from common.federation.office import ADMIN_PAGE_HANDLERS, APPLICATION_OFFICE_HAN
 from common.federation.office_api import ApplicationOfficeController, NodeOfficeController, UnitOfficeController
 from common.identity.office import ACCOUNT_OFFICE_HANDLERS
 from common.identity.office_api import USER_API_HANDLERS
+from common.meetings.api import SurveyController
+from common.meetings.office_api import MeetingController, SurveyOfficeController
+from common.meetings.office import MEETING_OFFICE_HANDLERS
 from common.notify.office import DELIVERY_API_HANDLERS, DELIVERY_PAGE_HANDLERS
 from common.visits.office import VISIT_OFFICE_HANDLERS
 from common.inforeports.api import InfoReportController
@@ -31,14 +34,16 @@ OFFICE_HANDLERS: list[ControllerRouterHandler] = [
     *CASE_OFFICE_HANDLERS, *VISIT_OFFICE_HANDLERS, *APPLICATION_OFFICE_HANDLERS, *BULLETIN_OFFICE_HANDLERS,
     *AUDIT_PAGE_HANDLERS, *ACCOUNT_OFFICE_HANDLERS, *ADMIN_PAGE_HANDLERS, *DELIVERY_PAGE_HANDLERS, *JOB_PAGE_HANDLERS,
     *INFO_REPORT_OFFICE_HANDLERS, *TASK_OFFICE_HANDLERS, *KEY_PERSON_PAGE_HANDLERS,
+    *MEETING_OFFICE_HANDLERS,
 ]
 
 # The API of every node, each controller with the office's own writes on its paths where it has some.
 WITH_OFFICE_WRITES = {BulletinController: BulletinOfficeController, ApplicationController: ApplicationOfficeController,
                       NodeController: NodeOfficeController, UnitController: UnitOfficeController,
-                      InfoReportController: InfoReportOfficeController, TaskController: TaskOfficeController}
+                      InfoReportController: InfoReportOfficeController, TaskController: TaskOfficeController,
+                      SurveyController: SurveyOfficeController}
 HUB_API_HANDLERS: list[ControllerRouterHandler] = [
     *(WITH_OFFICE_WRITES.get(handler, handler) for handler in API_HANDLERS), *AUDIT_API_HANDLERS,
     *USER_API_HANDLERS, *DEADLINE_API_HANDLERS, *DELIVERY_API_HANDLERS,
-    KeyPersonController,
+    KeyPersonController, MeetingController,
 ]

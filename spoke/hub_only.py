@@ -21,6 +21,7 @@ DEADLINES = N_("Deadlines are set by the office at the hub.")
 INFO_REVIEW = N_("Risk information is reviewed by the office at the hub.")
 TASKS = N_("Tasks are given and decided by the office at the hub; answer yours here.")
 KEY_PERSONS = N_("The key-person register is kept by the police at the hub.")
+MEETINGS = N_("Joint meetings and the annual questionnaire are run by the office at the hub.")
 JOBS = N_("The hub's scheduled jobs and the messages it sends are looked after by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
@@ -97,6 +98,16 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("DELETE", "/api/v1/key-persons/{key_person_id:uuid}", KEY_PERSONS),
     ("POST", "/api/v1/key-persons/{key_person_id:uuid}/follow-ups", KEY_PERSONS),
     ("POST", "/api/v1/key-persons/{key_person_id:uuid}/reveal", KEY_PERSONS),
+    ("GET", "/meetings", MEETINGS),
+    ("POST", "/meetings", MEETINGS),
+    ("GET", "/meetings/{meeting_id:uuid}", MEETINGS),
+    ("POST", "/meetings/{meeting_id:uuid}", MEETINGS),
+    ("POST", "/surveys", MEETINGS),
+    ("GET", "/api/v1/meetings", MEETINGS),
+    ("POST", "/api/v1/meetings", MEETINGS),
+    ("GET", "/api/v1/meetings/{meeting_id:uuid}", MEETINGS),
+    ("PATCH", "/api/v1/meetings/{meeting_id:uuid}", MEETINGS),
+    ("POST", "/api/v1/surveys", MEETINGS),
 ]
 
 

@@ -12,7 +12,7 @@ from common import rules
 from common.errors import InvalidField
 from common.validation import check_json_size
 from common.models import (
-    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Notification, Person, Task,
+    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinReminder, Case, CaseEvent, Enterprise, InfoReport, NodeApplication, Notification, Person, SurveyAnswer, Task,
     Visit,
 )
 
@@ -156,6 +156,8 @@ ENTITIES: tuple[Entity, ...] = (
     Entity("bulletin_ack", BulletinAck, None, pull=False, append_only=True),
     # Written by the hub alone, held by the spoke of the person's node; a spoke sends back only that it was read.
     Entity("notification", Notification, "notification"),
+    # Made by the office at the hub for each workstation when the year's questionnaire is sent; answered there.
+    Entity("survey_answer", SurveyAnswer, "survey_answer"),
     # A node's own audit trail goes to the hub, where its chain can be verified; the hub's stays at the hub.
     Entity("audit_entry", AuditEntry, None, pull=False, append_only=True),
 )

@@ -36,6 +36,8 @@ ENTITY_PAGES = {
     "visit": "/visits/{id}",
     "bulletin": "/bulletins/{id}",
     "application": "/applications/{id}",
+    "meeting": "/meetings/{id}",
+    "survey": "/surveys/{id}",
 }
 
 ENTITY_LABELS = {
@@ -44,6 +46,7 @@ ENTITY_LABELS = {
     "user": N_("User account"), "attachment": N_("Attached file"), "setting": N_("Setting record"),
     "oauth": N_("Authorization"), "oauth_client": N_("Connected application"), "signing_key": N_("Signing key"),
     "roster": N_("Roster data"),
+    "meeting": N_("Meeting"), "survey": N_("Questionnaire"), "survey_answer": N_("Questionnaire answer"),
 }
 
 ACTION_LABELS = {
@@ -67,6 +70,8 @@ ACTION_LABELS = {
     "enrollment-code": N_("Enrollment code issued"),
     "bulletin.publish": N_("Bulletin published"), "bulletin.ack": N_("Bulletin acknowledged"),
     "bulletin.remind": N_("Acknowledgement reminder sent"),
+    "meeting.held": N_("Meeting held"), "meeting.closed": N_("Meeting closed"),
+    "survey.sent": N_("Questionnaire sent"), "survey.answered": N_("Questionnaire answered"),
     "person.revealed": N_("Personal data shown in full"),
     "account.setup_issued": N_("Setup link issued"), "account.setup_used": N_("Password set by setup link"),
     "account.disabled": N_("Account disabled"), "account.enabled": N_("Account enabled"),

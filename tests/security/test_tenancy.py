@@ -57,6 +57,7 @@ PATCH_BODY: dict[str, dict[str, Any]] = {
     "visits": {"findings": "越权"}, "bulletins": {"title": "越权"}, "applications": {"reason": "越权"},
     "nodes": {"name": "越权"}, "users": {"active": False}, "units": {"name": "越权"},
     "info-reports": {"title": "越权"}, "key-persons": {"notes": "越权"},
+    "meetings": {"minutes": "越权"},
 }
 HAS_DELETE = frozenset({"enterprises", "people", "visits", "bulletins"})
 # Actions on one row beyond GET/PATCH/DELETE: (method, suffix, body).
@@ -105,6 +106,10 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/key-persons/{key_person_id}"), ("PATCH", "/api/v1/key-persons/{key_person_id}"),
     ("DELETE", "/api/v1/key-persons/{key_person_id}"), ("POST", "/api/v1/key-persons/{key_person_id}/follow-ups"),
     ("POST", "/api/v1/key-persons/{key_person_id}/reveal"),
+    ("GET", "/api/v1/meetings"), ("POST", "/api/v1/meetings"),
+    ("GET", "/api/v1/meetings/{meeting_id}"), ("PATCH", "/api/v1/meetings/{meeting_id}"),
+    ("GET", "/api/v1/surveys"), ("POST", "/api/v1/surveys"),
+    ("GET", "/api/v1/surveys/{survey_id}"), ("POST", "/api/v1/surveys/{survey_id}/answer"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
@@ -338,6 +343,9 @@ def _create_bodies(world: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "/api/v1/key-persons": {"name": "越权"},
         "/api/v1/key-persons/{key_person_id}/follow-ups": {"text": "越权"},
         "/api/v1/key-persons/{key_person_id}/reveal": {"reason": "越权"},
+        "/api/v1/meetings": {"kind": "semiannual"},
+        "/api/v1/surveys": {"year": 2026},
+        "/api/v1/surveys/{survey_id}/answer": {"ratings": {"q1": 5}},
     }
 
 
@@ -349,7 +357,7 @@ def test_unauthenticated_calls_answer_401(clients: Any, world: dict[str, Any], d
            "application_id": world["applications"]["sh"], "node_id": "sc-shanghai",
            "user_id": world["users"]["subcenter_sh"], "unit_id": "criminal-investigation",
            "notification_id": uuid.uuid4(), "report_id": uuid.uuid4(), "task_id": uuid.uuid4(),
-           "key_person_id": uuid.uuid4()}
+           "key_person_id": uuid.uuid4(), "meeting_id": uuid.uuid4(), "survey_id": uuid.uuid4()}
     creates = _create_bodies(world)
     anonymous = clients()
     session_cookie = cookie_names(settings)["session"]

@@ -13,7 +13,7 @@ run once per statement (a batch COPY of thousands of rows is one statement); SQL
 that rebuilds `enterprise` or `visit` on SQLite (batch mode) must make its triggers again, as for those of 0002.
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0025
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from alembic import op
 
 
 revision = '0026'
-down_revision = '0023'
+down_revision = '0025'
 branch_labels = None
 depends_on = None
 
