@@ -16,6 +16,7 @@ from common.federation.office import ADMIN_PAGE_HANDLERS, APPLICATION_OFFICE_HAN
 from common.federation.office_api import ApplicationOfficeController, NodeOfficeController, UnitOfficeController
 from common.identity.office import ACCOUNT_OFFICE_HANDLERS
 from common.identity.office_api import USER_API_HANDLERS
+from common.reports.pages import REPORT_API_HANDLERS, REPORT_PAGE_HANDLERS
 from common.notify.office import DELIVERY_API_HANDLERS, DELIVERY_PAGE_HANDLERS
 from common.visits.office import VISIT_OFFICE_HANDLERS
 from common.web.app import API_HANDLERS
@@ -24,6 +25,7 @@ from hub.jobs_page import JOB_PAGE_HANDLERS
 OFFICE_HANDLERS: list[ControllerRouterHandler] = [
     *CASE_OFFICE_HANDLERS, *VISIT_OFFICE_HANDLERS, *APPLICATION_OFFICE_HANDLERS, *BULLETIN_OFFICE_HANDLERS,
     *AUDIT_PAGE_HANDLERS, *ACCOUNT_OFFICE_HANDLERS, *ADMIN_PAGE_HANDLERS, *DELIVERY_PAGE_HANDLERS, *JOB_PAGE_HANDLERS,
+    *REPORT_PAGE_HANDLERS,
 ]
 
 # The API of every node, each controller with the office's own writes on its paths where it has some.
@@ -32,4 +34,5 @@ WITH_OFFICE_WRITES = {BulletinController: BulletinOfficeController, ApplicationC
 HUB_API_HANDLERS: list[ControllerRouterHandler] = [
     *(WITH_OFFICE_WRITES.get(handler, handler) for handler in API_HANDLERS), *AUDIT_API_HANDLERS,
     *USER_API_HANDLERS, *DEADLINE_API_HANDLERS, *DELIVERY_API_HANDLERS,
+    *REPORT_API_HANDLERS,
 ]

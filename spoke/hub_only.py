@@ -18,6 +18,7 @@ ACCOUNTS = N_("Accounts are managed by the office at the hub.")
 UNITS = N_("Police units are managed by the office at the hub.")
 NODES = N_("Nodes are changed by the office at the hub.")
 DEADLINES = N_("Deadlines are set by the office at the hub.")
+REPORTS = N_("Reports are read by the office at the hub.")
 JOBS = N_("The hub's scheduled jobs and the messages it sends are looked after by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
@@ -70,6 +71,16 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("POST", "/api/v1/users", ACCOUNTS),
     ("GET", "/api/v1/users/{user_id:uuid}", ACCOUNTS),
     ("PATCH", "/api/v1/users/{user_id:uuid}", ACCOUNTS),
+    ("GET", "/reports", REPORTS),
+    ("GET", "/reports/{ref:str}", REPORTS),
+    ("POST", "/reports/compile", REPORTS),
+    ("POST", "/reports/{report_id:uuid}/edit", REPORTS),
+    ("POST", "/reports/{report_id:uuid}/bulletin", REPORTS),
+    ("GET", "/api/v1/reports", REPORTS),
+    ("POST", "/api/v1/reports", REPORTS),
+    ("GET", "/api/v1/reports/{report_id:uuid}", REPORTS),
+    ("PATCH", "/api/v1/reports/{report_id:uuid}", REPORTS),
+    ("POST", "/api/v1/reports/{report_id:uuid}/bulletin", REPORTS),
 ]
 
 

@@ -12,6 +12,7 @@ from common.identity.models import User
 from common.roster.models import Enterprise, Person, RosterImport
 from common.notify.models import Delivery, JobRun, Notification
 from common.tasks.models import Task
+from common.reports.models import Report
 from common.identity.models import AccountSetup, LoginChallenge, LoginThrottle, UserTotp
 from common.center.models import Setting
 from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
@@ -19,6 +20,6 @@ from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox,
 __all__ = [
     "AccountSetup", "Attachment", "Delivery", "JobRun", "Notification", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
     "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "LoginChallenge", "LoginThrottle",
-    "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "Task", "OAuthClient", "OAuthToken", "Person", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
+    "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "Task", "OAuthClient", "OAuthToken", "Person", "Report", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
     "Visit", "WebSession", "new_id", "utcnow",
 ]

@@ -56,6 +56,7 @@ PATCH_BODY: dict[str, dict[str, Any]] = {
     "enterprises": {"name": "越权改名有限公司"}, "people": {"position": "越权"}, "cases": {"title": "越权改标题"},
     "visits": {"findings": "越权"}, "bulletins": {"title": "越权"}, "applications": {"reason": "越权"},
     "nodes": {"name": "越权"}, "users": {"active": False}, "units": {"name": "越权"},
+    "reports": {"analysis": "越权"},
 }
 HAS_DELETE = frozenset({"enterprises", "people", "visits", "bulletins"})
 # Actions on one row beyond GET/PATCH/DELETE: (method, suffix, body).
@@ -95,6 +96,8 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/notifications"), ("POST", "/api/v1/notifications/{notification_id}/read"),
     ("GET", "/api/v1/settings/deadlines"), ("PUT", "/api/v1/settings/deadlines"),
     ("GET", "/api/v1/deliveries"),
+    ("GET", "/api/v1/reports"), ("POST", "/api/v1/reports"), ("GET", "/api/v1/reports/{report_id}"),
+    ("PATCH", "/api/v1/reports/{report_id}"), ("POST", "/api/v1/reports/{report_id}/bulletin"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of
@@ -330,7 +333,7 @@ def test_unauthenticated_calls_answer_401(clients: Any, world: dict[str, Any], d
            "visit_id": world["visits"]["sh"], "bulletin_id": world["bulletins"]["all"],
            "application_id": world["applications"]["sh"], "node_id": "sc-shanghai",
            "user_id": world["users"]["subcenter_sh"], "unit_id": "criminal-investigation",
-           "notification_id": uuid.uuid4()}
+           "notification_id": uuid.uuid4(), "report_id": uuid.uuid4()}
     creates = _create_bodies(world)
     anonymous = clients()
     session_cookie = cookie_names(settings)["session"]
