@@ -35,7 +35,13 @@ def html(report: Report, repeat: int = 1) -> str:
 
 
 def pdf(report: Report, repeat: int = 1) -> bytes:
+    import logging
+
     from weasyprint import HTML
+
+    # Its step-by-step progress lines cost time and tell an operator nothing; its warnings still show.
+    for name in ("weasyprint", "weasyprint.progress"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     return HTML(string=html(report, repeat), url_fetcher=_refuse_network).write_pdf()
 

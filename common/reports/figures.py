@@ -11,7 +11,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from common import i18n
@@ -122,10 +122,12 @@ def cases_opened(session: Session, start: datetime, end: datetime) -> dict[str, 
 STEP_KINDS = (K.DISPATCHED.value, K.SIGNED.value, K.REPORTED.value, K.RETURNED.value, K.EXTENSION_APPROVED.value)
 
 
-def unit_scorecard(session: Session, start: datetime, end: datetime, judged_at: datetime) -> list[dict[str, Any]]:
-    """Per unit, its dispatches made in [start, end): each judged as the case page times it — signed for by the
-    dispatch's `sign_by`, reported back by its `report_by` (or an approved extension's `until`); a step not done
-    counts late once its deadline is before `judged_at`, and is not judged while it still may be done in time."""
+EMPTY: dict[str, Any] = {"dispatched": 0, "sign_due": 0, "signed_on_time": 0, "sign_hours": None, "report_due": 0,
+                         "reported_on_time": 0, "returned": 0, "extensions": 0}
+
+
+def _tally_python(session: Session, start: datetime, end: datetime, judged_at: datetime) -> dict[str, dict[str, Any]]:
+    """Per unit, its dispatches of the period judged one by one (SQLite; PostgreSQL does the same in one query)."""
     dispatched = select(CaseEvent.case_id).where(CaseEvent.kind == K.DISPATCHED.value, CaseEvent.at >= start,
                                                  CaseEvent.at < end, CaseEvent.deleted_at.is_(None))
     events = session.execute(
@@ -133,9 +135,7 @@ def unit_scorecard(session: Session, start: datetime, end: datetime, judged_at: 
         .where(CaseEvent.case_id.in_(dispatched.scalar_subquery()), CaseEvent.kind.in_(STEP_KINDS),
                CaseEvent.deleted_at.is_(None), CaseEvent.unit.is_not(None))
         .order_by(CaseEvent.case_id, CaseEvent.at, CaseEvent.id)).all()
-    tally: dict[str, dict[str, Any]] = defaultdict(lambda: {
-        "dispatched": 0, "sign_due": 0, "signed_on_time": 0, "sign_hours": [], "report_due": 0, "reported_on_time": 0,
-        "returned": 0, "extensions": 0})
+    tally: dict[str, dict[str, Any]] = defaultdict(lambda: {**EMPTY, "sign_hours": []})
     streams: dict[tuple[Any, str], list[Any]] = defaultdict(list)
     for e in events:
         streams[(e.case_id, e.unit)].append(e)
@@ -169,18 +169,78 @@ def unit_scorecard(session: Session, start: datetime, end: datetime, judged_at: 
                     row[f"{key + 'ed' if key == 'sign' else 'reported'}_on_time"] += int(done <= due)
                 elif judged_at > due:
                     row[f"{key}_due"] += 1
+    for row in tally.values():
+        row["sign_hours"] = statistics.median(row["sign_hours"]) if row["sign_hours"] else None
+    return dict(tally)
+
+
+# The same judgement as `_tally_python`, in PostgreSQL: each dispatch of the period with the unit's events after it
+# on the case up to the unit's next dispatch there, then summed per unit. A quarter of a million dispatches in
+# seconds, where reading them all into Python would take most of a minute.
+_TALLY_SQL = text("""
+WITH d AS (
+  SELECT e.id, e.case_id, e.unit, e.at,
+         (e.details->>'sign_by')::timestamptz AS sign_by, (e.details->>'report_by')::timestamptz AS report_by,
+         lead(e.at) OVER w AS next_at, lead(e.id) OVER w AS next_id
+  FROM case_event e
+  WHERE e.kind = 'dispatched' AND e.deleted_at IS NULL AND e.unit IS NOT NULL
+    AND e.case_id IN (SELECT case_id FROM case_event WHERE kind = 'dispatched' AND at >= :start AND at < :end)
+  WINDOW w AS (PARTITION BY e.case_id, e.unit ORDER BY e.at, e.id)
+), j AS (
+  SELECT d.unit, d.at, d.sign_by,
+         min(x.at) FILTER (WHERE x.kind = 'signed') AS signed_at,
+         min(x.at) FILTER (WHERE x.kind = 'reported') AS reported_at,
+         count(x.id) FILTER (WHERE x.kind = 'returned') AS returned,
+         count(x.id) FILTER (WHERE x.kind = 'extension_approved') AS extensions,
+         coalesce((array_agg((x.details->>'until')::timestamptz ORDER BY x.at DESC, x.id DESC)
+                   FILTER (WHERE x.kind = 'extension_approved' AND x.details->>'until' IS NOT NULL))[1],
+                  d.report_by) AS report_by
+  FROM d LEFT JOIN case_event x
+    ON x.case_id = d.case_id AND x.unit = d.unit AND x.deleted_at IS NULL
+   AND x.kind IN ('signed', 'reported', 'returned', 'extension_approved')
+   AND (x.at, x.id) > (d.at, d.id) AND (d.next_at IS NULL OR (x.at, x.id) < (d.next_at, d.next_id))
+  WHERE d.at >= :start AND d.at < :end
+  GROUP BY d.id, d.unit, d.at, d.sign_by, d.report_by
+)
+SELECT unit, count(*) AS dispatched,
+       count(*) FILTER (WHERE sign_by IS NOT NULL AND (signed_at IS NOT NULL OR :judged > sign_by)) AS sign_due,
+       count(*) FILTER (WHERE sign_by IS NOT NULL AND signed_at <= sign_by) AS signed_on_time,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM signed_at - at) / 3600.0) AS sign_hours,
+       count(*) FILTER (WHERE report_by IS NOT NULL AND (reported_at IS NOT NULL OR :judged > report_by)) AS report_due,
+       count(*) FILTER (WHERE report_by IS NOT NULL AND reported_at <= report_by) AS reported_on_time,
+       sum(returned) AS returned, sum(extensions) AS extensions
+FROM j GROUP BY unit
+""")
+
+
+def _tally_postgresql(session: Session, start: datetime, end: datetime, judged_at: datetime) -> dict[str, dict[str, Any]]:
+    out = {}
+    for row in session.execute(_TALLY_SQL, {"start": start, "end": end, "judged": judged_at}).mappings():
+        out[row["unit"]] = {key: (int(row[key]) if key != "sign_hours" else
+                                  (float(row[key]) if row[key] is not None else None)) for key in EMPTY}
+    return out
+
+
+def unit_scorecard(session: Session, start: datetime, end: datetime, judged_at: datetime) -> list[dict[str, Any]]:
+    """Per unit, its dispatches made in [start, end): each judged as the case page times it — signed for by the
+    dispatch's `sign_by`, reported back by its `report_by` (or an approved extension's `until`); a step not done
+    counts late once its deadline is before `judged_at`, and is not judged while it still may be done in time."""
+    if session.get_bind().dialect.name == "postgresql":
+        tally = _tally_postgresql(session, start, end, judged_at)
+    else:
+        tally = _tally_python(session, start, end, judged_at)
     escalated = counts_by_unit(session, start, end)
     satisfaction = _satisfaction(session, start, end)
     names = dict(session.execute(select(Unit.id, Unit.name)).tuples().all())
     order = {u: i for i, u in enumerate(session.scalars(select(Unit.id).order_by(Unit.sort_order, Unit.id)))}
     out = []
     for unit in sorted(set(tally) | set(escalated), key=lambda u: (order.get(u, len(order)), u)):
-        row = tally[unit]
+        row = tally.get(unit) or dict(EMPTY)
         hours = row.pop("sign_hours")
         out.append({"unit": unit, "name": names.get(unit, unit), **row,
                     "sign_rate": _rate(row["signed_on_time"], row["sign_due"]),
                     "report_rate": _rate(row["reported_on_time"], row["report_due"]),
-                    "median_sign_hours": round(statistics.median(hours), 1) if hours else None,
+                    "median_sign_hours": round(hours, 1) if hours is not None else None,
                     "urged": escalated.get(unit, {}).get("urged", 0),
                     "supervised": escalated.get(unit, {}).get("supervised", 0),
                     "satisfaction": satisfaction.get(unit)})
