@@ -57,7 +57,7 @@ def as_json(report: Report, with_figures: bool = True) -> dict[str, Any]:
 
 # ── Pages ─────────────────────────────────────────────────────────────────────────────────────────────────────
 
-@get("/reports", include_in_schema=False, sync_to_thread=True)
+@get("/reports", include_in_schema=False, sync_to_thread=True, name="reports:list")
 def reports_page(request: Request) -> Response[str]:
     p = _reader(request)
     with request.app.state.db.reads() as session:

@@ -14,6 +14,7 @@ Prints one `name: value unit` line per figure.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -114,7 +115,7 @@ def bench(url: str, cases: int) -> None:
             assert session.scalar(select(func.count()).select_from(Case)) == cases
             events = session.scalar(select(func.count()).select_from(CaseEvent))
         print(f"reports_seed_events: {events} rows")
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with db.transaction() as session:
             report, made = service.compile_report(session, "quarterly", "2026-Q4",
                                                   datetime(2027, 1, 1, 0, 0, tzinfo=UTC))
@@ -123,6 +124,7 @@ def bench(url: str, cases: int) -> None:
             session.expunge(report)
         print(f"reports_quarterly_compile_{cases}_cases: {time.perf_counter() - started:.2f} s")
         print(f"reports_quarterly_dispatches_judged: {dispatched} dispatches")
+        print(f"reports_host_load: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         from weasyprint import HTML
 
         repeat, pages = 1, 0
@@ -130,9 +132,10 @@ def bench(url: str, cases: int) -> None:
             pages = len(HTML(string=documents.html(report, repeat)).render().pages)
             if pages < 20:
                 repeat = max(repeat + 1, int(repeat * 20 / max(pages, 1)))
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         pdf = documents.pdf(report, repeat)
         print(f"reports_pdf_{pages}_pages: {time.perf_counter() - started:.2f} s")
+        print(f"reports_pdf_{pages}_pages_cpu: {time.process_time() - cpu:.2f} s")
         print(f"reports_pdf_size: {len(pdf) // 1024} KiB")
     finally:
         db.dispose()

@@ -60,7 +60,7 @@ def test_the_page_draws_charts_over_tables(db: Database, world: dict[str, Any], 
     page = clients("office").get(f"/reports/{report_id}")
     assert page.status_code == 200
     assert 'id="report-data"' in page.text and "reports.js" in page.text and 'id="table-units"' in page.text
-    assert "htmx-indicator" in page.text
+    assert "htmx-indicator" in page.text and 'href="/reports" aria-current="page"' in page.text
     listing = clients("leader").get("/reports")
     assert listing.status_code == 200 and "2026-Q4 季度工作小结" in listing.text
     # Compiled from the page: the form answers with the report's page.
@@ -110,3 +110,40 @@ def test_liaison_officers_read_published_monthly_digests_only(db: Database, worl
         assert response.status_code == 403, (method, path, response.status_code)
     # Published stays published.
     assert office.patch(f"/api/v1/reports/{monthly}", json={"status": "draft"}).status_code == 409
+
+
+@pytest.mark.parametrize("db_kind", ["sqlite"])
+def test_a_spoke_refuses_every_report_path(settings: Any, db: Database, world: dict[str, Any], tmp_path: Any) -> None:
+    import time
+
+    from litestar.testing import TestClient
+
+    from spoke.app import create_app as create_spoke_app
+    from tests.conftest import CSRF_RE
+    from tests.sync_support import Federation
+
+    fed = Federation(settings, db, tmp_path / "spokes")
+    try:
+        sh = fed.enroll("sc-shanghai")
+        assert sh.sync().ok
+        app = create_spoke_app(sh.settings.with_overrides(cookie_secure=False))
+        app.state.hub_link = sh.link
+        with TestClient(app, base_url="http://sc-shanghai.test") as browser:
+            sh.link._down_until = time.monotonic() + 60  # noqa: SLF001 - log in offline, at the spoke itself
+            csrf = CSRF_RE.search(browser.get("/login").text).group(1)  # type: ignore[union-attr]
+            browser.post("/login", data={"username": "subcenter_sh", "password": "lianfu-demo", "csrf_token": csrf,
+                                         "next": "/"})
+            home = browser.get("/")
+            assert home.status_code == 200 and 'href="/reports"' not in home.text
+            headers = {"X-CSRF-Token": CSRF_RE.search(home.text).group(1)}  # type: ignore[union-attr]
+            some = uuid.uuid4()
+            for path in PATHS:
+                page = browser.get(path.format(id=some))
+                assert page.status_code == 403, (path, page.status_code)
+            for method, path, body in WRITES:
+                response = browser.request(method, path.format(id=some), json=body, headers=headers)
+                assert response.status_code == 403, (method, path, response.status_code)
+            api = browser.get("/api/v1/reports")
+            assert "中心节点" in api.json()["detail"]
+    finally:
+        fed.close()
