@@ -141,3 +141,22 @@ def test_the_quarterly_scorecard_is_what_the_cases_say(db: Database, settings: S
     with db.reads() as session:
         assert report.figures["cases"]["total"] == sum(
             1 for c in session.scalars(select(Case)) if START <= _when(c.created_at) < END)
+
+
+def test_the_half_years_figures_for_the_joint_meeting(db: Database, settings: Settings, world: dict[str, Any]) -> None:
+    from common.reports.service import compile_half_year
+
+    handled(db, world)
+    with db.reads() as session:
+        figures = compile_half_year(session, "2026-H2")
+        q3 = compile_half_year(session, "2026-H1")
+    assert [m["key"] for m in figures["risk_trend"]] == [f"2026-{m:02d}" for m in range(7, 13)]
+    units = {u["unit"]: u for u in figures["units"]}
+    assert units[XZ]["dispatched"] >= 3 and units[XZ]["returned"] == 1
+    totals = figures["totals"]
+    assert totals["dispatched"] == sum(u["dispatched"] for u in figures["units"])
+    assert totals["returned"] == sum(u["returned"] for u in figures["units"])
+    assert totals["overdue"] == sum(u["sign_due"] - u["signed_on_time"] + u["report_due"] - u["reported_on_time"]
+                                    for u in figures["units"])
+    # The first half holds only the dispatch of 29 June.
+    assert {u["unit"]: u["dispatched"] for u in q3["units"]} == {XZ: 1}
