@@ -1,4 +1,5 @@
-"""Reports of the routine cycle: monthly digests, quarterly scorecards, half-year and annual figures.
+"""Reports of the routine cycle: monthly digests, quarterly scorecards, half-year and annual figures; case events
+found by kind and time.
 
 Revision ID: 0024
 Revises: 0022
@@ -34,7 +35,11 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_report')),
     sa.UniqueConstraint('kind', 'period', name='uq_report_kind_period')
     )
+    with op.batch_alter_table('case_event', schema=None) as batch_op:
+        batch_op.create_index('ix_case_event_kind_at', ['kind', 'at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('case_event', schema=None) as batch_op:
+        batch_op.drop_index('ix_case_event_kind_at')
     op.drop_table('report')
