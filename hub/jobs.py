@@ -44,6 +44,14 @@ JOBS: dict[str, Job] = {job.name: job for job in (
         "common.notify.alerts:run"),
     Job("task_reminders", 86400.0, N_("Reminds owners of tasks due tomorrow and of overdue tasks, once each."),
         "common.tasks.reminders:run"),
+    Job("monthly-cycle", 3600.0, N_("On the 1st: each sub-center's and unit's collection task, last month's digest."),
+        "common.reports.cycle:monthly_cycle"),
+    Job("quarterly-cycle", 3600.0, N_("After a quarter: its scorecard as a draft and each unit's summary task."),
+        "common.reports.cycle:quarterly_cycle"),
+    Job("semiannual-cycle", 3600.0, N_("After a half year: its figures as a draft for the joint meeting."),
+        "common.reports.cycle:semiannual_cycle"),
+    Job("annual-cycle", 3600.0, N_("After a year: its figures as a draft for the annual summary."),
+        "common.reports.cycle:annual_cycle"),
 )}
 
 

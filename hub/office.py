@@ -19,6 +19,7 @@ from common.identity.office_api import USER_API_HANDLERS
 from common.meetings.api import SurveyController
 from common.meetings.office_api import MeetingController, SurveyOfficeController
 from common.meetings.office import MEETING_OFFICE_HANDLERS
+from common.reports.pages import REPORT_API_HANDLERS, REPORT_PAGE_HANDLERS
 from common.notify.office import DELIVERY_API_HANDLERS, DELIVERY_PAGE_HANDLERS
 from common.visits.office import VISIT_OFFICE_HANDLERS
 from common.inforeports.api import InfoReportController
@@ -35,6 +36,7 @@ OFFICE_HANDLERS: list[ControllerRouterHandler] = [
     *AUDIT_PAGE_HANDLERS, *ACCOUNT_OFFICE_HANDLERS, *ADMIN_PAGE_HANDLERS, *DELIVERY_PAGE_HANDLERS, *JOB_PAGE_HANDLERS,
     *INFO_REPORT_OFFICE_HANDLERS, *TASK_OFFICE_HANDLERS, *KEY_PERSON_PAGE_HANDLERS,
     *MEETING_OFFICE_HANDLERS,
+    *REPORT_PAGE_HANDLERS,
 ]
 
 # The API of every node, each controller with the office's own writes on its paths where it has some.
@@ -46,4 +48,5 @@ HUB_API_HANDLERS: list[ControllerRouterHandler] = [
     *(WITH_OFFICE_WRITES.get(handler, handler) for handler in API_HANDLERS), *AUDIT_API_HANDLERS,
     *USER_API_HANDLERS, *DEADLINE_API_HANDLERS, *DELIVERY_API_HANDLERS,
     KeyPersonController, MeetingController,
+    *REPORT_API_HANDLERS,
 ]

@@ -301,9 +301,11 @@ def seed_demo(session: Session, enterprises: int, seed: int = 20200812) -> dict[
     visits = seed_visits(session, sample, users, rng)
     made_cases = seed_cases(session, sample, users, rng, min(36, max(6, enterprises // 10)))
     seed_notices(session, users)
+    from common.reports.demo import seed_month
+    month = seed_month(session, datetime.now(timezone.utc), rng)
     # Fresh statistics, so the query planner knows how the bulk-loaded rows spread over nodes and filters.
     session.execute(text("ANALYZE"))
     audit.record(session, "hub", "seed-demo", actor="lianfu", entity_type="roster",
-                 detail={"enterprises": enterprises, "visits": visits, "cases": made_cases})
-    return {"enterprises": enterprises, "visits": visits, "cases": made_cases, "accounts": len(users)}
+                 detail={"enterprises": enterprises, "visits": visits, "cases": made_cases, **month})
+    return {"enterprises": enterprises, "visits": visits, "cases": made_cases, "accounts": len(users), **month}
 

@@ -22,6 +22,7 @@ INFO_REVIEW = N_("Risk information is reviewed by the office at the hub.")
 TASKS = N_("Tasks are given and decided by the office at the hub; answer yours here.")
 KEY_PERSONS = N_("The key-person register is kept by the police at the hub.")
 MEETINGS = N_("Joint meetings and the annual questionnaire are run by the office at the hub.")
+REPORTS = N_("Reports are read by the office at the hub.")
 JOBS = N_("The hub's scheduled jobs and the messages it sends are looked after by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
@@ -108,6 +109,16 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("GET", "/api/v1/meetings/{meeting_id:uuid}", MEETINGS),
     ("PATCH", "/api/v1/meetings/{meeting_id:uuid}", MEETINGS),
     ("POST", "/api/v1/surveys", MEETINGS),
+    ("GET", "/reports", REPORTS),
+    ("GET", "/reports/{ref:str}", REPORTS),
+    ("POST", "/reports/compile", REPORTS),
+    ("POST", "/reports/{report_id:uuid}/edit", REPORTS),
+    ("POST", "/reports/{report_id:uuid}/bulletin", REPORTS),
+    ("GET", "/api/v1/reports", REPORTS),
+    ("POST", "/api/v1/reports", REPORTS),
+    ("GET", "/api/v1/reports/{report_id:uuid}", REPORTS),
+    ("PATCH", "/api/v1/reports/{report_id:uuid}", REPORTS),
+    ("POST", "/api/v1/reports/{report_id:uuid}/bulletin", REPORTS),
 ]
 
 

@@ -1,10 +1,14 @@
 #!/bin/sh
 # Install what the suite drives for real when it is missing: Debian's Chromium (with CJK fonts, so
-# screenshots show Chinese) and PostgreSQL 15 server binaries. Only root can install; others get told.
+# screenshots show Chinese), PostgreSQL 15 server binaries and poppler-utils (the reports' PDFs read back). Only root can install; others get told.
 set -eu
 need=""
 [ -x /usr/bin/chromium ] || need="$need chromium"
 fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need="$need fonts-noto-cjk"
+# The reports' PDFs are read back with pdftotext and pdffonts.
+command -v pdftotext >/dev/null 2>&1 || need="$need poppler-utils"
+# WeasyPrint draws the PDFs with Pango.
+ldconfig -p 2>/dev/null | grep -q "libpango-1.0" || need="$need libpango-1.0-0 libpangoft2-1.0-0"
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need="$need postgresql"
 fi

@@ -35,6 +35,8 @@ class CaseEvent(Base, Synced, Pushed):
     """One step of a case's handling; never edited, so timelines from two nodes merge by union."""
 
     __tablename__ = "case_event"
+    # The period's events of a kind (the reports' dispatches, 催办 and 督办, call-backs) without reading every event.
+    __table_args__ = (Index("ix_case_event_kind_at", "kind", "at"),)
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))

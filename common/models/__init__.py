@@ -14,6 +14,7 @@ from common.notify.models import Delivery, JobRun, Notification
 from common.tasks.models import Task
 from common.keypersons.models import KeyPerson, KeyPersonFollowUp
 from common.meetings.models import Meeting, Survey, SurveyAnswer
+from common.reports.models import Report
 from common.identity.models import AccountSetup, LoginChallenge, LoginThrottle, UserTotp
 from common.center.models import Setting
 from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
@@ -21,6 +22,6 @@ from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox,
 __all__ = [
     "AccountSetup", "Attachment", "Delivery", "JobRun", "Notification", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
     "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "KeyPerson", "KeyPersonFollowUp", "LastVisit", "LoginChallenge", "LoginThrottle",
-    "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "Task", "Meeting", "Survey", "SurveyAnswer", "OAuthClient", "OAuthToken", "Person", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
+    "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "Task", "Meeting", "Survey", "SurveyAnswer", "OAuthClient", "OAuthToken", "Person", "Report", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
     "Visit", "VisitMonth", "WebSession", "new_id", "utcnow",
 ]

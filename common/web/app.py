@@ -81,7 +81,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
                         *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *ROSTER_EXPORT_HANDLERS, *CASE_EXPORT_HANDLERS,
                         *VISIT_EXPORT_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS,
                         *NOTIFICATION_PAGE_HANDLERS, *INFO_REPORT_PAGE_HANDLERS, *TASK_PAGE_HANDLERS,
-                        *NOTIFICATION_PAGE_HANDLERS, *SURVEY_PAGE_HANDLERS,
+                        *SURVEY_PAGE_HANDLERS,
                         *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.

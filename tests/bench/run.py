@@ -10,6 +10,9 @@ and /people.xlsx of the same SQLite roster, seconds and peak memory.
 Sync's figures (`--only sync`, or after the others): tests/bench/sync_bench.py — a real hub server and real
 spokes; initial pull, push, no-op rounds as the hub grows, 100 changes both ways, many spokes at one hub.
 `--sync-args "..."` passes options to it (see `python tests/bench/sync_bench.py --help`).
+
+The reports' figures (`--only reports`, by hand: its seed of 1,000,000 cases takes minutes):
+tests/bench/reports_bench.py — a quarterly scorecard compiled on a PostgreSQL hub, and a 20-page PDF.
 """
 from __future__ import annotations
 
@@ -121,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--enterprises", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--only", choices=["sqlite", "postgresql", "sync", "export"], default=None)
+    parser.add_argument("--only", choices=["sqlite", "postgresql", "sync", "export", "reports"], default=None)
     parser.add_argument("--sync-args", default="", help="options for the sync benchmarks, e.g. \"--sync-hub sqlite\"")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lianfu-bench-"))
@@ -151,6 +154,10 @@ def main() -> None:
         import sync_bench
 
         sync_bench.main(shlex.split(args.sync_args))
+    if args.only == "reports":
+        import reports_bench
+
+        reports_bench.main([])
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ PATCH_BODY: dict[str, dict[str, Any]] = {
     "nodes": {"name": "越权"}, "users": {"active": False}, "units": {"name": "越权"},
     "info-reports": {"title": "越权"}, "key-persons": {"notes": "越权"},
     "meetings": {"minutes": "越权"},
+    "reports": {"analysis": "越权"},
 }
 HAS_DELETE = frozenset({"enterprises", "people", "visits", "bulletins"})
 # Actions on one row beyond GET/PATCH/DELETE: (method, suffix, body).
@@ -110,6 +111,8 @@ ROUTES: list[tuple[str, str]] = [
     ("GET", "/api/v1/meetings/{meeting_id}"), ("PATCH", "/api/v1/meetings/{meeting_id}"),
     ("GET", "/api/v1/surveys"), ("POST", "/api/v1/surveys"),
     ("GET", "/api/v1/surveys/{survey_id}"), ("POST", "/api/v1/surveys/{survey_id}/answer"),
+    ("GET", "/api/v1/reports"), ("POST", "/api/v1/reports"), ("GET", "/api/v1/reports/{report_id}"),
+    ("PATCH", "/api/v1/reports/{report_id}"), ("POST", "/api/v1/reports/{report_id}/bulletin"),
 ]
 
 # Tables whose row counts a refused request must leave alone (the audit trail, login sessions and the counters of

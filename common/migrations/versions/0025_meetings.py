@@ -2,7 +2,7 @@
 workstation that syncs to and from its spoke (sync marks kept by triggers, as revision 0010 makes them).
 
 Revision ID: 0025
-Revises: 0023
+Revises: 0024
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision = '0025'
-down_revision = '0023'
+down_revision = '0024'
 branch_labels = None
 depends_on = None
 
