@@ -28,14 +28,13 @@ def seed_month(session: Session, now: datetime, rng: random.Random, count: int =
         enterprises = session.execute(select(Enterprise.id, Enterprise.node_id).where(Enterprise.deleted_at.is_(None))
                                       .order_by(Enterprise.id).limit(300)).all()
         span = (end - start).total_seconds()
-        adopted = {"status": "adopted"} if hasattr(InfoReport, "status") else {}
         for _ in range(count if enterprises else 0):
             enterprise_id, node_id = rng.choice(enterprises)
             category, title = rng.choice(RISKS)
             at = start + timedelta(seconds=rng.uniform(0, span))
             session.add(InfoReport(id=new_id(), title=title, body=f"{title}，请关注。", category=category,
                                    risk_level=rng.choice(LEVELS), enterprise_id=enterprise_id, node_id=node_id,
-                                   created_at=at, updated_at=at, **adopted))
+                                   created_at=at, updated_at=at, status="adopted"))
             made += 1
         session.flush()
     report, _ = service.compile_report(session, "monthly", period, now)

@@ -59,17 +59,14 @@ def _parse(value: Any) -> datetime | None:
 
 def adopted_reports(session: Session, start: datetime, end: datetime) -> list[tuple[str, str, str, str]]:
     """(region, industry, category, severity) of each adopted risk report made in [start, end)."""
-    region = getattr(InfoReport, "region_code", None)
-    industry = getattr(InfoReport, "industry", None)
-    severity = getattr(InfoReport, "severity", None)
-    columns = [func.coalesce(region, Enterprise.region_code) if region is not None else Enterprise.region_code,
-               func.coalesce(industry, Enterprise.industry) if industry is not None else Enterprise.industry,
-               InfoReport.category, severity if severity is not None else InfoReport.risk_level]
+    # A report names its region and industry, or leaves them to its enterprise's. Its severity is kept in the
+    # risk_level column (InfoReport.severity is a plain property over it).
+    columns = [func.coalesce(func.nullif(InfoReport.region_code, ""), Enterprise.region_code),
+               func.coalesce(func.nullif(InfoReport.industry, ""), Enterprise.industry),
+               InfoReport.category, InfoReport.risk_level]
     stmt = (select(*columns).select_from(InfoReport).outerjoin(Enterprise, Enterprise.id == InfoReport.enterprise_id)
-            .where(InfoReport.created_at >= start, InfoReport.created_at < end, InfoReport.deleted_at.is_(None)))
-    status = getattr(InfoReport, "status", None)
-    if status is not None:
-        stmt = stmt.where(status == "adopted")
+            .where(InfoReport.created_at >= start, InfoReport.created_at < end, InfoReport.deleted_at.is_(None),
+                   InfoReport.status == "adopted"))
     return [(r or "", i or "", c or "other", s or "") for r, i, c, s in session.execute(stmt)]
 
 
