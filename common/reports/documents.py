@@ -4,6 +4,7 @@ an Excel workbook."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 from common import i18n
@@ -14,6 +15,9 @@ from common.web.templating import environment
 
 CENTER = "启东市警企联动服务中心"
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# The PDF's style sheet: a file beside this module, as no page of ours carries a <style> element.
+PDF_CSS = Path(__file__).with_name("pdf.css")
 
 
 def _zh(msgid: str) -> str:
@@ -37,13 +41,13 @@ def html(report: Report, repeat: int = 1) -> str:
 def pdf(report: Report, repeat: int = 1) -> bytes:
     import logging
 
-    from weasyprint import HTML
+    from weasyprint import CSS, HTML
 
     # Its step-by-step progress lines cost time and tell an operator nothing; its warnings still show.
     for name in ("weasyprint", "weasyprint.progress"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
-    return HTML(string=html(report, repeat), url_fetcher=_refuse_network).write_pdf()
+    return HTML(string=html(report, repeat), url_fetcher=_refuse_network).write_pdf(stylesheets=[CSS(filename=str(PDF_CSS))])
 
 
 def workbook(report: Report) -> bytes:
