@@ -50,7 +50,7 @@ def _other_levels() -> Any:
 def overdue(session: Session, p: Principal, limit: int = 20, now: datetime | None = None) -> tuple[list[DueVisit], int]:
     """The enterprises in `p`'s scope due a visit, riskiest and longest-waiting first, and how many there are.
 
-    Read from `last_visit` (revision 0022), whose index holds each risk level's enterprises never visited first (by
+    Read from `last_visit` (revision 0026), whose index holds each risk level's enterprises never visited first (by
     name), then by last visit: each level's never visited and overdue are one index range, the list those ranges
     read in turn until the page is full, the count their index entries. Someone who sees no visits (a liaison) sees
     every enterprise as never visited.

@@ -1,4 +1,4 @@
-"""The visit plan's own table (`last_visit`, revision 0022) follows the roster and the visits whatever writes them —
+"""The visit plan's own table (`last_visit`, revision 0026) follows the roster and the visits whatever writes them —
 the pages, sync's bulk writes, a removal for good — and the plan read from it is the plan worked out from both."""
 from __future__ import annotations
 
