@@ -60,6 +60,7 @@ def overdue(session: Session, p: Principal, limit: int = 20, now: datetime | Non
     scope = policy.visible(LastVisit, p)
     visits_seen = policy.sees_visits(p)
     last = LastVisit.visited_at if visits_seen else null()
+    order = (LastVisit.visited_at, LastVisit.name) if visits_seen else (LastVisit.name,)
     ranges = [and_(level, waiting) for level, before in _levels(cadence, now)
               for waiting in ((LastVisit.visited_at.is_(None), LastVisit.visited_at < before) if visits_seen else (true(),))]
     counts = [select(func.count()).select_from(LastVisit).where(scope, r).scalar_subquery() for r in ranges]
@@ -70,7 +71,7 @@ def overdue(session: Session, p: Principal, limit: int = 20, now: datetime | Non
             break
         stmt = (select(Enterprise, last).join(LastVisit, LastVisit.enterprise_id == Enterprise.id)
                 .where(scope, waiting, policy.visible(Enterprise, p))
-                .order_by(LastVisit.visited_at, LastVisit.name).limit(limit - len(rows)))
+                .order_by(*order).limit(limit - len(rows)))
         rows += session.execute(stmt).all()
     return [_due(row[0], row[1], cadence, now) for row in rows], total
 
