@@ -158,7 +158,7 @@ def cases_by_category(session: Session, p: Principal, dialect: str, now: datetim
 def visits_by_subcenter(session: Session, p: Principal, dialect: str, now: datetime, language: str) -> MonthTable:
     """Visits per month, each counted for the sub-center whose subtree holds it (a workstation's go to its parent).
 
-    Read from the counts per node and month the database keeps beside the visits (`visit_month`, revision 0025),
+    Read from the counts per node and month the database keeps beside the visits (`visit_month`, revision 0029),
     not from a year of visits; their months are `month_of`'s."""
     months, _, _ = month_window(now)
     stmt = (policy.scoped(VisitMonth, p).where(VisitMonth.month.in_(months))

@@ -12,7 +12,7 @@ target_metadata = Base.metadata
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """Leave the dialect-specific search structures of migrations 0002, 0013 and 0023 out of autogenerate's
+    """Leave the dialect-specific search structures of migrations 0002, 0013 and 0027 out of autogenerate's
     comparison."""
     if type_ == "table" and name and (name.startswith("enterprise_fts") or name in ("enterprise_search", "person_search")):
         return False

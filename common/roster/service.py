@@ -259,7 +259,7 @@ def people_query(p: Principal, dialect: str, q: str | None = None, enterprise_id
     number: a yes or no the police roles may have); the API and the export both use it.
 
     On PostgreSQL a name of three characters or more is looked up in the trigram index of person_search (revision
-    0023), the number in person's own index: one set of ids, so neither is a scan of every person.
+    0027), the number in person's own index: one set of ids, so neither is a scan of every person.
     """
     stmt = policy.scoped(Person, p)
     if enterprise_id:
@@ -286,7 +286,7 @@ CREDIT_CODE_PREFIX = re.compile(r"[0-9A-Za-z]{2,18}")
 
 # PostgreSQL: the trigram indexes are on enterprise_search, kept beside the roster by triggers (revision 0013).
 SEARCH = table("enterprise_search", column("id", Uuid()), column("name", String()), column("name_pinyin", String()))
-# And of people's names, on person_search (revision 0023).
+# And of people's names, on person_search (revision 0027).
 PERSON_SEARCH = table("person_search", column("id", Uuid()), column("name", String()))
 
 

@@ -36,7 +36,7 @@ class LastVisit(Base):
     """Each live enterprise's last visit, beside what decides when the next one is due (its risk level) and whose
     plan it is on (its node): the visit plan reads it through its indexes rather than every enterprise and visit.
 
-    Kept by the database's triggers on `enterprise` and `visit` (revision 0022), never written by the app; local to
+    Kept by the database's triggers on `enterprise` and `visit` (revision 0026), never written by the app; local to
     each node (an enterprise's visits move with it, so its node sees them all). Never synced.
     """
 
@@ -56,7 +56,7 @@ class VisitMonth(Base):
     """How many live visits each node logged in each month (Beijing time, `YYYY-MM`): the statistics page's visits
     by sub-center read these few rows instead of counting a year of visits.
 
-    Kept by the database's triggers on `visit` (revision 0025), never written by the app; local to each node.
+    Kept by the database's triggers on `visit` (revision 0029), never written by the app; local to each node.
     """
 
     __tablename__ = "visit_month"

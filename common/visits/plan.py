@@ -50,7 +50,7 @@ def _other_levels() -> Any:
 def overdue(session: Session, p: Principal, limit: int = 20, now: datetime | None = None) -> tuple[list[DueVisit], int]:
     """The enterprises in `p`'s scope due a visit, riskiest and longest-waiting first, and how many there are.
 
-    Read from `last_visit` (revision 0022), whose index holds each risk level's enterprises never visited first (by
+    Read from `last_visit` (revision 0026), whose index holds each risk level's enterprises never visited first (by
     name), then by last visit: each level's never visited and overdue are one index range, the list those ranges
     read in turn until the page is full, the count their index entries. Someone who sees no visits (a liaison) sees
     every enterprise as never visited.
@@ -60,6 +60,7 @@ def overdue(session: Session, p: Principal, limit: int = 20, now: datetime | Non
     scope = policy.visible(LastVisit, p)
     visits_seen = policy.sees_visits(p)
     last = LastVisit.visited_at if visits_seen else null()
+    order = (LastVisit.visited_at, LastVisit.name) if visits_seen else (LastVisit.name,)
     ranges = [and_(level, waiting) for level, before in _levels(cadence, now)
               for waiting in ((LastVisit.visited_at.is_(None), LastVisit.visited_at < before) if visits_seen else (true(),))]
     counts = [select(func.count()).select_from(LastVisit).where(scope, r).scalar_subquery() for r in ranges]
@@ -70,7 +71,7 @@ def overdue(session: Session, p: Principal, limit: int = 20, now: datetime | Non
             break
         stmt = (select(Enterprise, last).join(LastVisit, LastVisit.enterprise_id == Enterprise.id)
                 .where(scope, waiting, policy.visible(Enterprise, p))
-                .order_by(LastVisit.visited_at, LastVisit.name).limit(limit - len(rows)))
+                .order_by(*order).limit(limit - len(rows)))
         rows += session.execute(stmt).all()
     return [_due(row[0], row[1], cadence, now) for row in rows], total
 

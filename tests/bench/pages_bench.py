@@ -17,6 +17,7 @@ import logging
 import statistics
 import sys
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -149,18 +150,23 @@ def measure(url: str, data_dir: Path, rounds: int, only: list[str] | None) -> li
     return table
 
 
+def _pad(text: str, width: int) -> str:
+    """`text` left-aligned in `width` columns of a terminal, where a Chinese character takes two."""
+    return text + " " * max(0, width - sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text))
+
+
 def report(table: list[dict[str, Any]]) -> None:
     for row in table:
         print(f"pages_{row['name']}_p50: {row['p50']:.1f} ms")
         print(f"pages_{row['name']}_p95: {row['p95']:.1f} ms")
         print(f"pages_{row['name']}_queries: {row['queries']} queries/request")
         print(f"pages_{row['name']}_p95_to_healthz: {row['ratio']:.0f} x")
-    width = max(len(row["path"]) for row in table)
+    width = max(len(_pad(row["path"], 0)) for row in table)
     print()
-    print(f"{'page':<26} {'path':<{width}} {'as':<13} {'p50 ms':>7} {'p95 ms':>7} {'SQL':>4} {'p95/healthz':>12}")
+    print(f"{'page':<26} {_pad('path', width)} {'as':<13} {'p50 ms':>7} {'p95 ms':>7} {'SQL':>4} {'p95/healthz':>12}")
     for row in table:
         over = "  over" if row["name"] != BASELINE and row["p95"] > TARGET_MS else ""
-        print(f"{row['name']:<26} {row['path']:<{width}} {row['account']:<13} {row['p50']:>7.1f} {row['p95']:>7.1f} "
+        print(f"{row['name']:<26} {_pad(row['path'], width)} {row['account']:<13} {row['p50']:>7.1f} {row['p95']:>7.1f} "
               f"{row['queries']:>4} {row['ratio']:>11.0f}x{over}")
 
 

@@ -294,7 +294,7 @@ def test_the_search_index_beside_the_roster_follows_names_and_only_names(clients
 
 
 def test_people_are_found_by_the_name_they_have_now(clients: Any, world: dict[str, Any]) -> None:
-    """A whole name is looked up in person_search at PostgreSQL (revision 0023), kept by triggers: a person is found
+    """A whole name is looked up in person_search at PostgreSQL (revision 0027), kept by triggers: a person is found
     under a new name and not the old one, and not at all once removed; a fragment shorter than three characters
     takes the scanning path and finds the same."""
     office = clients("office")

@@ -1,4 +1,4 @@
-"""The counts of visits per node and month (`visit_month`, revision 0025) follow every write of the visits — the
+"""The counts of visits per node and month (`visit_month`, revision 0029) follow every write of the visits — the
 pages, a move of an enterprise's file, sync's bulk writes, a removal for good — and the statistics read them."""
 from __future__ import annotations
 

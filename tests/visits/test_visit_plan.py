@@ -1,4 +1,4 @@
-"""The visit plan's own table (`last_visit`, revision 0022) follows the roster and the visits whatever writes them —
+"""The visit plan's own table (`last_visit`, revision 0026) follows the roster and the visits whatever writes them —
 the pages, sync's bulk writes, a removal for good — and the plan read from it is the plan worked out from both."""
 from __future__ import annotations
 
@@ -134,3 +134,9 @@ def test_the_plan_is_the_plan_worked_out_from_the_roster_and_the_visits(clients:
     assert by_name["高风险逾期"].overdue_days == 15 and by_name["高风险从未巡访甲"].last_visit is None
     assert "高风险近访" not in by_name and "低风险近访" not in by_name and "未知风险近访" not in by_name
     assert [d.enterprise.name for d in due][-1] == "未知风险逾期"
+    # A liaison sees no visits: the enterprises of its cases are all never visited, by name within their level.
+    with db.reads() as session:
+        due, total = plan.overdue(session, principals["liaison_xz"], limit=100, now=now)
+    assert due and total == len(due) and all(d.last_visit is None for d in due)
+    assert [d.enterprise.name for d in due] == [e.name for e in sorted(
+        (d.enterprise for d in due), key=lambda e: (plan.RISK_ORDER.get(e.risk_level, 3), e.name))]

@@ -6,7 +6,7 @@ this table it is a few hundred rows. A month is the month in Beijing time, as th
 (common/dashboard/stats.py: month_of).
 
 The triggers count a visit while it is live (not removed): made, removed or put back, moved to another node or
-another month. A row whose count falls to nought stays, counting nought. As for revision 0022, a later migration
+another month. A row whose count falls to nought stays, counting nought. As for revision 0026, a later migration
 that rebuilds `visit` on SQLite must make its triggers again.
 
 Revision ID: 0029
