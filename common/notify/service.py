@@ -22,6 +22,8 @@ from common.notify.models import Delivery, Notification
 from common.orm import new_id, utcnow
 
 CHANNELS = ("inbox", "email", "wecom")
+# A session's info key: False where writes are not final (a spoke, set by sync.capture), so nothing is told there.
+TELLS = "tells"
 HUB_NODE = "hub"
 
 # What a group message may never carry (Art. 19's WeChat group is seen by many): ID numbers and mobile numbers are
@@ -104,7 +106,7 @@ def notify(session: Session, event_key: str, notice: Notice, audience: Audience,
     """Tell `audience` of `notice` through `channels`, in the session's transaction; the number of people told in
     their inbox. `event_key` names the event (e.g. "case:<id>:dispatched:<event id>"): telling it again does
     nothing. Does nothing at a spoke."""
-    if session.info.get("outbox"):
+    if not session.info.get(TELLS, True):
         return 0
     wanted = set(channels)
     people = recipients(session, audience)

@@ -26,7 +26,7 @@ from common.i18n import N_
 from common.models import RosterImport
 from common.orm import utcnow
 from common.policy import Principal
-from common.roster import imports
+from common.roster import imports, workbook
 from common.rules import POLICE
 from common.web.auth import require_principal
 from common.web.errors import problem
@@ -42,8 +42,8 @@ KEPT = timedelta(hours=1)
 STALLED = timedelta(minutes=5)
 RUNNING = ("checking", "importing")
 # Each sheet's column headers by field (a person's "name" is 姓名, an enterprise's 企业名称).
-FIELD_HEADERS = {imports.ENTERPRISES: {c.field: c.header for c in imports.ENTERPRISE_COLUMNS},
-                 imports.PEOPLE: {c.field: c.header for c in imports.PERSON_COLUMNS}}
+FIELD_HEADERS = {workbook.ENTERPRISES: {c.field: c.header for c in workbook.ENTERPRISE_COLUMNS},
+                 workbook.PEOPLE: {c.field: c.header for c in workbook.PERSON_COLUMNS}}
 STAGES = {"reading": N_("Reading the workbook…"), "checking": N_("Checking rows…"), "writing": N_("Writing…")}
 
 
@@ -51,7 +51,7 @@ def _may_import(p: Principal) -> None:
     policy.require_write(p, "enterprise", "create")
 
 
-def _refused_answer(exc: imports.ImportRefused) -> dict[str, Any]:
+def _refused_answer(exc: workbook.ImportRefused) -> dict[str, Any]:
     message = i18n.gettext(exc.message, **exc.params)
     return {"ok": False, "written": False, "rows": 0, "counts": None,
             "problems": [{"sheet": "file", "row": None, "field": None, "message": message}]}
@@ -66,7 +66,7 @@ STALE = N_("The roster changed after the workbook was checked: nothing was writt
 def import_template(request: Request) -> Response[bytes]:
     p = require_principal(request)
     _may_import(p)
-    content = imports.template(police=p.role in POLICE)  # a few kilobytes: made in memory
+    content = workbook.template(police=p.role in POLICE)  # a few kilobytes: made in memory
     title = i18n.gettext(N_("Roster import template"))
     return Response(content, media_type=XLSX,
                     headers={"Content-Disposition": filename_header(title, "roster-import-template",
@@ -93,10 +93,10 @@ async def upload_workbook(request: Request) -> Response[Any]:
     if not content:
         return render(request, "roster/import.html",
                       {"error": i18n.gettext(N_("Choose the workbook to import.")), "job": None}, status=422)
-    if len(content) > imports.MAX_BYTES:
+    if len(content) > workbook.MAX_BYTES:
         return render(request, "roster/import.html", {"error": i18n.gettext(
             N_("The file is larger than {size} MB: split it into smaller workbooks."),
-            size=imports.MAX_BYTES // (1024 * 1024)), "job": None}, status=413)
+            size=workbook.MAX_BYTES // (1024 * 1024)), "job": None}, status=413)
     filename = (upload.filename or "workbook.xlsx")[:200] if isinstance(upload, UploadFile) else "workbook.xlsx"
     db = request.app.state.db
 
@@ -136,7 +136,7 @@ async def import_status(request: Request, job_id: FromPath[UUID]) -> Response[st
 
     job = await anyio.to_thread.run_sync(read)
     context = {"error": None, "job": job, "headers": FIELD_HEADERS, "stages": STAGES,
-               "sheets": imports.SHEET_TITLES, "percent": int(100 * job["done"] / job["total"]) if job["total"] else 0}
+               "sheets": workbook.SHEET_TITLES, "percent": int(100 * job["done"] / job["total"]) if job["total"] else 0}
     if request.headers.get("hx-request") == "true":
         if job["status"] in RUNNING:
             return render(request, "roster/_import_progress.html", context)
@@ -193,7 +193,7 @@ def _check_or_write(db: Any, p: Principal, job_id: UUID, dry_run: bool) -> None:
     try:
         answer = imports.run(db, p, content, filename, dry_run=dry_run, progress=note)
         status = "checked" if dry_run else "done"
-    except imports.ImportRefused as exc:
+    except workbook.ImportRefused as exc:
         answer, status = _refused_answer(exc), "failed"
     except imports.Stale:
         answer = {"ok": False, "written": False, "stale": True, "counts": None,
@@ -237,7 +237,7 @@ async def import_api(request: Request, principal: Caller) -> Response[Any]:
     db = request.app.state.db
     try:
         answer = await anyio.to_thread.run_sync(lambda: imports.run(db, principal, content, filename, dry_run))
-    except imports.ImportRefused as exc:
+    except workbook.ImportRefused as exc:
         body = _refused_answer(exc)
         return problem(request, 422, body["problems"][0]["message"],
                        [{"field": "file", "message": body["problems"][0]["message"]}])
