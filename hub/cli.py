@@ -440,3 +440,7 @@ def totp_disable(username: str, db: str | None) -> None:
 from hub.jobs_cli import jobs_group  # noqa: E402 - the group is defined above
 
 hub.add_command(jobs_group)
+
+from hub.status_cli import status_command  # noqa: E402 - the group is defined above
+
+hub.add_command(status_command)
