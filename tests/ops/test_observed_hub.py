@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import socket
+import subprocess
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import httpx
 import pytest
@@ -16,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from common.models import AuditEntry
 from tests.live_federation import Federation
-from tests.live_hub import LIANFU, ROOT
+from tests.live_hub import LIANFU, ROOT, _healthy, _stop, free_port
 
 NODE = "sc-shanghai"
 TOKEN = "metrics-" + uuid.uuid4().hex
@@ -128,6 +131,72 @@ def test_metrics_are_refused_to_a_forwarded_client_and_to_a_wrong_token(fed: Fed
     finally:
         engine.dispose()
     assert [entry.address for entry in entries] == ["203.0.113.8"]
+
+
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+NGINX_CONF = """daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log;
+worker_processes 1;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen {address}:{port};
+        location / {{
+            proxy_pass http://127.0.0.1:{hub_port};
+            proxy_buffering off;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        }}
+    }}
+}}
+"""
+
+
+def _outside_address() -> str | None:
+    """An address of this machine that is not loopback (a client connecting to it is not on loopback)."""
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: only the route is looked up
+            address = probe.getsockname()[0]
+    except OSError:
+        return None
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+def test_metrics_through_nginx_are_refused_to_a_client_that_is_not_on_loopback(fed: Federation,
+                                                                               tmp_path: Path) -> None:
+    """nginx on this host forwards to the hub from loopback: the hub decides on the client nginx names, not on
+    nginx itself."""
+    address = _outside_address()
+    if address is None or not Path(NGINX).exists():
+        pytest.skip("needs nginx and an address of this machine other than loopback")
+    port = free_port()
+    conf = tmp_path / "nginx.conf"
+    conf.write_text(NGINX_CONF.format(dir=tmp_path, address=address, port=port, hub_port=fed.hub_port))
+    assert subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True).returncode == 0
+    with open(tmp_path / "nginx.out", "wb") as out:
+        nginx = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        proxied = f"http://{address}:{port}"
+        deadline = time.monotonic() + 30
+        while not _healthy(f"{proxied}/healthz"):
+            assert nginx.poll() is None and time.monotonic() < deadline, (tmp_path / "error.log").read_text()
+            time.sleep(0.2)
+        refused = _scrape(proxied)
+        assert refused.status_code == 404 and "lianfu_" not in refused.text
+        allowed = _scrape(proxied, Authorization=f"Bearer {TOKEN}")
+        assert allowed.status_code == 200 and "lianfu_http_requests_total" in allowed.text
+        assert _scrape(fed.hub_url).status_code == 200  # the same hub, asked on loopback
+    finally:
+        _stop(nginx)
 
 
 def test_json_log_lines_carry_the_request_id_the_answer_echoes(fed: Federation) -> None:
