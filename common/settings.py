@@ -57,6 +57,9 @@ class Settings:
     # LIANFU_LOG_FORMAT: `text` (the default, for people) or `json` (one object per line, for a log collector); read
     # by common/ops/logs.py in each serving process. A spoke also writes its log to <data dir>/logs/lianfu.log.
     log_format: str = "text"
+    # Set by `serve` for its own workers, not by operators: PROMETHEUS_MULTIPROC_DIR (<data dir>/metrics, where the
+    # workers' counters are added up) and LIANFU_SERVE_PID / LIANFU_SERVE_WORKERS / LIANFU_SERVE_STARTED (what
+    # `lianfu hub status` shows of the serving process, hub/hosts.py).
     sync: SyncSettings = field(default_factory=SyncSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
 

@@ -78,7 +78,7 @@ def serve(db: str | None, host: str | None, port: int | None, workers: int, data
         _fail("--workers must be 1 or more")
     try:
         log_config = prepare_serving(settings.data_dir)
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:
         _fail(str(exc))
     prepare(settings)
     # Workers build the app from the environment: pass the resolved settings down that way, with what `hub status`
