@@ -51,12 +51,28 @@ class Settings:
     max_upload_mb: int = 20
     # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed; nobody's by default.
     trusted_proxies: tuple[str, ...] = ()
+    # LIANFU_METRICS_TOKEN: a scraper sending `Authorization: Bearer <token>` may read /metrics from anywhere; without
+    # it only loopback may (common/ops/metrics.py). Empty: loopback only.
+    metrics_token: str = ""
+    # LIANFU_LOG_FORMAT: `text` (the default, for people) or `json` (one object per line, for a log collector); read
+    # by common/ops/logs.py in each serving process. A spoke also writes its log to <data dir>/logs/lianfu.log.
+    log_format: str = "text"
+    # Set by `serve` for its own workers, not by operators: PROMETHEUS_MULTIPROC_DIR (<data dir>/metrics, where the
+    # workers' counters are added up) and LIANFU_SERVE_PID / LIANFU_SERVE_WORKERS / LIANFU_SERVE_STARTED (what
+    # `lianfu hub status` shows of the serving process, hub/hosts.py).
     sync: SyncSettings = field(default_factory=SyncSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def database_url(self) -> str:
-        return self.db_url or f"sqlite:///{(self.data_dir / 'lianfu.db').resolve()}"
+        if not self.db_url:
+            return f"sqlite:///{(self.data_dir / 'lianfu.db').resolve()}"
+        # The libpq form operators know (postgresql://…) names the driver we ship (psycopg 3), not SQLAlchemy's
+        # default psycopg2, which is not installed.
+        for plain in ("postgresql://", "postgres://"):
+            if self.db_url.startswith(plain):
+                return "postgresql+psycopg://" + self.db_url[len(plain):]
+        return self.db_url
 
     @property
     def cookie_prefix(self) -> str:
@@ -94,6 +110,8 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         debug=_env_bool("LIANFU_DEBUG", False),
         max_upload_mb=max(1, int(env.get("LIANFU_MAX_UPLOAD_MB", "20"))),
         trusted_proxies=tuple(env.get("LIANFU_TRUSTED_PROXIES", "").replace(",", " ").split()),
+        metrics_token=env.get("LIANFU_METRICS_TOKEN", "").strip(),
+        log_format=env.get("LIANFU_LOG_FORMAT", "text").strip().lower() or "text",
         sync=sync,
         notify=NotifySettings(
             smtp_url=env.get("LIANFU_SMTP_URL", ""),

@@ -67,23 +67,35 @@ def serve(db: str | None, host: str | None, port: int | None, workers: int, data
     import uvicorn
 
     settings = _settings(db, host=host, port=port, data_dir=data_dir)
+    from common.ops.serving import prepare_serving
     from common.settings import SettingsError, check_hub_settings
 
     try:
         check_hub_settings(settings)
     except SettingsError as exc:
         _fail(str(exc))
+    if workers < 1:
+        _fail("--workers must be 1 or more")
+    try:
+        log_config = prepare_serving(settings.data_dir)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
     prepare(settings)
-    # Workers build the app from the environment: pass the resolved settings down that way.
+    # Workers build the app from the environment: pass the resolved settings down that way, with what `hub status`
+    # shows of this serving process (hub/hosts.py).
+    from datetime import datetime, timezone
+
     os.environ.update({"LIANFU_DATA_DIR": str(settings.data_dir), "LIANFU_HOST": settings.host,
-                       "LIANFU_PORT": str(settings.port)})
+                       "LIANFU_PORT": str(settings.port), "LIANFU_SERVE_PID": str(os.getpid()),
+                       "LIANFU_SERVE_WORKERS": str(workers),
+                       "LIANFU_SERVE_STARTED": datetime.now(timezone.utc).isoformat()})
     if settings.db_url:
         os.environ["LIANFU_DB"] = settings.db_url
     from common.settings import ensure_secret_key
 
     ensure_secret_key(settings)
     uvicorn.run("hub.app:create_served_app", factory=True, host=settings.host, port=settings.port, workers=workers,
-                log_level="info", timeout_graceful_shutdown=5,
+                log_level="info", log_config=log_config, timeout_graceful_shutdown=5,
                 # Who the client is behind a proxy is the app's to decide (LIANFU_TRUSTED_PROXIES), not uvicorn's.
                 proxy_headers=False)
 
@@ -428,3 +440,7 @@ def totp_disable(username: str, db: str | None) -> None:
 from hub.jobs_cli import jobs_group  # noqa: E402 - the group is defined above
 
 hub.add_command(jobs_group)
+
+from hub.status_cli import status_command  # noqa: E402 - the group is defined above
+
+hub.add_command(status_command)

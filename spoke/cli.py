@@ -52,8 +52,16 @@ def serve(data_dir: str | None, host: str | None, port: int | None) -> None:
         settings, _config = spoke_settings(load_settings("spoke", data_dir=data_dir, host=host, port=port))
     except NotEnrolled as exc:
         _fail(str(exc))
+    from common.ops.logs import spoke_log_file
+    from common.ops.serving import prepare_serving
+
+    try:
+        # A spoke logs to its data dir (rotated) as well as to stdout: the directory is the whole of the node.
+        log_config = prepare_serving(settings.data_dir, spoke_log_file(settings.data_dir))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
     prepare_database(settings)
     os.environ.update({"LIANFU_DATA_DIR": str(settings.data_dir), "LIANFU_HOST": settings.host,
                        "LIANFU_PORT": str(settings.port), "LIANFU_SPOKE_SCHEDULE": "1"})
     uvicorn.run("spoke.app:create_app", factory=True, host=settings.host, port=settings.port, workers=1,
-                log_level="info", timeout_graceful_shutdown=5, proxy_headers=False)
+                log_level="info", log_config=log_config, timeout_graceful_shutdown=5, proxy_headers=False)

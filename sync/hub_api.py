@@ -17,11 +17,13 @@ from common import i18n
 from common.api.deps import Caller
 from common.i18n import N_
 from common.migrate import head_and_previous
+from common.ops.metrics import note_sync_call
 from common.policy import Principal
 from sync import hub
 from sync.entities import BY_NAME
 from sync.fastpath import statement_reads
 from sync.hub import Asker
+from sync.hub.rounds import settles
 from sync.wire import (
     MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER, SEEN_PROTOCOL,
     DigestRequest, IdsAnswer, PullRequest, PushBatch, TooLarge, decode, encode,
@@ -144,7 +146,19 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
                 answer.page = page
             return answer
 
-    return _answer(await anyio.to_thread.run_sync(work))
+    answer = await anyio.to_thread.run_sync(work)
+    page = answer.page
+    note_sync_call(principal.node_id, "push", pushed=len(batch.changes), pulled=len(page.rows) if page else 0,
+                   round_outcome=_round_outcome(batch.pull, page))
+    return _answer(answer)
+
+
+def _round_outcome(wanted: PullRequest | None, page: Any) -> str | None:
+    """How the round a pull page ends went (None: it ends none): its digest compared alike, or not."""
+    if wanted is None or page is None or not settles(wanted, page):
+        return None
+    mismatched = (page.digest or {}).get("mismatched") if isinstance(page.digest, dict) else None
+    return "mismatched" if mismatched else "completed"
 
 
 @post("/api/v1/sync/pull", opt=NO_CSRF, tags=["sync"], status_code=200,
@@ -165,7 +179,9 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
                     hub.note_pull(session, asker, principal.node_id, spoke, wanted, answer, quiet)
             return answer
 
-    return _answer(await anyio.to_thread.run_sync(work))
+    answer = await anyio.to_thread.run_sync(work)
+    note_sync_call(principal.node_id, "pull", pulled=len(answer.rows), round_outcome=_round_outcome(wanted, answer))
+    return _answer(answer)
 
 
 @get("/api/v1/sync/drops", tags=["sync"], summary="Rows that left the spoke's scope since a version")
@@ -193,7 +209,9 @@ async def digest(request: Request, principal: Caller) -> Response[bytes]:
         with state.db.transaction() as session:
             return hub.check_digest(session, _asker(request), _scope(session, principal), theirs)
 
-    return _answer(await anyio.to_thread.run_sync(work))
+    answer = await anyio.to_thread.run_sync(work)
+    note_sync_call(principal.node_id, "digest", round_outcome="mismatched" if answer.get("mismatched") else "completed")
+    return _answer(answer)
 
 
 @get("/api/v1/sync/ids", tags=["sync"], summary="Every id of one entity in the spoke's scope (to repair a drift)")
@@ -225,6 +243,7 @@ async def report(request: Request, principal: Caller) -> dict[str, Any]:
             record.last_error_at = record.last_seen_at
 
     await anyio.to_thread.run_sync(work)
+    note_sync_call(principal.node_id, "report", round_outcome="failed")
     return {"ok": True}
 
 

@@ -17,11 +17,12 @@ from common.meetings.models import Meeting, Survey, SurveyAnswer
 from common.reports.models import Report
 from common.identity.models import AccountSetup, LoginChallenge, LoginThrottle, UserTotp
 from common.center.models import Setting
+from common.ops.models import HubHost
 from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox, SyncPeer, SyncState
 
 __all__ = [
     "AccountSetup", "Attachment", "Delivery", "JobRun", "Notification", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
-    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "InfoReport", "KeyPerson", "KeyPersonFollowUp", "LastVisit", "LoginChallenge", "LoginThrottle",
+    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "HubHost", "InfoReport", "KeyPerson", "KeyPersonFollowUp", "LastVisit", "LoginChallenge", "LoginThrottle",
     "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "Task", "Meeting", "Survey", "SurveyAnswer", "OAuthClient", "OAuthToken", "Person", "Report", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
     "Visit", "VisitMonth", "WebSession", "new_id", "utcnow",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from litestar import Litestar, Request, get
+from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -47,8 +47,13 @@ from common.tasks.api import TaskController
 from common.tasks.pages import TASK_PAGE_HANDLERS
 from common.meetings.api import SurveyController
 from common.meetings.pages import SURVEY_PAGE_HANDLERS
+from common.ops import logs
+from common.ops.health import OPS_HANDLERS
+from common.ops.metrics import metrics
+from common.ops.requests import observe
+from common.ops.version import package_version
 
-VERSION = "0.1.0"
+VERSION = package_version()
 
 API_HANDLERS: list[ControllerRouterHandler] = [
     EnterpriseController, PersonController, CaseController, VisitController, BulletinController,
@@ -56,13 +61,6 @@ API_HANDLERS: list[ControllerRouterHandler] = [
     InfoReportController, TaskController,
     SurveyController,
 ]
-
-
-@get("/healthz", sync_to_thread=False, tags=["ops"], summary="Liveness and identity of this node")
-def healthz(request: Request) -> dict[str, Any]:
-    state = request.app.state
-    return {"status": "ok", "role": state.settings.role, "node": state.settings.node_id, "version": VERSION,
-            "db": state.db.dialect}
 
 
 def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: Sequence[ControllerRouterHandler] = (),
@@ -76,8 +74,9 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
     `form_targets`: addresses of other nodes this node's forms lead to (a spoke's sign-out ends at its hub); the
     Content-Security-Policy allows them besides our own origin.
     """
-    return Litestar(
-        route_handlers=[healthz, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS, *IMPORT_HANDLERS,
+    logs.set_node(settings.node_id)
+    app = Litestar(
+        route_handlers=[*OPS_HANDLERS, metrics, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS, *IMPORT_HANDLERS,
                         *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *ROSTER_EXPORT_HANDLERS, *CASE_EXPORT_HANDLERS,
                         *VISIT_EXPORT_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS,
                         *NOTIFICATION_PAGE_HANDLERS, *INFO_REPORT_PAGE_HANDLERS, *TASK_PAGE_HANDLERS,
@@ -98,4 +97,10 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, db.dispose],
         debug=settings.debug,
+        # Logging is the serving process's to set up (common/ops/logs.py, by `lianfu … serve`): an app built in a
+        # worker must not put its own handlers and format on the root logger.
+        logging_config=None,
     )
+    # Request ids, access lines and request metrics for every request, a route's or not.
+    observe(app)
+    return app
