@@ -71,7 +71,7 @@ def gather(db: Database, url: str) -> dict[str, Any]:
     try:
         status["hosts"] = recent_hosts(db)
     except (sa_exc.ProgrammingError, sa_exc.OperationalError):
-        status["hosts"] = []  # the table comes with revision 0032: an older database has none yet
+        status["hosts"] = []  # the table comes with revision 0030: an older database has none yet
     try:
         status["jobs"] = _jobs(db)
     except (sa_exc.ProgrammingError, sa_exc.OperationalError):

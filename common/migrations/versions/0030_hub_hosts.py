@@ -1,7 +1,7 @@
 """The hub's serving hosts: `hub_host` (hostname:port, pid, workers, version, started, last seen), for `lianfu hub
 status`; written by each serving hub while it runs, never synced.
 
-Revision ID: 0032
+Revision ID: 0030
 Revises: 0029
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision = '0032'
+revision = '0030'
 down_revision = '0029'
 branch_labels = None
 depends_on = None
