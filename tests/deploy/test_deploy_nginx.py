@@ -170,3 +170,36 @@ def test_metrics_are_not_published_through_the_site(served: tuple[UnitHub, Site]
     _hub, site = served
     with _client(site) as client:
         assert client.get("/metrics").status_code == 404
+
+
+def test_with_no_hub_answering_nginx_says_so_with_the_fixed_headers(tmp_path: Path) -> None:
+    nobody = _free()  # nothing listens there
+    site = site_for(tmp_path, (nobody, nobody))
+    with running_nginx(site):
+        with _client(site) as client:
+            answer = client.get("/login")
+    assert answer.status_code == 502
+    assert "服务暂时不可用" in answer.text
+    for name in ("x-content-type-options", "x-frame-options", "referrer-policy", "content-security-policy"):
+        assert len(answer.headers.get_list(name)) == 1, name
+    assert answer.headers["cache-control"] == "no-store"
+
+
+DEBIAN_NGINX = Path("/etc/nginx/nginx.conf")
+
+
+@pytest.mark.skipif(not DEBIAN_NGINX.exists(), reason="no distribution nginx.conf at /etc/nginx/nginx.conf")
+def test_the_site_fits_the_distributions_nginx_conf(tmp_path: Path) -> None:
+    """As the guide installs it: included into the stock http block (sites-enabled), next to its own settings."""
+    site_for(tmp_path, (8600, 8601))  # writes site.conf, placeholders filled in
+    stock = DEBIAN_NGINX.read_text(encoding="utf-8")
+    assert "include /etc/nginx/sites-enabled/*;" in stock
+    conf = (stock.replace("include /etc/nginx/sites-enabled/*;", f"include {tmp_path / 'site.conf'};")
+            .replace("pid /run/nginx.pid;", f"pid {tmp_path / 'stock.pid'};"))
+    conf = re.sub(r"^(\s*)(error_log|access_log) [^;]+;", lambda m: f"{m.group(1)}{m.group(2)} {tmp_path / 'stock.log'};",
+                  conf, flags=re.M)
+    (tmp_path / "stock.conf").write_text(conf, encoding="utf-8")
+    assert NGINX is not None
+    checked = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "stock.conf")],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
