@@ -168,9 +168,16 @@ def site_for(directory: Path, hub_ports: tuple[int, int], http_port: int = 0, ht
 
 
 def nginx_test(site: Site) -> subprocess.CompletedProcess[str]:
+    """`nginx -t` on the site inside its minimal nginx.conf."""
     assert NGINX is not None
-    return subprocess.run([NGINX, "-t", "-p", str(site.prefix), "-c", str(site.conf)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([NGINX, "-t", *_startup_args(site.prefix), "-c", str(site.conf)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def _startup_args(prefix: Path) -> list[str]:
+    """The prefix, and the error log nginx writes before it has read its configuration (by default one under
+    /var/log that only root may open)."""
+    return ["-p", str(prefix), "-e", str(prefix / "startup.log")]
 
 
 def _listening(port: int) -> bool:
@@ -184,7 +191,7 @@ def running_nginx(site: Site, timeout: float = 30) -> Iterator[Site]:
     """nginx in the foreground on the site's ports, stopped (SIGQUIT, then SIGKILL) on exit."""
     assert NGINX is not None
     log = open(site.prefix / "nginx.out", "wb")
-    process = subprocess.Popen([NGINX, "-p", str(site.prefix), "-c", str(site.conf), "-g", "daemon off;"],
+    process = subprocess.Popen([NGINX, *_startup_args(site.prefix), "-c", str(site.conf), "-g", "daemon off;"],
                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + timeout

@@ -200,6 +200,7 @@ def test_the_site_fits_the_distributions_nginx_conf(tmp_path: Path) -> None:
                   conf, flags=re.M)
     (tmp_path / "stock.conf").write_text(conf, encoding="utf-8")
     assert NGINX is not None
-    checked = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "stock.conf")],
+    checked = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "startup.log"),
+                              "-c", str(tmp_path / "stock.conf")],
                              capture_output=True, text=True, timeout=60)
     assert checked.returncode == 0, checked.stderr
