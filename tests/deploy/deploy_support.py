@@ -27,6 +27,7 @@ from live_hub import HubStartError, free_port
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SITE = DEPLOY / "nginx" / "lianfu-hub.conf"
+SPOKE_SITE = DEPLOY / "nginx" / "lianfu-spoke.conf"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 CURL = shutil.which("curl")
@@ -139,22 +140,35 @@ class Site:
     https_port: int
 
 
-def site_for(directory: Path, hub_ports: tuple[int, int], http_port: int = 0, https_port: int = 0) -> Site:
-    """The shipped site with its placeholders replaced, inside a minimal nginx.conf of a temporary prefix."""
-    cert, key = self_signed(directory)
-    http_port, https_port = http_port or free_port(), https_port or free_port()
-    text = SITE.read_text(encoding="utf-8")
+def filled_in(site: Path, directory: Path, cert: Path, key: Path, http_port: int, https_port: int,
+              upstreams: dict[str, int]) -> str:
+    """A shipped site's text with its documented placeholders replaced (each must still be there)."""
+    text = site.read_text(encoding="utf-8")
+    name = "lianfu.example.cn" if site == SITE else "sc-nantong.example.cn"
     replacements = {
         "/etc/lianfu/tls/fullchain.pem": str(cert), "/etc/lianfu/tls/privkey.pem": str(key),
-        "server_name lianfu.example.cn;": "server_name localhost;",
+        f"server_name {name};": "server_name localhost;",
         "listen 80;": f"listen 127.0.0.1:{http_port};", "listen [::]:80;": "",
         "listen 443 ssl http2;": f"listen 127.0.0.1:{https_port} ssl http2;", "listen [::]:443 ssl http2;": "",
-        "server 10.0.0.11:8600": f"server 127.0.0.1:{hub_ports[0]}", "server 10.0.0.12:8600": f"server 127.0.0.1:{hub_ports[1]}",
+        **{f"server {address}": f"server 127.0.0.1:{port}" for address, port in upstreams.items()},
     }
     for placeholder, value in replacements.items():
         if placeholder not in text:
-            raise AssertionError(f"the site no longer holds the placeholder {placeholder!r}")
+            raise AssertionError(f"{site.name} no longer holds the placeholder {placeholder!r}")
         text = text.replace(placeholder, value)
+    return text
+
+
+def site_for(directory: Path, hub_ports: tuple[int, int], http_port: int = 0, https_port: int = 0,
+             spoke_port: int = 0) -> Site:
+    """The shipped hub site with its placeholders replaced, inside a minimal nginx.conf of a temporary prefix;
+    with `spoke_port`, the spoke site beside it on two more ports (both enabled on one nginx)."""
+    cert, key = self_signed(directory)
+    http_port, https_port = http_port or free_port(), https_port or free_port()
+    text = filled_in(SITE, directory, cert, key, http_port, https_port,
+                     {"10.0.0.11:8600": hub_ports[0], "10.0.0.12:8600": hub_ports[1]})
+    if spoke_port:
+        text += filled_in(SPOKE_SITE, directory, cert, key, free_port(), free_port(), {"127.0.0.1:8601": spoke_port})
     (directory / "site.conf").write_text(text, encoding="utf-8")
     # As root nginx would hand its workers to `nobody`, who cannot read this private directory: keep them ours.
     user = f"user {pwd.getpwuid(os.geteuid()).pw_name};\n" if os.geteuid() == 0 else ""

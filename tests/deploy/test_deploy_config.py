@@ -12,7 +12,7 @@ import crossplane
 import pytest
 
 from common.settings import Settings, check_hub_settings, load_settings
-from deploy_support import DEPLOY, ROOT, SITE, read_env_file
+from deploy_support import DEPLOY, ROOT, SITE, SPOKE_SITE, read_env_file
 
 HUB_ENV = DEPLOY / "hub.env.example"
 SPOKE_ENV = DEPLOY / "spoke.env.example"
@@ -107,8 +107,8 @@ def _seconds(text: str) -> int:
     return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
 
 
-def _https_server() -> list[dict[str, Any]]:
-    parsed = crossplane.parse(str(SITE), check_ctx=False, check_args=False, single=True)
+def _https_server(site: Path = SITE) -> list[dict[str, Any]]:
+    parsed = crossplane.parse(str(site), check_ctx=False, check_args=False, single=True)
     assert parsed["status"] == "ok", parsed["errors"]
     servers = [d for d in parsed["config"][0]["parsed"] if d["directive"] == "server"]
     (https,) = [s for s in servers if any(d["directive"] == "ssl_certificate" for d in s["block"])]
@@ -210,3 +210,19 @@ def test_nothing_is_cached_and_the_apps_headers_are_not_repeated() -> None:
         if directive["directive"] == "location" and _value(directive["block"], "proxy_pass") is None:
             continue  # nginx's own answers carry them instead
         assert not app_owned & set(headers), (directive["args"], headers)
+
+
+def test_the_spoke_site_gives_the_forms_the_hub_sites_limits() -> None:
+    """The upload forms are the same routes in both apps (common/): the spoke site repeats the hub site's locations
+    for them, which test_the_sites_body_limits_are_the_apps holds against the routes."""
+
+    def limits(site: Path) -> dict[str, str | None]:
+        server = _https_server(site)
+        found = {" ".join(d["args"]): _value(d["block"], "client_max_body_size") for d in server
+                 if d["directive"] == "location" and d["args"][0] == "~"}
+        found["server"] = _value(server, "client_max_body_size")
+        return found
+
+    assert limits(SPOKE_SITE) == limits(SITE)
+    spoke_locations = [" ".join(d["args"]) for d in _https_server(SPOKE_SITE) if d["directive"] == "location"]
+    assert "/api/v1/sync/" not in spoke_locations

@@ -74,6 +74,13 @@ def test_the_site_passes_nginx_t(tmp_path: Path) -> None:
     assert "test is successful" in checked.stderr
 
 
+def test_the_spoke_site_passes_nginx_t_beside_the_hubs(tmp_path: Path) -> None:
+    """A hub and a spoke on one host: both sites in one nginx, no name of one clashing with the other's."""
+    site = site_for(tmp_path, (8600, 8600), spoke_port=8601)
+    checked = nginx_test(site)
+    assert checked.returncode == 0, checked.stderr
+
+
 def test_the_hub_unit_runs_with_memory_deny_write_execute(served: tuple[UnitHub, Site], mdwe: bool) -> None:
     if not mdwe:
         pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+): MemoryDenyWriteExecute= cannot be tried here")
