@@ -236,6 +236,7 @@ class UnitHub:
     data_dir: Path
     under_mdwe: bool
     log: Path
+    db_url: str
 
 
 def _healthy(port: int) -> bool:
@@ -281,7 +282,7 @@ def hub_as_unit(state_root: Path, environment: dict[str, str], mdwe: bool, timeo
                 raise HubStartError(f"the hub unit's command {args} did not come up ({process.poll()}):\n"
                                     f"{log_path.read_text(errors='replace')[-4000:]}")
             time.sleep(0.2)
-        yield UnitHub(port, data_dir, mdwe, log_path)
+        yield UnitHub(port, data_dir, mdwe, log_path, env.get("LIANFU_DB") or f"sqlite:///{data_dir / 'lianfu.db'}")
     finally:
         if process.poll() is None:
             process.terminate()

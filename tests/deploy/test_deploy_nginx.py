@@ -2,10 +2,10 @@
 each security header once, the real client's address in the audit trail, body limits as the app's, a login."""
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import socket
-import sqlite3
 import ssl
 import subprocess
 from collections.abc import Iterator
@@ -14,7 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
+from conftest import PG_SKIP_ENV, fresh_url
 from deploy_support import CURL, NGINX, Site, UnitHub, hub_as_unit, mdwe_supported, nginx_test, running_nginx, site_for
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (tests/ensure-system-deps.sh installs it)")
@@ -42,6 +45,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, mdwe: bool) -> Iterator[tup
     environment = {"LIANFU_BASE_URL": f"https://127.0.0.1:{https_port}", "LIANFU_COOKIE_SECURE": "1",
                    "LIANFU_SECRET_KEY": secrets.token_urlsafe(48), "LIANFU_TRUSTED_PROXIES": "127.0.0.1",
                    "LIANFU_HUB_SCHEDULER": "0"}
+    # On PostgreSQL, as in production, when the suite has its server; else the SQLite file in the data dir.
+    if not os.environ.get(PG_SKIP_ENV):
+        environment["LIANFU_DB"] = fresh_url("postgresql", tmp_path_factory, "deploy")
     with hub_as_unit(root / "state", environment, mdwe=mdwe) as hub:
         # Both hosts of the site's upstream are this hub: several hosts of one hub answer alike.
         site = site_for(nginx_dir, (hub.port, hub.port), https_port=https_port)
@@ -62,9 +68,14 @@ def _client(site: Site, **kwargs: Any) -> httpx.Client:
 
 
 def _audit(hub: UnitHub, action: str) -> list[tuple[str, str]]:
-    with sqlite3.connect(hub.data_dir / "lianfu.db") as connection:
-        return connection.execute("SELECT actor, address FROM audit_entry WHERE action = ? ORDER BY at",
-                                  (action,)).fetchall()
+    engine = create_engine(hub.db_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT actor, address FROM audit_entry WHERE action = :action ORDER BY at"),
+                                      {"action": action})
+            return [(actor, address) for actor, address in rows]
+    finally:
+        engine.dispose()
 
 
 def test_the_site_passes_nginx_t(tmp_path: Path) -> None:
@@ -86,9 +97,11 @@ def test_the_hub_unit_runs_with_memory_deny_write_execute(served: tuple[UnitHub,
         pytest.skip("this kernel has no PR_SET_MDWE (Linux 6.3+): MemoryDenyWriteExecute= cannot be tried here")
     hub, site = served
     assert hub.under_mdwe
-    # Pages, a login (argon2), TLS through nginx: everything below ran in a process refused W+X memory.
+    # Pages, a login (argon2), TLS through nginx: everything in this module ran in processes refused W+X memory.
     with _client(site) as client:
-        assert client.get("/healthz").json()["status"] == "ok"
+        health = client.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert health["db"] == ("sqlite" if os.environ.get(PG_SKIP_ENV) else "postgresql")
 
 
 @pytest.mark.skipif(CURL is None, reason="curl is not installed")
