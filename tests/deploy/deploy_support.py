@@ -36,15 +36,8 @@ CURL = shutil.which("curl")
 UNIT_LIANFU = "/opt/lianfu/venv/bin/lianfu"
 LIANFU = [sys.executable, "-m", "common.cli_entry"]
 
-# Runs a command with the kernel's memory-deny-write-execute switched on (PR_SET_MDWE, Linux 6.3+): the check
-# systemd's MemoryDenyWriteExecute= makes, inherited by every process the command starts.
-MDWE_LAUNCHER = """
-import ctypes, os, sys
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
-    sys.exit("PR_SET_MDWE: errno %d" % ctypes.get_errno())
-os.execv(sys.argv[1], sys.argv[1:])
-"""
+# Confines a command as the units do (tests/deploy/hardened_exec.py).
+HARDENED_EXEC = Path(__file__).resolve().parent / "hardened_exec.py"
 MDWE_PROBE = """
 import mmap
 try:
@@ -58,9 +51,59 @@ else:
 
 def mdwe_supported() -> bool:
     """Whether this kernel refuses writable and executable memory to a process that asks it to."""
-    probe = subprocess.run([sys.executable, "-c", MDWE_LAUNCHER, sys.executable, "-c", MDWE_PROBE],
+    probe = subprocess.run([sys.executable, str(HARDENED_EXEC), "--mdwe", sys.executable, "-c", MDWE_PROBE],
                            capture_output=True, text=True, timeout=60)
     return probe.returncode == 0 and probe.stdout.strip() == "refused"
+
+
+def _syscall_sets() -> dict[str, list[str]]:
+    """systemd's named system call sets (`systemd-analyze syscall-filter`), each with its members."""
+    assert SYSTEMD_ANALYZE is not None
+    listing = subprocess.run([SYSTEMD_ANALYZE, "syscall-filter"], capture_output=True, text=True, timeout=60, check=True)
+    sets: dict[str, list[str]] = {}
+    current = None
+    for line in listing.stdout.splitlines():
+        entry = line.strip()
+        if line.startswith("@"):
+            current = entry
+            sets[current] = []
+        elif current and entry and not entry.startswith("#"):
+            sets[current].append(entry)
+    return sets
+
+
+def _expand(name: str, sets: dict[str, list[str]]) -> set[str]:
+    if not name.startswith("@"):
+        return {name}
+    calls: set[str] = set()
+    for member in sets[name]:
+        calls |= _expand(member, sets)
+    return calls
+
+
+def unit_syscalls(unit: Path) -> set[str] | None:
+    """The system calls a unit's SystemCallFilter= lines allow, as systemd reads them: the first line an allow-list
+    (with @default, which systemd always adds), each `~` line taken out of it. None without systemd-analyze."""
+    if SYSTEMD_ANALYZE is None:
+        return None
+    sets = _syscall_sets()
+    allowed: set[str] = set(_expand("@default", sets))
+    for line in unit_settings(unit)["SystemCallFilter"]:
+        names = line.lstrip("~").split()
+        calls = set().union(*(_expand(name, sets) for name in names))
+        if line.startswith("~"):
+            allowed -= calls
+        else:
+            allowed |= calls
+    return allowed
+
+
+def seccomp_supported() -> bool:
+    """Whether a seccomp filter can be loaded here (libseccomp and its Python binding, a kernel with seccomp)."""
+    probe = subprocess.run([sys.executable, "-c", "import pyseccomp, errno; "
+                            "f = pyseccomp.SyscallFilter(defaction=pyseccomp.ALLOW); f.load(); print('loaded')"],
+                           capture_output=True, text=True, timeout=60)
+    return probe.returncode == 0 and probe.stdout.strip() == "loaded"
 
 
 def unit_settings(path: Path) -> dict[str, list[str]]:
@@ -235,6 +278,7 @@ class UnitHub:
     port: int
     data_dir: Path
     under_mdwe: bool
+    syscalls_filtered: bool
     log: Path
     db_url: str
 
@@ -251,9 +295,11 @@ def _healthy(port: int) -> bool:
 
 
 @contextlib.contextmanager
-def hub_as_unit(state_root: Path, environment: dict[str, str], mdwe: bool, timeout: float = 90) -> Iterator[UnitHub]:
+def hub_as_unit(state_root: Path, environment: dict[str, str], mdwe: bool, syscalls: set[str] | None,
+                timeout: float = 90) -> Iterator[UnitHub]:
     """Seed a demo hub, then run the hub unit's own ExecStart (venv and state directory mapped to this test's),
-    under PR_SET_MDWE when `mdwe`, with `environment` as its EnvironmentFile would give it."""
+    with `environment` as its EnvironmentFile would give it; under PR_SET_MDWE when `mdwe`, and allowed only the
+    system calls `syscalls` when given."""
     argv = exec_start(DEPLOY / "lianfu-hub.service")
     assert argv[0] == UNIT_LIANFU, argv
     data_dir = state_root / "hub"
@@ -268,9 +314,12 @@ def hub_as_unit(state_root: Path, environment: dict[str, str], mdwe: bool, timeo
                             stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300)
     if seeded.returncode != 0:
         raise HubStartError(f"seed-demo exited with {seeded.returncode}:\n{seeded.stdout}\n{seeded.stderr}")
-    command = [*LIANFU, *args]
-    if mdwe:
-        command = [sys.executable, "-c", MDWE_LAUNCHER, *command]
+    confinement = ["--mdwe"] if mdwe else []
+    if syscalls is not None:
+        allowed = state_root / "syscalls.txt"
+        allowed.write_text("\n".join(sorted(syscalls)) + "\n", encoding="utf-8")
+        confinement += ["--syscalls", str(allowed)]
+    command = [sys.executable, str(HARDENED_EXEC), *confinement, *LIANFU, *args]
     log_path = state_root / "hub.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
@@ -282,7 +331,8 @@ def hub_as_unit(state_root: Path, environment: dict[str, str], mdwe: bool, timeo
                 raise HubStartError(f"the hub unit's command {args} did not come up ({process.poll()}):\n"
                                     f"{log_path.read_text(errors='replace')[-4000:]}")
             time.sleep(0.2)
-        yield UnitHub(port, data_dir, mdwe, log_path, env.get("LIANFU_DB") or f"sqlite:///{data_dir / 'lianfu.db'}")
+        yield UnitHub(port, data_dir, mdwe, syscalls is not None, log_path,
+                      env.get("LIANFU_DB") or f"sqlite:///{data_dir / 'lianfu.db'}")
     finally:
         if process.poll() is None:
             process.terminate()

@@ -8,6 +8,7 @@ import secrets
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
 from conftest import PG_SKIP_ENV, fresh_url
-from deploy_support import CURL, NGINX, Site, UnitHub, hub_as_unit, mdwe_supported, nginx_test, running_nginx, site_for
+from deploy_support import (CURL, DEPLOY, NGINX, Site, UnitHub, hub_as_unit, mdwe_supported, nginx_test, running_nginx,
+                            seccomp_supported, site_for, unit_syscalls)
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (tests/ensure-system-deps.sh installs it)")
 
@@ -35,7 +37,14 @@ def mdwe() -> bool:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory, mdwe: bool) -> Iterator[tuple[UnitHub, Site]]:
+def syscalls() -> set[str] | None:
+    """What the hub unit's SystemCallFilter= allows, when this machine can both read it and enforce it."""
+    return unit_syscalls(DEPLOY / "lianfu-hub.service") if seccomp_supported() else None
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory, mdwe: bool,
+           syscalls: set[str] | None) -> Iterator[tuple[UnitHub, Site]]:
     """The hub from its unit's command line behind nginx from the shipped site, as in production: Secure cookies,
     its public https address, nginx as its one trusted proxy."""
     root = tmp_path_factory.mktemp("deploy")
@@ -48,7 +57,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, mdwe: bool) -> Iterator[tup
     # On PostgreSQL, as in production, when the suite has its server; else the SQLite file in the data dir.
     if not os.environ.get(PG_SKIP_ENV):
         environment["LIANFU_DB"] = fresh_url("postgresql", tmp_path_factory, "deploy")
-    with hub_as_unit(root / "state", environment, mdwe=mdwe) as hub:
+    with hub_as_unit(root / "state", environment, mdwe=mdwe, syscalls=syscalls) as hub:
         # Both hosts of the site's upstream are this hub: several hosts of one hub answer alike.
         site = site_for(nginx_dir, (hub.port, hub.port), https_port=https_port)
         with running_nginx(site):
@@ -102,6 +111,25 @@ def test_the_hub_unit_runs_with_memory_deny_write_execute(served: tuple[UnitHub,
         health = client.get("/healthz").json()
     assert health["status"] == "ok"
     assert health["db"] == ("sqlite" if os.environ.get(PG_SKIP_ENV) else "postgresql")
+
+
+def test_the_hub_unit_runs_within_its_system_call_filter(served: tuple[UnitHub, Site],
+                                                        syscalls: set[str] | None) -> None:
+    if syscalls is None:
+        pytest.skip("no systemd-analyze or no seccomp here: SystemCallFilter= cannot be tried")
+    hub, site = served
+    assert hub.syscalls_filtered
+    # The filter is real: what it leaves out (here setuid, of @privileged) is refused inside it.
+    assert "setuid" not in syscalls and "read" in syscalls
+    from deploy_support import HARDENED_EXEC
+
+    allowed = hub.data_dir.parent / "syscalls.txt"
+    refused = subprocess.run([sys.executable, str(HARDENED_EXEC), "--syscalls", str(allowed), sys.executable, "-c",
+                              "import os\ntry:\n    os.setuid(os.getuid())\nexcept PermissionError:\n    print('refused')"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.stdout.strip() == "refused", refused.stderr
+    with _client(site) as client:
+        assert client.get("/healthz").json()["status"] == "ok"
 
 
 @pytest.mark.skipif(CURL is None, reason="curl is not installed")
