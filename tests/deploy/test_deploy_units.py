@@ -90,3 +90,11 @@ def test_the_unit_writes_only_its_state_directory(unit: Path) -> None:
     assert settings["MemoryDenyWriteExecute"] == ["yes"]
     assert settings["User"] == ["lianfu"]
 
+
+
+def test_the_spoke_unit_is_hardened_as_the_hub_unit() -> None:
+    """The hub's is the one run under its filters in test_deploy_nginx.py; the spoke's confinement is the same."""
+    hub, spoke = unit_settings(HUB), unit_settings(SPOKE)
+    differing = {key for key in hub.keys() | spoke.keys() if hub.get(key) != spoke.get(key)}
+    # Only what names the node may differ: its program, its settings file, its data directory.
+    assert differing == {"ExecStart", "EnvironmentFile", "Environment", "StateDirectory"}, differing
