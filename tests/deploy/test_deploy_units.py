@@ -97,4 +97,4 @@ def test_the_spoke_unit_is_hardened_as_the_hub_unit() -> None:
     hub, spoke = unit_settings(HUB), unit_settings(SPOKE)
     differing = {key for key in hub.keys() | spoke.keys() if hub.get(key) != spoke.get(key)}
     # Only what names the node may differ: its program, its settings file, its data directory.
-    assert differing == {"ExecStart", "EnvironmentFile", "Environment", "StateDirectory"}, differing
+    assert differing == {"ExecStart", "EnvironmentFile", "Environment", "StateDirectory", "CacheDirectory"}, differing
