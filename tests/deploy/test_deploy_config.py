@@ -226,3 +226,51 @@ def test_the_spoke_site_gives_the_forms_the_hub_sites_limits() -> None:
     assert limits(SPOKE_SITE) == limits(SITE)
     spoke_locations = [" ".join(d["args"]) for d in _https_server(SPOKE_SITE) if d["directive"] == "location"]
     assert "/api/v1/sync/" not in spoke_locations
+
+
+# --- the guide's commands against the CLI ---------------------------------------------------------------------------
+
+GUIDE = DEPLOY / "README.md"
+# Commands the guide documents ahead of their arrival (marked 〔建设中〕 there): checked once they exist.
+COMING_COMMANDS = {("hub", "backup"), ("hub", "restore"), ("spoke", "backup"), ("hub", "status")}
+GUIDE_CALL = re.compile(r"(?:/opt/lianfu/deploy/lianfu-as /etc/lianfu/\S+\.env|/opt/lianfu/venv/bin/lianfu) ([^`|#\n]+)")
+
+
+def _guide_calls() -> list[list[str]]:
+    import shlex
+
+    calls = []
+    for match in GUIDE_CALL.finditer(GUIDE.read_text(encoding="utf-8")):
+        line = re.sub(r"\$\(date \+\\?%F\)", "2026-12-01", match.group(1)).strip()
+        calls.append(shlex.split(line))
+    return calls
+
+
+def test_every_lianfu_command_in_the_guide_is_one_the_cli_takes() -> None:
+    """Each `lianfu …` the guide writes, parsed and its values converted as a run would do, without running it."""
+    import click
+
+    from common.cli import cli
+
+    calls = _guide_calls()
+    assert len(calls) >= 15
+    checked = 0
+    for args in calls:
+        command: click.Command = cli
+        rest = list(args)
+        path: list[str] = []
+        while isinstance(command, click.Group) and rest and not rest[0].startswith("-"):
+            found = command.get_command(click.Context(command), rest[0])
+            if found is None:
+                break
+            path.append(rest.pop(0))
+            command = found
+        missing = rest[0] if rest and not rest[0].startswith("-") and isinstance(command, click.Group) else None
+        if missing is not None and (*path, missing) in COMING_COMMANDS:
+            continue  # not there yet; checked like the others once it is
+        assert missing is None, f"the guide's `lianfu {' '.join(args)}`: no command {missing!r}"
+        if "--help" in rest:
+            continue
+        command.make_context(" ".join(["lianfu", *path]), rest)  # raises on an unknown flag or a bad value
+        checked += 1
+    assert checked >= 12
