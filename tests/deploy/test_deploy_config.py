@@ -19,7 +19,9 @@ SPOKE_ENV = DEPLOY / "spoke.env.example"
 SETTING = re.compile(r"LIANFU_[A-Z0-9_]+")
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 # Settings being added by work in progress elsewhere; the examples list them ahead of the code.
-COMING = {"LIANFU_LOG_FORMAT", "LIANFU_METRICS_TOKEN", "LIANFU_BLOB_STORE"}
+COMING = {"LIANFU_BLOB_STORE"}
+# Set by `lianfu hub serve` for its own workers (hub/hosts.py), never by an operator: no example names them.
+SET_BY_SERVE = {"LIANFU_SERVE_PID", "LIANFU_SERVE_WORKERS", "LIANFU_SERVE_STARTED"}
 REQUIRED_ON_A_HUB = {"LIANFU_BASE_URL", "LIANFU_SECRET_KEY", "LIANFU_DB", "LIANFU_TRUSTED_PROXIES"}
 MB = 1024 * 1024
 # nginx's own default for proxy_read_timeout; longer than this is a "long" timeout.
@@ -36,7 +38,7 @@ def _read_by_code() -> set[str]:
     for package in ("common", "hub", "spoke", "sync"):
         for path in (ROOT / package).rglob("*.py"):
             names |= set(SETTING.findall(path.read_text(encoding="utf-8")))
-    return names
+    return names - SET_BY_SERVE
 
 
 def _notes(path: Path) -> dict[str, str]:
