@@ -30,13 +30,26 @@ class LianfuGroup(click.Group):
             return super().invoke(ctx)
         except Exception as exc:  # noqa: BLE001 - only database failures are turned into a line; the rest re-raised
             message = database_failure(exc)
+            if message is not None:
+                click.echo(f"error: {message}", err=True)
+                sys.exit(DATABASE_EXIT)
+            message = file_failure(exc)
             if message is None:
                 raise
             click.echo(f"error: {message}", err=True)
-            sys.exit(DATABASE_EXIT)
+            sys.exit(FILE_EXIT)
 
 
 DATABASE_EXIT = 3
+FILE_EXIT = 4
+
+
+def file_failure(exc: BaseException) -> str | None:
+    """The one line for a file or directory the command may not use (a data dir the account cannot create, a
+    backup it cannot write), or None when `exc` is something else."""
+    if isinstance(exc, (PermissionError, FileNotFoundError, NotADirectoryError, IsADirectoryError)) and exc.filename:
+        return f"cannot use {exc.filename}: {exc.strerror or type(exc).__name__}"
+    return None
 
 
 def _first_line(text: str, limit: int = 200) -> str:

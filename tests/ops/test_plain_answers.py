@@ -120,3 +120,13 @@ def test_an_unknown_log_format_is_refused_in_one_line(tmp_path: Path) -> None:
     done = _lianfu("hub", "serve", "--port", "1", data_dir=tmp_path, extra={"LIANFU_LOG_FORMAT": "xml"})
     assert done.returncode != 0
     assert done.stderr.strip() == "error: LIANFU_LOG_FORMAT must be one of text, json, not 'xml'"
+
+
+def test_a_data_dir_that_cannot_be_made_is_one_line(tmp_path: Path) -> None:
+    """`hub migrate` with a data dir under a file (as under a directory the service account may not write): the path
+    and the reason in one line, not a traceback."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    done = _lianfu("hub", "migrate", data_dir=blocker / "hub")
+    assert done.returncode == 4, done.stderr
+    assert done.stderr.strip() == f"error: cannot use {blocker / 'hub'}: Not a directory"
