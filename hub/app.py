@@ -4,6 +4,7 @@ from __future__ import annotations
 from litestar import Litestar
 from sqlalchemy import select
 
+from common.attachments.dbblobs import blob_store_for
 from common.audit.trail import chain_key
 from common.db import Database
 from common.models import Node
@@ -38,7 +39,8 @@ def create_app(settings: Settings | None = None, *, jobs: bool = False) -> Lites
         node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
     scheduler = HubScheduler(db, settings) if jobs and settings.notify.scheduler else None
     app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, *ACCOUNT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS],
-                    on_startup=[scheduler.start] if scheduler else [], on_shutdown=[scheduler.stop] if scheduler else [])
+                    on_startup=[scheduler.start] if scheduler else [], on_shutdown=[scheduler.stop] if scheduler else [],
+                    blobs=blob_store_for(settings, db))
     app.state.scheduler = scheduler
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
