@@ -428,3 +428,6 @@ def totp_disable(username: str, db: str | None) -> None:
 from hub.jobs_cli import jobs_group  # noqa: E402 - the group is defined above
 
 hub.add_command(jobs_group)
+from hub.blobs_cli import blobs_group  # noqa: E402 - the group is defined in its own module
+
+hub.add_command(blobs_group)

@@ -8,7 +8,7 @@ file is never in memory whole; a file is complete when its `hub_blob` row exists
 from __future__ import annotations
 
 import hashlib
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from sqlalchemy import delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -60,6 +60,30 @@ class DatabaseBlobStore:
             if not self.has(sha):
                 raise
         return sha
+
+    def put_stream(self, sha: str, pieces: Iterable[bytes]) -> bool:
+        """Keep a file read a piece at a time (a disk store's file moved in) if it hashes to `sha`: True when written,
+        False when it was here already; BlobMismatch, nothing written, when its bytes are not what its name says."""
+        self._check(sha)
+        if self.has(sha):
+            return False
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            with self.db.transaction() as session:
+                session.execute(delete(HubBlobChunk).where(HubBlobChunk.sha256 == sha))
+                for piece in pieces:
+                    digest.update(piece)
+                    self._write(session, sha, size, piece)
+                    size += len(piece)
+                if digest.hexdigest() != sha:
+                    raise BlobMismatch(sha)  # rolls the pieces back
+                session.execute(insert(HubBlob).values(sha256=sha, size=size))
+        except IntegrityError:
+            if not self.has(sha):
+                raise
+            return False
+        return True
 
     @staticmethod
     def _write(session, sha: str, start: int, data: bytes) -> None:  # noqa: ANN001
