@@ -160,10 +160,12 @@ class DatabaseBlobStore:
 
     def read(self, sha: str, start: int = 0) -> Iterator[bytes]:
         """The file from byte `start`, a piece at a time (streamed, never whole in memory)."""
+        # A generator throughout: even the first query runs where the pieces are read (a worker thread when
+        # streamed), not on the event loop that builds the response.
         self._check(sha)
         if not self.has(sha):
             raise FileNotFoundError(sha)
-        return self._pieces(sha, start)
+        yield from self._pieces(sha, start)
 
     def head(self, sha: str, size: int = 64) -> bytes:
         """The first bytes of a blob: enough to tell a picture from anything else."""
