@@ -334,29 +334,42 @@ def test_the_balancer_sends_requests_to_both_hosts_and_a_person_works_through_it
     assert seen == {url.split("//", 1)[1] for url in served.hosts.values()}
 
 
-def test_a_spoke_enrols_and_syncs_through_the_balancer_with_a_file(served: Hub) -> None:
+@dataclass
+class Spoke:
+    data_dir: Path
+    env: dict[str, str]
+
+    def sync_round(self) -> None:
+        run = subprocess.run([*LIANFU, "sync", "--once", "--data-dir", str(self.data_dir)], cwd=ROOT, env=self.env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stdout + run.stderr
+
+
+@pytest.fixture(scope="module")
+def spoke(served: Hub) -> Spoke:
+    """sc-shanghai enrolled through the balancer, its scope brought down by a first round (once per module)."""
+    spoke_dir = served.root / NODE
+    env = {key: value for key, value in served.env.items() if key not in ("LIANFU_DB", "LIANFU_SECRET_KEY",
+                                                                            "LIANFU_BASE_URL")}
+    env.update({"LIANFU_DATA_DIR": str(spoke_dir), "LIANFU_INTROSPECTION_CACHE": "0"})
+    code = served.run("enrollment-code", NODE).stdout.split()[0]
+    enrolled = subprocess.run([*LIANFU, "spoke", "enroll", "--hub", served.balancer, "--code", code, "--url",
+                               f"http://127.0.0.1:{free_port()}"], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
+    made = Spoke(spoke_dir, env)
+    made.sync_round()  # the scope comes down
+    return made
+
+
+def test_a_spoke_enrols_and_syncs_through_the_balancer_with_a_file(served: Hub, spoke: Spoke) -> None:
     from common.attachments.blobs import BlobStore
     from common.attachments.service import add_attachment
     from common.models import Enterprise, User
     from common.policy import load_principal
     from sync.capture import spoke_database
 
-    spoke_dir = served.root / NODE
-    spoke_env = {key: value for key, value in served.env.items() if key not in ("LIANFU_DB", "LIANFU_SECRET_KEY",
-                                                                                  "LIANFU_BASE_URL")}
-    spoke_env.update({"LIANFU_DATA_DIR": str(spoke_dir), "LIANFU_INTROSPECTION_CACHE": "0"})
-    code = served.run("enrollment-code", NODE).stdout.split()[0]
-    enrolled = subprocess.run([*LIANFU, "spoke", "enroll", "--hub", served.balancer, "--code", code, "--url",
-                               f"http://127.0.0.1:{free_port()}"], cwd=ROOT, env=spoke_env, capture_output=True,
-                              text=True, timeout=300)
-    assert enrolled.returncode == 0, enrolled.stdout + enrolled.stderr
-
-    def sync_round() -> None:
-        run = subprocess.run([*LIANFU, "sync", "--once", "--data-dir", str(spoke_dir)], cwd=ROOT, env=spoke_env,
-                             capture_output=True, text=True, timeout=300)
-        assert run.returncode == 0, run.stdout + run.stderr
-
-    sync_round()  # the scope comes down
+    spoke_dir, spoke_env, sync_round = spoke.data_dir, spoke.env, spoke.sync_round
     photo = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(2 * 1024 * 1024 + 100)  # sent in several chunks
     db = spoke_database(f"sqlite:///{spoke_dir / 'lianfu.db'}", NODE)
     try:
@@ -390,3 +403,53 @@ def test_a_spoke_enrols_and_syncs_through_the_balancer_with_a_file(served: Hub) 
                   if " /api/v1/sync/" in line]
     assert {parts[3] for parts in sync_lines} == {url.split("//", 1)[1] for url in served.hosts.values()}
     assert all(parts[2].startswith("2") for parts in sync_lines), sync_lines
+
+
+def test_an_upload_begun_on_one_host_resumes_and_completes_on_the_other(served: Hub, spoke: Spoke) -> None:
+    """The spoke's resumable upload, aimed at each host in turn: the half that reached A is what B resumes from."""
+    import uuid
+
+    from common.db import Database
+    from common.migrate import head_and_previous
+    from common.models import Attachment
+    from sync.hub_link import HubLink, SpokeConfig
+    from sync.wire import PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER
+
+    config = SpokeConfig.load(spoke.data_dir)
+    assert config is not None
+    content = b"%PDF-1.4\n" + secrets.token_bytes(1024 * 1024 + 77)
+    sha = hashlib.sha256(content).hexdigest()
+    hub_db = Database.connect(served.db_url)
+    try:
+        with hub_db.transaction() as session:
+            owner = session.scalar(select(text("id")).select_from(text("enterprise"))
+                                   .where(text("node_id = :node")).params(node=NODE).limit(1))
+            assert owner is not None
+            session.add(Attachment(node_id=NODE, sha256=sha, size=len(content), content_type="application/pdf",
+                                   filename="续传.pdf", entity_type="enterprise", entity_id=uuid.UUID(str(owner))))
+    finally:
+        hub_db.dispose()
+    link = HubLink(spoke.data_dir, config)
+    try:
+        token = link.node_token()
+    finally:
+        link.close()
+    headers = {PROTOCOL_HEADER: str(PROTOCOL), SCHEMA_HEADER: head_and_previous()[0],
+               "Authorization": f"Bearer {token}", "Content-Type": "application/octet-stream"}
+    a, b = served.hosts["a"], served.hosts["b"]
+    path = f"/api/v1/sync/blobs/{sha}"
+    half = len(content) // 2
+    first = httpx.put(f"{a}{path}", content=content[:half], headers={**headers, "Upload-Offset": "0"}, timeout=60)
+    assert first.status_code == 200 and first.json() == {"offset": half, "complete": False}, first.text
+    asked = httpx.head(f"{b}{path}", headers=headers, timeout=60)
+    assert asked.headers["Upload-Offset"] == str(half) and asked.headers["Blob-Complete"] == "0"
+    # The same half again, now on B: refused, told where to resume.
+    repeated = httpx.put(f"{b}{path}", content=content[:half], headers={**headers, "Upload-Offset": "0"}, timeout=60)
+    assert repeated.status_code == 409 and repeated.headers["Upload-Offset"] == str(half)
+    rest = httpx.put(f"{b}{path}", content=content[half:], timeout=60,
+                     headers={**headers, "Upload-Offset": str(half), "Upload-Complete": "1"})
+    assert rest.status_code == 200 and rest.json() == {"offset": len(content), "complete": True}, rest.text
+    got = httpx.get(f"{a}{path}", headers=headers, timeout=60)
+    assert got.status_code == 200 and got.content == content
+    ranged = httpx.get(f"{b}{path}", headers={**headers, "Range": f"bytes={half}-"}, timeout=60)
+    assert ranged.status_code == 206 and ranged.content == content[half:]
