@@ -113,4 +113,11 @@ def demo(base_port: int, root: str, enterprises: int) -> None:
 
 
 def main() -> None:
-    cli(prog_name="lianfu")
+    from common.settings import SettingsError
+
+    try:
+        cli(prog_name="lianfu")
+    except SettingsError as exc:
+        # Settings a command cannot run with: one line, not a traceback.
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)

@@ -60,6 +60,9 @@ class Settings:
     # Set by `serve` for its own workers, not by operators: PROMETHEUS_MULTIPROC_DIR (<data dir>/metrics, where the
     # workers' counters are added up) and LIANFU_SERVE_PID / LIANFU_SERVE_WORKERS / LIANFU_SERVE_STARTED (what
     # `lianfu hub status` shows of the serving process, hub/hosts.py).
+    # LIANFU_BLOB_STORE: where a hub keeps attachment files, `database` or `disk` (the data dir); empty: the
+    # database for a PostgreSQL hub (every host finds them, one backup holds them), the disk otherwise.
+    blob_store: str = ""
     sync: SyncSettings = field(default_factory=SyncSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
 
@@ -73,6 +76,14 @@ class Settings:
             if self.db_url.startswith(plain):
                 return "postgresql+psycopg://" + self.db_url[len(plain):]
         return self.db_url
+
+    @property
+    def postgres(self) -> bool:
+        return self.database_url.startswith("postgres")
+
+    @property
+    def blobs_in_database(self) -> bool:
+        return (self.blob_store or ("database" if self.postgres else "disk")) == "database"
 
     @property
     def cookie_prefix(self) -> str:
@@ -112,6 +123,7 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         trusted_proxies=tuple(env.get("LIANFU_TRUSTED_PROXIES", "").replace(",", " ").split()),
         metrics_token=env.get("LIANFU_METRICS_TOKEN", "").strip(),
         log_format=env.get("LIANFU_LOG_FORMAT", "text").strip().lower() or "text",
+        blob_store=env.get("LIANFU_BLOB_STORE", "").strip().lower(),
         sync=sync,
         notify=NotifySettings(
             smtp_url=env.get("LIANFU_SMTP_URL", ""),
@@ -133,6 +145,9 @@ def check_hub_settings(settings: Settings) -> None:
     if settings.cookie_secure and not settings.base_url:
         raise SettingsError("LIANFU_BASE_URL is required when LIANFU_COOKIE_SECURE is on (the hub's public https "
                             "address, its OpenID issuer)")
+    if settings.blob_store not in ("", "database", "disk"):
+        raise SettingsError(f"LIANFU_BLOB_STORE must be `database` or `disk`, not `{settings.blob_store}`")
+    _require_shared_key(settings)
     from common.web.proxies import parse_networks
 
     try:
@@ -141,10 +156,22 @@ def check_hub_settings(settings: Settings) -> None:
         raise SettingsError(str(exc)) from None
 
 
+def _require_shared_key(settings: Settings) -> None:
+    if settings.role == "hub" and settings.postgres and settings.cookie_secure and not settings.secret_key:
+        # A PostgreSQL hub may be one of several hosts: a key made in one host's data dir would seal signing keys
+        # and TOTP secrets the others cannot open, and sign CSRF tokens and audit links they reject.
+        raise SettingsError("LIANFU_SECRET_KEY is required for a PostgreSQL hub when LIANFU_COOKIE_SECURE is on "
+                            "(the same value on every host of the hub)")
+
+
 def ensure_secret_key(settings: Settings) -> Settings:
-    """A key kept in the data dir, so every worker of one node signs alike and restarts keep sessions."""
+    """LIANFU_SECRET_KEY when set: every host of one hub shares it, and everything sealed (signing keys, TOTP
+    secrets) and every MAC (CSRF tokens, the audit chain) derives from it. Else a key kept in the data dir, so every
+    worker of one node signs alike and restarts keep sessions: a spoke, a SQLite hub, a development PostgreSQL hub
+    (a production one refuses to start without the shared key: check_hub_settings)."""
     if settings.secret_key:
         return settings
+    _require_shared_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file = settings.data_dir / "secret_key"
     if not key_file.exists():

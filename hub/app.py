@@ -4,6 +4,7 @@ from __future__ import annotations
 from litestar import Litestar
 from sqlalchemy import select
 
+from common.attachments.dbblobs import blob_store_for
 from common.audit.trail import chain_key
 from common.db import Database
 from common.models import Node
@@ -43,7 +44,7 @@ def create_app(settings: Settings | None = None, *, jobs: bool = False) -> Lites
     on_startup = [part.start for part in (scheduler, heartbeat) if part is not None]
     on_shutdown = [part.stop for part in (heartbeat, scheduler) if part is not None]
     app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, *ACCOUNT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS],
-                    on_startup=on_startup, on_shutdown=on_shutdown)
+                    on_startup=on_startup, on_shutdown=on_shutdown, blobs=blob_store_for(settings, db))
     app.state.scheduler = scheduler
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)

@@ -35,8 +35,8 @@ def hub_transaction(settings) -> Iterator[Session]:  # noqa: ANN001
     from common.audit.trail import chain_key
     from common.settings import ensure_secret_key
 
+    settings = ensure_secret_key(settings)  # refused before anything is written (a production hub's shared key)
     prepare(settings)
-    settings = ensure_secret_key(settings)
     database = _database(settings, chain_key(settings.secret_key))
     try:
         with database.transaction() as session:
@@ -444,3 +444,7 @@ hub.add_command(jobs_group)
 from hub.status_cli import status_command  # noqa: E402 - the group is defined above
 
 hub.add_command(status_command)
+
+from hub.blobs_cli import blobs_group  # noqa: E402 - the group is defined in its own module
+
+hub.add_command(blobs_group)

@@ -81,7 +81,8 @@ class Ran:
 
 
 class QuietRuns:
-    """Per process: runs of frequent jobs that did nothing, not yet written to the log."""
+    """Per process: runs of frequent jobs that did nothing, not yet written to the log. (It decides only what is
+    logged, never whether a job runs: that is the scheduler's advisory lock, hub/scheduler.py.)"""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

@@ -273,15 +273,18 @@ async def _checked_blob(request: Request[Any, Any, Any], principal: Principal, s
 @head("/api/v1/sync/blobs/{sha:str}", tags=["sync"], summary="How much of a file the hub holds (to resume a transfer)")
 async def blob_offset(request: Request, principal: Caller, sha: FromPath[str]) -> Response[None]:
     store = await _checked_blob(request, principal, sha)
-    return Response(None, headers={"Upload-Offset": str(store.offset(sha)), "Blob-Complete": "1" if store.has(sha) else "0"})
+    # Queries when the files are in the hub's database: in a worker thread, not on the event loop.
+    offset, complete = await anyio.to_thread.run_sync(lambda: (store.offset(sha), store.has(sha)))
+    return Response(None, headers={"Upload-Offset": str(offset), "Blob-Complete": "1" if complete else "0"})
 
 
 @put("/api/v1/sync/blobs/{sha:str}", opt=NO_CSRF, tags=["sync"], status_code=200,
      summary="Send (part of) a file a spoke's attachment names; verified against its sha256 when complete")
 async def blob_upload(request: Request, principal: Caller, sha: FromPath[str]) -> dict[str, Any]:
     store = await _checked_blob(request, principal, sha)
-    if store.has(sha):
-        return {"offset": store.offset(sha), "complete": True}
+    held = await anyio.to_thread.run_sync(lambda: store.offset(sha) if store.has(sha) else None)
+    if held is not None:
+        return {"offset": held, "complete": True}
     try:
         offset = int(request.headers.get("Upload-Offset", "-1"))
     except ValueError:
@@ -321,9 +324,9 @@ async def blob_download(request: Request, principal: Caller, sha: FromPath[str])
     from litestar.response import Stream
 
     store = await _checked_blob(request, principal, sha)
-    if not store.has(sha):
+    size = await anyio.to_thread.run_sync(lambda: store.offset(sha) if store.has(sha) else None)
+    if size is None:
         raise HTTPException(status_code=404, detail=i18n.gettext(N_("No such file")))
-    size = store.offset(sha)
     start = 0
     ranged = request.headers.get("Range", "")
     if ranged.startswith("bytes=") and ranged[6:].rstrip("-").isdigit():

@@ -16,7 +16,7 @@ from common.federation.api import ApplicationController, NodeController, UnitCon
 from common.bulletins.api import BulletinController
 from common.visits.api import VisitController
 from common.roster.api import EnterpriseController, PersonController
-from common.attachments.blobs import BlobStore
+from common.attachments.blobs import Blobs, BlobStore
 from common.db import Database
 from common.models import utcnow
 from common.settings import Settings
@@ -66,15 +66,20 @@ API_HANDLERS: list[ControllerRouterHandler] = [
 def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: Sequence[ControllerRouterHandler] = (),
               login_handlers: Sequence[ControllerRouterHandler] = LOGIN_HANDLERS, on_startup: Sequence[Any] = (),
               api_handlers: Sequence[ControllerRouterHandler] = API_HANDLERS,
-              on_shutdown: Sequence[Any] = (), form_targets: Sequence[str] = ()) -> Litestar:
+              on_shutdown: Sequence[Any] = (), form_targets: Sequence[str] = (), blobs: Blobs | None = None) -> Litestar:
     """`login_handlers`: the hub checks passwords itself; a spoke sends people to the hub (or lets them in offline).
 
     `api_handlers`: the JSON API every node answers; the hub's adds the office's own writes.
 
     `form_targets`: addresses of other nodes this node's forms lead to (a spoke's sign-out ends at its hub); the
     Content-Security-Policy allows them besides our own origin.
+
+    `blobs`: where attachment files are kept; None: on disk in the data dir (a spoke; the hub chooses with
+    LIANFU_BLOB_STORE, common/attachments/dbblobs.py: blob_store_for).
     """
     logs.set_node(settings.node_id)
+    if blobs is None:
+        blobs = BlobStore(settings.data_dir / "blobs", settings.max_upload_mb * 1024 * 1024)
     app = Litestar(
         route_handlers=[*OPS_HANDLERS, metrics, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS, *IMPORT_HANDLERS,
                         *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *ROSTER_EXPORT_HANDLERS, *CASE_EXPORT_HANDLERS,
@@ -85,7 +90,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,
-                     "blobs": BlobStore(settings.data_dir / "blobs", settings.max_upload_mb * 1024 * 1024)}),
+                     "blobs": blobs}),
         dependencies={"principal": Provide(require_principal, sync_to_thread=False)},
         before_request=before_request,
         middleware=[web_context_middleware],

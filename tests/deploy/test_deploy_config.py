@@ -19,7 +19,7 @@ SPOKE_ENV = DEPLOY / "spoke.env.example"
 SETTING = re.compile(r"LIANFU_[A-Z0-9_]+")
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 # Settings being added by work in progress elsewhere; the examples list them ahead of the code.
-COMING = {"LIANFU_BLOB_STORE"}
+COMING: set[str] = set()
 # Set by `lianfu hub serve` for its own workers (hub/hosts.py), never by an operator: no example names them.
 SET_BY_SERVE = {"LIANFU_SERVE_PID", "LIANFU_SERVE_WORKERS", "LIANFU_SERVE_STARTED"}
 REQUIRED_ON_A_HUB = {"LIANFU_BASE_URL", "LIANFU_SECRET_KEY", "LIANFU_DB", "LIANFU_TRUSTED_PROXIES"}
