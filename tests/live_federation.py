@@ -25,12 +25,16 @@ from tests.live_hub import LIANFU, ROOT, HubStartError, _environment, _healthy, 
 
 
 class Federation:
-    def __init__(self, enterprises: int = 20, timeout: float = 60, spoke_env: dict[str, str] | None = None) -> None:
+    def __init__(self, enterprises: int = 20, timeout: float = 60, spoke_env: dict[str, str] | None = None,
+                 db_url: str | None = None) -> None:
+        """`db_url`: the hub's database (a PostgreSQL URL), else SQLite in its data dir."""
         self.enterprises = enterprises
         self.timeout = timeout
         self.root = Path(tempfile.mkdtemp(prefix="lianfu-federation-"))
         self.hub_dir = self.root / "hub"
         self.hub_env = _environment(self.hub_dir)
+        if db_url:
+            self.hub_env["LIANFU_DB"] = db_url
         self.hub_port = free_port()
         self.hub_url = f"http://127.0.0.1:{self.hub_port}"
         self.spoke_env = {"LIANFU_INTROSPECTION_CACHE": "0", "LIANFU_SYNC_INTERVAL": "3600", **(spoke_env or {})}
@@ -82,7 +86,11 @@ class Federation:
 
     def kill_hub(self) -> None:
         """SIGKILL the hub: no graceful shutdown, whatever it was doing is cut off (start it again with start_hub)."""
-        process = self.processes.pop("hub")
+        self.kill("hub")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a server process (the hub, or a spoke by its node) and reap it; start it again with start_*."""
+        process = self.processes.pop(name)
         process.kill()
         process.wait(timeout=self.timeout)
 

@@ -184,6 +184,22 @@ class PostgresServer:
             self.data_dir = None
             self.socket_dir = None
 
+    def halt(self) -> None:
+        """Stop the server at once (as a crash would: no checkpoint), keeping its data directory for `resume`."""
+        if not self._running or self.data_dir is None:
+            return
+        self._run([self._tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", "30"],
+                  check=False, timeout=60)
+        self._running = False
+
+    def resume(self) -> None:
+        """Start again, on the same port and data, a server stopped by `halt`; returns once it takes connections."""
+        if self._running:
+            return
+        self._pg_ctl_start()
+        self._running = True
+        self._wait_until_ready()
+
     def __enter__(self) -> PostgresServer:
         self.start()
         return self
