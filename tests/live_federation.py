@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,7 @@ class Federation:
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.spoke_urls: dict[str, str] = {}
         self.sync_runs: list[SyncRun] = []
+        self._numbering = threading.Lock()
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -58,7 +60,8 @@ class Federation:
 
     def close(self) -> None:
         for run in self.sync_runs:
-            run.kill()
+            if run is not None:
+                run.kill()
         for process in self.processes.values():
             _stop(process)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -138,7 +141,9 @@ class Federation:
 
     def start_sync(self, node: str, *args: str) -> SyncRun:
         """`lianfu sync [args] --data-dir <spoke dir>` in the background; its output goes to files in the root."""
-        number = len(self.sync_runs) + 1
+        with self._numbering:  # rounds may be started from several threads (tests/chaos)
+            number = len(self.sync_runs) + 1
+            self.sync_runs.append(None)  # type: ignore[arg-type]  # the number taken; the run replaces it below
         stdout_path = self.root / f"sync-{node}-{number}.out"
         stderr_path = self.root / f"sync-{node}-{number}.err"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
@@ -146,7 +151,7 @@ class Federation:
                                        env=self.spoke_environment(node), stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=err)
         run = SyncRun(process, stdout_path, stderr_path)
-        self.sync_runs.append(run)
+        self.sync_runs[number - 1] = run
         return run
 
     def run_sync(self, node: str, timeout: float = 120) -> SyncRun:

@@ -105,8 +105,11 @@ class PostgresServer:
     socket; ``stop()`` stops the server and removes that directory again.
     """
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    def __init__(self, base_dir: Path, port: int | None = None, settings: dict[str, str] | None = None) -> None:
+        """`settings`: postgresql.conf lines of the caller's, over the suite's (e.g. ``synchronous_commit = on``
+        where a commit must survive the server being stopped as by a crash)."""
         self.base_dir = Path(base_dir).absolute()
+        self.settings = dict(settings or {})
         self._port_fixed = port is not None
         self.port: int = port if port is not None else _free_port()
         self.host = "127.0.0.1"
@@ -385,6 +388,8 @@ class PostgresServer:
                 "log_min_error_statement = error\n"
                 "timezone = 'UTC'\n"
             )
+            for name, value in self.settings.items():
+                fh.write(f"{name} = {value}\n")
         self._write_runtime_conf()
 
     def _write_runtime_conf(self) -> None:

@@ -41,8 +41,9 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "chaos"
 def run_campaign(spokes: int = 3, duration: float = 30.0, seed: int = 1, fault_every: float = 5.0,
                  sync_interval: float = 3.0, pause: tuple[float, float] = (0.3, 1.0),
                  report_dir: Path = ARTIFACTS, quiet_limit: float = verify.QUIET_LIMIT,
-                 log: Any = print) -> dict[str, Any]:
-    """One campaign; returns its report (also written to `report_dir`)."""
+                 required: tuple[str, ...] = (), log: Any = print) -> dict[str, Any]:
+    """One campaign; returns its report (also written to `report_dir`). `required`: fault kinds injected at least
+    once whatever the seed draws."""
     if spokes < 1 or duration <= 0 or fault_every <= 0:
         raise ValueError("spokes must be 1 or more, duration and fault_every above zero")
     began = time.monotonic()
@@ -56,7 +57,7 @@ def run_campaign(spokes: int = 3, duration: float = 30.0, seed: int = 1, fault_e
         report["setup_s"] = round(time.monotonic() - began, 1)
         log(f"setup done in {report['setup_s']} s; edits and faults for {duration:.0f} s (seed {seed})")
         rng = random.Random(seed)
-        faults = schedule(random.Random(rng.random()), sorted(world.spokes), duration, fault_every)
+        faults = schedule(random.Random(rng.random()), sorted(world.spokes), duration, fault_every, required)
         started = time.monotonic()
         ledger = Ledger(started)
         injector = Injector(world, faults, started, log)

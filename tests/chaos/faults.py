@@ -35,18 +35,27 @@ class Fault:
         return asdict(self)
 
 
-def schedule(rng: random.Random, nodes: list[str], duration: float, every: float) -> list[Fault]:
-    """Faults over the campaign's edits: about one every `every` seconds, from a few seconds in, each healed within
-    the edits' duration. The same seed gives the same schedule."""
-    faults: list[Fault] = []
+def schedule(rng: random.Random, nodes: list[str], duration: float, every: float,
+             required: tuple[str, ...] = ()) -> list[Fault]:
+    """Faults over the campaign's edits: about one every `every` seconds, from a second in, each healed within the
+    edits' duration; each kind in `required` at least once (when there are slots enough). The same seed gives the
+    same schedule."""
+    times: list[float] = []
     t = rng.uniform(1.0, every)
-    kinds, weights = list(KINDS), list(KINDS.values())
     while t < duration - 2:
-        kind = rng.choices(kinds, weights)[0]
+        times.append(t)
+        t += rng.expovariate(1.0 / every)
+    kinds = rng.choices(list(KINDS), list(KINDS.values()), k=len(times))
+    missing = [kind for kind in required if kind not in kinds]
+    for kind in missing:
+        spare = [i for i, k in enumerate(kinds) if kinds.count(k) > 1 or k not in required]
+        if spare:
+            kinds[rng.choice(spare)] = kind
+    faults: list[Fault] = []
+    for t, kind in zip(times, kinds):
         target = "hub" if kind == "kill_hub" else "postgresql" if kind == "pg_restart" else rng.choice(nodes)
         lasts = rng.uniform(0.3, 3.0) if kind == "kill_sync" else rng.uniform(1.0, 6.0)
         faults.append(Fault(kind, target, round(t, 2), round(min(lasts, max(0.3, duration - 1 - t)), 2)))
-        t += rng.expovariate(1.0 / every)
     return faults
 
 
@@ -70,6 +79,10 @@ class Injector:
         self._rounds: dict[int, SyncRun] = {}
         self._steps: list[_Step] = []
         self._order = 0
+        self._lock = threading.Lock()
+        self._hub_lock = threading.Lock()  # the hub and its database go down and come back one step at a time
+        self._spoke_locks = {node: threading.Lock() for node in world.spokes}
+        self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="chaos-injector", daemon=True)
         for fault in faults:
@@ -79,29 +92,41 @@ class Injector:
         return time.monotonic() - self.started
 
     def _plan(self, at: float, run: Callable[[], None]) -> None:
-        self._order += 1
-        heapq.heappush(self._steps, _Step(at, self._order, run))
+        with self._lock:
+            self._order += 1
+            heapq.heappush(self._steps, _Step(at, self._order, run))
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop injecting (faults not yet started never start); `heal_all` then mends what is still broken."""
+        """Stop injecting (faults not yet started never start) once the steps under way are done; `heal_all` then
+        mends what is still broken."""
         self._stop.set()
         self._thread.join(timeout=300)
+        for worker in self._workers:
+            worker.join(timeout=300)
 
     def _run(self) -> None:
-        while not self._stop.is_set() and self._steps:
-            wait = self._steps[0].at - self.now()
-            if wait > 0:
-                self._stop.wait(min(wait, 0.2))
+        # Each step in a thread of its own: a process that takes long to start again holds up no other fault.
+        while not self._stop.is_set():
+            with self._lock:
+                due = self._steps[0] if self._steps and self._steps[0].at <= self.now() else None
+                if due is not None:
+                    heapq.heappop(self._steps)
+            if due is None:
+                self._stop.wait(0.1)
                 continue
-            step = heapq.heappop(self._steps)
-            try:
-                step.run()
-            except Exception as exc:  # noqa: BLE001 - kept for the report, the campaign goes on
-                self.errors.append(f"{type(exc).__name__}: {exc}")
-                self.log(f"fault step failed: {type(exc).__name__}: {exc}")
+            worker = threading.Thread(target=self._step, args=(due,), name="chaos-fault", daemon=True)
+            self._workers.append(worker)
+            worker.start()
+
+    def _step(self, step: _Step) -> None:
+        try:
+            step.run()
+        except Exception as exc:  # noqa: BLE001 - kept for the report, the campaign goes on
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+            self.log(f"fault step failed: {type(exc).__name__}: {exc}")
 
     # --- one fault ------------------------------------------------------------------------------------------------
 
@@ -111,27 +136,28 @@ class Injector:
         fault.started = round(self.now(), 2)
         kind = fault.kind
         if kind == "kill_spoke":
-            if fault.target in self.down_spokes:
-                fault.outcome = "skipped: already down"
-                return
-            fed.kill(fault.target)
-            self.down_spokes.add(fault.target)
+            with self._spoke_locks[fault.target]:
+                if fault.target in self.down_spokes:
+                    fault.outcome = "skipped: already down"
+                    return
+                fed.kill(fault.target)
+                self.down_spokes.add(fault.target)
         elif kind == "kill_sync":
             run = fed.start_sync(fault.target)
-            self.sync_runs.append((fault.target, run))
-            self._rounds[id(fault)] = run
-        elif kind == "kill_hub":
-            if self.hub_down:
-                fault.outcome = "skipped: already down"
-                return
-            fed.kill("hub")
-            self.hub_down = True
-        elif kind == "pg_restart":
-            if self.pg_down:
-                fault.outcome = "skipped: already down"
-                return
-            self.world.pg.halt()
-            self.pg_down = True
+            with self._lock:
+                self.sync_runs.append((fault.target, run))
+                self._rounds[id(fault)] = run
+        elif kind in ("kill_hub", "pg_restart"):
+            with self._hub_lock:
+                if (self.hub_down if kind == "kill_hub" else self.pg_down):
+                    fault.outcome = "skipped: already down"
+                    return
+                if kind == "kill_hub":
+                    fed.kill("hub")
+                    self.hub_down = True
+                else:
+                    self.world.pg.halt()
+                    self.pg_down = True
         else:
             self.world.spokes[fault.target].proxy.set_mode(kind.removeprefix("proxy_"))
         self.log(f"{fault.started:7.1f}s fault {kind} on {fault.target} for {fault.lasts:.1f}s")
@@ -157,20 +183,26 @@ class Injector:
         fault.healed = round(self.now(), 2)
 
     def restart_spoke(self, node: str) -> None:
-        if node in self.down_spokes:
-            assert self.world.fed is not None
-            self.world.fed.start_spoke(node)
-            self.down_spokes.discard(node)
+        with self._spoke_locks[node]:
+            if node in self.down_spokes:
+                assert self.world.fed is not None
+                self.world.fed.start_spoke(node)
+                self.down_spokes.discard(node)
 
     def restart_hub(self) -> None:
-        if not self.hub_down:
-            return
-        self.resume_pg()  # the hub migrates as it starts: it needs its database
-        assert self.world.fed is not None
-        self.world.fed.start_hub()
-        self.hub_down = False
+        with self._hub_lock:
+            if not self.hub_down:
+                return
+            self._resume_pg()  # the hub migrates as it starts: it needs its database
+            assert self.world.fed is not None
+            self.world.fed.start_hub()
+            self.hub_down = False
 
     def resume_pg(self) -> None:
+        with self._hub_lock:
+            self._resume_pg()
+
+    def _resume_pg(self) -> None:
         if self.pg_down:
             assert self.world.pg is not None
             self.world.pg.resume()

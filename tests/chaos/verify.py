@@ -204,8 +204,24 @@ def check_ledger(world: World, db: Database, ledger: Ledger,
         if final in refused or (accepted and final not in allowed) or (
                 not accepted and final in {w.token for w in writes} - allowed):
             problems.append({"write": writes[-1].as_dict(), "problem": f"{field} is {final!r} at the hub, expected one "
-                             f"of {sorted(allowed) or ['(unchanged)']}", "history": [w.as_dict() for w in writes]})
+                             f"of {sorted(allowed) or ['(unchanged)']}", "history": [w.as_dict() for w in writes],
+                             "hub_audit": audit_of(db, row_id), "hub_row": row})
+    for problem in problems:
+        row_id = problem["write"].get("row_id")
+        if row_id and "hub_audit" not in problem:
+            problem["hub_audit"] = audit_of(db, row_id)
     return checked, problems
+
+
+def audit_of(db: Database, entity_id: str) -> list[dict[str, Any]]:
+    """What the hub's audit trail says of a row: who did what, where, when (the clue to where a write went)."""
+    from common.models import AuditEntry
+
+    with db.reads() as session:
+        entries = session.scalars(select(AuditEntry).where(AuditEntry.entity_id == str(entity_id))
+                                  .order_by(AuditEntry.at))
+        return [{"node": e.node_id, "seq": e.seq, "at": _plain(e.at), "actor": e.actor, "action": e.action,
+                 "detail": e.detail} for e in entries]
 
 
 def _photo_problem(world: World, db: Database, visit_id: str, write: Write) -> str:

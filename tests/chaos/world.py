@@ -141,7 +141,9 @@ class World:
         self.codes: dict[str, str] = {}
 
     def start(self) -> None:
-        self.pg = PostgresServer(self.root)
+        # The suite's clusters commit asynchronously; here an answered commit must survive PostgreSQL stopped as by a
+        # crash (pg_ctl -m immediate), as on a production server.
+        self.pg = PostgresServer(self.root, settings={"synchronous_commit": "on"})
         self.pg.start()
         self.db_url = self.pg.create_database("lianfu_chaos")
         self.log(f"PostgreSQL on port {self.pg.port}")
