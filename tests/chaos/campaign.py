@@ -47,6 +47,8 @@ def run_campaign(spokes: int = 3, duration: float = 30.0, seed: int = 1, fault_e
     if spokes < 1 or duration <= 0 or fault_every <= 0:
         raise ValueError("spokes must be 1 or more, duration and fault_every above zero")
     began = time.monotonic()
+    printed = log
+    log = lambda line: printed(f"[{time.monotonic() - began:6.1f} s] {line}")  # noqa: E731
     root = Path(tempfile.mkdtemp(prefix="lianfu-chaos-"))
     world = World(root, spokes, sync_interval, log)
     report: dict[str, Any] = {"params": {"spokes": spokes, "duration_s": duration, "seed": seed,

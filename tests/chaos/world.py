@@ -55,17 +55,21 @@ def spoke_plan(count: int) -> list[tuple[str, str, str, str | None]]:
     return plan
 
 
-def prepare_nodes(db_url: str, hub_dir: Path, plan: list[tuple[str, str, str, str | None]]) -> dict[str, str]:
-    """Sub-center nodes with their heads (password: the demo's) added as an approval leaves them, and an enrollment
-    code for every spoke of the plan, in one transaction at the hub; the codes by node."""
+def prepare_hub(db_url: str, hub_dir: Path, plan: list[tuple[str, str, str, str | None]],
+                enterprises: int) -> dict[str, str]:
+    """In one transaction at the hub, as `lianfu hub seed-demo` and `lianfu hub enrollment-code` do (in this process,
+    to spare starting those): the demo world, sub-center nodes with their heads (password: the demo's) as an
+    approval leaves them, and an enrollment code for every spoke of the plan; the codes by node."""
     from common.audit import trail as audit
     from common.federation.service import add_node, issue_enrollment_code
     from common.identity.passwords import hash_password
     from hub.cli import hub_transaction
+    from hub.seed import seed_demo
 
     password_hash = hash_password(DEMO_PASSWORD)
     codes: dict[str, str] = {}
     with hub_transaction(load_settings("hub", db_url=db_url, data_dir=hub_dir)) as session:
+        seed_demo(session, enterprises)
         for node_id, username, _, node_region in plan:
             if node_region is not None and session.get(Node, node_id) is None:
                 node = add_node(session, node_id, "subcenter", f"混沌测试{node_id[-2:]}分中心", "hub", node_region)
@@ -151,10 +155,11 @@ class World:
                               spoke_env={"LIANFU_SYNC_INTERVAL": str(self.sync_interval)})
         # The spokes reach the hub through proxies: its issuer is its configured public URL, not the Host header.
         self.fed.hub_env["LIANFU_BASE_URL"] = self.fed.hub_url
-        self.fed.__enter__()
-        self.log(f"hub at {self.fed.hub_url}")
         plan = spoke_plan(self.count)
-        self.codes = prepare_nodes(self.db_url, self.fed.hub_dir, plan)
+        self.log("seeding the hub")
+        self.codes = prepare_hub(self.db_url, self.fed.hub_dir, plan, self.fed.enterprises)
+        self.fed.start_hub()
+        self.log(f"hub at {self.fed.hub_url}")
         migrated_spoke_database(self.root / "schema" / "lianfu.db")  # the schema migrated once, before the copies
         hub_db = Database.connect(self.db_url)
         try:
@@ -175,9 +180,10 @@ class World:
         self.fed.point_spoke_at(node, proxy.url)
         role = "enterprise" if username in WORKSTATION_HEADS else "subcenter"
         spoke = Spoke(node, username, region, role, proxy, subtree=subtree(hub_db, node))
+        self.log(f"spoke {node} enrolled")
         spoke.url = self.fed.start_spoke(node)
         spoke.client, spoke.csrf = logged_in(spoke.url, username)
-        self.log(f"spoke {node} enrolled at {spoke.url}, through proxy :{proxy.port}")
+        self.log(f"spoke {node} serves at {spoke.url}, reaches the hub through :{proxy.port}")
         return spoke
 
     def close(self) -> None:
