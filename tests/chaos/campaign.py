@@ -98,6 +98,7 @@ def run_campaign(spokes: int = 3, duration: float = 30.0, seed: int = 1, fault_e
                     mismatches[node] = found
             checked, ledger_problems = verify.check_ledger(world, hub, ledger, at_spokes)
             peers = _peers(hub)
+            deliveries = _deliveries(hub)
         finally:
             hub.dispose()
 
@@ -110,6 +111,9 @@ def run_campaign(spokes: int = 3, duration: float = 30.0, seed: int = 1, fault_e
                             "cli_killed": sum(1 for f in faults if f.outcome == "killed mid-round"),
                             "quiet_asked": sum(settled["rounds_asked"].values()), "hub_peers": peers},
             "quiet": settled,
+            "hub_deliveries": deliveries,
+            "proxies": {node: dict(spoke.proxy.counts) for node, spoke in world.spokes.items()},
+            "scopes": {node: spoke.subtree for node, spoke in world.spokes.items()},
             "rows_compared": compared_total,
             "writes_checked": checked,
             "mismatches": mismatches,
@@ -158,6 +162,17 @@ def _peers(hub: Database) -> dict[str, dict[str, Any]]:
                 for p in session.scalars(select(SyncPeer))}
 
 
+def _deliveries(hub: Database) -> dict[str, int]:
+    """The hub's outbox of messages to group robots and mail, by status (its backlog is the pending ones)."""
+    from sqlalchemy import func
+
+    from common.models import Delivery
+
+    with hub.reads() as session:
+        return {status: int(count) for status, count in
+                session.execute(select(Delivery.status, func.count()).group_by(Delivery.status))}
+
+
 def _keep_logs(world: World, report_dir: Path) -> None:
     if world.fed is None:
         return
@@ -197,6 +212,13 @@ def text_report(report: dict[str, Any]) -> str:
     if quiet:
         lines.append(f"Quiet: {'settled' if quiet['settled'] else 'NOT settled'} in {quiet['seconds']} s "
                      f"(outboxes now {sum(quiet['outboxes'].values())})")
+    if "hub_deliveries" in report:
+        lines.append(f"Hub deliveries by status: {report['hub_deliveries'] or 'none'}")
+    if "proxies" in report:
+        lines.append("Proxies (connections accepted, and cut): " + "; ".join(
+            f"{node} {counts.get('accepted', 0)}" + "".join(f", {k} {v}" for k, v in sorted(counts.items())
+                                                           if k != "accepted")
+            for node, counts in sorted(report["proxies"].items())))
     if "rows_compared" in report:
         lines.append(f"Rows compared (spokes against the hub's scope): {report['rows_compared']}; writes checked: "
                      f"{report['writes_checked']}")
