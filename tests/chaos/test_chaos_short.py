@@ -11,6 +11,8 @@ from tests.chaos.campaign import ARTIFACTS, run_campaign, text_report
 from tests.chaos.faults import KINDS
 from tests.pgserver import find_pg_bin
 
+pytestmark = pytest.mark.postgresql
+
 # One of each process kill, the database restart and two of the proxy's faults, whatever the seed draws.
 REQUIRED = ("kill_spoke", "kill_sync", "kill_hub", "pg_restart", "proxy_reset", "proxy_stall")
 
