@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -132,9 +133,9 @@ def run_campaign(spokes: int = 3, duration: float = 30.0, seed: int = 1, fault_e
         if not ledger.accepted():
             findings.append("no write was accepted: the campaign tested nothing")
         report["ok"] = not findings
-    except Exception as exc:
-        report["findings"].append(f"the campaign itself failed: {type(exc).__name__}: {exc}")
-        raise
+    except Exception as exc:  # noqa: BLE001 - the report says so, with where it happened, and is not ok
+        report["findings"].append(f"the campaign itself failed: {type(exc).__name__}: {str(exc)[:2000]}")
+        report["traceback"] = traceback.format_exc()[-6000:]
     finally:
         report["total_s"] = round(time.monotonic() - began, 1)
         _keep_logs(world, report_dir)
@@ -184,8 +185,9 @@ def _keep_logs(world: World, report_dir: Path) -> None:
         (folder / path.name).write_text(text[-200_000:], encoding="utf-8")
 
 
-def text_report(report: dict[str, Any]) -> str:
-    """The report for a person: figures first, then every finding in detail."""
+def text_report(report: dict[str, Any], with_traceback: bool = True) -> str:
+    """The report for a person: figures first, then every finding in detail (and where the campaign's own code
+    failed, if it did)."""
     p = report["params"]
     lines = [f"Chaos campaign: {'PASSED' if report['ok'] else 'FAILED'}",
              f"  {p['spokes']} spokes, {p['duration_s']:.0f} s of edits, seed {p['seed']}, a fault every "
@@ -224,6 +226,8 @@ def text_report(report: dict[str, Any]) -> str:
                      f"{report['writes_checked']}")
     lines.append("Findings: none" if not report["findings"] else "Findings:")
     lines.extend(f"  - {finding}" for finding in report["findings"])
+    if with_traceback and report.get("traceback"):
+        lines.append(report["traceback"])
     for node, found in sorted(report.get("mismatches", {}).items()):
         lines.append(f"Mismatches at {node}:")
         lines.extend(f"  {json.dumps(item, ensure_ascii=False, default=str)[:1500]}" for item in found)
@@ -263,8 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: the campaign could not run: {type(exc).__name__}: {str(exc).splitlines()[0][:300]} "
               f"(see {args.report_dir})", file=sys.stderr)
         return 1
-    print(text_report(report), end="")
+    print(text_report(report, with_traceback=False), end="")
     print(f"report: {args.report_dir / 'chaos-report.json'}")
+    if report.get("traceback"):
+        print(f"error: {report['findings'][-1].splitlines()[0][:300]} (see {args.report_dir / 'chaos-report.txt'})",
+              file=sys.stderr)
     return 0 if report["ok"] else 1
 
 

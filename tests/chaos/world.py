@@ -6,6 +6,7 @@ two spokes share its rows); more are sub-centers added at the hub, each with its
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,7 +131,7 @@ def csrf_of(browser: httpx.Client, base_url: str) -> str:
 class World:
     """PostgreSQL, the hub, the spokes and their proxies: built by `start`, torn down by `close`."""
 
-    def __init__(self, root: Path, spokes: int, sync_interval: float, log: callable) -> None:
+    def __init__(self, root: Path, spokes: int, sync_interval: float, log: Callable[[str], None]) -> None:
         self.root = root
         self.count = spokes
         self.sync_interval = sync_interval
