@@ -43,6 +43,7 @@ class Federation:
         self.spoke_urls: dict[str, str] = {}
         self.sync_runs: list[SyncRun] = []
         self._numbering = threading.Lock()
+        self._next_number = 1
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -60,8 +61,7 @@ class Federation:
 
     def close(self) -> None:
         for run in self.sync_runs:
-            if run is not None:
-                run.kill()
+            run.kill()
         for process in self.processes.values():
             _stop(process)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -141,9 +141,9 @@ class Federation:
 
     def start_sync(self, node: str, *args: str) -> SyncRun:
         """`lianfu sync [args] --data-dir <spoke dir>` in the background; its output goes to files in the root."""
-        with self._numbering:  # rounds may be started from several threads (tests/chaos)
-            number = len(self.sync_runs) + 1
-            self.sync_runs.append(None)  # type: ignore[arg-type]  # the number taken; the run replaces it below
+        with self._numbering:  # rounds may be started from several threads (tests/chaos): each its own files
+            number = self._next_number
+            self._next_number += 1
         stdout_path = self.root / f"sync-{node}-{number}.out"
         stderr_path = self.root / f"sync-{node}-{number}.err"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
@@ -151,7 +151,8 @@ class Federation:
                                        env=self.spoke_environment(node), stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=err)
         run = SyncRun(process, stdout_path, stderr_path)
-        self.sync_runs[number - 1] = run
+        with self._numbering:
+            self.sync_runs.append(run)
         return run
 
     def run_sync(self, node: str, timeout: float = 120) -> SyncRun:
