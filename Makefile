@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test bench system-deps messages clean
+.PHONY: demo test bench chaos system-deps messages clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ bench: $(VENV)/.installed-test system-deps
 	@# The yardstick of the sync figures (PouchDB, same machine, same run): needs node; skipped without it.
 	@if command -v npm >/dev/null 2>&1; then cd tests/bench/pouchdb && npm ci --no-audit --no-fund --loglevel=error; fi
 	$(PY) tests/bench/run.py
+
+# The fault campaign, run by hand: 20 spokes edit for 10 minutes while processes, connections and PostgreSQL fail.
+# Override with e.g. `make chaos CHAOS_ARGS="--spokes 8 --duration 180 --seed 7"`; the report is in tests/artifacts/chaos/.
+CHAOS_ARGS ?= --spokes 20 --duration 600
+chaos: $(VENV)/.installed-test system-deps
+	$(PY) tests/chaos/campaign.py $(CHAOS_ARGS)
 
 # Extract msgids into the catalog template and merge them into each language's .po.
 messages: $(VENV)/.installed

@@ -84,6 +84,9 @@ class SpokeSchedule:
             if result.ok:
                 self.failures, self.last_error = 0, None
                 self.last_success = datetime.now(timezone.utc)
+            elif result.busy:
+                # A round started by hand is under way: that one does the work; nothing failed, nothing to back off.
+                log.info("sync skipped: %s", result.error)
             else:
                 self.failures += 1
                 self.last_error = result.error

@@ -16,6 +16,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,18 +26,24 @@ from tests.live_hub import LIANFU, ROOT, HubStartError, _environment, _healthy, 
 
 
 class Federation:
-    def __init__(self, enterprises: int = 20, timeout: float = 60, spoke_env: dict[str, str] | None = None) -> None:
+    def __init__(self, enterprises: int = 20, timeout: float = 60, spoke_env: dict[str, str] | None = None,
+                 db_url: str | None = None) -> None:
+        """`db_url`: the hub's database (a PostgreSQL URL), else SQLite in its data dir."""
         self.enterprises = enterprises
         self.timeout = timeout
         self.root = Path(tempfile.mkdtemp(prefix="lianfu-federation-"))
         self.hub_dir = self.root / "hub"
         self.hub_env = _environment(self.hub_dir)
+        if db_url:
+            self.hub_env["LIANFU_DB"] = db_url
         self.hub_port = free_port()
         self.hub_url = f"http://127.0.0.1:{self.hub_port}"
         self.spoke_env = {"LIANFU_INTROSPECTION_CACHE": "0", "LIANFU_SYNC_INTERVAL": "3600", **(spoke_env or {})}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.spoke_urls: dict[str, str] = {}
         self.sync_runs: list[SyncRun] = []
+        self._numbering = threading.Lock()
+        self._next_number = 1
 
     # --- lifecycle ------------------------------------------------------------------------------------------------
 
@@ -82,7 +89,11 @@ class Federation:
 
     def kill_hub(self) -> None:
         """SIGKILL the hub: no graceful shutdown, whatever it was doing is cut off (start it again with start_hub)."""
-        process = self.processes.pop("hub")
+        self.kill("hub")
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a server process (the hub, or a spoke by its node) and reap it; start it again with start_*."""
+        process = self.processes.pop(name)
         process.kill()
         process.wait(timeout=self.timeout)
 
@@ -130,7 +141,9 @@ class Federation:
 
     def start_sync(self, node: str, *args: str) -> SyncRun:
         """`lianfu sync [args] --data-dir <spoke dir>` in the background; its output goes to files in the root."""
-        number = len(self.sync_runs) + 1
+        with self._numbering:  # rounds may be started from several threads (tests/chaos): each its own files
+            number = self._next_number
+            self._next_number += 1
         stdout_path = self.root / f"sync-{node}-{number}.out"
         stderr_path = self.root / f"sync-{node}-{number}.err"
         with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
@@ -138,7 +151,8 @@ class Federation:
                                        env=self.spoke_environment(node), stdin=subprocess.DEVNULL, stdout=out,
                                        stderr=err)
         run = SyncRun(process, stdout_path, stderr_path)
-        self.sync_runs.append(run)
+        with self._numbering:
+            self.sync_runs.append(run)
         return run
 
     def run_sync(self, node: str, timeout: float = 120) -> SyncRun:

@@ -105,8 +105,11 @@ class PostgresServer:
     socket; ``stop()`` stops the server and removes that directory again.
     """
 
-    def __init__(self, base_dir: Path, port: int | None = None) -> None:
+    def __init__(self, base_dir: Path, port: int | None = None, settings: dict[str, str] | None = None) -> None:
+        """`settings`: postgresql.conf lines of the caller's, over the suite's (e.g. ``synchronous_commit = on``
+        where a commit must survive the server being stopped as by a crash)."""
         self.base_dir = Path(base_dir).absolute()
+        self.settings = dict(settings or {})
         self._port_fixed = port is not None
         self.port: int = port if port is not None else _free_port()
         self.host = "127.0.0.1"
@@ -183,6 +186,22 @@ class PostgresServer:
             self.workdir = None
             self.data_dir = None
             self.socket_dir = None
+
+    def halt(self) -> None:
+        """Stop the server at once (as a crash would: no checkpoint), keeping its data directory for `resume`."""
+        if not self._running or self.data_dir is None:
+            return
+        self._run([self._tool("pg_ctl"), "stop", "-D", str(self.data_dir), "-m", "immediate", "-w", "-t", "30"],
+                  check=False, timeout=60)
+        self._running = False
+
+    def resume(self) -> None:
+        """Start again, on the same port and data, a server stopped by `halt`; returns once it takes connections."""
+        if self._running:
+            return
+        self._pg_ctl_start()
+        self._running = True
+        self._wait_until_ready()
 
     def __enter__(self) -> PostgresServer:
         self.start()
@@ -369,6 +388,8 @@ class PostgresServer:
                 "log_min_error_statement = error\n"
                 "timezone = 'UTC'\n"
             )
+            for name, value in self.settings.items():
+                fh.write(f"{name} = {value}\n")
         self._write_runtime_conf()
 
     def _write_runtime_conf(self) -> None:

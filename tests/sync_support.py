@@ -81,7 +81,7 @@ class Federation:
             code = issue_enrollment_code(session, node)
         settings = Settings(role="spoke", node_id=node, data_dir=self.root / node, secret_key="spoke-secret-" + node,
                             cookie_secure=True, base_url=f"https://{node}.test")
-        _migrated_database(settings.data_dir / "lianfu.db")
+        migrated_spoke_database(settings.data_dir / "lianfu.db")
         enroll(settings, HUB_URL, code, transport=self.transport)
         config = SpokeConfig.load(settings.data_dir)
         assert config is not None
@@ -94,7 +94,7 @@ class Federation:
 _SCHEMA: list[Path] = []
 
 
-def _migrated_database(target: Path) -> None:
+def migrated_spoke_database(target: Path) -> None:
     """The spoke's SQLite file, migrated to head, put where enrollment prepares it (which then finds the schema at head
     and only adds the reference data): the migrations run once per process rather than at every enrollment."""
     if not _SCHEMA:

@@ -23,3 +23,4 @@ class RoundResult:
     seconds: float = 0.0
     ok: bool = False
     error: str | None = None
+    busy: bool = False  # another round of this spoke was under way: this one did not run (and did not fail)

@@ -113,7 +113,7 @@ class SpokeSync:
                 self.directory.refresh(self.inbox.hub_directory, copy=first.get(DirectoryCopy))
                 result.ok = True
         except SyncBusy as exc:
-            result.error = str(exc)
+            result.error, result.busy = str(exc), True
         except (HubUnreachable, HubRefused) as exc:
             result.error = str(exc)
             self.hub.report(result.error)

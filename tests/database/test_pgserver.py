@@ -55,3 +55,24 @@ def test_server_starts_creates_database_and_stops(tmp_path: Path) -> None:
     assert not workdir.exists()
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(server.dsn(), connect_timeout=2)
+
+
+def test_a_halted_server_resumes_on_its_port_with_what_it_had_committed(tmp_path: Path) -> None:
+    """As the chaos campaign stops PostgreSQL under the hub: a crash-like stop, a start again, nothing committed lost
+    (with synchronous_commit on, a setting the caller gives over the suite's)."""
+    server = PostgresServer(tmp_path, settings={"synchronous_commit": "on"})
+    with server:
+        url = _libpq(server.create_database("lianfu_halt"))
+        with psycopg.connect(url, autocommit=True) as conn:
+            assert conn.execute("show synchronous_commit").fetchone()[0] == "on"
+            conn.execute("create table kept (note text)")
+            conn.execute("insert into kept values ('提交后崩溃')")
+        port = server.port
+        server.halt()
+        assert not server.running
+        with pytest.raises(psycopg.OperationalError):
+            psycopg.connect(url, connect_timeout=3)
+        server.resume()
+        assert server.running and server.port == port
+        with psycopg.connect(url) as conn:
+            assert conn.execute("select note from kept").fetchall() == [("提交后崩溃",)]

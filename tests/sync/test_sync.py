@@ -187,6 +187,24 @@ def test_the_scheduled_round_says_where_the_spoke_lives_once_then_is_one_request
     assert schedule.failures == 0 and schedule.last_success is not None
 
 
+def test_a_scheduled_round_that_finds_another_under_way_steps_aside_without_counting_a_failure(fed: Federation) -> None:
+    """A round started by hand (`lianfu sync`, the sync page) holds the spoke's sync lock when the schedule fires: the
+    scheduled round steps aside, and neither counts a failure nor backs off (the chaos campaign found spokes waiting
+    minutes for their next round after a few such meetings)."""
+    from spoke.schedule import SpokeSchedule
+    from sync.client import exclusive
+
+    sh = fed.enroll("sc-shanghai")
+    schedule = SpokeSchedule(sh.db, sh.settings, sh.link, enabled=False, interval=60)
+    for _ in range(3):
+        with exclusive(sh.settings.data_dir):
+            busy = schedule.round()
+        assert busy is not None and not busy.ok and busy.busy, busy
+    assert schedule.failures == 0 and schedule.last_error is None
+    assert schedule.next_delay() <= 60 * 1.2  # the plain interval, not a backoff
+    assert schedule.round().ok and schedule.failures == 0
+
+
 def test_a_round_that_wrote_folds_the_spokes_wal_back_into_its_database_after_it(fed: Federation) -> None:
     from sync.client import SpokeSync
 
