@@ -74,8 +74,9 @@ def test_drop_closes_open_and_new_connections(proxy: FaultProxy) -> None:
 
 def test_reset_aborts_connections(proxy: FaultProxy) -> None:
     proxy.set_mode("reset")
-    with _connect(proxy) as sock:
-        with pytest.raises((ConnectionResetError, BrokenPipeError)):
+    # The reset may come as soon as the connection is accepted, before anything is sent (a busy machine).
+    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+        with _connect(proxy) as sock:
             sock.sendall(b"x")
             sock.recv(10)
     assert proxy.counts["reset:new"] == 1

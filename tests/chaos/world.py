@@ -69,7 +69,8 @@ def prepare_hub(db_url: str, hub_dir: Path, plan: list[tuple[str, str, str, str 
 
     password_hash = hash_password(DEMO_PASSWORD)
     codes: dict[str, str] = {}
-    with hub_transaction(load_settings("hub", db_url=db_url, data_dir=hub_dir)) as session:
+    # As the hub process is configured (tests/live_hub.py: plain-http cookies, so the data dir's key).
+    with hub_transaction(load_settings("hub", db_url=db_url, data_dir=hub_dir, cookie_secure=False)) as session:
         seed_demo(session, enterprises)
         for node_id, username, _, node_region in plan:
             if node_region is not None and session.get(Node, node_id) is None:
