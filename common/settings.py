@@ -63,6 +63,12 @@ class Settings:
     # LIANFU_BLOB_STORE: where a hub keeps attachment files, `database` or `disk` (the data dir); empty: the
     # database for a PostgreSQL hub (every host finds them, one backup holds them), the disk otherwise.
     blob_store: str = ""
+    # PROMETHEUS_MULTIPROC_DIR, set by `serve` for its workers (common/ops/serving.py): where each worker's counters
+    # are kept so a scrape adds them up; empty in a process that serves alone (an app built in tests).
+    metrics_multiproc_dir: str = ""
+    # LIANFU_SERVE_PID / _WORKERS / _STARTED, set by `lianfu hub serve` for its workers: the serving process as a
+    # whole, which `lianfu hub status` shows (hub/hosts.py); raw text, empty when this process serves alone.
+    serve_process: tuple[str, str, str] = ("", "", "")
     sync: SyncSettings = field(default_factory=SyncSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
 
@@ -124,6 +130,9 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         metrics_token=env.get("LIANFU_METRICS_TOKEN", "").strip(),
         log_format=env.get("LIANFU_LOG_FORMAT", "text").strip().lower() or "text",
         blob_store=env.get("LIANFU_BLOB_STORE", "").strip().lower(),
+        metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+        serve_process=(env.get("LIANFU_SERVE_PID", ""), env.get("LIANFU_SERVE_WORKERS", ""),
+                       env.get("LIANFU_SERVE_STARTED", "")),
         sync=sync,
         notify=NotifySettings(
             smtp_url=env.get("LIANFU_SMTP_URL", ""),

@@ -27,13 +27,13 @@ RETENTION = timedelta(days=7)
 SERVE_PID_ENV, SERVE_WORKERS_ENV, SERVE_STARTED_ENV = "LIANFU_SERVE_PID", "LIANFU_SERVE_WORKERS", "LIANFU_SERVE_STARTED"
 
 
-def serving_process() -> tuple[int, int, datetime]:
+def serving_process(settings: Settings) -> tuple[int, int, datetime]:
     """(pid, workers, started) of the `hub serve` this process works for (itself when run otherwise)."""
-    env = os.environ
+    pid_text, workers_text, started_text = settings.serve_process
     try:
-        pid = int(env.get(SERVE_PID_ENV) or os.getpid())
-        workers = max(1, int(env.get(SERVE_WORKERS_ENV) or 1))
-        started = datetime.fromisoformat(env[SERVE_STARTED_ENV]) if env.get(SERVE_STARTED_ENV) else utcnow()
+        pid = int(pid_text or os.getpid())
+        workers = max(1, int(workers_text or 1))
+        started = datetime.fromisoformat(started_text) if started_text else utcnow()
     except ValueError:
         pid, workers, started = os.getpid(), 1, utcnow()
     return pid, workers, started
@@ -42,7 +42,7 @@ def serving_process() -> tuple[int, int, datetime]:
 def beat(db: Database, settings: Settings, hostname: str | None = None) -> None:
     """Write this host's row (every worker of one host writes the same row: the last one wins, alike)."""
     hostname = hostname or socket.gethostname()
-    pid, workers, started = serving_process()
+    pid, workers, started = serving_process(settings)
     now = utcnow()
     values = {"hostname": hostname[:255], "port": settings.port, "pid": pid, "workers": workers,
               "version": package_version()[:64], "started_at": started, "last_seen_at": now}

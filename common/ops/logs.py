@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import logging.config
-import os
 import re
 import uuid
 from contextvars import ContextVar
@@ -25,7 +24,7 @@ LOG_FILE_BYTES = 10 * 1024 * 1024
 LOG_FILE_COUNT = 5
 FORMATS = ("text", "json")
 
-_node = os.environ.get("LIANFU_NODE_ID", "") or "-"
+_node = "-"  # until the app names its node (set_node), as a served node's app does before its first request
 
 
 def set_node(node_id: str) -> None:
@@ -56,7 +55,9 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(node)s %(request_id)s] %(me
 
 def log_format() -> str:
     """LIANFU_LOG_FORMAT: `text` (the default) or `json`; anything else is refused at start."""
-    chosen = os.environ.get("LIANFU_LOG_FORMAT", "text").strip().lower() or "text"
+    from common.settings import load_settings
+
+    chosen = load_settings().log_format
     if chosen not in FORMATS:
         raise ValueError(f"LIANFU_LOG_FORMAT must be one of {', '.join(FORMATS)}, not {chosen!r}")
     return chosen

@@ -14,7 +14,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import logging
-import os
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
@@ -33,7 +32,6 @@ from common.i18n import N_
 
 log = logging.getLogger("lianfu.metrics")
 
-from common.ops.metrics_dir import MULTIPROC_ENV
 
 REQUESTS = Counter("lianfu_http_requests", "HTTP requests answered, by method, route template and status.",
                    ["method", "route", "status"])
@@ -171,10 +169,10 @@ class _ProcessMetrics(Collector):
         yield from REGISTRY.collect()
 
 
-def exposition(db: Database) -> bytes:
+def exposition(db: Database, multiproc_dir: str = "") -> bytes:
     """The text a scrape gets: the counters of every worker, then what the database says."""
     registry = CollectorRegistry(auto_describe=False)
-    if os.environ.get(MULTIPROC_ENV):
+    if multiproc_dir:
         from prometheus_client import multiprocess
 
         multiprocess.MultiProcessCollector(registry)
@@ -245,5 +243,5 @@ async def metrics(request: Request) -> Response[bytes]:
             address = request.client.host if request.client else ""
             await anyio.to_thread.run_sync(_record_refused, state.db, settings.node_id, address, request.url.path)
         raise NotFoundException(i18n.gettext(N_("Not found")))
-    body = await anyio.to_thread.run_sync(exposition, state.db)
+    body = await anyio.to_thread.run_sync(exposition, state.db, state.settings.metrics_multiproc_dir)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

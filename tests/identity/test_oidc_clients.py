@@ -142,7 +142,8 @@ def test_rp_initiated_logout(clients: Any, db: Database) -> None:
 
 def test_cli_client_create(settings: Settings, db: Database, tmp_path: Path) -> None:
     runner = CliRunner()
-    env = {"LIANFU_DATA_DIR": str(tmp_path)}
+    # The hub's shared key, as every host and command of a PostgreSQL hub has it.
+    env = {"LIANFU_DATA_DIR": str(tmp_path), "LIANFU_SECRET_KEY": settings.secret_key}
     made = runner.invoke(hub, ["client", "create", "portal", "--grant", "authorization_code", "--redirect-uri", REDIRECT,
                                "--scope", "openid profile enterprises:read", "--db", settings.database_url], env=env)
     assert made.exit_code == 0, made.output
