@@ -62,18 +62,19 @@ def current(db: Any) -> str:
         return _CACHE[key]
 
 
-def renew(session: Session) -> tuple[str, str | None]:
-    """A new token for a restored hub's history (the old one kept: spokes that knew it may heal it). Returns the new
-    token and the one it replaces."""
+def renew(session: Session, also_previous: list[str] | None = None) -> tuple[str, str | None]:
+    """A new token for a restored hub's history; the old one kept (with `also_previous`: those of the database the
+    restore replaced), so spokes that knew any of them may heal it. Returns the new token and the one it replaces."""
     value = _read(session)
     token = secrets.token_hex(8)
+    old = value.get("token") if value else None
+    previous = [*(value or {}).get("previous", []), *([old] if old else []), *(also_previous or [])]
+    previous = list(dict.fromkeys(p for p in previous if p and p != token))[-50:]
+    fresh = {"token": token, "previous": previous, "healed": []}
     if value is None:
-        session.execute(insert(_TABLE), {"key": KEY, "value": {"token": token, "previous": [], "healed": []}})
-        return token, None
-    old = value.get("token")
-    previous = [*value.get("previous", []), *([old] if old else [])][-50:]
-    session.execute(update(_TABLE).where(_TABLE.c.key == KEY).values(
-        value={"token": token, "previous": previous, "healed": []}))
+        session.execute(insert(_TABLE), {"key": KEY, "value": fresh})
+    else:
+        session.execute(update(_TABLE).where(_TABLE.c.key == KEY).values(value=fresh))
     forget_cache()
     return token, old
 
