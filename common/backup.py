@@ -138,9 +138,10 @@ class Writer:
         self.manifest.parts[name] = {"sha256": reader.digest.hexdigest(), "size": info.size}
 
     def add_tree(self, prefix: str, root: Path, skip: set[Path] | None = None) -> None:
-        """Every file under `root` (symlinks and sockets left out), as `prefix/relative path`."""
+        """Every file under `root` (symlinks and sockets left out, and anything under a folder in `skip`), as
+        `prefix/relative path`."""
         for path in sorted(root.rglob("*")):
-            if path.is_file() and not path.is_symlink() and (skip is None or path not in skip):
+            if path.is_file() and not path.is_symlink() and not (skip and any(s in path.parents for s in skip)):
                 self.add_file(f"{prefix}/{path.relative_to(root).as_posix()}", path)
 
     def commit(self) -> None:

@@ -184,7 +184,7 @@ def backup_hub(settings: Settings, target: Path, show: bool | None = None) -> Ma
             pg_dump(settings.database_url, dump)
         if not schema:
             raise BackupError("the hub's database has no schema revision (not migrated?)")
-        total = dump.stat().st_size + backup.tree_size(blobs)
+        total = dump.stat().st_size + backup.tree_size(blobs) - backup.tree_size(blobs / "partial")
         manifest = Manifest(kind="hub", db=kind, schema=schema,
                             note={"secret_key": "file" if key_file.is_file() and not settings.secret_key else "env"})
         with backup.writing(target, manifest, total, show) as writer:
@@ -192,7 +192,8 @@ def backup_hub(settings: Settings, target: Path, show: bool | None = None) -> Ma
             if key_file.is_file() and not settings.secret_key:
                 writer.add_file(f"{DATA}/secret_key", key_file)
             if blobs.is_dir():
-                writer.add_tree(f"{DATA}/blobs", blobs)
+                # Transfers under way are not files yet: their senders send them again.
+                writer.add_tree(f"{DATA}/blobs", blobs, skip={blobs / "partial"})
     return manifest
 
 
