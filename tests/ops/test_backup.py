@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import tarfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from tests.sync_support import rows
 
 SCOPES = {"sc-shanghai": {"sc-shanghai", "ws-demo-1"}, "ws-demo-1": {"ws-demo-1"}}
 # The rows a spoke holds of its scope and compares with the hub's, field by field.
-COMPARED = ("enterprise", "person", "visit", "case_record", "case_event", "attachment", "task")
+COMPARED = ("enterprise", "person", "visit", "case_record", "case_event", "attachment", "task", "info_report")
 
 
 def _principal(db: Database, username: str) -> Any:
@@ -65,24 +66,50 @@ def _sync(fed: Federation, node: str) -> dict[str, Any]:
     return run
 
 
-def _write_at_spoke(fed: Federation, node: str, username: str, n: int, edit: Any = None,
-                    photo: bytes | None = None) -> tuple[str, str | None]:
-    db = _spoke_db(fed, node)
-    try:
-        p = _principal(db, username)
-        with db.transaction(actor=p) as session:
-            made = roster.create_enterprise(session, p, _enterprise(n))
-            if edit is not None:
-                roster.update_enterprise(session, p, edit, {"address": f"启东市演练路 {n} 号"})
-        sha = None
-        if photo is not None:
-            from common.attachments.service import add_attachment
+def _write_at_subcenter(fed: Federation, edit: uuid.UUID, photo: bytes) -> tuple[str, str, str]:
+    """At the sub-center's spoke: an enterprise made, one of its workstation's edited with a file attached; the new
+    enterprise's id, the file's row id and its sha256."""
+    from common.attachments.service import add_attachment
 
-            with db.transaction(actor=p) as session:
-                attached = add_attachment(session, p, BlobStore(fed.spoke_dir(node) / "blobs"), "enterprise", made.id,
-                                          "现场照片.jpg", "image/jpeg", photo)
-                sha = attached.sha256
-        return str(made.id), sha
+    db = _spoke_db(fed, "sc-shanghai")
+    try:
+        p = _principal(db, "subcenter_sh")
+        with db.transaction(actor=p) as session:
+            made = str(roster.create_enterprise(session, p, _enterprise(1)).id)
+            roster.update_enterprise(session, p, edit, {"address": "启东市演练路 2 号"})
+        with db.transaction(actor=p) as session:
+            attached = add_attachment(session, p, BlobStore(fed.spoke_dir("sc-shanghai") / "blobs"), "enterprise",
+                                      edit, "现场照片.jpg", "image/jpeg", photo)
+            return made, str(attached.id), attached.sha256
+    finally:
+        db.dispose()
+
+
+def _visible_enterprise(fed: Federation) -> str:
+    """An enterprise the sub-center sees at its spoke, its workstation's if it sees one."""
+    from common import policy
+    from common.models import Enterprise
+
+    db = _spoke_db(fed, "sc-shanghai")
+    try:
+        p = _principal(db, "subcenter_sh")
+        with db.reads() as session:
+            found = session.execute(select(Enterprise.id, Enterprise.node_id).where(policy.visible(Enterprise, p))).all()
+    finally:
+        db.dispose()
+    assert found, "the sub-center's spoke holds no enterprise"
+    return str(sorted(found, key=lambda row: row.node_id != "ws-demo-1")[0].id)
+
+
+def _write_at_workstation(fed: Federation) -> str:
+    """At the workstation's spoke: a risk report."""
+    from common.inforeports.service import create_report
+
+    db = _spoke_db(fed, "ws-demo-1")
+    try:
+        p = _principal(db, "workstation_1")
+        with db.transaction(actor=p) as session:
+            return str(create_report(session, p, {"title": "演练：厂区消防通道堵塞", "category": "other"}).id)
     finally:
         db.dispose()
 
@@ -110,10 +137,11 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
     with fed:
         for node in SCOPES:
             fed.enroll(node)
+            _sync(fed, node)
         hub_db = _hub_db(fed, url)
         try:
             office = _principal(hub_db, "office")
-            edited = next(k for k, v in rows(hub_db, "enterprise").items() if v["node_id"] == "ws-demo-1")
+            edited = _visible_enterprise(fed)
 
             backup = tmp_path / "hub.lianfu-backup"
             done = fed.run_hub_command("backup", "--to", str(backup))
@@ -121,9 +149,8 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
             assert backup.stat().st_mode & 0o777 == 0o600
 
             # After the backup: both spokes write (one a file too) and sync; the office writes at the hub.
-            sh_made, _ = _write_at_spoke(fed, "sc-shanghai", "subcenter_sh", 1)
-            ws_made, sha = _write_at_spoke(fed, "ws-demo-1", "workstation_1", 2, edit=edited,
-                                           photo=b"\xff\xd8\xff\xe0drill photo bytes")
+            sh_made, sh_file, sha = _write_at_subcenter(fed, uuid.UUID(edited), b"\xff\xd8\xff\xe0drill photo bytes")
+            ws_report = _write_at_workstation(fed)
             with hub_db.transaction(actor=office) as session:
                 in_scope = str(roster.create_enterprise(session, office, _enterprise(3, "sc-shanghai")).id)
                 hub_only = str(roster.create_enterprise(session, office, _enterprise(4, "sc-suzhou")).id)
@@ -132,7 +159,8 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
             hub_store = BlobStore(fed.hub_dir / "blobs")
             assert sha is not None and hub_store.has(sha)
             held = rows(hub_db, "enterprise")
-            assert {sh_made, ws_made, in_scope, hub_only} <= set(held)
+            assert {sh_made, in_scope, hub_only} <= set(held) and sh_file in rows(hub_db, "attachment")
+            assert ws_report in rows(hub_db, "info_report")
 
             fed.stop_hub()
             hub_db.dispose()
@@ -140,7 +168,8 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
             done = fed.run_hub_command("restore", "--from", str(backup), "--yes")
             assert "hub restored" in done.stdout
             lost = rows(hub_db, "enterprise")
-            assert not {sh_made, ws_made, in_scope, hub_only} & set(lost)
+            assert not {sh_made, in_scope, hub_only} & set(lost) and sh_file not in rows(hub_db, "attachment")
+            assert ws_report not in rows(hub_db, "info_report")
             verified = fed.run_hub_command("audit", "verify")
             assert "intact" in verified.stdout
             fed.start_hub()
@@ -149,7 +178,8 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
             for node in ("ws-demo-1", "sc-shanghai", "ws-demo-1", "sc-shanghai"):
                 _sync(fed, node)
             held = rows(hub_db, "enterprise")
-            assert {sh_made, ws_made, in_scope} <= set(held)
+            assert {sh_made, in_scope} <= set(held) and sh_file in rows(hub_db, "attachment")
+            assert ws_report in rows(hub_db, "info_report")
             assert held[edited]["address"] == "启东市演练路 2 号"
             # Written at the hub alone after the backup, held by no spoke: lost with the restore.
             assert hub_only not in held
