@@ -228,6 +228,9 @@ def restore_hub(settings: Settings, source: Path, yes: bool, show: bool | None =
         if manifest.kind != "hub":
             raise BackupError(f"this is a backup of a {manifest.kind}, not of a hub")
         check_schema(manifest)
+        if manifest.note.get("secret_key") == "env" and not settings.secret_key:
+            raise BackupError("the backed-up hub took its secret key from LIANFU_SECRET_KEY, which the backup does "
+                              "not hold: set the same LIANFU_SECRET_KEY for the restore")
         if manifest.db != kind:
             raise BackupError(f"the backup is of a {manifest.db} hub; this hub's database is {kind}")
         if not _is_empty(settings) and not yes:
