@@ -50,11 +50,17 @@ class Heal:
         """Send every row of the scope again, then the files' bytes with the round; adopt the hub's new lineage."""
         self.hub.headers[LINEAGE_HEADER] = to_lineage
         sent = 0
-        for entity in ENTITIES:
-            if entity.push:
-                sent = self._send_entity(result, entity, from_lineage, sent)
-        decode(self.hub.raw("POST", "/api/v1/sync/heal", HealBatch(from_lineage, [], done=True, sent=sent)),
-               HealAnswer)
+        try:
+            for entity in ENTITIES:
+                if entity.push:
+                    sent = self._send_entity(result, entity, from_lineage, sent)
+            decode(self.hub.raw("POST", "/api/v1/sync/heal", HealBatch(from_lineage, [], done=True, sent=sent)),
+                   HealAnswer)
+        except HubRefused as refused:
+            if refused.status != 409:
+                raise
+            # This node has healed this history already (its last answer was lost), or the hub does not know the
+            # history it synced with: nothing more to send; the round goes on with the hub's lineage.
         store = BlobStore(self.data_dir / "blobs")
         with self.db.reads() as session:
             held = {sha for sha in session.scalars(select(Attachment.sha256).distinct()) if store.has(sha)}

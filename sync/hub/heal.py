@@ -14,12 +14,13 @@ from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from common.audit import trail as audit
 from common.cases import service as case_service
 from common.clock import clock
-from common.models import Case, utcnow
+from common.models import Case, SyncMove, utcnow
 from common.policy import Principal
 from sync import bulk
 from sync.entities import BY_NAME, RANK, Entity
@@ -111,7 +112,12 @@ def _heal_entity(session: Session, spoke: Principal, entity: Entity, rows: list[
         if held == (current["field_versions"] or {}):
             answer.kept += 1
             continue
-        current.update(taken, field_versions=held, version=clock.now(), updated_at=utcnow())
+        version = clock.now()
+        if "node_id" in taken and taken["node_id"] != current["node_id"]:
+            # Moved since the backup: the node it left drops it, as after any move.
+            session.add(SyncMove(entity=entity.name, row_id=str(row_id), from_node=current["node_id"],
+                                 to_node=taken["node_id"], version=version))
+        current.update(taken, field_versions=held, version=version, updated_at=utcnow())
         if "pushed_by" in current:
             current.update(pushed_by=None, pushed_version=None)
         changed.update(taken)
@@ -120,16 +126,32 @@ def _heal_entity(session: Session, spoke: Principal, entity: Entity, rows: list[
             touched_cases.add(row_id)
         answer.updated += 1
     if inserts:
-        by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-        for made in inserts:
-            by_keys[tuple(sorted(made))].append(made)
-        for group in by_keys.values():
-            bulk.insert_rows(session, table, group)
+        _insert(session, table, inserts, answer)
     if updates:
         names = [*(name for name in entity.fields if name in changed), "field_versions", "version", "updated_at"]
         if "pushed_by" in table.c:
             names += ["pushed_by", "pushed_version"]
         bulk.update_rows(session, table, updates, names)
+
+
+def _insert(session: Session, table: Any, inserts: list[dict[str, Any]], answer: HealAnswer) -> None:
+    """The rows the hub lacked, in bulk; when the database refuses the batch (a row whose parent the hub lacks and
+    no spoke sent), row by row, each one it refuses counted as refused and the rest kept."""
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+    for made in inserts:
+        by_keys[tuple(sorted(made))].append(made)
+    for group in by_keys.values():
+        try:
+            with session.begin_nested():
+                bulk.insert_rows(session, table, group)
+        except IntegrityError:
+            for made in group:
+                try:
+                    with session.begin_nested():
+                        bulk.insert_rows(session, table, [made])
+                except IntegrityError:
+                    answer.added -= 1
+                    answer.refused += 1
 
 
 def record_heal(session: Session, hub_node: str, spoke: Principal, totals: dict[str, int], from_lineage: str) -> None:

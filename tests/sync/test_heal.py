@@ -86,3 +86,47 @@ def test_a_heal_not_after_a_restore_is_refused_and_audited(fed: Federation) -> N
     assert refused.value.status == 409
     with fed.hub_db.reads() as session:
         assert session.scalars(select(AuditEntry).where(AuditEntry.action == "security.heal_refused")).all()
+
+
+def test_a_heal_whose_end_was_not_heard_ends_the_next_round_without_an_error(fed: Federation) -> None:
+    from sync.client.heal import HubLineage
+    from sync.client.state import load, save
+
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    with sh.db.reads() as session:
+        old = load(session, HubLineage).token
+    lose(fed, [], rows_of_one(fed))
+    assert sh.sync().ok
+    with sh.db.transaction() as session:  # as if the spoke never heard that its heal was done
+        save(session, HubLineage(token=old))
+    again = sh.sync()
+    assert again.ok, again.error
+    with sh.db.reads() as session:
+        assert load(session, HubLineage).token == lineage.current(fed.hub_db) != old
+
+
+def test_a_heal_row_outside_the_spokes_scope_is_not_taken(fed: Federation, world: dict[str, Any]) -> None:
+    from sync.client.heal import HubLineage
+    from sync.client.state import load
+    from sync.wire import HealAnswer, HealRow, decode
+
+    sh = fed.enroll("sc-shanghai")
+    assert sh.sync().ok
+    with sh.db.reads() as session:
+        old = load(session, HubLineage).token
+    lose(fed, [], rows_of_one(fed))
+    outside = dict(next(v for v in hub_rows(fed, "enterprise").values() if v["node_id"] == "sc-suzhou"))
+    stranger = {**outside, "id": "01a25190-0000-7000-8000-000000000001", "name": "范围外的企业"}
+    stranger = {k: v for k, v in stranger.items() if k not in ("version", "field_versions")}
+    calls = HubCalls(sh.link)
+    answer = decode(calls.raw("POST", "/api/v1/sync/heal", HealBatch(old, [HealRow("enterprise", stranger)])),
+                    HealAnswer)
+    assert answer.refused == 1 and answer.added == 0
+    assert stranger["id"] not in ids(fed.hub_db, "enterprise")
+
+
+def rows_of_one(fed: Federation) -> dict[str, Any]:
+    """An enterprise as the hub holds it now (a restore that changes nothing of it)."""
+    with fed.hub_db.reads() as session:
+        return dict(session.execute(select(Enterprise.__table__).limit(1)).mappings().one())
