@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import weakref
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -18,7 +19,8 @@ from common.models import SyncState
 # The hub's row in sync_state (a spoke's keys there are its own; the hub uses this one alone).
 KEY = "hub_lineage"
 _TABLE = SyncState.__table__
-_CACHE: dict[str, str] = {}
+# Per engine (a database of its own): read once, for the life of the process's engine.
+_CACHE: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
@@ -44,7 +46,7 @@ def stored(session: Session) -> dict[str, Any]:
 
 def current(db: Any) -> str:
     """This hub's token, read once per process (a restore is made with the hub stopped)."""
-    key = str(db.engine.url)
+    key = db.engine
     token = _CACHE.get(key)
     if token is not None:
         return token
