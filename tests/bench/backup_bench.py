@@ -59,14 +59,14 @@ def timed(action) -> float:  # noqa: ANN001
     return time.perf_counter() - started
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--enterprises", type=int, default=100_000)
     parser.add_argument("--attachments-mb", type=int, default=1024)
     parser.add_argument("--audit-entries", type=int, default=200_000)
     parser.add_argument("--small", action="store_true", help="2,000 enterprises and 32 MB of files")
     parser.add_argument("--work", help="A directory for the run (default: a temporary one, removed after)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.small:
         args.enterprises, args.attachments_mb, args.audit_entries = 2_000, 32, 20_000
 
