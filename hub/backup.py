@@ -93,10 +93,35 @@ def _run(command: list[str], env: dict[str, str], what: str) -> None:
         raise BackupError(f"{what} failed: {(lines[-1] if lines else f'exit {done.returncode}')[:300]}")
 
 
+class PgDump:
+    """pg_dump of the database running in the background (the files are copied meanwhile); `wait` for its end."""
+
+    def __init__(self, url: str, target: Path) -> None:
+        libpq, env = _libpq(url)
+        tool = pg_tool("pg_dump", server_major(url))
+        self.errors = tempfile.TemporaryFile()
+        self.process = subprocess.Popen([tool, "--format=custom", "--no-owner", "--file", str(target), "--dbname",
+                                         libpq], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                        stderr=self.errors)
+
+    def wait(self) -> None:
+        code = self.process.wait()
+        self.errors.seek(0)
+        lines = [line for line in self.errors.read().decode(errors="replace").splitlines() if line.strip()]
+        self.errors.close()
+        if code != 0:
+            raise BackupError(f"pg_dump failed: {(lines[-1] if lines else f'exit {code}')[:300]}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.errors.close()
+
+
 def pg_dump(url: str, target: Path) -> None:
-    libpq, env = _libpq(url)
-    tool = pg_tool("pg_dump", server_major(url))
-    _run([tool, "--format=custom", "--no-owner", "--file", str(target), "--dbname", libpq], env, "pg_dump")
+    dump = PgDump(url, target)
+    dump.wait()
 
 
 def pg_restore(url: str, dump: Path) -> None:
@@ -174,26 +199,38 @@ def backup_hub(settings: Settings, target: Path, show: bool | None = None) -> Ma
     key_file = settings.data_dir / "secret_key"
     with tempfile.TemporaryDirectory(prefix=".lianfu-backup-", dir=target.parent if target.parent.exists() else None) \
             as work:
+        running: PgDump | None = None
         if kind == "sqlite":
             dump, name = Path(work) / SQLITE, SQLITE
             backup.sqlite_copy(_sqlite_path(settings), dump)
             schema = backup.sqlite_revision(dump)
+            size = dump.stat().st_size
         else:
             schema = _revision(settings.database_url)
             dump, name = Path(work) / DUMP, DUMP
-            pg_dump(settings.database_url, dump)
+            # The database's dump runs while the files are copied (its snapshot is taken as it starts; a file made
+            # meanwhile is one more, and one whose bytes have not come yet is sent again by its spoke's heal).
+            running = PgDump(settings.database_url, dump)
+            size = 0
         if not schema:
             raise BackupError("the hub's database has no schema revision (not migrated?)")
-        total = dump.stat().st_size + backup.tree_size(blobs) - backup.tree_size(blobs / "partial")
+        total = size + backup.tree_size(blobs) - backup.tree_size(blobs / "partial")
         manifest = Manifest(kind="hub", db=kind, schema=schema,
                             note={"secret_key": "file" if key_file.is_file() and not settings.secret_key else "env"})
-        with backup.writing(target, manifest, total, show) as writer:
-            writer.add_file(name, dump)
-            if key_file.is_file() and not settings.secret_key:
-                writer.add_file(f"{DATA}/secret_key", key_file)
-            if blobs.is_dir():
-                # Transfers under way are not files yet: their senders send them again.
-                writer.add_tree(f"{DATA}/blobs", blobs, skip={blobs / "partial"})
+        try:
+            with backup.writing(target, manifest, total, show) as writer:
+                if key_file.is_file() and not settings.secret_key:
+                    writer.add_file(f"{DATA}/secret_key", key_file)
+                if blobs.is_dir():
+                    # Transfers under way are not files yet: their senders send them again.
+                    writer.add_tree(f"{DATA}/blobs", blobs, skip={blobs / "partial"})
+                if running is not None:
+                    running.wait()
+                    running = None
+                writer.add_file(name, dump)
+        finally:
+            if running is not None:
+                running.stop()
     return manifest
 
 
