@@ -26,7 +26,7 @@ system-deps:
 	@sh tests/ensure-system-deps.sh
 
 test: $(VENV)/.installed-test system-deps
-	$(PY) -m pytest -n 2 -q -p no:cacheprovider
+	$(PY) -m pytest -n 2 -q -p no:cacheprovider --durations=25
 
 bench: $(VENV)/.installed-test system-deps
 	@# The yardstick of the sync figures (PouchDB, same machine, same run): needs node; skipped without it.

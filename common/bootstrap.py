@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from common.db import Database
-from common.migrate import upgrade
+from common.migrate import migration_lock, upgrade
 
 from common.models import Node, Unit
 from common.reference import UNITS
@@ -26,7 +26,14 @@ def ensure_reference_data(session: Session, settings: Settings) -> None:
 def prepare_database(settings: Settings) -> None:
     """Migrate a node's database to head and make sure its reference data is there (hub and spoke alike)."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    upgrade(settings.database_url)
+    # Several hub hosts may start (or `lianfu hub migrate`) at once: on PostgreSQL the schema and the reference data
+    # are made by one of them at a time, under the migration lock; the others then find them there.
+    with migration_lock(settings.database_url) as locked:
+        upgrade(settings.database_url, connection=locked)
+        _reference_data(settings)
+
+
+def _reference_data(settings: Settings) -> None:
     db = Database.connect(settings.database_url)
     try:
         with db.transaction() as session:

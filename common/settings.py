@@ -51,12 +51,39 @@ class Settings:
     max_upload_mb: int = 20
     # Reverse proxies (addresses or CIDRs) whose X-Forwarded-For is believed; nobody's by default.
     trusted_proxies: tuple[str, ...] = ()
+    # LIANFU_METRICS_TOKEN: a scraper sending `Authorization: Bearer <token>` may read /metrics from anywhere; without
+    # it only loopback may (common/ops/metrics.py). Empty: loopback only.
+    metrics_token: str = ""
+    # LIANFU_LOG_FORMAT: `text` (the default, for people) or `json` (one object per line, for a log collector); read
+    # by common/ops/logs.py in each serving process. A spoke also writes its log to <data dir>/logs/lianfu.log.
+    log_format: str = "text"
+    # Set by `serve` for its own workers, not by operators: PROMETHEUS_MULTIPROC_DIR (<data dir>/metrics, where the
+    # workers' counters are added up) and LIANFU_SERVE_PID / LIANFU_SERVE_WORKERS / LIANFU_SERVE_STARTED (what
+    # `lianfu hub status` shows of the serving process, hub/hosts.py).
+    # LIANFU_BLOB_STORE: where a hub keeps attachment files, `database` or `disk` (the data dir); empty: the
+    # database for a PostgreSQL hub (every host finds them, one backup holds them), the disk otherwise.
+    blob_store: str = ""
     sync: SyncSettings = field(default_factory=SyncSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
 
     @property
     def database_url(self) -> str:
-        return self.db_url or f"sqlite:///{(self.data_dir / 'lianfu.db').resolve()}"
+        if not self.db_url:
+            return f"sqlite:///{(self.data_dir / 'lianfu.db').resolve()}"
+        # The libpq form operators know (postgresql://…) names the driver we ship (psycopg 3), not SQLAlchemy's
+        # default psycopg2, which is not installed.
+        for plain in ("postgresql://", "postgres://"):
+            if self.db_url.startswith(plain):
+                return "postgresql+psycopg://" + self.db_url[len(plain):]
+        return self.db_url
+
+    @property
+    def postgres(self) -> bool:
+        return self.database_url.startswith("postgres")
+
+    @property
+    def blobs_in_database(self) -> bool:
+        return (self.blob_store or ("database" if self.postgres else "disk")) == "database"
 
     @property
     def cookie_prefix(self) -> str:
@@ -94,6 +121,9 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         debug=_env_bool("LIANFU_DEBUG", False),
         max_upload_mb=max(1, int(env.get("LIANFU_MAX_UPLOAD_MB", "20"))),
         trusted_proxies=tuple(env.get("LIANFU_TRUSTED_PROXIES", "").replace(",", " ").split()),
+        metrics_token=env.get("LIANFU_METRICS_TOKEN", "").strip(),
+        log_format=env.get("LIANFU_LOG_FORMAT", "text").strip().lower() or "text",
+        blob_store=env.get("LIANFU_BLOB_STORE", "").strip().lower(),
         sync=sync,
         notify=NotifySettings(
             smtp_url=env.get("LIANFU_SMTP_URL", ""),
@@ -115,6 +145,9 @@ def check_hub_settings(settings: Settings) -> None:
     if settings.cookie_secure and not settings.base_url:
         raise SettingsError("LIANFU_BASE_URL is required when LIANFU_COOKIE_SECURE is on (the hub's public https "
                             "address, its OpenID issuer)")
+    if settings.blob_store not in ("", "database", "disk"):
+        raise SettingsError(f"LIANFU_BLOB_STORE must be `database` or `disk`, not `{settings.blob_store}`")
+    _require_shared_key(settings)
     from common.web.proxies import parse_networks
 
     try:
@@ -123,10 +156,22 @@ def check_hub_settings(settings: Settings) -> None:
         raise SettingsError(str(exc)) from None
 
 
+def _require_shared_key(settings: Settings) -> None:
+    if settings.role == "hub" and settings.postgres and settings.cookie_secure and not settings.secret_key:
+        # A PostgreSQL hub may be one of several hosts: a key made in one host's data dir would seal signing keys
+        # and TOTP secrets the others cannot open, and sign CSRF tokens and audit links they reject.
+        raise SettingsError("LIANFU_SECRET_KEY is required for a PostgreSQL hub when LIANFU_COOKIE_SECURE is on "
+                            "(the same value on every host of the hub)")
+
+
 def ensure_secret_key(settings: Settings) -> Settings:
-    """A key kept in the data dir, so every worker of one node signs alike and restarts keep sessions."""
+    """LIANFU_SECRET_KEY when set: every host of one hub shares it, and everything sealed (signing keys, TOTP
+    secrets) and every MAC (CSRF tokens, the audit chain) derives from it. Else a key kept in the data dir, so every
+    worker of one node signs alike and restarts keep sessions: a spoke, a SQLite hub, a development PostgreSQL hub
+    (a production one refuses to start without the shared key: check_hub_settings)."""
     if settings.secret_key:
         return settings
+    _require_shared_key(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     key_file = settings.data_dir / "secret_key"
     if not key_file.exists():

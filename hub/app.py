@@ -4,6 +4,7 @@ from __future__ import annotations
 from litestar import Litestar
 from sqlalchemy import select
 
+from common.attachments.dbblobs import blob_store_for
 from common.audit.trail import chain_key
 from common.db import Database
 from common.models import Node
@@ -12,6 +13,7 @@ from common.web.app import build_app
 from hub import audit_checkpoints
 from common.identity.account import ACCOUNT_HANDLERS
 from hub.enrollment import ENROLLMENT_HANDLERS
+from hub.hosts import Heartbeat
 from hub.office import HUB_API_HANDLERS, OFFICE_HANDLERS
 from hub.oauth.admin import ADMIN_HANDLERS
 from hub.scheduler import HubScheduler
@@ -37,8 +39,12 @@ def create_app(settings: Settings | None = None, *, jobs: bool = False) -> Lites
     with db.reads() as session:
         node_name = session.scalar(select(Node.name).where(Node.id == settings.node_id)) or settings.home_city_name
     scheduler = HubScheduler(db, settings) if jobs and settings.notify.scheduler else None
+    # A served hub (the one that takes part in the jobs) records itself for `lianfu hub status`.
+    heartbeat = Heartbeat(db, settings) if jobs else None
+    on_startup = [part.start for part in (scheduler, heartbeat) if part is not None]
+    on_shutdown = [part.stop for part in (heartbeat, scheduler) if part is not None]
     app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, *ACCOUNT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS],
-                    on_startup=[scheduler.start] if scheduler else [], on_shutdown=[scheduler.stop] if scheduler else [])
+                    on_startup=on_startup, on_shutdown=on_shutdown, blobs=blob_store_for(settings, db))
     app.state.scheduler = scheduler
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)

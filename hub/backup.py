@@ -270,6 +270,10 @@ def restore_hub(settings: Settings, source: Path, yes: bool, show: bool | None =
                               "not hold: set the same LIANFU_SECRET_KEY for the restore")
         if manifest.db != kind:
             raise BackupError(f"the backup is of a {manifest.db} hub; this hub's database is {kind}")
+        if not settings.secret_key and not (staged / DATA / "secret_key").is_file():
+            from common.settings import ensure_secret_key
+
+            ensure_secret_key(settings)  # refuses a production PostgreSQL hub without LIANFU_SECRET_KEY, before anything
         if not _is_empty(settings) and not yes:
             raise BackupError("the hub's database is not empty: give --yes to replace it with the backup")
         old = _old_lineage(settings)

@@ -35,8 +35,8 @@ def hub_transaction(settings) -> Iterator[Session]:  # noqa: ANN001
     from common.audit.trail import chain_key
     from common.settings import ensure_secret_key
 
+    settings = ensure_secret_key(settings)  # refused before anything is written (a production hub's shared key)
     prepare(settings)
-    settings = ensure_secret_key(settings)
     database = _database(settings, chain_key(settings.secret_key))
     try:
         with database.transaction() as session:
@@ -67,23 +67,35 @@ def serve(db: str | None, host: str | None, port: int | None, workers: int, data
     import uvicorn
 
     settings = _settings(db, host=host, port=port, data_dir=data_dir)
+    from common.ops.serving import prepare_serving
     from common.settings import SettingsError, check_hub_settings
 
     try:
         check_hub_settings(settings)
     except SettingsError as exc:
         _fail(str(exc))
+    if workers < 1:
+        _fail("--workers must be 1 or more")
+    try:
+        log_config = prepare_serving(settings.data_dir)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
     prepare(settings)
-    # Workers build the app from the environment: pass the resolved settings down that way.
+    # Workers build the app from the environment: pass the resolved settings down that way, with what `hub status`
+    # shows of this serving process (hub/hosts.py).
+    from datetime import datetime, timezone
+
     os.environ.update({"LIANFU_DATA_DIR": str(settings.data_dir), "LIANFU_HOST": settings.host,
-                       "LIANFU_PORT": str(settings.port)})
+                       "LIANFU_PORT": str(settings.port), "LIANFU_SERVE_PID": str(os.getpid()),
+                       "LIANFU_SERVE_WORKERS": str(workers),
+                       "LIANFU_SERVE_STARTED": datetime.now(timezone.utc).isoformat()})
     if settings.db_url:
         os.environ["LIANFU_DB"] = settings.db_url
     from common.settings import ensure_secret_key
 
     ensure_secret_key(settings)
     uvicorn.run("hub.app:create_served_app", factory=True, host=settings.host, port=settings.port, workers=workers,
-                log_level="info", timeout_graceful_shutdown=5,
+                log_level="info", log_config=log_config, timeout_graceful_shutdown=5,
                 # Who the client is behind a proxy is the app's to decide (LIANFU_TRUSTED_PROXIES), not uvicorn's.
                 proxy_headers=False)
 
@@ -429,6 +441,14 @@ from hub.jobs_cli import jobs_group  # noqa: E402 - the group is defined above
 
 hub.add_command(jobs_group)
 
+from hub.status_cli import status_command  # noqa: E402 - the group is defined above
+
+hub.add_command(status_command)
+
+from hub.blobs_cli import blobs_group  # noqa: E402 - the group is defined in its own module
+
+hub.add_command(blobs_group)
+
 
 @hub.command("backup")
 @click.option("--to", "target", type=click.Path(dir_okay=False), required=True, help="The backup file to write.")
@@ -447,11 +467,15 @@ def backup_command(target: str, db: str | None, data_dir: str | None) -> None:
     if path.is_dir():
         _fail(f"{target} is a directory; give a file name")
     started = time.monotonic()
+    from common.cli import file_failure
+
     try:
         manifest = backup_hub(settings, path)
     except BackupError as exc:
         _fail(str(exc))
     except OSError as exc:
+        if file_failure(exc):
+            raise  # one line and exit 4, as for any path a command cannot use
         _fail(f"cannot write {target}: {exc.strerror or exc}")
     size = path.stat().st_size
     click.echo(f"backup written to {target}: {manifest.db} database at schema {manifest.schema}, "
@@ -475,11 +499,16 @@ def restore_command(source: str, db: str | None, data_dir: str | None, yes: bool
 
     settings = _settings(db, data_dir=data_dir)
     started = time.monotonic()
+    from common.cli import file_failure
+    from common.settings import SettingsError
+
     try:
         restored = restore_hub(settings, Path(source), yes)
-    except BackupError as exc:
+    except (BackupError, SettingsError) as exc:
         _fail(str(exc))
     except OSError as exc:
+        if file_failure(exc):
+            raise  # one line and exit 4, as for any path a command cannot use
         _fail(f"cannot restore from {source}: {exc.strerror or exc}")
     click.echo(f"hub restored from {source} (made {restored.manifest.created_at}, schema {restored.manifest.schema}, "
                f"{restored.files} files) in {time.monotonic() - started:.1f} s; new lineage {restored.lineage}: "

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from common.db import Database
 from common.i18n import N_
 from common.notify.models import JobRun
+from common.ops.metrics import note_job_run
 from common.orm import utcnow
 from common.settings import Settings
 
@@ -80,7 +81,8 @@ class Ran:
 
 
 class QuietRuns:
-    """Per process: runs of frequent jobs that did nothing, not yet written to the log."""
+    """Per process: runs of frequent jobs that did nothing, not yet written to the log. (It decides only what is
+    logged, never whether a job runs: that is the scheduler's advisory lock, hub/scheduler.py.)"""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -116,6 +118,7 @@ def run_job(db: Database, settings: Settings, job: Job, now: datetime | None = N
         log.exception("job %s failed", job.name)
         error = f"{type(exc).__name__}: {exc}"[:2000]
     finished = utcnow()
+    note_job_run(job.name, failed=error is not None)
     busy = error is not None or any(bool(v) for v in (result or {}).values())
     runs = 1 if quiet is None else quiet.hold(job, busy, finished.timestamp())
     if runs is not None:

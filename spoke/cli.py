@@ -52,11 +52,19 @@ def serve(data_dir: str | None, host: str | None, port: int | None) -> None:
         settings, _config = spoke_settings(load_settings("spoke", data_dir=data_dir, host=host, port=port))
     except NotEnrolled as exc:
         _fail(str(exc))
+    from common.ops.logs import spoke_log_file
+    from common.ops.serving import prepare_serving
+
+    try:
+        # A spoke logs to its data dir (rotated) as well as to stdout: the directory is the whole of the node.
+        log_config = prepare_serving(settings.data_dir, spoke_log_file(settings.data_dir))
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
     prepare_database(settings)
     os.environ.update({"LIANFU_DATA_DIR": str(settings.data_dir), "LIANFU_HOST": settings.host,
                        "LIANFU_PORT": str(settings.port), "LIANFU_SPOKE_SCHEDULE": "1"})
     uvicorn.run("spoke.app:create_app", factory=True, host=settings.host, port=settings.port, workers=1,
-                log_level="info", timeout_graceful_shutdown=5, proxy_headers=False)
+                log_level="info", log_config=log_config, timeout_graceful_shutdown=5, proxy_headers=False)
 
 
 @spoke.command("backup")
@@ -100,6 +108,10 @@ def backup_command(target: str, data_dir: str | None) -> None:
     except BackupError as exc:
         _fail(str(exc))
     except OSError as exc:
+        from common.cli import file_failure
+
+        if file_failure(exc):
+            raise  # one line and exit 4, as for any path a command cannot use
         _fail(f"cannot write {target}: {exc.strerror or exc}")
     click.echo(f"backup written to {target}: {len(manifest.parts)} parts, schema {manifest.schema}, "
                f"{path.stat().st_size / 1024 / 1024:.1f} MB, {time.monotonic() - started:.1f} s")

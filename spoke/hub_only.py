@@ -23,6 +23,7 @@ TASKS = N_("Tasks are given and decided by the office at the hub; answer yours h
 KEY_PERSONS = N_("The key-person register is kept by the police at the hub.")
 MEETINGS = N_("Joint meetings and the annual questionnaire are run by the office at the hub.")
 REPORTS = N_("Reports are read by the office at the hub.")
+ADMIN = N_("The platform is administered by the office at the hub.")
 JOBS = N_("The hub's scheduled jobs and the messages it sends are looked after by the office at the hub.")
 
 #: (method, path, why): the routes hub/office.py mounts, each refused here.
@@ -53,6 +54,7 @@ HUB_ONLY: list[tuple[str, str, str]] = [
     ("POST", "/admin/units/{unit_id:str}", UNITS),
     ("GET", "/admin/nodes", NODES),
     ("POST", "/admin/nodes/{node_id:str}", NODES),
+    ("GET", "/admin", ADMIN),
     ("GET", "/admin/jobs", JOBS),
     ("POST", "/admin/jobs/{name:str}/run", JOBS),
     ("GET", "/admin/deliveries", JOBS),

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from common.ops.metrics import note_sync_call
 from common.db import Database
 from common.settings import Settings
 from spoke.login import base_url_of
@@ -77,6 +78,9 @@ class SpokeSchedule:
                 result = RoundResult(error=str(exc))
             else:
                 result = SpokeSync.for_settings(self.db, self.settings, self.link).round()
+            # This spoke's own rounds, counted as the hub counts its spokes' (by node: here, this one).
+            note_sync_call(self.settings.node_id, "round", pushed=result.pushed, pulled=result.pulled,
+                           round_outcome="completed" if result.ok else "failed")
             if result.ok:
                 self.failures, self.last_error = 0, None
                 self.last_success = datetime.now(timezone.utc)

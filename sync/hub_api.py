@@ -17,11 +17,13 @@ from common import i18n
 from common.api.deps import Caller
 from common.i18n import N_
 from common.migrate import head_and_previous
+from common.ops.metrics import note_sync_call
 from common.policy import Principal
 from sync import hub
 from sync.entities import BY_NAME
 from sync.fastpath import statement_reads
 from sync.hub import Asker
+from sync.hub.rounds import settles
 from sync.wire import (
     HEAL_ROWS, LINEAGE_HEADER, MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER,
     SEEN_PROTOCOL, DigestRequest, HealBatch, IdsAnswer, PullRequest, PushBatch, TooLarge, decode, encode,
@@ -161,7 +163,19 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
                 answer.page = page
             return answer
 
-    return _answer(await anyio.to_thread.run_sync(work))
+    answer = await anyio.to_thread.run_sync(work)
+    page = answer.page
+    note_sync_call(principal.node_id, "push", pushed=len(batch.changes), pulled=len(page.rows) if page else 0,
+                   round_outcome=_round_outcome(batch.pull, page))
+    return _answer(answer)
+
+
+def _round_outcome(wanted: PullRequest | None, page: Any) -> str | None:
+    """How the round a pull page ends went (None: it ends none): its digest compared alike, or not."""
+    if wanted is None or page is None or not settles(wanted, page):
+        return None
+    mismatched = (page.digest or {}).get("mismatched") if isinstance(page.digest, dict) else None
+    return "mismatched" if mismatched else "completed"
 
 
 @post("/api/v1/sync/pull", opt=NO_CSRF, tags=["sync"], status_code=200,
@@ -183,7 +197,9 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
             answer.lineage = lineage.current(state.db)
             return answer
 
-    return _answer(await anyio.to_thread.run_sync(work))
+    answer = await anyio.to_thread.run_sync(work)
+    note_sync_call(principal.node_id, "pull", pulled=len(answer.rows), round_outcome=_round_outcome(wanted, answer))
+    return _answer(answer)
 
 
 @get("/api/v1/sync/drops", tags=["sync"], summary="Rows that left the spoke's scope since a version")
@@ -211,7 +227,9 @@ async def digest(request: Request, principal: Caller) -> Response[bytes]:
         with state.db.transaction() as session:
             return hub.check_digest(session, _asker(request), _scope(session, principal), theirs)
 
-    return _answer(await anyio.to_thread.run_sync(work))
+    answer = await anyio.to_thread.run_sync(work)
+    note_sync_call(principal.node_id, "digest", round_outcome="mismatched" if answer.get("mismatched") else "completed")
+    return _answer(answer)
 
 
 @get("/api/v1/sync/ids", tags=["sync"], summary="Every id of one entity in the spoke's scope (to repair a drift)")
@@ -243,6 +261,7 @@ async def report(request: Request, principal: Caller) -> dict[str, Any]:
             record.last_error_at = record.last_seen_at
 
     await anyio.to_thread.run_sync(work)
+    note_sync_call(principal.node_id, "report", round_outcome="failed")
     return {"ok": True}
 
 
@@ -272,15 +291,18 @@ async def _checked_blob(request: Request[Any, Any, Any], principal: Principal, s
 @head("/api/v1/sync/blobs/{sha:str}", tags=["sync"], summary="How much of a file the hub holds (to resume a transfer)")
 async def blob_offset(request: Request, principal: Caller, sha: FromPath[str]) -> Response[None]:
     store = await _checked_blob(request, principal, sha)
-    return Response(None, headers={"Upload-Offset": str(store.offset(sha)), "Blob-Complete": "1" if store.has(sha) else "0"})
+    # Queries when the files are in the hub's database: in a worker thread, not on the event loop.
+    offset, complete = await anyio.to_thread.run_sync(lambda: (store.offset(sha), store.has(sha)))
+    return Response(None, headers={"Upload-Offset": str(offset), "Blob-Complete": "1" if complete else "0"})
 
 
 @put("/api/v1/sync/blobs/{sha:str}", opt=NO_CSRF, tags=["sync"], status_code=200,
      summary="Send (part of) a file a spoke's attachment names; verified against its sha256 when complete")
 async def blob_upload(request: Request, principal: Caller, sha: FromPath[str]) -> dict[str, Any]:
     store = await _checked_blob(request, principal, sha)
-    if store.has(sha):
-        return {"offset": store.offset(sha), "complete": True}
+    held = await anyio.to_thread.run_sync(lambda: store.offset(sha) if store.has(sha) else None)
+    if held is not None:
+        return {"offset": held, "complete": True}
     try:
         offset = int(request.headers.get("Upload-Offset", "-1"))
     except ValueError:
@@ -320,9 +342,9 @@ async def blob_download(request: Request, principal: Caller, sha: FromPath[str])
     from litestar.response import Stream
 
     store = await _checked_blob(request, principal, sha)
-    if not store.has(sha):
+    size = await anyio.to_thread.run_sync(lambda: store.offset(sha) if store.has(sha) else None)
+    if size is None:
         raise HTTPException(status_code=404, detail=i18n.gettext(N_("No such file")))
-    size = store.offset(sha)
     start = 0
     ranged = request.headers.get("Range", "")
     if ranged.startswith("bytes=") and ranged[6:].rstrip("-").isdigit():

@@ -5,7 +5,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, Protocol
 
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1024 * 1024
@@ -13,6 +13,23 @@ CHUNK = 1024 * 1024
 
 class BlobMismatch(ValueError):
     """The bytes do not hash to the name they came under."""
+
+
+class Blobs(Protocol):
+    """What the pages and the sync API ask of a store of attachment files, on disk (BlobStore: spokes, SQLite hubs)
+    or in the hub's database (common/attachments/dbblobs.py: hubs on PostgreSQL)."""
+
+    max_upload_bytes: int | None
+
+    @staticmethod
+    def valid(sha: str) -> bool: ...
+    def has(self, sha: str) -> bool: ...
+    def put(self, data: bytes) -> str: ...
+    def offset(self, sha: str) -> int: ...
+    def append(self, sha: str, offset: int, chunk: bytes) -> int: ...
+    def complete(self, sha: str) -> None: ...
+    def read(self, sha: str, start: int = 0) -> Iterator[bytes]: ...
+    def head(self, sha: str, size: int = 64) -> bytes: ...
 
 
 class BlobStore:

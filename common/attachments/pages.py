@@ -57,7 +57,8 @@ async def attachment(request: Request, attachment_id: FromPath[UUID]) -> Respons
 
     row = await anyio.to_thread.run_sync(find)
     store = state.blobs
-    if not store.has(row.sha256):
+    # A query when the files are in the hub's database: not on the event loop.
+    if not await anyio.to_thread.run_sync(store.has, row.sha256):
         fetch = getattr(state, "fetch_blob", None)
         if fetch is None:
             raise NotFound()

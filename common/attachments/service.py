@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from common.attachments import filetypes
 from common import policy, rules
-from common.attachments.blobs import BlobStore
+from common.attachments.blobs import Blobs
 from common.errors import Forbidden, InvalidField
 from common.i18n import N_
 from common.models import Attachment
@@ -24,7 +24,7 @@ OWNERS = rules.ATTACHMENT_OWNERS
 LIAISON_OWNERS = frozenset({"case", "case_event"})
 
 
-def add_attachment(session: Session, p: Principal, store: BlobStore, entity_type: str, entity_id: uuid.UUID,
+def add_attachment(session: Session, p: Principal, store: Blobs, entity_type: str, entity_id: uuid.UUID,
                    filename: str, content_type: str, data: bytes) -> Attachment:
     """Attach a file to a row the person may see and belongs to their subtree (the office: any).
 
@@ -56,7 +56,7 @@ def add_attachment(session: Session, p: Principal, store: BlobStore, entity_type
     return attachment
 
 
-def check_upload(store: BlobStore, name: str, data: bytes, field: str = "file") -> None:
+def check_upload(store: Blobs, name: str, data: bytes, field: str = "file") -> None:
     """One file within the node's upload limit, or refused naming the limit."""
     limit = store.max_upload_bytes
     if limit is not None and len(data) > limit:

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from common.cases import lifecycle, vocabulary
 from common import i18n, policy
-from common.attachments.blobs import BlobStore
+from common.attachments.blobs import Blobs
 from common.errors import Conflict, InvalidField
 from common.i18n import N_
 from common.models import Case, CaseEvent, CaseSequence, CaseUnit, Unit, utcnow
@@ -272,7 +272,7 @@ def dispatch_units(session: Session, p: Principal, case_id: uuid.UUID, lead: str
     return [add_case_event(session, p, case_id, {"kind": vocabulary.EventKind.DISPATCHED, "unit": unit}) for unit in units]
 
 
-def add_event_with_files(session: Session, p: Principal, store: BlobStore, case_id: uuid.UUID, data: dict[str, Any],
+def add_event_with_files(session: Session, p: Principal, store: Blobs, case_id: uuid.UUID, data: dict[str, Any],
                          files: list[tuple[str, str, bytes]]) -> CaseEvent:
     """An event with its documents (a report back's results, a transfer's cooperation letter), attached to it."""
     from common.attachments.service import add_attachment

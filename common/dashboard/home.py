@@ -120,11 +120,21 @@ def _open_assignments(session: Session, p: Principal, assignment: Any, stmt: Any
 
 def overdue_sign_fors(session: Session, p: Principal, now: datetime, limit: int = LIST_ON_HOME) -> dict[str, Any]:
     """Units dispatched to an open case that have not signed for it within the sign-for deadline, oldest due first."""
+    # Each dispatch keeps its sign-for deadline (`sign_by`, set from the same timeline the case page's clock reads):
+    # the overdue are counted and the oldest picked in SQL, and only the rows shown get their clocks worked out. A
+    # dispatch with no deadline kept yet (made before deadlines were kept) has its clock worked out instead.
     assignment = aliased(CaseUnit)
-    stmt = select(assignment).where(assignment.active.is_(True), assignment.signed.is_(False))
-    rows = [r for r in _unit_rows(session, _open_assignments(session, p, assignment, stmt), now) if r["sign"].overdue]
-    rows.sort(key=lambda r: r["sign"].due)
-    return {"rows": rows[:limit], "total": len(rows)}
+    waiting = select(assignment).where(assignment.active.is_(True), assignment.signed.is_(False))
+    open_ids = policy.scoped(Case, p).where(Case.status.in_(OPEN_STATUSES)).with_only_columns(Case.id)
+    late = waiting.where(assignment.sign_by < now, assignment.case_id.in_(open_ids))
+    total = _count(session, late)
+    oldest = late.order_by(assignment.sign_by, assignment.case_id, assignment.unit_id).limit(limit)
+    unkept = waiting.where(assignment.sign_by.is_(None))
+    rows = [r for r in _unit_rows(session, _open_assignments(session, p, assignment, oldest), now) if r["sign"].overdue]
+    unkept_rows = [r for r in _unit_rows(session, _open_assignments(session, p, assignment, unkept), now)
+                   if r["sign"].overdue]
+    rows = sorted([*rows, *unkept_rows], key=lambda r: r["sign"].due)
+    return {"rows": rows[:limit], "total": total + len(unkept_rows)}
 
 
 def open_emergencies(session: Session, p: Principal, limit: int = LIST_ON_HOME) -> dict[str, Any]:

@@ -189,7 +189,13 @@ def unit_on_time(session: Session, p: Principal, now: datetime, language: str, e
     # An alias: a liaison's scope is itself a CaseUnit condition, not to be correlated with the rows picked here.
     unit = aliased(CaseUnit)
     visible_ids = policy.scoped(Case, p).with_only_columns(Case.id)
-    assignments = select(unit.case_id, unit.unit_id).where(unit.active.is_(True), unit.case_id.in_(visible_ids))
+    # Only a dispatch made within the window can be judged in it (the latest dispatch is judged, and one older than
+    # the window is not): the pairs dispatched since its start, read through the index by kind and time.
+    recent = select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.DISPATCHED.value, CaseEvent.at >= start,
+                                             CaseEvent.deleted_at.is_(None), CaseEvent.case_id == unit.case_id,
+                                             CaseEvent.unit == unit.unit_id)
+    assignments = select(unit.case_id, unit.unit_id).where(unit.active.is_(True), unit.case_id.in_(visible_ids),
+                                                           recent.exists())
     if not every_unit:
         assignments = assignments.where(unit.unit_id == p.unit_id)
     active = {(r.case_id, r.unit_id) for r in session.execute(assignments)}

@@ -227,6 +227,24 @@ def create_meeting(session: Session, p: Principal, data: dict[str, Any]) -> Meet
     return meeting
 
 
+def plan_meeting(session: Session, kind: str, period: str) -> tuple[Meeting, bool]:
+    """The period's meeting as the cycle plans it once its half year (or year) has ended: planned, with the agenda
+    built from that period; and whether it was planned now. One a person made for the period already is kept."""
+    period_bounds(kind, period)
+    meeting = session.scalars(select(Meeting).where(Meeting.kind == kind, Meeting.period == period,
+                                                    Meeting.deleted_at.is_(None))).first()
+    if meeting is not None:
+        return meeting, False
+    meeting = Meeting(kind=kind, period=period, title=f"{period} {KIND_TITLES[kind]}", status="planned",
+                      attendees=[], agenda=build_agenda(session, kind, period), minutes="", resolutions=[])
+    session.add(meeting)
+    session.flush()
+    from common.cases.service import SYSTEM
+
+    audit_write(session, SYSTEM, "create", "meeting", meeting.id, {"kind": kind, "period": period, "planned": True})
+    return meeting, True
+
+
 def get_meeting(session: Session, p: Principal, meeting_id: uuid.UUID) -> Meeting:
     policy.require_office(p)
     meeting = session.get(Meeting, meeting_id)

@@ -4,7 +4,8 @@ ended and its report is not there yet, so running it again (or late) changes not
 * monthly-cycle: each active sub-center and police unit gets its collection task for the month (due the 25th), and
   the previous month's digest is compiled as a draft; the office is told.
 * quarterly-cycle: the previous quarter's scorecard as a draft, and each unit's task for its written summary.
-* semiannual-cycle / annual-cycle: the half year's / year's figures as drafts.
+* semiannual-cycle / annual-cycle: the half year's / year's figures as drafts, and its joint meeting (or annual
+  summary meeting) planned with the agenda built from that period, for the office to date, hold and minute.
 """
 from __future__ import annotations
 
@@ -70,11 +71,25 @@ def quarterly_cycle(db: Database, settings: Settings, now: datetime) -> dict[str
     return {"scorecard": period if made else None, "summary_tasks": summaries}
 
 
+def _plan_meeting(db: Database, kind: str, now: datetime) -> str | None:
+    from common.meetings.service import KIND_TITLES, plan_meeting
+
+    period = previous(kind, now)
+    with db.transaction() as session:
+        meeting, made = plan_meeting(session, kind, period)
+        if made:
+            notify(session, f"meeting:{meeting.id}:planned", Notice(
+                kind="meeting.planned", title=f"{period} {KIND_TITLES[kind]}已列入计划",
+                body="议程已按本期数据生成，请确定会议时间与参会人员。", link=f"/meetings/{meeting.id}",
+                entity_type="meeting", entity_id=meeting.id), Audience(office=True))
+        return str(meeting.id) if made else None
+
+
 def semiannual_cycle(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
     period, made, _ = _compile(db, "semiannual", now)
-    return {"report": period if made else None}
+    return {"report": period if made else None, "meeting": _plan_meeting(db, "semiannual", now)}
 
 
 def annual_cycle(db: Database, settings: Settings, now: datetime) -> dict[str, Any]:
     period, made, _ = _compile(db, "annual", now)
-    return {"report": period if made else None}
+    return {"report": period if made else None, "meeting": _plan_meeting(db, "annual", now)}

@@ -12,8 +12,8 @@ from common.models import Enterprise, InfoReport, User, new_id
 from common.reports import service
 from common.reports.periods import bounds, previous
 
-RISKS = [("economic_dispute", "拖欠工程款引发讨薪风险"), ("labor", "外派务工人员劳资纠纷苗头"),
-         ("safety", "施工现场消防通道堵塞"), ("fraud", "冒用企业名义电信诈骗"), ("other", "项目部周边治安隐患")]
+RISKS = [("economic", "拖欠工程款引发讨薪风险"), ("labour", "外派务工人员劳资纠纷苗头"),
+         ("public_security", "施工现场消防通道堵塞"), ("cyber", "冒用企业名义电信诈骗"), ("other", "项目部周边治安隐患")]
 LEVELS = ["low", "low", "medium", "medium", "high"]
 
 

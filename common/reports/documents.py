@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from common import i18n
+from common.reports.charts import chart_svg
 from common.reports.models import Report
 from common.reports.service import title_of
 from common.reports.tables import tables
@@ -34,7 +35,7 @@ def _refuse_network(url: str, *args: Any, **kwargs: Any) -> Any:
 
 def html(report: Report, repeat: int = 1) -> str:
     return environment().get_template("reports/pdf.html").render(
-        report=report, title=title_of(report, _zh), center=CENTER, tables=tables(report),
+        report=report, title=title_of(report, _zh), center=CENTER, tables=tables(report), chart=chart_svg,
         repeat=repeat)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from litestar import Litestar, Request, get
+from litestar import Litestar
 from litestar.config.compression import CompressionConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -16,7 +16,7 @@ from common.federation.api import ApplicationController, NodeController, UnitCon
 from common.bulletins.api import BulletinController
 from common.visits.api import VisitController
 from common.roster.api import EnterpriseController, PersonController
-from common.attachments.blobs import BlobStore
+from common.attachments.blobs import Blobs, BlobStore
 from common.db import Database
 from common.models import utcnow
 from common.settings import Settings
@@ -47,8 +47,13 @@ from common.tasks.api import TaskController
 from common.tasks.pages import TASK_PAGE_HANDLERS
 from common.meetings.api import SurveyController
 from common.meetings.pages import SURVEY_PAGE_HANDLERS
+from common.ops import logs
+from common.ops.health import OPS_HANDLERS
+from common.ops.metrics import metrics
+from common.ops.requests import observe
+from common.ops.version import package_version
 
-VERSION = "0.1.0"
+VERSION = package_version()
 
 API_HANDLERS: list[ControllerRouterHandler] = [
     EnterpriseController, PersonController, CaseController, VisitController, BulletinController,
@@ -58,26 +63,25 @@ API_HANDLERS: list[ControllerRouterHandler] = [
 ]
 
 
-@get("/healthz", sync_to_thread=False, tags=["ops"], summary="Liveness and identity of this node")
-def healthz(request: Request) -> dict[str, Any]:
-    state = request.app.state
-    return {"status": "ok", "role": state.settings.role, "node": state.settings.node_id, "version": VERSION,
-            "db": state.db.dialect}
-
-
 def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: Sequence[ControllerRouterHandler] = (),
               login_handlers: Sequence[ControllerRouterHandler] = LOGIN_HANDLERS, on_startup: Sequence[Any] = (),
               api_handlers: Sequence[ControllerRouterHandler] = API_HANDLERS,
-              on_shutdown: Sequence[Any] = (), form_targets: Sequence[str] = ()) -> Litestar:
+              on_shutdown: Sequence[Any] = (), form_targets: Sequence[str] = (), blobs: Blobs | None = None) -> Litestar:
     """`login_handlers`: the hub checks passwords itself; a spoke sends people to the hub (or lets them in offline).
 
     `api_handlers`: the JSON API every node answers; the hub's adds the office's own writes.
 
     `form_targets`: addresses of other nodes this node's forms lead to (a spoke's sign-out ends at its hub); the
     Content-Security-Policy allows them besides our own origin.
+
+    `blobs`: where attachment files are kept; None: on disk in the data dir (a spoke; the hub chooses with
+    LIANFU_BLOB_STORE, common/attachments/dbblobs.py: blob_store_for).
     """
-    return Litestar(
-        route_handlers=[healthz, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS, *IMPORT_HANDLERS,
+    logs.set_node(settings.node_id)
+    if blobs is None:
+        blobs = BlobStore(settings.data_dir / "blobs", settings.max_upload_mb * 1024 * 1024)
+    app = Litestar(
+        route_handlers=[*OPS_HANDLERS, metrics, *api_handlers, *DASHBOARD_PAGE_HANDLERS, *ROSTER_PAGE_HANDLERS, *ROSTER_FORM_HANDLERS, *IMPORT_HANDLERS,
                         *VISIT_PAGE_HANDLERS, *CASE_PAGE_HANDLERS, *ROSTER_EXPORT_HANDLERS, *CASE_EXPORT_HANDLERS,
                         *VISIT_EXPORT_HANDLERS, *APPLICATION_PAGE_HANDLERS, *BULLETIN_PAGE_HANDLERS, *ATTACHMENT_HANDLERS,
                         *NOTIFICATION_PAGE_HANDLERS, *INFO_REPORT_PAGE_HANDLERS, *TASK_PAGE_HANDLERS,
@@ -86,7 +90,7 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,
-                     "blobs": BlobStore(settings.data_dir / "blobs", settings.max_upload_mb * 1024 * 1024)}),
+                     "blobs": blobs}),
         dependencies={"principal": Provide(require_principal, sync_to_thread=False)},
         before_request=before_request,
         middleware=[web_context_middleware],
@@ -98,4 +102,10 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
         on_startup=list(on_startup),
         on_shutdown=[*on_shutdown, db.dispose],
         debug=settings.debug,
+        # Logging is the serving process's to set up (common/ops/logs.py, by `lianfu … serve`): an app built in a
+        # worker must not put its own handlers and format on the root logger.
+        logging_config=None,
     )
+    # Request ids, access lines and request metrics for every request, a route's or not.
+    observe(app)
+    return app

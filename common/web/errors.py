@@ -52,7 +52,7 @@ def problem(request: Request, status: int, detail: str | None = None, errors: li
 
 # Endpoints for programs, never for people: they always answer problem+json.
 MACHINE_PATHS = ("/api/", "/oauth/token", "/oauth/revoke", "/oauth/introspect", "/oauth/userinfo", "/oauth/jwks",
-                 "/sync/", "/.well-known", "/healthz", "/schema")
+                 "/sync/", "/.well-known", "/healthz", "/readyz", "/metrics", "/schema")
 
 
 def _wants_page(request: Request) -> bool:

@@ -63,6 +63,10 @@ class BearerVerifier:
         self.db = db
         self.settings = settings
         self.keys = keys.KeyCache(self._published)
+        # Per host, and safe so with several hosts: it holds only what a token's signature and claims already say
+        # (the same on every host under the shared keys); revocation and the live state of user, client and node,
+        # which decide, are read from the database on every call. Authorization codes, refresh tokens, used client
+        # assertions (jti), enrollment codes, setup links, login challenges and the login throttle are rows too.
         self._verified: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def _published(self) -> list[dict[str, Any]]:

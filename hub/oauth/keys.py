@@ -104,7 +104,11 @@ def published(session: Session, now: datetime | None = None) -> list[dict[str, A
 
 
 class KeyCache:
-    """Public keys held in memory for verifying tokens; reloaded when a token names a kid we do not know."""
+    """Public keys held in memory for verifying tokens; reloaded when a token names a kid we do not know.
+
+    Per host, and safe so with several hosts: a key made or rotated on another host is a kid this one does not
+    know, so it reloads at once; a key retired there stays published (PUBLISH_RETIRED_FOR) longer than this cache
+    keeps what it read (`max_age`), so no host accepts a token another would refuse for its key."""
 
     def __init__(self, load: Callable[[], list[dict[str, Any]]], max_age: float = 300.0) -> None:
         self._load = load

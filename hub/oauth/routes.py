@@ -224,7 +224,7 @@ async def introspect(request: Request) -> Response[Any]:
 
 # --- userinfo and logout ----------------------------------------------------------------------------------------------
 
-@route("/oauth/userinfo", http_method=["GET", "POST"], sync_to_thread=True, tags=["oauth"], summary="OpenID Connect userinfo")
+@route("/oauth/userinfo", http_method=["GET", "POST"], sync_to_thread=True, status_code=200, tags=["oauth"], summary="OpenID Connect userinfo")
 def userinfo(request: Request) -> dict[str, Any]:
     claims = getattr(request.state, "token_claims", None)
     principal = getattr(request.state, "principal", None)

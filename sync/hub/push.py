@@ -17,6 +17,7 @@ from common.policy import Principal
 from common.cases import service as case_service
 from sync import bulk
 from sync.entities import BY_NAME, RANK, Entity
+from sync.hub.arrivals import tell_arrivals
 from sync.hub.merge import PushMerge
 from sync.hub.peers import peer
 from sync.hub.push_checks import PushChecks
@@ -192,6 +193,7 @@ def apply_push(session: Session, spoke: Principal, batch: PushBatch, hub_node: s
         return answer
     work = BatchApply(session, spoke, hub_node)
     work.run(batch)
+    tell_arrivals(session, batch.changes, work.rejected)
     answer = PushAnswer(batch.batch_id, work.applied, work.conflicts, work.rejected, batch.upto, stamps=work.stamps)
     session.execute(insert(_BATCHES), {"id": key, "node_id": spoke.node_id, "answer": msgspec.to_builtins(answer)})
     state = peer(session, spoke.node_id)

@@ -45,6 +45,15 @@ def test_a_task_for_a_sub_center_reaches_its_spoke_and_its_feedback_comes_back(
     at_hub = rows(fed.hub_db, "task")[task_id]
     assert at_hub["status"] == "submitted" and at_hub["feedback"] == "已收集3条，均已报送"
     assert rows(fed.hub_db, "attachment")[str(attached.id)]["entity_id"] == task.id
+    # Whoever gave the task is told of the answer once the hub holds it, as if it had been given at the hub; a
+    # round that sends it again tells no one twice.
+    def told() -> list[Any]:
+        with fed.hub_db.reads() as session:
+            return list(session.scalars(select(Notification).where(Notification.entity_id == task.id,
+                                                                   Notification.kind == "task.submitted")))
+    [notice] = told()
+    assert notice.user_id == office.user_id and "已收集3条" in notice.body
+    assert sh.sync().ok and len(told()) == 1
 
     with fed.hub_db.transaction(actor=office) as session:
         tasks.office_decide(session, office, task.id, "accept", "")

@@ -82,9 +82,12 @@ def test_the_units_page_lists_every_unit_in_order_with_its_liaisons_and_leaders(
     jz = card(page.text, "economic-crime")
     assert "经侦大队联络员" in jz and "经侦前联络员" in jz and "已停用" in jz
     assert "尚未指定联络员" in card(page.text, "traffic")
-    # The menu leads there, and to the nodes.
-    assert 'href="/admin/units" aria-current="page"' in page.text and ">单位管理<" in page.text
-    assert 'href="/admin/nodes"' in page.text and ">节点管理<" in page.text
+    # The menu's 管理 is current there, and the administration page leads to the units and to the nodes.
+    assert 'href="/admin" aria-current="page"' in page.text and ">管理<" in page.text
+    index = clients("office").get("/admin")
+    assert index.status_code == 200
+    assert 'href="/admin/units"' in index.text and ">单位管理<" in index.text
+    assert 'href="/admin/nodes"' in index.text and ">节点管理<" in index.text
 
 
 def test_every_logged_in_role_lists_the_active_units_and_the_office_also_the_deactivated(clients: Any, db: Database) -> None:

@@ -49,7 +49,7 @@ def test_the_jobs_page_lists_the_jobs_in_chinese_and_runs_one(clients: Any, db: 
     for name in ("deliveries", "escalation", "sync_alert"):
         assert f'data-job="{name}"' in page.text
     assert "向企业微信群机器人和邮箱发送到期的消息" in page.text and "1 秒" in page.text and "1 小时" in page.text
-    assert 'href="/admin/jobs"' in office.get("/").text
+    assert 'href="/admin"' in office.get("/").text and 'href="/admin/jobs"' in office.get("/admin").text
     ran = form_post(office, "/admin/jobs/sync_alert/run", {})
     assert ran.status_code == 303 and ran.headers["location"].startswith("/admin/jobs?ran=sync_alert")
     after = office.get(ran.headers["location"])
@@ -108,11 +108,11 @@ def test_only_the_office_sees_jobs_and_deliveries(clients: Any, db: Database) ->
         one = session.scalars(select(Delivery)).first()
     for username in ("liaison_xz", "subcenter_sh", "workstation_1"):
         person = clients(username)
-        for path in ("/admin/jobs", "/admin/deliveries", "/api/v1/deliveries"):
+        for path in ("/admin", "/admin/jobs", "/admin/deliveries", "/api/v1/deliveries"):
             assert person.get(path).status_code == 403, (username, path)
         assert form_post(person, "/admin/jobs/deliveries/run", {}).status_code == 403
         assert form_post(person, f"/admin/deliveries/{one.id}/retry", {}).status_code == 403
-        assert 'href="/admin/jobs"' not in person.get("/").text
+        assert 'href="/admin/jobs"' not in person.get("/").text and 'href="/admin"' not in person.get("/").text
         units = person.get("/api/v1/units").json()["items"]
         assert all("webhook_url" not in u for u in units)
     assert clients("leader").get("/admin/jobs").status_code == 200

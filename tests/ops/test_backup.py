@@ -60,6 +60,14 @@ def _hub_db(fed: Federation, url: str) -> Database:
     return db
 
 
+def _hub_store(fed: Federation, url: str, hub_db: Database) -> Any:
+    from common.attachments.dbblobs import blob_store_for
+    from common.settings import Settings
+
+    return blob_store_for(Settings(role="hub", node_id="hub", data_dir=fed.hub_dir, db_url=url, cookie_secure=False),
+                          hub_db)
+
+
 def _sync(fed: Federation, node: str) -> dict[str, Any]:
     run = fed.run_sync(node)
     assert run.returncode == 0, run.output()
@@ -156,7 +164,7 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
                 hub_only = str(roster.create_enterprise(session, office, _enterprise(4, "sc-suzhou")).id)
             for node in ("ws-demo-1", "sc-shanghai", "ws-demo-1"):
                 _sync(fed, node)
-            hub_store = BlobStore(fed.hub_dir / "blobs")
+            hub_store = _hub_store(fed, url, hub_db)  # (in the database, a PostgreSQL hub's default)
             assert sha is not None and hub_store.has(sha)
             held = rows(hub_db, "enterprise")
             assert {sh_made, in_scope, hub_only} <= set(held) and sh_file in rows(hub_db, "attachment")
@@ -164,10 +172,12 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
 
             fed.stop_hub()
             hub_db.dispose()
-            (hub_store.path(sha)).unlink()  # the file on disk is as old as the backup too
+            if isinstance(hub_store, BlobStore):
+                hub_store.path(sha).unlink()  # the files on disk are as old as the backup too
             done = fed.run_hub_command("restore", "--from", str(backup), "--yes")
             assert "hub restored" in done.stdout
             lost = rows(hub_db, "enterprise")
+            assert not _hub_store(fed, url, hub_db).has(sha)
             assert not {sh_made, in_scope, hub_only} & set(lost) and sh_file not in rows(hub_db, "attachment")
             assert ws_report not in rows(hub_db, "info_report")
             verified = fed.run_hub_command("audit", "verify")
@@ -177,6 +187,7 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
             # Every spoke syncs on, without enrolling again: it heals the hub first.
             for node in ("ws-demo-1", "sc-shanghai", "ws-demo-1", "sc-shanghai"):
                 _sync(fed, node)
+            hub_store = _hub_store(fed, url, hub_db)
             held = rows(hub_db, "enterprise")
             assert {sh_made, in_scope} <= set(held) and sh_file in rows(hub_db, "attachment")
             assert ws_report in rows(hub_db, "info_report")

@@ -42,7 +42,11 @@ def test_the_office_keeps_units_and_nodes_on_a_phone(browser: Any, hub_url: str)
         # 1. The menu leads to the units, in their order, each with its liaison officers.
         office.log_in("office", "/")
         with page.expect_navigation():
-            page.locator(".site-nav").get_by_role("link", name="单位管理").click()
+            page.locator(".site-nav").get_by_role("link", name="管理", exact=True).click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("管理")
+        office.check_page("admin-index-phone.png")
+        with page.expect_navigation():
+            page.locator("main").get_by_role("link", name="单位管理").click()
         assert page.url.endswith("/admin/units")
         expect(page.get_by_role("heading", level=1)).to_have_text("警种部门与派出所")
         cards = page.locator("li.unit-card")
@@ -79,7 +83,9 @@ def test_the_office_keeps_units_and_nodes_on_a_phone(browser: Any, hub_url: str)
 
         # 4. The nodes: by name, with status and last sync; a suspension asked for goes to the review.
         with page.expect_navigation():
-            page.locator(".site-nav").get_by_role("link", name="节点管理").click()
+            page.locator(".site-nav").get_by_role("link", name="管理", exact=True).click()
+        with page.expect_navigation():
+            page.locator("main").get_by_role("link", name="节点管理").click()
         expect(page.get_by_role("heading", level=1)).to_have_text("节点管理")
         suzhou = page.locator("tr[data-node='sc-suzhou']")
         expect(suzhou.locator(".node-name")).to_have_text("苏州分中心")

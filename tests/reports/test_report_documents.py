@@ -147,3 +147,34 @@ def test_a_spoke_refuses_every_report_path(settings: Any, db: Database, world: d
             assert "中心节点" in api.json()["detail"]
     finally:
         fed.close()
+
+
+def test_the_pdf_draws_each_tables_chart_to_scale(db: Database, world: dict[str, Any]) -> None:
+    import re
+    import xml.etree.ElementTree as ET
+
+    from common.reports import documents
+    from common.reports.models import Report
+    from common.reports.tables import tables
+
+    report_id = compiled(db, world)
+    with db.reads() as session:
+        report = session.get(Report, report_id)
+        page = documents.html(report)
+        charted = [t for t in tables(report) if t.chart and t.rows]
+    svgs = re.findall(r"<svg class=\"chart\".*?</svg>", page, flags=re.S)
+    assert len(svgs) == len(charted) >= 4
+    for table, svg in zip(charted, svgs):
+        root = ET.fromstring(svg)
+        ns = "{http://www.w3.org/2000/svg}"
+        assert root.find(f"{ns}title").text == table.title
+        labels = [t.text for t in root.iter(f"{ns}text")]
+        bars = [float(r.get("width")) for r in root.iter(f"{ns}rect")]
+        values = [row[table.chart[0]] for row in table.rows]
+        # One bar per row, each as long as its figure is large; each figure written beside its bar.
+        assert len(bars) == len(values)
+        longest = max(values)
+        for width, value in zip(bars, values):
+            assert width == pytest.approx(max(bars) * value / longest, abs=0.6)
+        assert all(str(row[0]) in labels for row in table.rows)
+        assert all(str(v) in labels for v in values)

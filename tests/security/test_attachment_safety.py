@@ -19,7 +19,6 @@ import pytest
 from sqlalchemy import func, select
 
 from common.attachments import filetypes
-from common.attachments.blobs import BlobStore
 from common.db import Database
 from common.models import Attachment, Case
 from common.settings import Settings, load_settings
@@ -93,7 +92,9 @@ def count(db: Database, model: Any, *where: Any) -> int:
 def stored_row(db: Database, settings: Settings, owner: Any, data: bytes, content_type: str,
                filename: str) -> uuid.UUID:
     """An attachment as a spoke's sync could have brought it before files were checked: row and bytes as sent."""
-    sha = BlobStore(settings.data_dir / "blobs").put(data)
+    from common.attachments.dbblobs import blob_store_for
+
+    sha = blob_store_for(settings, db).put(data)  # where the hub keeps files: its database on PostgreSQL
     with db.transaction() as session:
         row = Attachment(node_id="ws-demo-1", sha256=sha, size=len(data), content_type=content_type, filename=filename,
                          entity_type="enterprise", entity_id=owner)

@@ -187,7 +187,7 @@ def test_the_page_shows_labels_names_links_and_more(clients: Any, world: dict[st
     office = clients("office")
     page = office.get("/audit")
     assert page.status_code == 200
-    assert 'href="/audit" aria-current="page"' in page.text  # the office's menu
+    assert 'href="/admin" aria-current="page"' in page.text  # the office's menu: 管理 leads here
     assert "审计记录" in page.text and "修改" in page.text and "工单受理" in page.text
     assert f'href="/enterprises/{made["enterprise"]}"' in page.text and f'href="/cases/{made["case"]}"' in page.text
     assert 'data-label="操作人"' in page.text and "list-cards" in page.text

@@ -821,8 +821,8 @@ def test_an_attachments_bytes_follow_its_row_and_reach_another_spoke_when_opened
     made = _attach(ws, "workstation_1", world["enterprises"]["ws"], photo)
     result = ws.sync()
     assert result.ok and result.files_sent == 1
-    hub_store = BlobStore(fed.hub_settings.data_dir / "blobs")
-    assert hub_store.has(made.sha256) and hub_store.path(made.sha256).read_bytes() == photo
+    hub_store = fed.hub.app.state.blobs  # on disk at a SQLite hub, in its database at a PostgreSQL one
+    assert hub_store.has(made.sha256) and b"".join(hub_store.read(made.sha256)) == photo
     assert sh.sync().ok and sz.sync().ok
     sh_store = BlobStore(sh.settings.data_dir / "blobs")
     assert str(made.id) in ids(sh.db, "attachment") and not sh_store.has(made.sha256)  # lazily: only when opened
@@ -834,7 +834,6 @@ def test_an_attachments_bytes_follow_its_row_and_reach_another_spoke_when_opened
 
 
 def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world: dict[str, Any]) -> None:
-    from common.attachments.blobs import BlobStore
     from common.migrate import head_and_previous
 
     ws = fed.enroll("ws-demo-1")
@@ -852,7 +851,7 @@ def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world
                "Authorization": f"Bearer {ws.link.node_token()}"}
     forged = fed.hub.put(path, content=b"not the photo", headers={**headers, "Upload-Offset": "0", "Upload-Complete": "1"})
     assert forged.status_code == 422
-    hub_store = BlobStore(fed.hub_settings.data_dir / "blobs")
+    hub_store = fed.hub.app.state.blobs
     assert not hub_store.has(made.sha256) and hub_store.offset(made.sha256) == 0
     with fed.hub_db.reads() as session:
         assert session.scalar(select(AuditEntry.id).where(AuditEntry.action == "security.blob_refused")) is not None
@@ -863,7 +862,7 @@ def test_a_tampered_file_is_refused_and_an_upload_resumes(fed: Federation, world
     assert wrong_offset.status_code == 409 and wrong_offset.headers["upload-offset"] == str(half)
     result = ws.sync()
     assert result.ok and result.files_sent == 1
-    assert hub_store.path(made.sha256).read_bytes() == photo
+    assert b"".join(hub_store.read(made.sha256)) == photo
 
 
 # --- bulletins: by their audience ----------------------------------------------------------------------------------
@@ -912,7 +911,6 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
     """The office narrows a published warning's targets: the spokes it no longer addresses drop it (and its file) in
     their next round, as a drop rather than a repair; a spoke still addressed keeps it; addressed again, it comes
     back with its file."""
-    from common.attachments.blobs import BlobStore
     from common.models import BulletinAck, BulletinAudience, BulletinReminder
     from common.bulletins import service as bulletins
     from common.attachments.service import add_attachment
@@ -925,7 +923,7 @@ def test_a_warning_retargeted_leaves_the_spokes_no_longer_addressed_and_reaches_
             "targets": {"nodes": ["ws-demo-1", "sc-suzhou"]}, "publish": True})
         warning_id = str(warning.id)
         assert len(bulletins.remind(session, office, warning.id)) == 2
-        notice = str(add_attachment(session, office, BlobStore(fed.hub_settings.data_dir / "blobs"), "bulletin",
+        notice = str(add_attachment(session, office, fed.hub.app.state.blobs, "bulletin",
                                     warning.id, "台风通知.pdf", "application/pdf", b"%PDF-1.4 notice").id)
     for spoke in (sh, ws, sz):
         assert spoke.sync().ok
@@ -977,7 +975,7 @@ def test_a_warnings_file_reaches_its_spokes_and_the_digest_agrees(fed: Federatio
         warning = bulletins.create_bulletin(session, office, {
             "kind": "warning", "severity": "serious", "title": "台风预警", "body": "见附件。",
             "targets": {"nodes": ["sc-shanghai"]}, "publish": True})
-        attached = add_attachment(session, office, BlobStore(fed.hub_settings.data_dir / "blobs"), "bulletin",
+        attached = add_attachment(session, office, fed.hub.app.state.blobs, "bulletin",
                                   warning.id, "台风通知.pdf", "application/pdf", notice)
     for spoke in (sh, sz, sh, sz):
         result = spoke.sync()
