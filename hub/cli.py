@@ -448,3 +448,68 @@ hub.add_command(status_command)
 from hub.blobs_cli import blobs_group  # noqa: E402 - the group is defined in its own module
 
 hub.add_command(blobs_group)
+
+
+@hub.command("backup")
+@click.option("--to", "target", type=click.Path(dir_okay=False), required=True, help="The backup file to write.")
+@click.option("--db", help="Database URL (default: SQLite in the data dir).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory [var/hub].")
+def backup_command(target: str, db: str | None, data_dir: str | None) -> None:
+    """Everything the hub needs in one file: its database (pg_dump of the server's version, or SQLite's online
+    backup), its secret key file and its files on disk. Written whole or not at all, readable by its owner only."""
+    from pathlib import Path
+
+    from common.backup import BackupError
+    from hub.backup import backup_hub
+
+    settings = _settings(db, data_dir=data_dir)
+    path = Path(target)
+    if path.is_dir():
+        _fail(f"{target} is a directory; give a file name")
+    started = time.monotonic()
+    from common.cli import file_failure
+
+    try:
+        manifest = backup_hub(settings, path)
+    except BackupError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        if file_failure(exc):
+            raise  # one line and exit 4, as for any path a command cannot use
+        _fail(f"cannot write {target}: {exc.strerror or exc}")
+    size = path.stat().st_size
+    click.echo(f"backup written to {target}: {manifest.db} database at schema {manifest.schema}, "
+               f"{len(manifest.parts)} parts, {size / 1024 / 1024:.1f} MB, {time.monotonic() - started:.1f} s")
+
+
+@hub.command("restore")
+@click.option("--from", "source", type=click.Path(dir_okay=False), required=True, help="The backup file to restore.")
+@click.option("--db", help="Database URL (default: SQLite in the data dir).")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory [var/hub].")
+@click.option("--yes", is_flag=True, help="Replace a database that is not empty.")
+def restore_command(source: str, db: str | None, data_dir: str | None, yes: bool) -> None:
+    """Put the hub back as the backup holds it (stop every hub process first): every part checked against its
+    sha256 before anything is changed, the database replaced, the files put back, migrated to the newest schema. The
+    spokes then send again what the hub lost of their scopes at their next sync; what was written at the hub alone
+    after the backup is lost."""
+    from pathlib import Path
+
+    from common.backup import BackupError
+    from hub.backup import restore_hub
+
+    settings = _settings(db, data_dir=data_dir)
+    started = time.monotonic()
+    from common.cli import file_failure
+    from common.settings import SettingsError
+
+    try:
+        restored = restore_hub(settings, Path(source), yes)
+    except (BackupError, SettingsError) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        if file_failure(exc):
+            raise  # one line and exit 4, as for any path a command cannot use
+        _fail(f"cannot restore from {source}: {exc.strerror or exc}")
+    click.echo(f"hub restored from {source} (made {restored.manifest.created_at}, schema {restored.manifest.schema}, "
+               f"{restored.files} files) in {time.monotonic() - started:.1f} s; new lineage {restored.lineage}: "
+               f"spokes send again what the hub lost at their next sync")

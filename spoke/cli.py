@@ -65,3 +65,53 @@ def serve(data_dir: str | None, host: str | None, port: int | None) -> None:
                        "LIANFU_PORT": str(settings.port), "LIANFU_SPOKE_SCHEDULE": "1"})
     uvicorn.run("spoke.app:create_app", factory=True, host=settings.host, port=settings.port, workers=1,
                 log_level="info", log_config=log_config, timeout_graceful_shutdown=5, proxy_headers=False)
+
+
+@spoke.command("backup")
+@click.option("--to", "target", type=click.Path(dir_okay=False), required=True, help="The backup file to write.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory [var/spoke].")
+def backup_command(target: str, data_dir: str | None) -> None:
+    """The spoke's data dir in one file, while it runs: its SQLite database (by SQLite's online backup), its
+    enrollment config and keys, its files. `tar -xf FILE` gives back `data/`, a data dir to serve from."""
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from common import backup
+    from common.backup import BackupError, Manifest
+
+    settings = load_settings("spoke", data_dir=data_dir)
+    root = settings.data_dir
+    database = root / "lianfu.db"
+    path = Path(target)
+    if not database.is_file():
+        _fail(f"no spoke database in {root} (is it the spoke's data dir?)")
+    if path.is_dir():
+        _fail(f"{target} is a directory; give a file name")
+    started = time.monotonic()
+    left_out = {database, Path(f"{database}-wal"), Path(f"{database}-shm"), Path(f"{database}-journal"),
+                root / "sync.lock", path.resolve()}
+    try:
+        with tempfile.TemporaryDirectory(prefix=".lianfu-backup-", dir=path.resolve().parent) as work:
+            copy = Path(work) / "lianfu.db"
+            backup.sqlite_copy(database, copy)
+            manifest = Manifest(kind="spoke", db="sqlite", schema=backup.sqlite_revision(copy),
+                                note={"node": settings.node_id})
+            others = [p for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()
+                      and p.resolve() not in left_out
+                      and not any(part.startswith(".lianfu-backup-") for part in p.relative_to(root).parts)]
+            total = copy.stat().st_size + sum(p.stat().st_size for p in others)
+            with backup.writing(path, manifest, total) as writer:
+                writer.add_file("data/lianfu.db", copy)
+                for other in others:
+                    writer.add_file(f"data/{other.relative_to(root).as_posix()}", other)
+    except BackupError as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        from common.cli import file_failure
+
+        if file_failure(exc):
+            raise  # one line and exit 4, as for any path a command cannot use
+        _fail(f"cannot write {target}: {exc.strerror or exc}")
+    click.echo(f"backup written to {target}: {len(manifest.parts)} parts, schema {manifest.schema}, "
+               f"{path.stat().st_size / 1024 / 1024:.1f} MB, {time.monotonic() - started:.1f} s")

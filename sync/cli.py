@@ -48,7 +48,7 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
             tasks: dict[str, Any] = {}
 
             def progress(phase: str, done: int, total: int | None) -> None:
-                label = {"push": "推送 push", "pull": "拉取 pull"}.get(phase, phase)
+                label = {"push": "推送 push", "pull": "拉取 pull", "heal": "补传 heal"}.get(phase, phase)
                 if phase not in tasks:
                     tasks[phase] = bar.add_task(label, total=total)
                 bar.update(tasks[phase], completed=done, total=total)
@@ -63,6 +63,7 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
     summary = {"ok": result.ok, "pushed": result.pushed, "pulled": result.pulled, "dropped": result.dropped,
                "conflicts": result.conflicts, "rejected": len(result.rejected), "repaired": result.repaired,
                "open_conflicts": result.open_conflicts, "queued": result.queued,
+               **({"healed": result.healed, "heal_taken": result.heal_taken} if result.healed else {}),
                "lag_seconds": round(result.lag_seconds, 1), "seconds": round(result.seconds, 3), "error": result.error}
     click.echo(json.dumps(summary, ensure_ascii=False))
     sys.exit(0 if result.ok else 1)

@@ -25,9 +25,10 @@ from sync.fastpath import statement_reads
 from sync.hub import Asker
 from sync.hub.rounds import settles
 from sync.wire import (
-    MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER, SEEN_PROTOCOL,
-    DigestRequest, IdsAnswer, PullRequest, PushBatch, TooLarge, decode, encode,
+    HEAL_ROWS, LINEAGE_HEADER, MAX_BATCH_BYTES, MAX_BATCH_ROWS, MIN_PROTOCOL, PROTOCOL, PROTOCOL_HEADER, SCHEMA_HEADER,
+    SEEN_PROTOCOL, DigestRequest, HealBatch, IdsAnswer, PullRequest, PushBatch, TooLarge, decode, encode,
 )
+from sync.hub import heal as hub_heal, lineage
 
 NO_CSRF = {"csrf_exempt": True}
 JSON = "application/json"
@@ -39,6 +40,12 @@ class Upgrade(HTTPException):
 
 class Busy(HTTPException):
     status_code = 503
+
+
+class LineageChanged(HTTPException):
+    """The spoke last synced with another history of this hub (it was restored from a backup): it heals first."""
+
+    status_code = 409
 
 
 @lru_cache(maxsize=1)
@@ -63,8 +70,9 @@ class _Slots:
 SLOTS = _Slots(16)
 
 
-def check_peer(request: Request[Any, Any, Any], principal: Principal) -> None:
-    """Only a spoke's own credentials, speaking a protocol and schema this hub still understands."""
+def check_peer(request: Request[Any, Any, Any], principal: Principal, lineage_checked: bool = True) -> None:
+    """Only a spoke's own credentials, speaking a protocol and schema this hub still understands; with
+    `lineage_checked`, one that last synced with this hub's history (see sync/hub/lineage.py)."""
     if principal.role != "spoke":
         raise PermissionDeniedException(i18n.gettext(N_("Only a node's own credentials can be used here.")))
     protocol = _protocol(request)
@@ -81,6 +89,13 @@ def check_peer(request: Request[Any, Any, Any], principal: Principal) -> None:
         raise Upgrade(i18n.gettext(N_("This spoke's database is at schema {got}; the hub is at {need} and accepts one "
                                       "release behind at most. Upgrade the spoke's Lianfu and restart it."),
                                    got=schema or "?", need=head))
+    known = request.headers.get(LINEAGE_HEADER)
+    if lineage_checked and known:
+        mine = lineage.current(request.app.state.db)
+        if known != mine:
+            raise LineageChanged(i18n.gettext(N_("The hub was restored from a backup: send again the rows of this "
+                                                 "node's scope (a sync does it by itself).")),
+                                 headers={LINEAGE_HEADER: mine})
 
 
 def _protocol(request: Request[Any, Any, Any]) -> int:
@@ -131,6 +146,7 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
     state = request.app.state
 
     def work() -> Any:
+        mine = lineage.current(state.db)  # (made, the first time, in a transaction of its own)
         with SLOTS, state.db.transaction() as session:
             spoke = _scope(session, principal)
             asker = _asker(request)
@@ -143,6 +159,7 @@ async def push(request: Request, principal: Caller) -> Response[bytes]:
                 with session.no_autoflush:
                     page, quiet = hub.read_pull(session, asker, spoke, batch.pull)
                 hub.note_pull(session, asker, principal.node_id, spoke, batch.pull, page, quiet)
+                page.lineage = mine
                 answer.page = page
             return answer
 
@@ -177,6 +194,7 @@ async def pull(request: Request, principal: Caller) -> Response[bytes]:
             if hub.notes_pull(answer, wanted, quiet):
                 with state.db.transaction() as session:
                     hub.note_pull(session, asker, principal.node_id, spoke, wanted, answer, quiet)
+            answer.lineage = lineage.current(state.db)
             return answer
 
     answer = await anyio.to_thread.run_sync(work)
@@ -336,4 +354,38 @@ async def blob_download(request: Request, principal: Caller, sha: FromPath[str])
                   headers=headers)
 
 
-SYNC_HANDLERS = [push, pull, drops, digest, ids, report, blob_offset, blob_upload, blob_download]
+@post("/api/v1/sync/heal", opt=NO_CSRF, tags=["sync"], status_code=200,
+      summary="Rows of the spoke's scope sent again to a hub restored from a backup; kept where the hub lacks them")
+async def heal(request: Request, principal: Caller) -> Response[bytes]:
+    check_peer(request, principal, lineage_checked=False)
+    batch: HealBatch = await _body(request, HealBatch)
+    if len(batch.rows) > HEAL_ROWS:
+        raise HTTPException(status_code=413, detail=i18n.gettext(N_("The batch is too large.")))
+    state = request.app.state
+
+    def work() -> Any:
+        from common.audit import trail as audit
+
+        with SLOTS, state.db.transaction() as session:
+            spoke = _scope(session, principal)
+            if not lineage.may_heal(session, principal.node_id, batch.from_lineage):
+                # Not a spoke of an earlier history of this hub, or one that has sent everything already.
+                audit.record(session, state.settings.node_id, "security.heal_refused", actor=spoke.username[:64],
+                             entity_type="node", entity_id=principal.node_id,
+                             detail={"node": principal.node_id, "from_lineage": batch.from_lineage[:64]})
+                refused = True
+            else:
+                refused = False
+                answer = hub_heal.apply_heal(session, spoke, batch.rows)
+                totals = lineage.add_progress(session, principal.node_id, len(batch.rows), answer)
+                if batch.done:
+                    hub_heal.record_heal(session, state.settings.node_id, spoke, totals, batch.from_lineage)
+                    lineage.healed(session, principal.node_id)
+        if refused:
+            raise HTTPException(status_code=409, detail=i18n.gettext(N_("This node has no heal to make with this hub.")))
+        return answer
+
+    return _answer(await anyio.to_thread.run_sync(work))
+
+
+SYNC_HANDLERS = [push, pull, drops, digest, ids, report, heal, blob_offset, blob_upload, blob_download]

@@ -34,11 +34,12 @@ class HubUnreachable(Exception):
 class HubRefused(Exception):
     """The hub answered, and said no; `status` and `body` are its answer."""
 
-    def __init__(self, status: int, body: Any) -> None:
+    def __init__(self, status: int, body: Any, headers: Any = None) -> None:
         detail = body.get("detail") or body.get("error_description") or body.get("error") if isinstance(body, dict) else body
         super().__init__(f"the hub refused ({status}): {detail}")
         self.status = status
         self.body = body
+        self.headers = {k.lower(): v for k, v in dict(headers or {}).items()}
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ class HubLink:
         except ValueError:
             body = response.text[:300]
         if response.status_code >= 400:
-            raise HubRefused(response.status_code, body)
+            raise HubRefused(response.status_code, body, response.headers)
         return body
 
     def _cached(self, name: str, fetch: Any, refresh: bool) -> Any:

@@ -17,6 +17,10 @@ MIN_PROTOCOL = 4
 SEEN_PROTOCOL = 5
 PROTOCOL_HEADER = "Lianfu-Sync-Protocol"
 SCHEMA_HEADER = "Lianfu-Schema"
+# The hub's lineage as the spoke last saw it (see sync/hub/lineage.py): a hub with another one answers 409 with its own.
+LINEAGE_HEADER = "Lianfu-Hub-Lineage"
+# Rows a heal request carries at most.
+HEAL_ROWS = 500
 MAX_BATCH_ROWS = 2000
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 # A gzipped body may inflate to this much and no more: only the compressed size is bounded by the transport, and a few
@@ -116,6 +120,8 @@ class PullAnswer(msgspec.Struct):
     # not the one the spoke took with its copy, the spoke fetches the directory again (an account the office
     # disabled is disabled at the spoke by its next round, with no request while nothing changed).
     directory: str | None = None
+    # The hub's lineage (sync/hub/lineage.py): the spoke keeps it and sends it with its requests.
+    lineage: str | None = None
 
 
 class PushAnswer(msgspec.Struct):
@@ -130,6 +136,33 @@ class PushAnswer(msgspec.Struct):
     stamps: list[list[Any]] = []
     # The pull page the batch asked for (PushBatch.pull), read after the batch was applied.
     page: PullAnswer | None = None
+
+
+class HealRow(msgspec.Struct, forbid_unknown_fields=True):
+    """A row as the spoke holds it, sent again to a hub restored from a backup: its values and field versions."""
+
+    entity: str
+    values: dict[str, Any]
+    fv: dict[str, Any] = {}
+
+
+class HealBatch(msgspec.Struct, forbid_unknown_fields=True):
+    """Rows of the spoke's scope sent again, after the hub's lineage changed from `from_lineage`; `done` with the
+    last (the spoke has sent every row it holds)."""
+
+    from_lineage: str
+    rows: list[HealRow] = []
+    done: bool = False
+    sent: int = 0  # with `done`: how many rows the spoke sent in all
+
+
+class HealAnswer(msgspec.Struct):
+    """How many of the rows the hub lacked (`added`) or held older (`updated`); those it kept as they were."""
+
+    added: int = 0
+    updated: int = 0
+    kept: int = 0
+    refused: int = 0
 
 
 class DigestAnswer(msgspec.Struct):

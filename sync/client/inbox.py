@@ -65,6 +65,8 @@ class Inbox:
         self.trust_versions = True
         # The hub's tag of this spoke's directory, from the last pull page of the round (None: a hub that sends none).
         self.hub_directory: str | None = None
+        # The hub's lineage as its pages name it (sync/hub/lineage.py; None: a hub that sends none).
+        self.hub_lineage: str | None = None
         # Set by the round (drops and digest settle with the last page).
         self.drops: "Drops | None" = None
         self.digest: "Digest | None" = None
@@ -151,6 +153,8 @@ class Inbox:
                         saved = _save_cursors(session, page)
                 result.pulled += len(page.rows)
                 self.progress("pull", result.pulled, None)
+            if page.lineage is not None:
+                self.hub_lineage = page.lineage
             starts.update({name: next_start(Cursor.from_wire(value)).to_wire() for name, value in page.cursors.items()})
             if not page.more:
                 return page

@@ -17,6 +17,9 @@ class RoundResult:
     dropped: int = 0
     repaired: list[str] = field(default_factory=list)
     files_sent: int = 0
+    # After the hub was restored from a backup: rows of the scope sent again, and how many of them the hub took.
+    healed: int = 0
+    heal_taken: int = 0
     open_conflicts: int = 0
     queued: int = 0
     lag_seconds: float = 0.0

@@ -22,12 +22,14 @@ from sync.client.checkpoint import Background, checkpoint_later
 from sync.client.digest import WAITING, Digest, local_digests
 from sync.client.directory import DIRECTORY_REFRESH, Directory
 from sync.client.drops import Drops
+from sync.client.heal import Heal, HubLineage, moved_lineage
 from sync.client.hub_calls import HubCalls
 from sync.client.inbox import FirstPage, Inbox, pull_page_rows
 from sync.client.outbox import Outbox
-from sync.client.state import BlobUploads, DirectoryCopy, Epoch, InFlight, Snapshot, read_all
-from sync.fastpath import run_compiled
+from sync.client.state import BlobUploads, DirectoryCopy, Epoch, InFlight, Snapshot, read_all, save
+from sync.fastpath import relaxed_transaction, run_compiled
 from sync.hub_link import HubLink, HubRefused, HubUnreachable
+from sync.wire import LINEAGE_HEADER
 
 class SyncBusy(Exception):
     """Another sync of this spoke is running."""
@@ -75,6 +77,7 @@ class SpokeSync:
         self.inbox.drops, self.inbox.digest = self.drops, self.digest
         self.blobs = Blobs(db, self.hub, data_dir)
         self.directory = Directory(db, self.hub, data_dir, node_id, directory_refresh)
+        self.heal = Heal(db, self.hub, data_dir, self.progress)
         # The WAL's checkpoint after the last round that wrote, running in the background (None: none started).
         self.checkpointing: Background | None = None
 
@@ -93,24 +96,17 @@ class SpokeSync:
         snapshot: Snapshot | None = None
         try:
             with exclusive(self.data_dir, wait):
-                snapshot = self.look()
-                first = snapshot
-                self.outbox.known_epoch = snapshot.get(Epoch).token or None
-                in_flight = bool(snapshot.get(InFlight))
-                round_status.note_attempt(self.db, snapshot, in_flight)
-                first_page: FirstPage | None = None
-                if snapshot.waiting or in_flight:
-                    first_page = self.inbox.first_page(snapshot)
-                    self.outbox.push(result, first_page, note_attempt=True)
-                    snapshot = None  # written since
-                if snapshot is None or snapshot.get(BlobUploads).pending:
-                    self.blobs.upload(result)
-                settled = self.inbox.pull_round(result, snapshot, first_page)
-                if not settled.drops:
-                    self.drops.look(result)
-                if not settled.digest:
-                    self.digest.check(result)
-                self.directory.refresh(self.inbox.hub_directory, copy=first.get(DirectoryCopy))
+                try:
+                    snapshot = self._round(result)
+                except HubRefused as refused:
+                    # Restored from an older backup: the hub gets back what it lost of this scope, then the round.
+                    moved = moved_lineage(refused)
+                    known = self.hub.headers.get(LINEAGE_HEADER)
+                    if moved is None or known is None:
+                        raise
+                    self.heal.run(result, known, moved)
+                    self._round(result)
+                    snapshot = None
                 result.ok = True
         except SyncBusy as exc:
             result.error, result.busy = str(exc), True
@@ -130,6 +126,39 @@ class SpokeSync:
         if result.ok and (result.pushed or result.pulled or result.dropped or result.repaired):
             self.checkpointing = checkpoint_later(self.db) or self.checkpointing
         return result
+
+    def _round(self, result: RoundResult) -> Snapshot | None:
+        """The round's work (see round); its snapshot when nothing was written since it was read, else None."""
+        snapshot: Snapshot | None = self.look()
+        assert snapshot is not None
+        first = snapshot
+        lineage = snapshot.get(HubLineage).token
+        if lineage:
+            self.hub.headers[LINEAGE_HEADER] = lineage
+        self.outbox.known_epoch = snapshot.get(Epoch).token or None
+        in_flight = bool(snapshot.get(InFlight))
+        round_status.note_attempt(self.db, snapshot, in_flight)
+        first_page: FirstPage | None = None
+        if snapshot.waiting or in_flight:
+            first_page = self.inbox.first_page(snapshot)
+            self.outbox.push(result, first_page, note_attempt=True)
+            snapshot = None  # written since
+        if snapshot is None or snapshot.get(BlobUploads).pending:
+            self.blobs.upload(result)
+        settled = self.inbox.pull_round(result, snapshot, first_page)
+        if not settled.drops:
+            self.drops.look(result)
+        if not settled.digest:
+            self.digest.check(result)
+        self.directory.refresh(self.inbox.hub_directory, copy=first.get(DirectoryCopy))
+        answered = self.inbox.hub_lineage
+        if answered and answered != lineage:
+            # The first round with a hub that names its lineage: kept from now on.
+            with relaxed_transaction(self.db) as session:
+                save(session, HubLineage(token=answered))
+            self.hub.headers[LINEAGE_HEADER] = answered
+            snapshot = None
+        return snapshot
 
     def look(self) -> Snapshot:
         """The sync state, the outbox and the slice's digest as one transaction sees them."""

@@ -13,6 +13,9 @@ spokes; initial pull, push, no-op rounds as the hub grows, 100 changes both ways
 
 The reports' figures (`--only reports`, by hand: its seed of 1,000,000 cases takes minutes):
 tests/bench/reports_bench.py — a quarterly scorecard compiled on a PostgreSQL hub, and a 20-page PDF.
+
+The backup's figures (`--only backup`, by hand: 100,000 enterprises and 1 GB of files): tests/bench/backup_bench.py —
+`lianfu hub backup` and `restore` against pg_dump and pg_restore of the same database in the same run.
 """
 from __future__ import annotations
 
@@ -124,7 +127,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--enterprises", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=60)
-    parser.add_argument("--only", choices=["sqlite", "postgresql", "sync", "export", "reports"], default=None)
+    parser.add_argument("--only", choices=["sqlite", "postgresql", "sync", "export", "reports", "backup"], default=None)
     parser.add_argument("--sync-args", default="", help="options for the sync benchmarks, e.g. \"--sync-hub sqlite\"")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="lianfu-bench-"))
@@ -158,6 +161,10 @@ def main() -> None:
         import reports_bench
 
         reports_bench.main([])
+    if args.only == "backup":
+        import backup_bench
+
+        backup_bench.main([])
 
 
 if __name__ == "__main__":
