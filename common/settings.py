@@ -69,6 +69,9 @@ class Settings:
     # LIANFU_SERVE_PID / _WORKERS / _STARTED, set by `lianfu hub serve` for its workers: the serving process as a
     # whole, which `lianfu hub status` shows (hub/hosts.py); raw text, empty when this process serves alone.
     serve_process: tuple[str, str, str] = ("", "", "")
+    # LIANFU_PG_BIN: a directory holding pg_dump and pg_restore of the database server's major version, looked in
+    # first by `lianfu hub backup` / `restore` (then PATH, then the distributions' directories).
+    pg_bin: str = ""
     sync: SyncSettings = field(default_factory=SyncSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
 
@@ -131,6 +134,7 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
         log_format=env.get("LIANFU_LOG_FORMAT", "text").strip().lower() or "text",
         blob_store=env.get("LIANFU_BLOB_STORE", "").strip().lower(),
         metrics_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", ""),
+        pg_bin=env.get("LIANFU_PG_BIN", "").strip(),
         serve_process=(env.get("LIANFU_SERVE_PID", ""), env.get("LIANFU_SERVE_WORKERS", ""),
                        env.get("LIANFU_SERVE_STARTED", "")),
         sync=sync,

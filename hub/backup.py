@@ -62,9 +62,12 @@ def server_major(url: str) -> int:
 def pg_tool(name: str, major: int) -> str:
     """pg_dump or pg_restore of the server's major version: LIANFU_PG_BIN, then PATH, then Debian's and RPM's
     directories."""
+    from common.settings import load_settings
+
     candidates = []
-    if os.environ.get("LIANFU_PG_BIN"):
-        candidates.append(str(Path(os.environ["LIANFU_PG_BIN"]) / name))
+    pg_bin = load_settings("hub").pg_bin
+    if pg_bin:
+        candidates.append(str(Path(pg_bin) / name))
     if shutil.which(name):
         candidates.append(str(shutil.which(name)))
     candidates += sorted(glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)
