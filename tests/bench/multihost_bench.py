@@ -159,6 +159,10 @@ def capacity(label: str, target: Balanced, hub_db: Any, root: Path, steps: list[
     note(f"{label}: enrolled {len(tokens)} simulated spokes in {time.perf_counter() - started:.1f} s")
     if requests is None:  # recorded once (it makes the node `bench-real`): the same protocol for both runs
         requests = record_noop_round(hub_db, target, root / f"real-{label}")
+    # Each hub process warmed alike before anything is timed: every simulated spoke's round once through the
+    # balancer (its token verified, the pools and caches of every process filled), as the one process's recorded
+    # round warms it. Without it the two processes' first rounds, cold, would be timed and the one's not.
+    asyncio.run(load_test(target, tokens, requests, period, period))
     served, within = 0, True
     for step in steps:
         count = int(step / per_60s)

@@ -1,9 +1,10 @@
 """Benchmark of the reports (common/reports/) on a PostgreSQL hub: a quarterly scorecard compiled over many cases,
 and a 20-page PDF.
 
-Seeds by COPY (sync/bulk.py `insert_rows`) a year of cases (2026) spread evenly, each dispatched to one of ten units
-with its deadlines in the dispatch's details, signed (one in seven late) and reported back; one in twenty returned
-and dispatched again. Then times:
+Seeds by COPY (sync/bulk.py `insert_rows`) a year of cases (2026) spread evenly, each accepted by the office,
+dispatched to one of ten units with its deadlines in the dispatch's details, signed (one in seven late), commented on
+by the unit and reported back; one in twenty returned and dispatched again: five events a case, as the issue's hub of
+1,000,000 cases and 5,000,000 events. Then times:
   quarterly compile — `compile_report(session, "quarterly", "2026-Q4")` (a quarter of the cases: per-unit scorecard,
                       per-sub-center visits, cases and risk information), target ≤ 10 s;
   PDF               — the scorecard's PDF made long enough to fill 20 A4 pages, target ≤ 3 s.
@@ -54,8 +55,8 @@ def _case(n: int, unit: str, created: datetime) -> dict[str, Any]:
 def _event(case_id: uuid.UUID, kind: str, unit: str | None, at: datetime, n: int,
            details: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"id": new_id(), "node_id": "hub", "case_id": case_id, "kind": kind, "unit": unit, "note": "",
-            "satisfaction": None, "actor_id": None, "actor_role": "office" if kind == "dispatched" else "liaison",
-            "actor_unit": None if kind == "dispatched" else unit, "actor_leader": False, "at": at,
+            "satisfaction": None, "actor_id": None, "actor_role": "office" if kind in ("accepted", "dispatched") else "liaison",
+            "actor_unit": None if kind in ("accepted", "dispatched") else unit, "actor_leader": False, "at": at,
             "details": details or {}, "created_at": at, "updated_at": at, "version": n, "field_versions": {},
             "deleted_at": None, "pushed_by": None, "pushed_version": None}
 
@@ -83,7 +84,8 @@ def seed(db: Database, cases: int) -> None:
             created = YEAR_START + step * n
             row = _case(n, unit, created)
             rows.append(row)
-            version += 6
+            version += 8
+            event_rows.append(_event(row["id"], "accepted", None, created + timedelta(minutes=10), version - 1))
             at = created + timedelta(minutes=20)
             if n % 20 == 0:  # returned, then given to the next unit
                 event_rows.append(_event(row["id"], "dispatched", unit, at, version, {
@@ -92,6 +94,7 @@ def seed(db: Database, cases: int) -> None:
                 unit = units[(n + 1) % len(units)]
                 at += timedelta(hours=2)
             _dispatch(row["id"], unit, at, version + 2, n % 7 == 0, event_rows)
+            event_rows.append(_event(row["id"], "comment", unit, at + timedelta(days=1), version + 5))
             unit_rows.append({"case_id": row["id"], "unit_id": unit, "lead": True, "active": True, "signed": True,
                               "reported": True, "sign_by": None, "report_by": None, "next_check": None})
         with db.transaction() as session:
