@@ -21,7 +21,6 @@ from common.reference import INDUSTRIES
 from common.visits.forms import error_map
 from common.web.auth import require_principal
 from common.web.htmx import redirect
-from common.web.mounted import serves
 from common.web.templating import render
 
 PAGE = 30
@@ -91,7 +90,7 @@ def detail_page(request: Request, report_id: FromPath[UUID], saved: FromQuery[st
         unit = session.get(Unit, report.source_unit) if report.source_unit else None
     return render(request, "inforeports/detail.html", {
         "report": report, "enterprise": enterprise, "unit": unit, "saved": bool(saved), "reviewed": bool(reviewed),
-        "review_error": bool(error), "can_review": p.is_office and serves(request.app, "info-reports:review"),
+        "review_error": bool(error),
         **CHOICES,
     })
 

@@ -21,7 +21,6 @@ from common.tasks.reference import TASK_SOURCES, TASK_STATUSES
 from common.visits.forms import error_map
 from common.web.auth import require_principal
 from common.web.htmx import redirect
-from common.web.mounted import serves
 from common.web.templating import render
 
 PAGE = 30
@@ -56,7 +55,7 @@ def list_page(request: Request, status: FromQuery[str | None] = None, source: Fr
         owners = owner_names(session, rows)
     return render(request, "tasks/list.html", {
         "rows": rows[:PAGE], "owners": owners, "has_more": len(rows) > PAGE, "offset": max(0, offset),
-        "page_size": PAGE, "filters": filters, "today": tasks.today(), "can_assign": p.is_office and serves(request.app, "tasks:new"),
+        "page_size": PAGE, "filters": filters, "today": tasks.today(),
         **CHOICES}, partial="tasks/_rows.html")
 
 
@@ -70,7 +69,7 @@ def _detail_context(request: Request, task_id: UUID) -> dict[str, Any]:
         owner = owner_names(session, [task])[task.id]
     return {"task": task, "owner": owner, "files": files, "today": tasks.today(),
             "can_answer": tasks.may_answer(p, task) and task.status in ("open", "submitted"),
-            "can_decide": p.is_office and serves(request.app, "tasks:decide"), **CHOICES}
+            **CHOICES}
 
 
 # A GET and a POST on one path must both be async (Litestar mixes them up otherwise): the reads run in a thread.
