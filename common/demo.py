@@ -1,7 +1,6 @@
 """`lianfu demo`: start the nodes as separate processes with seeded data, stop them together."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -9,6 +8,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from common.settings import child_environment
 
 DEMO_PASSWORD = "lianfu-demo"
 
@@ -51,7 +52,7 @@ def run_demo(base_port: int, root: str, enterprises: int) -> int:
     hub_dir = root_dir / "hub"
     hub_dir.mkdir(parents=True, exist_ok=True)
     # Plain-http cookies on loopback unless the caller asked otherwise; the nodes read it with their settings.
-    env = {"LIANFU_COOKIE_SECURE": "0", **os.environ, "LIANFU_DATA_DIR": str(hub_dir)}
+    env = child_environment({"LIANFU_COOKIE_SECURE": "0"}, LIANFU_DATA_DIR=str(hub_dir))
     if not (hub_dir / "seeded").exists():
         print(f"Seeding demo data ({enterprises} enterprises)…", flush=True)
         subprocess.run(_lianfu("hub", "seed-demo", "--enterprises", str(enterprises)), env=env, check=True)

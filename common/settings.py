@@ -148,6 +148,12 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
     return settings.with_overrides(**overrides)
 
 
+def child_environment(defaults: dict[str, str] | None = None, **overrides: str) -> dict[str, str]:
+    """The environment a command started from this one runs with: this process's (the loader is the one place it is
+    read), under `defaults` where it says nothing, with `overrides` on top."""
+    return {**(defaults or {}), **os.environ, **overrides}
+
+
 class SettingsError(ValueError):
     """Settings a node must not start with; the message says which and why, in one line."""
 

@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from common import backup
 from common.backup import BackupError, Manifest
-from common.settings import Settings
+from common.settings import Settings, child_environment
 
 DUMP = "database.dump"
 SQLITE = "database.sqlite"
@@ -41,9 +41,7 @@ class Restored:
 def _libpq(url: str) -> tuple[str, dict[str, str]]:
     """The database URL as libpq takes it, and the password in the environment (never on a command line)."""
     parsed = make_url(url)
-    env = dict(os.environ)
-    if parsed.password:
-        env["PGPASSWORD"] = str(parsed.password)
+    env = child_environment(**({"PGPASSWORD": str(parsed.password)} if parsed.password else {}))
     plain = parsed.set(drivername="postgresql", password=None)
     return plain.render_as_string(hide_password=False), env
 
