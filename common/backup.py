@@ -26,6 +26,30 @@ class BackupError(Exception):
     """A backup that cannot be made or read; the message says why, in one line."""
 
 
+@contextlib.contextmanager
+def in_one_line(action: str, path: object, *also: type[Exception]) -> Iterator[None]:
+    """A backup command's failure as one line on stderr and exit 2: its own refusals (BackupError and `also`) as they
+    say, a file it cannot write or read as the system says. A path the command may not use at all is left to the
+    CLI's own line and exit 4 (common/cli.py: file_failure)."""
+    from common.cli import file_failure
+
+    try:
+        yield
+    except (BackupError, *also) as exc:
+        _fail(str(exc))
+    except OSError as exc:
+        if file_failure(exc):
+            raise
+        _fail(f"cannot {action} {path}: {exc.strerror or exc}")
+
+
+def _fail(message: str) -> None:
+    import click
+
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
+
+
 def lianfu_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 

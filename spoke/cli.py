@@ -78,7 +78,7 @@ def backup_command(target: str, data_dir: str | None) -> None:
     from pathlib import Path
 
     from common import backup
-    from common.backup import BackupError, Manifest
+    from common.backup import Manifest, in_one_line
 
     settings = load_settings("spoke", data_dir=data_dir)
     root = settings.data_dir
@@ -91,7 +91,7 @@ def backup_command(target: str, data_dir: str | None) -> None:
     started = time.monotonic()
     left_out = {database, Path(f"{database}-wal"), Path(f"{database}-shm"), Path(f"{database}-journal"),
                 root / "sync.lock", path.resolve()}
-    try:
+    with in_one_line("write", target):
         with tempfile.TemporaryDirectory(prefix=".lianfu-backup-", dir=path.resolve().parent) as work:
             copy = Path(work) / "lianfu.db"
             backup.sqlite_copy(database, copy)
@@ -105,13 +105,5 @@ def backup_command(target: str, data_dir: str | None) -> None:
                 writer.add_file("data/lianfu.db", copy)
                 for other in others:
                     writer.add_file(f"data/{other.relative_to(root).as_posix()}", other)
-    except BackupError as exc:
-        _fail(str(exc))
-    except OSError as exc:
-        from common.cli import file_failure
-
-        if file_failure(exc):
-            raise  # one line and exit 4, as for any path a command cannot use
-        _fail(f"cannot write {target}: {exc.strerror or exc}")
     click.echo(f"backup written to {target}: {len(manifest.parts)} parts, schema {manifest.schema}, "
                f"{path.stat().st_size / 1024 / 1024:.1f} MB, {time.monotonic() - started:.1f} s")
