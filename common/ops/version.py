@@ -1,11 +1,14 @@
 """The installed release of Lianfu and the schema revision its migrations lead to."""
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 
 
+@lru_cache(maxsize=1)
 def package_version() -> str:
-    """The version pyproject.toml gives the installed package (a source tree never installed says so)."""
+    """The version pyproject.toml gives the installed package (a source tree never installed says so); read once
+    per process, not at every health probe."""
     try:
         return version("lianfu")
     except PackageNotFoundError:
