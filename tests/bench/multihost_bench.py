@@ -35,7 +35,8 @@ for _p in (str(HERE), str(HERE.parent), str(ROOT)):
 import httpx  # noqa: E402
 
 import sync_bench  # noqa: E402
-from sync_bench import LIANFU, enroll_light, free_port, load_test, note, pct, record_noop_round, say  # noqa: E402
+from sync_bench import (LIANFU, enroll_light, free_port, load_test, note, pct, process_cpu_seconds,  # noqa: E402
+                        record_noop_round, say, stop_process)
 
 NGINX = "/usr/sbin/nginx"
 BAR_MS = 100.0
@@ -60,17 +61,10 @@ class Host:
 
     def cpu_seconds(self) -> float:
         assert self.process is not None
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.process)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         self.process = None
 
 
