@@ -79,7 +79,8 @@ async def healthz(request: Request) -> Response[dict[str, Any]]:
         await _bounded(_ping, state.db)
     except Unreachable:
         return _answer({"status": "unavailable", "db": "unreachable", **body}, ok=False)
-    return _answer({"status": "ok", "db": "ok", **body}, ok=True)
+    # CONTRACT.md: a healthy node names its database's kind in `db`; one that cannot reach it says "unreachable".
+    return _answer({"status": "ok", "db": state.db.dialect, **body}, ok=True)
 
 
 async def _no_login(_request: Request[Any, Any, Any]) -> None:
@@ -101,7 +102,8 @@ async def readyz(request: Request) -> Response[dict[str, Any]]:
         return _answer({"status": "unavailable", "db": "unreachable", "schema": None, "expected": expected}, ok=False)
     current = ",".join(sorted(found)) or None
     ready = found == {expected}
-    return _answer({"status": "ready" if ready else "not ready", "db": "ok", "schema": current, "expected": expected},
+    return _answer({"status": "ready" if ready else "not ready", "db": state.db.dialect, "schema": current,
+                    "expected": expected},
                    ok=ready)
 
 

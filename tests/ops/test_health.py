@@ -53,7 +53,7 @@ def test_healthz_is_503_while_postgresql_is_stopped_and_200_once_it_is_back(priv
     with TestClient(_app(url, tmp_path / "hub")) as client:
         ok = client.get("/healthz")
         assert ok.status_code == 200, ok.text
-        assert ok.json()["status"] == "ok" and ok.json()["db"] == "ok" and ok.json()["database"] == "postgresql"
+        assert ok.json()["status"] == "ok" and ok.json()["db"] == "postgresql" and ok.json()["database"] == "postgresql"
 
         _pause(private_pg)
         down = client.get("/healthz")
@@ -65,7 +65,7 @@ def test_healthz_is_503_while_postgresql_is_stopped_and_200_once_it_is_back(priv
         _resume(private_pg)
         back = client.get("/healthz")
         assert back.status_code == 200, back.text
-        assert back.json()["db"] == "ok"
+        assert back.json()["db"] == "postgresql"
         assert client.get("/readyz").status_code == 200
 
 
@@ -78,9 +78,9 @@ def test_readyz_names_the_schema_a_database_is_at_until_it_is_migrated(db_kind: 
     with TestClient(_app(url, tmp_path / "hub")) as client:
         behind = client.get("/readyz")
         assert behind.status_code == 503, behind.text
-        assert behind.json() == {"status": "not ready", "db": "ok", "schema": previous, "expected": head}
+        assert behind.json() == {"status": "not ready", "db": db_kind, "schema": previous, "expected": head}
         assert client.get("/healthz").status_code == 200  # alive, only not ready
         upgrade(url)
         ready = client.get("/readyz")
         assert ready.status_code == 200, ready.text
-        assert ready.json() == {"status": "ready", "db": "ok", "schema": head, "expected": head}
+        assert ready.json() == {"status": "ready", "db": db_kind, "schema": head, "expected": head}

@@ -11,7 +11,7 @@ def test_healthz_names_role_node_and_database(clients: Any, db_kind: str) -> Non
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["role"] == "hub" and body["node"] == "hub"
-    assert body["database"] == db_kind and body["db"] == "ok" and body["version"]
+    assert body["database"] == db_kind and body["db"] == db_kind and body["version"]
 
 
 def test_openapi_lists_every_resource(clients: Any) -> None:
