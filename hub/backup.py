@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -255,9 +255,10 @@ def check_schema(manifest: Manifest) -> None:
                           f"(Lianfu {manifest.version})")
 
 
-def restore_hub(settings: Settings, source: Path, yes: bool, show: bool | None = None) -> Restored:
+def restore_hub(settings: Settings, source: Path, replace: Callable[[], bool], show: bool | None = None) -> Restored:
     """Check the backup whole, then replace the hub's database with it, put its files back, migrate to head and give
-    the hub a new lineage. Nothing is changed when the backup is refused."""
+    the hub a new lineage. Nothing is changed when the backup is refused. `replace()` is asked, once the backup has
+    passed its checks, whether a database that is not empty may be replaced."""
     kind = _kind(settings)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".lianfu-restore-", dir=settings.data_dir) as work:
@@ -275,8 +276,8 @@ def restore_hub(settings: Settings, source: Path, yes: bool, show: bool | None =
             from common.settings import ensure_secret_key
 
             ensure_secret_key(settings)  # refuses a production PostgreSQL hub without LIANFU_SECRET_KEY, before anything
-        if not _is_empty(settings) and not yes:
-            raise BackupError("the hub's database is not empty: give --yes to replace it with the backup")
+        if not _is_empty(settings) and not replace():
+            raise BackupError("the hub's database is not empty and was not replaced (--yes replaces it)")
         old = _old_lineage(settings)
         if kind == "sqlite":
             target = _sqlite_path(settings)

@@ -1,6 +1,7 @@
 """`lianfu hub backup | restore`: everything the hub needs in one file, and the hub put back from one."""
 from __future__ import annotations
 
+import sys
 import time
 
 import click
@@ -36,7 +37,8 @@ def backup_command(target: str, db: str | None, data_dir: str | None) -> None:
 @click.option("--from", "source", type=click.Path(dir_okay=False), required=True, help="The backup file to restore.")
 @click.option("--db", help="Database URL (default: SQLite in the data dir).")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory [var/hub].")
-@click.option("--yes", is_flag=True, help="Replace a database that is not empty.")
+@click.option("--yes", is_flag=True, help="Replace a database that is not empty without asking (on a terminal the "
+              "command asks; run from a script it replaces, as the command says).")
 def restore_command(source: str, db: str | None, data_dir: str | None, yes: bool) -> None:
     """Put the hub back as the backup holds it (stop every hub process first): every part checked against its
     sha256 before anything is changed, the database replaced, the files put back, migrated to the newest schema. The
@@ -51,7 +53,8 @@ def restore_command(source: str, db: str | None, data_dir: str | None, yes: bool
     settings = _settings(db, data_dir=data_dir)
     started = time.monotonic()
     with in_one_line("restore from", source, SettingsError):
-        restored = restore_hub(settings, Path(source), yes)
+        restored = restore_hub(settings, Path(source), lambda: yes or not sys.stdin.isatty() or click.confirm(
+            "The hub's database is not empty: replace it with the backup?", default=False))
     click.echo(f"hub restored from {source} (made {restored.manifest.created_at}, schema {restored.manifest.schema}, "
                f"{restored.files} files) in {time.monotonic() - started:.1f} s; new lineage {restored.lineage}: "
                f"spokes send again what the hub lost at their next sync")

@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
             untar_s = timed(blob_untar)
             target = work / "hub.lianfu-backup"
             backup_s = timed(lambda: backup_hub(settings, target, show=False))
-            restore_s = timed(lambda: restore_hub(settings, target, yes=True, show=False))
+            restore_s = timed(lambda: restore_hub(settings, target, lambda: True, show=False))
 
             figure("pg_dump", pg_dump_s, "s")
             figure("pg_restore", pg_restore_s, "s")
