@@ -11,8 +11,8 @@ from sqlalchemy.orm import Session
 from common.errors import Forbidden, NotFound
 from common.i18n import N_
 from common.models import (
-    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseUnit, Enterprise, InfoReport,
-    LastVisit, Node, NodeApplication, Notification, Person, SurveyAnswer, Task, User, Visit, VisitMonth,
+    Attachment, AuditEntry, Bulletin, BulletinAck, BulletinAudience, BulletinReminder, Case, CaseEvent, CaseMonth, CaseUnit, Enterprise, InfoReport,
+    LastVisit, Node, NodeApplication, Notification, Person, SurveyAnswer, Task, UnitCaseMonth, UnitMonth, User, Visit, VisitMonth,
 )
 
 
@@ -135,6 +135,34 @@ def _visit_month_rule(p: Principal) -> ColumnElement[bool]:
     return _in_subtree(VisitMonth.node_id, p)
 
 
+def _case_month_rule(p: Principal) -> ColumnElement[bool]:
+    # The counts of a node's cases: seen as its cases are. A liaison's cases are its unit's, not a node's: those
+    # are counted per unit (`unit_case_month`).
+    if p.is_office:
+        return true()
+    if p.role == "liaison":
+        return false()
+    return _in_subtree(CaseMonth.node_id, p)
+
+
+def _unit_case_month_rule(p: Principal) -> ColumnElement[bool]:
+    # The counts of a unit's cases: the office's, and a liaison's of its own unit (its cases, `_liaison_cases`).
+    if p.is_office:
+        return true()
+    if p.role == "liaison" and p.unit_id:
+        return UnitCaseMonth.unit_id == p.unit_id
+    return false()
+
+
+def _unit_month_rule(p: Principal) -> ColumnElement[bool]:
+    # A unit's on-time counts: the office's comparison of every unit, and a liaison's of its own.
+    if p.is_office:
+        return true()
+    if p.role == "liaison" and p.unit_id:
+        return UnitMonth.unit_id == p.unit_id
+    return false()
+
+
 def _last_visit_rule(p: Principal) -> ColumnElement[bool]:
     # One row per live enterprise, kept with the enterprise's node: seen as the enterprise is.
     if p.is_office:
@@ -233,6 +261,9 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     Visit: _visit_rule,
     LastVisit: _last_visit_rule,
     VisitMonth: _visit_month_rule,
+    CaseMonth: _case_month_rule,
+    UnitMonth: _unit_month_rule,
+    UnitCaseMonth: _unit_case_month_rule,
     Bulletin: _bulletin_rule,
     BulletinAck: _bulletin_ack_rule,
     BulletinReminder: _bulletin_reminder_rule,

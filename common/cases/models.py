@@ -53,12 +53,18 @@ class CaseEvent(Base, Synced, Pushed):
     details: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default=text("'{}'"))
 
 
+OPEN_STEPS = "active AND dispatched_at IS NOT NULL AND (signed_at IS NULL OR reported_at IS NULL)"
+
+
 class CaseUnit(Base):
     """Which units a case is dispatched to — a projection of the timeline that scopes liaison queries."""
 
     __tablename__ = "case_unit"
     __table_args__ = (Index("ix_case_unit_next_check", "next_check", postgresql_where=text("next_check IS NOT NULL"),
-                            sqlite_where=text("next_check IS NOT NULL")),)
+                            sqlite_where=text("next_check IS NOT NULL")),
+                      # The dispatches with a step still to take: the statistics judge these against the clock.
+                      Index("ix_case_unit_open_steps", "unit_id", "dispatched_at", postgresql_where=text(OPEN_STEPS),
+                            sqlite_where=text(OPEN_STEPS)))
 
     case_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("case_record.id"), primary_key=True)
     unit_id: Mapped[str] = mapped_column(String(64), ForeignKey("unit.id"), primary_key=True, index=True)
@@ -72,6 +78,60 @@ class CaseUnit(Base):
     # When the hub's escalation job next has something to do for this dispatch (a reminder, 催办, 督办); None when
     # nothing is owed. Only these rows are read each minute (common/cases/escalation.py).
     next_check: Mapped[datetime | None] = mapped_column(default=None)
+    # The unit's latest dispatch and the sign-for and report back after it (`unit_clock`): what the statistics judge
+    # against `sign_by` and `report_by`, and what `unit_month` counts (revision 0032).
+    dispatched_at: Mapped[datetime | None] = mapped_column(default=None)
+    signed_at: Mapped[datetime | None] = mapped_column(default=None)
+    reported_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CaseMonth(Base):
+    """How many live cases each node raised per category and month (Beijing time, `YYYY-MM`): the statistics page's
+    requests by category read these rows instead of a year of cases.
+
+    Kept by the database's triggers on `case_record` (revision 0032), never written by the app; local to each node.
+    """
+
+    __tablename__ = "case_month"
+
+    node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnitCaseMonth(Base):
+    """The live cases given to each police unit (whatever it did with them), per category and month raised: a
+    liaison's requests by category, as `case_month` is a node's.
+
+    Kept by the database's triggers on `case_unit` and `case_record` (revision 0032), never written by the app.
+    """
+
+    __tablename__ = "unit_case_month"
+
+    unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class UnitMonth(Base):
+    """Per police unit and month of its dispatch (Beijing time): the dispatches it is now on, and how many of their
+    sign-fors and reports back were done, and done in time. A step not yet done is judged by the page against the
+    clock (`ix_case_unit_open_steps`), since it turns late while nothing is written.
+
+    Kept by the database's triggers on `case_unit` (revision 0032), never written by the app; local to each node.
+    """
+
+    __tablename__ = "unit_month"
+
+    unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    dispatched: Mapped[int] = mapped_column(Integer, default=0)
+    signed: Mapped[int] = mapped_column(Integer, default=0)
+    signed_on_time: Mapped[int] = mapped_column(Integer, default=0)
+    reported: Mapped[int] = mapped_column(Integer, default=0)
+    reported_on_time: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class CaseSequence(Base):

@@ -231,6 +231,12 @@ def project(session: Session, case: Case, state: lifecycle.CaseState, events: li
                 calendar = deadlines.Calendar.of(deadlines.current(session))
             row.next_check = deadlines.first_check(clock, assignment.signed, assignment.reported, calendar)
         row.sign_by, row.report_by = sign_by, report_by
+        # The times the statistics judge (and `unit_month` counts): set only when they change, so a projection that
+        # changes nothing writes nothing.
+        times = ((clock.dispatched_at, clock.sign.done_at, clock.resolve.done_at) if clock else (None, None, None))
+        for name, value in zip(("dispatched_at", "signed_at", "reported_at"), times):
+            if not _same(getattr(row, name), value):
+                setattr(row, name, value)
         session.add(row)
 
 

@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, case, func, or_, select, text
+from sqlalchemy.orm import Session
 
 from common import i18n, policy
 from common.errors import Forbidden, NotFound
 from common.i18n import N_
-from common.cases.vocabulary import EventKind
-from common.models import Case, CaseEvent, CaseUnit, Node, Unit, VisitMonth
+from common.cases.models import OPEN_STEPS
+from common.models import Case, CaseMonth, CaseUnit, Node, Unit, UnitCaseMonth, UnitMonth, VisitMonth
 from common.policy import Principal
 from common.reference import CATEGORIES, NODE_KINDS
-from common.cases.clock import unit_clock
 from common.cases.escalation import counts_by_unit
 
 LOCAL = ZoneInfo("Asia/Shanghai")
@@ -145,12 +144,15 @@ def _table(months: list[str], counts: dict[tuple[str, str], int], labels: dict[s
 # ── The figures ───────────────────────────────────────────────────────────────────────────────────────────────
 
 def cases_by_category(session: Session, p: Principal, dialect: str, now: datetime, language: str) -> MonthTable:
-    """Requests raised per month and category (Art. 17), of the cases `p` may see."""
-    months, start, end = month_window(now)
-    month = month_of(Case.created_at, dialect)
-    stmt = (policy.scoped(Case, p).where(Case.created_at >= start, Case.created_at < end)
-            .with_only_columns(Case.category, month, func.count()).group_by(Case.category, month))
-    counts = {(category, m): n for category, m, n in session.execute(stmt)}
+    """Requests raised per month and category (Art. 17), of the cases `p` may see.
+
+    Read from the counts the database keeps beside the cases (revision 0032): per node, category and month
+    (`case_month`); for a liaison, whose cases are its unit's rather than a node's, per unit (`unit_case_month`)."""
+    months, _, _ = month_window(now)
+    kept = UnitCaseMonth if p.role == "liaison" else CaseMonth
+    stmt = (policy.scoped(kept, p).where(kept.month.in_(months))
+            .with_only_columns(kept.category, kept.month, func.sum(kept.cases)).group_by(kept.category, kept.month))
+    counts = {(category, m): int(n) for category, m, n in session.execute(stmt)}
     labels = {key: i18n.translate(text, language) for key, text in CATEGORIES.items()}
     return _table(months, counts, labels)
 
@@ -181,41 +183,20 @@ def _subcenter_of(path: str) -> str:
 
 
 def unit_on_time(session: Session, p: Principal, now: datetime, language: str, every_unit: bool = False) -> list[UnitRate]:
-    """Per unit, its dispatches of the window on the cases `p` may see, judged against the deadlines of the case's
-    urgency. Only units now on the case count (a unit that returned it is off it); unless `every_unit` (the
-    office's comparison), only `p`'s own unit.
+    """Per unit, its latest dispatch on each case it is still on (a unit that returned a case is off it), made within
+    the window, judged against the deadlines that dispatch kept (or an approved extension): a step done counts, in
+    time or not; a step not done counts as late once its deadline has passed and is not judged before. Unless
+    `every_unit` (the office's comparison), only `p`'s own unit.
+
+    The office's and a liaison's figures add up the counts the database keeps per unit and month (`unit_month`) and
+    judge only the steps still open against the clock; a node's figures (the office looking at one sub-center) are
+    counted from that node's dispatches. Both are one query in the database, whatever the number of cases.
     """
-    _, start, _ = month_window(now)
-    # An alias: a liaison's scope is itself a CaseUnit condition, not to be correlated with the rows picked here.
-    unit = aliased(CaseUnit)
-    visible_ids = policy.scoped(Case, p).with_only_columns(Case.id)
-    # Only a dispatch made within the window can be judged in it (the latest dispatch is judged, and one older than
-    # the window is not): the pairs dispatched since its start, read through the index by kind and time.
-    recent = select(CaseEvent.case_id).where(CaseEvent.kind == EventKind.DISPATCHED.value, CaseEvent.at >= start,
-                                             CaseEvent.deleted_at.is_(None), CaseEvent.case_id == unit.case_id,
-                                             CaseEvent.unit == unit.unit_id)
-    assignments = select(unit.case_id, unit.unit_id).where(unit.active.is_(True), unit.case_id.in_(visible_ids),
-                                                           recent.exists())
-    if not every_unit:
-        assignments = assignments.where(unit.unit_id == p.unit_id)
-    active = {(r.case_id, r.unit_id) for r in session.execute(assignments)}
-    case_ids = sorted({case_id for case_id, _ in active})
-    urgency = dict(session.execute(select(Case.id, Case.urgency).where(Case.id.in_(case_ids))).tuples().all()) if case_ids else {}
-    events = session.execute(select(CaseEvent.case_id, CaseEvent.unit, CaseEvent.kind, CaseEvent.at, CaseEvent.details)
-                             .where(CaseEvent.case_id.in_(case_ids), CaseEvent.deleted_at.is_(None),
-                                    CaseEvent.kind.in_(STEP_KINDS))
-                             .order_by(CaseEvent.at, CaseEvent.id)).all() if case_ids else []
-    steps: dict[tuple[Any, str], list[Any]] = {}
-    for e in events:
-        if (e.case_id, e.unit) in active:
-            steps.setdefault((e.case_id, e.unit), []).append(e)
-    tally: dict[str, list[int]] = {}
-    for (case_id, unit), unit_events in steps.items():
-        judged = _judge(unit, urgency.get(case_id) or "routine", unit_events, start, now)
-        if judged is not None:
-            row = tally.setdefault(unit, [0, 0, 0, 0])
-            for i, value in enumerate(judged):
-                row[i] += value
+    months, start, _ = month_window(now)
+    if p.is_office or p.role == "liaison":
+        tally = _counted(session, p, months, start, now, every_unit)
+    else:
+        tally = _of_node(session, p, start, now)
     escalated = {unit: counts for unit, counts in counts_by_unit(session, start, now).items()
                  if every_unit or unit == p.unit_id}
     for unit in escalated:
@@ -225,33 +206,55 @@ def unit_on_time(session: Session, p: Principal, now: datetime, language: str, e
             for unit in sorted(tally, key=_unit_order(names))]
 
 
-STEP_KINDS = (EventKind.DISPATCHED.value, EventKind.SIGNED.value, EventKind.REPORTED.value,
-              EventKind.EXTENSION_APPROVED.value)
+def _late(done: Any, due: Any, now: datetime) -> Any:
+    """1 for a step not done whose deadline has passed, else 0 (an SQL expression)."""
+    return func.sum(case((and_(done.is_(None), due < now), 1), else_=0))
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+def _counted(session: Session, p: Principal, months: list[str], start: datetime, now: datetime,
+             every_unit: bool) -> dict[str, list[int]]:
+    """(sign-fors due, in time, reports due, in time) per unit: the steps done from `unit_month`, the open ones judged
+    now from the few dispatches that still have one (`ix_case_unit_open_steps`)."""
+    done = (policy.scoped(UnitMonth, p).where(UnitMonth.month.in_(months))
+            .with_only_columns(UnitMonth.unit_id, func.sum(UnitMonth.dispatched), func.sum(UnitMonth.signed),
+                               func.sum(UnitMonth.signed_on_time), func.sum(UnitMonth.reported),
+                               func.sum(UnitMonth.reported_on_time))
+            .group_by(UnitMonth.unit_id))
+    # The same condition as the index's (OPEN_STEPS), so the database reads the index and not the table.
+    open_steps = (select(CaseUnit.unit_id, _late(CaseUnit.signed_at, CaseUnit.sign_by, now),
+                         _late(CaseUnit.reported_at, CaseUnit.report_by, now))
+                  .where(text(OPEN_STEPS), CaseUnit.dispatched_at >= start).group_by(CaseUnit.unit_id))
+    if not every_unit or not p.is_office:
+        done = done.where(UnitMonth.unit_id == p.unit_id)
+        open_steps = open_steps.where(CaseUnit.unit_id == p.unit_id)
+    tally: dict[str, list[int]] = {}
+    for unit, dispatched, signed, signed_on_time, reported, reported_on_time in session.execute(done):
+        if dispatched:
+            tally[unit] = [int(signed), int(signed_on_time), int(reported), int(reported_on_time)]
+    for unit, sign_late, report_late in session.execute(open_steps):
+        if sign_late or report_late:
+            row = tally.setdefault(unit, [0, 0, 0, 0])
+            row[0] += int(sign_late)
+            row[2] += int(report_late)
+    return tally
 
 
-def _judge(unit: str, urgency: str, events: list[Any], start: datetime, now: datetime) -> tuple[int, int, int, int] | None:
-    """(sign due, signed on time, report due, reported on time) of a unit's latest dispatch, as the case page times
-    it: against the deadlines its dispatch kept (and an approved extension), the urgency's constants for older ones.
+def _of_node(session: Session, p: Principal, start: datetime, now: datetime) -> dict[str, list[int]]:
+    """The same judgement over the dispatches of the cases `p` (a node's scope) may see, summed in the database."""
+    cu = CaseUnit
 
-    None when that dispatch is older than the window. A re-dispatch restarts both clocks, as on the case page.
-    """
-    clock = unit_clock(unit, urgency, events, now)
-    if clock is None or clock.dispatched_at < start:
-        return None
-    sign_due, sign_ok = _step(clock.sign.due, clock.sign.done_at, now)
-    report_due, report_ok = _step(clock.resolve.due, clock.resolve.done_at, now)
-    return sign_due, sign_ok, report_due, report_ok
+    def counted(done: Any, due: Any) -> Any:
+        return func.sum(case((or_(done.is_not(None), due < now), 1), else_=0))
 
+    def in_time(done: Any, due: Any) -> Any:
+        return func.sum(case((done <= due, 1), else_=0))
 
-def _step(deadline: datetime, done_at: datetime | None, now: datetime) -> tuple[int, int]:
-    """(counted, in time): a step done is judged; one not done counts as late once its deadline has passed."""
-    if done_at is not None:
-        return 1, int(done_at <= deadline)
-    return (1, 0) if now > deadline else (0, 0)
+    stmt = (select(cu.unit_id, counted(cu.signed_at, cu.sign_by), in_time(cu.signed_at, cu.sign_by),
+                   counted(cu.reported_at, cu.report_by), in_time(cu.reported_at, cu.report_by), func.count())
+            .where(cu.active.is_(True), cu.dispatched_at >= start,
+                   cu.case_id.in_(policy.scoped(Case, p).with_only_columns(Case.id)))
+            .group_by(cu.unit_id))
+    return {unit: [int(a), int(b), int(c), int(d)] for unit, a, b, c, d, n in session.execute(stmt) if n}
 
 
 def _unit_names(session: Session, language: str) -> dict[str, str]:

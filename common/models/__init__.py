@@ -2,7 +2,7 @@
 from common.audit.models import AuditEntry, AuditHead
 from common.identity.models import WebSession
 from common.orm import Base, new_id, utcnow
-from common.cases.models import Case, CaseEvent, CaseSequence, CaseUnit
+from common.cases.models import Case, CaseEvent, CaseMonth, CaseSequence, CaseUnit, UnitCaseMonth, UnitMonth
 from common.attachments.models import Attachment, HubBlob, HubBlobChunk
 from common.bulletins.models import Bulletin, BulletinAck, BulletinAudience, BulletinReminder
 from common.visits.models import InfoReport, LastVisit, Visit, VisitMonth
@@ -22,7 +22,7 @@ from sync.models import SyncBatch, SyncConflict, SyncMark, SyncMove, SyncOutbox,
 
 __all__ = [
     "AccountSetup", "Attachment", "HubBlob", "HubBlobChunk", "Delivery", "JobRun", "Notification", "AuditEntry", "AuditHead", "AuthorizationCode", "Base", "Bulletin", "BulletinAck", "BulletinAudience", "BulletinReminder", "Case",
-    "CaseEvent", "CaseSequence", "CaseUnit", "EnrollmentCode", "Enterprise", "HubHost", "InfoReport", "KeyPerson", "KeyPersonFollowUp", "LastVisit", "LoginChallenge", "LoginThrottle",
+    "CaseEvent", "CaseMonth", "CaseSequence", "CaseUnit", "UnitCaseMonth", "UnitMonth", "EnrollmentCode", "Enterprise", "HubHost", "InfoReport", "KeyPerson", "KeyPersonFollowUp", "LastVisit", "LoginChallenge", "LoginThrottle",
     "Node", "NodeApplication", "SyncBatch", "SyncConflict", "SyncMark", "SyncMove", "SyncOutbox", "SyncPeer", "SyncState", "Task", "Meeting", "Survey", "SurveyAnswer", "OAuthClient", "OAuthToken", "Person", "Report", "RosterImport", "Setting", "SigningKey", "Unit", "UsedAssertion", "User", "UserTotp",
     "Visit", "VisitMonth", "WebSession", "new_id", "utcnow",
 ]

@@ -7,7 +7,9 @@ by the unit and reported back; one in twenty returned and dispatched again: five
 1,000,000 cases and 5,000,000 events. Then times:
   quarterly compile — `compile_report(session, "quarterly", "2026-Q4")` (a quarter of the cases: per-unit scorecard,
                       per-sub-center visits, cases and risk information), target ≤ 10 s;
-  PDF               — the scorecard's PDF made long enough to fill 20 A4 pages, target ≤ 3 s.
+  PDF               — the scorecard's PDF made long enough to fill 20 A4 pages, target ≤ 3 s;
+  /stats            — the statistics page (a year of requests, visits and on-time rates, all of this hub's cases in
+                      its window) for the office and a liaison, p95 server time, target ≤ 100 ms, beside /healthz.
 Prints one `name: value unit` line per figure.
 
     python tests/bench/reports_bench.py [--cases 1000000] [--url postgresql+psycopg://...]
@@ -71,8 +73,12 @@ def _dispatch(case_id: uuid.UUID, unit: str, at: datetime, n: int, late: bool, o
 
 def seed(db: Database, cases: int) -> None:
     units = [u for u, _, _ in UNITS][:10]
+    from hub.seed import seed_accounts, seed_reference_nodes
+
     with db.transaction() as session:
         ensure_reference_data(session, Settings())
+        seed_reference_nodes(session)
+        seed_accounts(session)  # the demo's accounts, to open the statistics page as the office and a liaison
     step = YEAR / cases
     version = 10_000_000
     for start in range(0, cases, BATCH):
@@ -95,8 +101,11 @@ def seed(db: Database, cases: int) -> None:
                 at += timedelta(hours=2)
             _dispatch(row["id"], unit, at, version + 2, n % 7 == 0, event_rows)
             event_rows.append(_event(row["id"], "comment", unit, at + timedelta(days=1), version + 5))
+            # The unit row as the projection writes it (common/cases/service.py `project`): its deadlines and times.
             unit_rows.append({"case_id": row["id"], "unit_id": unit, "lead": True, "active": True, "signed": True,
-                              "reported": True, "sign_by": None, "report_by": None, "next_check": None})
+                              "reported": True, "sign_by": at + timedelta(hours=4), "report_by": at + timedelta(days=5),
+                              "next_check": None, "dispatched_at": at,
+                              "signed_at": at + timedelta(hours=6 if n % 7 == 0 else 1), "reported_at": at + timedelta(days=3)})
         with db.transaction() as session:
             bulk.insert_rows(session, Case.__table__, rows)
             bulk.insert_rows(session, CaseUnit.__table__, unit_rows)
@@ -105,15 +114,18 @@ def seed(db: Database, cases: int) -> None:
         conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("ANALYZE"))
 
 
-def bench(url: str, cases: int) -> None:
+def bench(url: str, cases: int, rounds: int = 40) -> None:
     from common.reports import documents, service
 
     upgrade(url)
     db = Database.connect(url)
     try:
-        started = time.perf_counter()
-        seed(db, cases)
-        print(f"reports_seed_{cases}_cases: {time.perf_counter() - started:.1f} s")
+        with db.reads() as session:
+            seeded = session.scalar(select(func.count()).select_from(Case))
+        if seeded == 0:  # a database given with --url and seeded by an earlier run is used as it is
+            started = time.perf_counter()
+            seed(db, cases)
+            print(f"reports_seed_{cases}_cases: {time.perf_counter() - started:.1f} s")
         with db.reads() as session:
             assert session.scalar(select(func.count()).select_from(Case)) == cases
             events = session.scalar(select(func.count()).select_from(CaseEvent))
@@ -140,17 +152,50 @@ def bench(url: str, cases: int) -> None:
         print(f"reports_pdf_{pages}_pages: {time.perf_counter() - started:.2f} s")
         print(f"reports_pdf_{pages}_pages_cpu: {time.process_time() - cpu:.2f} s")
         print(f"reports_pdf_size: {len(pdf) // 1024} KiB")
+        stats_page(url, rounds)
     finally:
         db.dispose()
+
+
+def stats_page(url: str, rounds: int) -> None:
+    """/stats server time (the app's Server-Timing) for the office and a liaison, against /healthz in the same run.
+
+    The window is the twelve months up to today: on this hub, every case of the year is in it."""
+    from litestar.testing import TestClient
+
+    from hub.app import create_app
+
+    with tempfile.TemporaryDirectory(prefix="lianfu-stats-bench-") as work:
+        settings = Settings(role="hub", node_id="hub", data_dir=Path(work), db_url=url, secret_key="bench" * 8,
+                            cookie_secure=False)
+        for username, paths in (("office", ["/healthz", "/stats"]), ("liaison_jz", ["/stats"])):
+            with TestClient(create_app(settings), base_url="http://bench.local") as client:
+                token = client.get("/login").text.split('name="csrf_token" value="')[1].split('"')[0]
+                answer = client.post("/login", data={"username": username, "password": "lianfu-demo", "csrf_token": token},
+                                     follow_redirects=False)
+                assert answer.status_code == 303, answer.text
+                for path in paths:
+                    times = []
+                    for i in range(rounds + 3):  # the first three compile the SQL and the templates
+                        answer = client.get(path)
+                        assert answer.status_code == 200, (path, answer.status_code)
+                        if i >= 3:
+                            times.append(float(answer.headers["server-timing"].split("dur=")[1]))
+                    times.sort()
+                    name = "healthz" if path == "/healthz" else f"stats_{username}"
+                    print(f"reports_{name}_p50: {times[len(times) // 2]:.1f} ms")
+                    print(f"reports_{name}_p95: {times[max(0, int(len(times) * 0.95) - 1)]:.1f} ms")
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=int, default=1_000_000)
-    parser.add_argument("--url", help="an empty PostgreSQL database to use (default: a server started here)")
+    parser.add_argument("--rounds", type=int, default=40, help="requests of /stats per account")
+    parser.add_argument("--url", help="a PostgreSQL database to use, empty or seeded by an earlier run with the same "
+                                      "--cases (default: a server started here)")
     args = parser.parse_args(argv)
     if args.url:
-        bench(args.url, args.cases)
+        bench(args.url, args.cases, args.rounds)
         return
     from pgserver import PostgresServer, find_pg_bin
 
@@ -160,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="lianfu-reports-bench-") as work:
         Path(work).chmod(0o755)
         with PostgresServer(Path(work) / "pg") as server:
-            bench(server.create_database("lianfu_reports_bench"), args.cases)
+            bench(server.create_database("lianfu_reports_bench"), args.cases, args.rounds)
 
 
 if __name__ == "__main__":
