@@ -68,7 +68,14 @@ def _answer(body: dict[str, Any], ok: bool) -> Response[dict[str, Any]]:
     return Response(body, status_code=200 if ok else 503, headers={"Cache-Control": "no-store"})
 
 
-@get("/healthz", tags=["ops"], summary="Liveness: this node and whether its database answers")
+async def _no_login(_request: Request[Any, Any, Any]) -> None:
+    """Health and readiness are asked by load balancers and monitors, with no session to look up (and none worth a 500
+    when the database is down): whoever asks, the answer is the same."""
+    return None
+
+
+@get("/healthz", tags=["ops"], before_request=_no_login,
+     summary="Liveness: this node and whether its database answers")
 async def healthz(request: Request) -> Response[dict[str, Any]]:
     from common.ops.version import package_version
 
@@ -81,12 +88,6 @@ async def healthz(request: Request) -> Response[dict[str, Any]]:
         return _answer({"status": "unavailable", "db": "unreachable", **body}, ok=False)
     # CONTRACT.md: a healthy node names its database's kind in `db`; one that cannot reach it says "unreachable".
     return _answer({"status": "ok", "db": state.db.dialect, **body}, ok=True)
-
-
-async def _no_login(_request: Request[Any, Any, Any]) -> None:
-    """Readiness is asked by load balancers, with no session to look up (and none worth a 500 when the database is
-    down)."""
-    return None
 
 
 @get("/readyz", tags=["ops"], before_request=_no_login,

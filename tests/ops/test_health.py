@@ -61,6 +61,15 @@ def test_healthz_is_503_while_postgresql_is_stopped_and_200_once_it_is_back(priv
         assert down.json()["db"] == "unreachable" and down.json()["status"] != "ok"
         assert client.get("/readyz").status_code == 503
         assert client.get("/readyz").json()["db"] == "unreachable"
+        # A browser that is signed in asks too (an operator's tab): its session is not looked up, the answer is the
+        # same 503 rather than an error page.
+        from common.web.auth import cookie_names
+
+        session = cookie_names(client.app.state.settings)["session"]
+        client.cookies.set(session, "s" * 43)
+        for path in ("/healthz", "/readyz"):
+            signed_in = client.get(path)
+            assert signed_in.status_code == 503 and signed_in.json()["db"] == "unreachable", (path, signed_in.text)
 
         _resume(private_pg)
         back = client.get("/healthz")
