@@ -26,28 +26,41 @@ class DatabaseBlobStore:
 
     valid = staticmethod(BlobStore.valid)
 
-    def __init__(self, db: Database, max_upload_bytes: int | None = None) -> None:
+    def __init__(self, db: Database, max_upload_bytes: int | None = None, earlier: BlobStore | None = None) -> None:
+        """`earlier`: the files a hub kept on its disk before (this host's data dir), still served from there until
+        `lianfu hub blobs migrate` has moved them in; nothing new is written there."""
         self.db = db
         self.max_upload_bytes = max_upload_bytes
+        self.earlier = earlier
 
     def _check(self, sha: str) -> None:
         if not self.valid(sha):
             raise ValueError("not a sha256")
 
-    def has(self, sha: str) -> bool:
+    def _kept(self, sha: str) -> bool:
+        """In the database, complete."""
         if not self.valid(sha):
             return False
         with self.db.reads() as session:
             return session.scalar(select(HubBlob.size).where(HubBlob.sha256 == sha)) is not None
 
+    def _on_disk(self, sha: str) -> bool:
+        return self.earlier is not None and self.earlier.has(sha)
+
+    def has(self, sha: str) -> bool:
+        return self._kept(sha) or self._on_disk(sha)
+
     def size(self, sha: str) -> int | None:
         with self.db.reads() as session:
-            return session.scalar(select(HubBlob.size).where(HubBlob.sha256 == sha))
+            size = session.scalar(select(HubBlob.size).where(HubBlob.sha256 == sha))
+        if size is None and self.earlier is not None and self._on_disk(sha):
+            return self.earlier.path(sha).stat().st_size
+        return size
 
     def put(self, data: bytes) -> str:
         """Keep a whole file (a page's upload); already here, nothing is written."""
         sha = hashlib.sha256(data).hexdigest()
-        if self.has(sha):
+        if self._kept(sha):
             return sha
         try:
             with self.db.transaction() as session:
@@ -57,7 +70,7 @@ class DatabaseBlobStore:
                 session.execute(insert(HubBlob).values(sha256=sha, size=len(data)))
         except IntegrityError:
             # Another host stored the same file at the same moment: it is here, once.
-            if not self.has(sha):
+            if not self._kept(sha):
                 raise
         return sha
 
@@ -65,7 +78,7 @@ class DatabaseBlobStore:
         """Keep a file read a piece at a time (a disk store's file moved in) if it hashes to `sha`: True when written,
         False when it was here already; BlobMismatch, nothing written, when its bytes are not what its name says."""
         self._check(sha)
-        if self.has(sha):
+        if self._kept(sha):
             return False
         digest = hashlib.sha256()
         size = 0
@@ -80,7 +93,7 @@ class DatabaseBlobStore:
                     raise BlobMismatch(sha)  # rolls the pieces back
                 session.execute(insert(HubBlob).values(sha256=sha, size=size))
         except IntegrityError:
-            if not self.has(sha):
+            if not self._kept(sha):
                 raise
             return False
         return True
@@ -163,13 +176,18 @@ class DatabaseBlobStore:
         # A generator throughout: even the first query runs where the pieces are read (a worker thread when
         # streamed), not on the event loop that builds the response.
         self._check(sha)
-        if not self.has(sha):
-            raise FileNotFoundError(sha)
+        if not self._kept(sha):
+            if self.earlier is None or not self._on_disk(sha):
+                raise FileNotFoundError(sha)
+            yield from self.earlier.read(sha, start)
+            return
         yield from self._pieces(sha, start)
 
     def head(self, sha: str, size: int = 64) -> bytes:
         """The first bytes of a blob: enough to tell a picture from anything else."""
         self._check(sha)
+        if self.earlier is not None and not self._kept(sha) and self._on_disk(sha):
+            return self.earlier.head(sha, size)
         with self.db.reads() as session:
             return bytes(session.scalar(select(func.substr(HubBlobChunk.data, 1, size))
                                         .where(HubBlobChunk.sha256 == sha, HubBlobChunk.position == 0)) or b"")
@@ -179,5 +197,6 @@ def blob_store_for(settings: Settings, db: Database) -> "Blobs":
     """The hub's store of attachment files, as LIANFU_BLOB_STORE says (the database by default on PostgreSQL)."""
     limit = settings.max_upload_mb * 1024 * 1024
     if settings.blobs_in_database:
-        return DatabaseBlobStore(db, limit)
+        disk = settings.data_dir / "blobs"
+        return DatabaseBlobStore(db, limit, earlier=BlobStore(disk) if disk.is_dir() else None)
     return BlobStore(settings.data_dir / "blobs", limit)

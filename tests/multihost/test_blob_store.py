@@ -67,3 +67,27 @@ def test_the_setting_chooses_the_store(db, settings: Settings) -> None:  # noqa:
     assert isinstance(blob_store_for(replace(settings, blob_store="disk"), db), BlobStore)
     default = blob_store_for(replace(settings, blob_store=""), db)
     assert isinstance(default, DatabaseBlobStore if settings.database_url.startswith("postgres") else BlobStore)
+
+
+def test_files_an_older_hub_kept_on_disk_are_served_until_they_are_moved_in(db, settings: Settings) -> None:  # noqa: ANN001
+    from dataclasses import replace
+
+    disk = BlobStore(settings.data_dir / "blobs")
+    old = os.urandom(CHUNK + 99)
+    sha = disk.put(old)
+    store = blob_store_for(replace(settings, blob_store="database"), db)
+    assert isinstance(store, DatabaseBlobStore) and store.earlier is not None
+    # Served from this host's disk: whole, from an offset, its first bytes, its size.
+    assert store.has(sha) and store.size(sha) == len(old)
+    assert b"".join(store.read(sha)) == old and b"".join(store.read(sha, 100)) == old[100:]
+    assert store.head(sha, 8) == old[:8]
+    assert _chunks(db, sha) == []
+    # Kept again (an upload of the same file): it goes into the database, for every host.
+    assert store.put(old) == sha and _chunks(db, sha) == [(0, CHUNK), (CHUNK, 99)]
+    # Nothing new is written to the disk, and a file on neither is not found.
+    fresh = os.urandom(50)
+    assert not disk.has(store.put(fresh))
+    missing = hashlib.sha256(b"nowhere").hexdigest()
+    assert not store.has(missing)
+    with pytest.raises(FileNotFoundError):
+        b"".join(store.read(missing))
