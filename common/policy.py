@@ -145,22 +145,15 @@ def _case_month_rule(p: Principal) -> ColumnElement[bool]:
     return _in_subtree(CaseMonth.node_id, p)
 
 
-def _unit_case_month_rule(p: Principal) -> ColumnElement[bool]:
-    # The counts of a unit's cases: the office's, and a liaison's of its own unit (its cases, `_liaison_cases`).
-    if p.is_office:
-        return true()
-    if p.role == "liaison" and p.unit_id:
-        return UnitCaseMonth.unit_id == p.unit_id
-    return false()
-
-
-def _unit_month_rule(p: Principal) -> ColumnElement[bool]:
-    # A unit's on-time counts: the office's comparison of every unit, and a liaison's of its own.
-    if p.is_office:
-        return true()
-    if p.role == "liaison" and p.unit_id:
-        return UnitMonth.unit_id == p.unit_id
-    return false()
+def _own_unit(column: Any) -> Callable[[Principal], ColumnElement[bool]]:
+    """The rule of counts kept per police unit: the office sees every unit's, a liaison its own unit's."""
+    def rule(p: Principal) -> ColumnElement[bool]:
+        if p.is_office:
+            return true()
+        if p.role == "liaison" and p.unit_id:
+            return column == p.unit_id
+        return false()
+    return rule
 
 
 def _last_visit_rule(p: Principal) -> ColumnElement[bool]:
@@ -262,8 +255,9 @@ VISIBILITY: dict[type, Callable[[Principal], ColumnElement[bool]]] = {
     LastVisit: _last_visit_rule,
     VisitMonth: _visit_month_rule,
     CaseMonth: _case_month_rule,
-    UnitMonth: _unit_month_rule,
-    UnitCaseMonth: _unit_case_month_rule,
+    # A unit's cases (a liaison's, `_liaison_cases`) and its on-time counts.
+    UnitCaseMonth: _own_unit(UnitCaseMonth.unit_id),
+    UnitMonth: _own_unit(UnitMonth.unit_id),
     Bulletin: _bulletin_rule,
     BulletinAck: _bulletin_ack_rule,
     BulletinReminder: _bulletin_reminder_rule,

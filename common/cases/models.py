@@ -85,34 +85,31 @@ class CaseUnit(Base):
     reported_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class CaseMonth(Base):
-    """How many live cases each node raised per category and month (Beijing time, `YYYY-MM`): the statistics page's
-    requests by category read these rows instead of a year of cases.
+class CasesPerMonth:
+    """Live cases per category and month raised (Beijing time, `YYYY-MM`), of one node or one police unit."""
 
-    Kept by the database's triggers on `case_record` (revision 0032), never written by the app; local to each node.
-    """
+    category: Mapped[str] = mapped_column(String(32), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    cases: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseMonth(CasesPerMonth, Base):
+    """The cases each node raised: the statistics page's requests by category read these rows instead of a year of
+    cases. Kept by the database's triggers on `case_record` (revision 0032), never written by the app; local to
+    each node."""
 
     __tablename__ = "case_month"
 
     node_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    category: Mapped[str] = mapped_column(String(32), primary_key=True)
-    month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    cases: Mapped[int] = mapped_column(Integer, default=0)
 
 
-class UnitCaseMonth(Base):
-    """The live cases given to each police unit (whatever it did with them), per category and month raised: a
-    liaison's requests by category, as `case_month` is a node's.
-
-    Kept by the database's triggers on `case_unit` and `case_record` (revision 0032), never written by the app.
-    """
+class UnitCaseMonth(CasesPerMonth, Base):
+    """The cases given to each police unit (whatever it did with them): a liaison's requests by category, as
+    `case_month` is a node's. Kept by the database's triggers on `case_unit` and `case_record` (revision 0032)."""
 
     __tablename__ = "unit_case_month"
 
     unit_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    category: Mapped[str] = mapped_column(String(32), primary_key=True)
-    month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    cases: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class UnitMonth(Base):

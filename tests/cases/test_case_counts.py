@@ -22,30 +22,27 @@ from sync.bulk import insert_rows
 BEIJING = ZoneInfo("Asia/Shanghai")
 
 
-def expected_cases(db: Database) -> dict[tuple[str, str, str], int]:
+def _counted(db: Database, query: Any) -> dict[tuple[str, str, str], int]:
+    """(key, category, month in Beijing) → live cases, from rows of (key, category, created_at)."""
     counts: dict[tuple[str, str, str], int] = {}
     with db.reads() as session:
-        for node_id, category, created in session.execute(
-                select(Case.node_id, Case.category, Case.created_at).where(Case.deleted_at.is_(None))):
-            key = (node_id, category, created.astimezone(BEIJING).strftime("%Y-%m"))
-            counts[key] = counts.get(key, 0) + 1
+        for key, category, created in session.execute(query.where(Case.deleted_at.is_(None))):
+            month = (key, category, created.astimezone(BEIJING).strftime("%Y-%m"))
+            counts[month] = counts.get(month, 0) + 1
     return counts
+
+
+def expected_cases(db: Database) -> dict[tuple[str, str, str], int]:
+    return _counted(db, select(Case.node_id, Case.category, Case.created_at))
+
+
+def expected_unit_cases(db: Database) -> dict[tuple[str, str, str], int]:
+    return _counted(db, select(CaseUnit.unit_id, Case.category, Case.created_at).join(Case, Case.id == CaseUnit.case_id))
 
 
 def kept_cases(db: Database) -> dict[tuple[str, str, str], int]:
     with db.reads() as session:
         return {(r.node_id, r.category, r.month): r.cases for r in session.scalars(select(CaseMonth)) if r.cases}
-
-
-def expected_unit_cases(db: Database) -> dict[tuple[str, str, str], int]:
-    counts: dict[tuple[str, str, str], int] = {}
-    with db.reads() as session:
-        for unit_id, category, created in session.execute(
-                select(CaseUnit.unit_id, Case.category, Case.created_at).join(Case, Case.id == CaseUnit.case_id)
-                .where(Case.deleted_at.is_(None))):
-            key = (unit_id, category, created.astimezone(BEIJING).strftime("%Y-%m"))
-            counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 def kept_unit_cases(db: Database) -> dict[tuple[str, str, str], int]:

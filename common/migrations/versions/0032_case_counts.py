@@ -271,20 +271,14 @@ def upgrade() -> None:
         op.add_column('case_unit', sa.Column(column, moment, nullable=True))
     op.create_index('ix_case_unit_open_steps', 'case_unit', ['unit_id', 'dispatched_at'], unique=False,
                     postgresql_where=sa.text(OPEN_STEPS), sqlite_where=sa.text(OPEN_STEPS))
-    op.create_table('case_month',
-    sa.Column('node_id', sa.String(length=64), nullable=False),
-    sa.Column('category', sa.String(length=32), nullable=False),
-    sa.Column('month', sa.String(length=7), nullable=False),
-    sa.Column('cases', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('node_id', 'category', 'month', name=op.f('pk_case_month'))
-    )
-    op.create_table('unit_case_month',
-    sa.Column('unit_id', sa.String(length=64), nullable=False),
-    sa.Column('category', sa.String(length=32), nullable=False),
-    sa.Column('month', sa.String(length=7), nullable=False),
-    sa.Column('cases', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('unit_id', 'category', 'month', name=op.f('pk_unit_case_month'))
-    )
+    for table, key in (("case_month", "node_id"), ("unit_case_month", "unit_id")):
+        op.create_table(table,
+        sa.Column(key, sa.String(length=64), nullable=False),
+        sa.Column('category', sa.String(length=32), nullable=False),
+        sa.Column('month', sa.String(length=7), nullable=False),
+        sa.Column('cases', sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(key, 'category', 'month', name=op.f(f'pk_{table}'))
+        )
     op.create_table('unit_month',
     sa.Column('unit_id', sa.String(length=64), nullable=False),
     sa.Column('month', sa.String(length=7), nullable=False),
