@@ -25,13 +25,19 @@ def spoke() -> None:
 @click.option("--code", required=True, help="The one-time enrollment code the office issued for this node.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Data directory [var/spoke].")
 @click.option("--url", "base_url", default=None, help="Where browsers will reach this spoke (default http://HOST:PORT).")
-def enroll(hub_url: str, code: str, data_dir: str | None, base_url: str | None) -> None:
-    """Turn a fresh data dir into an approved node's spoke: keys, client registration, its directory."""
+@click.option("--no-sync", "no_sync", is_flag=True,
+              help="Enroll only: the first sync is the served spoke's first scheduled round (e.g. on a network that "
+                   "drops long transfers, where the scheduler's retries carry it through).")
+def enroll(hub_url: str, code: str, data_dir: str | None, base_url: str | None, no_sync: bool) -> None:
+    """Turn a fresh data dir into an approved node's spoke: keys, client registration, its directory, and the first
+    full sync (with a progress bar on a terminal)."""
     from spoke.enroll import EnrollError, enroll as run_enroll
+    from sync.cli import progress_bar
 
     settings = load_settings("spoke", data_dir=data_dir, base_url=base_url)
     try:
-        summary = run_enroll(settings, hub_url, code)
+        with progress_bar() as progress:
+            summary = run_enroll(settings, hub_url, code, progress=progress, first_sync=not no_sync)
     except EnrollError as exc:
         _fail(str(exc))
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2))

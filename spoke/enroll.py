@@ -11,6 +11,9 @@ from common.bootstrap import prepare_database
 from sync.capture import spoke_database
 from common.settings import Settings
 from sync.directory import apply_directory
+from sync.cli import round_summary
+from sync.client import SpokeSync
+from sync.client.result import Progress
 from sync.hub_link import CONFIG_FILE, KEY_FILE, HubLink, HubRefused, HubUnreachable, SpokeConfig, new_client_key
 
 
@@ -18,10 +21,14 @@ class EnrollError(Exception):
     """Enrollment did not happen; the message says why in one line."""
 
 
-def enroll(settings: Settings, hub_url: str, code: str, transport: httpx.BaseTransport | None = None) -> dict[str, Any]:
-    """Make the key pair, register it with the code, prepare the database and take the node's directory.
+def enroll(settings: Settings, hub_url: str, code: str, transport: httpx.BaseTransport | None = None,
+           progress: Progress | None = None, first_sync: bool = True) -> dict[str, Any]:
+    """Make the key pair, register it with the code, prepare the database, take the node's directory and run the
+    first full sync (its rows, as every later round keeps them; `progress` hears of it as a round's pages do).
 
-    Nothing is left behind when the hub refuses: the data dir can be enrolled again with a new code.
+    Nothing is left behind when the hub refuses: the data dir can be enrolled again with a new code. A first sync
+    that does not complete leaves the spoke enrolled: the summary says so, and the scheduled rounds carry on. Without
+    `first_sync` the spoke's first scheduled round is its first sync.
     """
     data_dir = settings.data_dir
     if (data_dir / CONFIG_FILE).exists():
@@ -56,14 +63,26 @@ def enroll(settings: Settings, hub_url: str, code: str, transport: httpx.BaseTra
         summary: dict[str, Any] = {"node": config.node_id, "node_name": config.node_name, "client_id": config.client_id,
                                    "hub": hub_url, "data_dir": str(data_dir)}
         try:
-            link.metadata(refresh=True)
-            link.jwks(refresh=True)
-            with db.transaction() as session:
-                counts = apply_directory(session, link.call("GET", "/api/v1/sync/directory"), config.node_id)
-            summary["accounts"] = counts["users"]
-        except (HubUnreachable, HubRefused) as exc:
-            # Enrolled all the same: the first scheduled round fetches what is missing.
-            summary["warning"] = f"the directory could not be fetched yet: {exc}"
+            try:
+                link.metadata(refresh=True)
+                link.jwks(refresh=True)
+                with db.transaction() as session:
+                    counts = apply_directory(session, link.call("GET", "/api/v1/sync/directory"), config.node_id)
+                summary["accounts"] = counts["users"]
+            except (HubUnreachable, HubRefused) as exc:
+                # Enrolled all the same: the first scheduled round fetches what is missing.
+                summary["warning"] = f"the directory could not be fetched yet: {exc}"
+                return summary
+            if not first_sync:
+                return summary
+            engine = SpokeSync.for_settings(db, settings, link, progress)
+            result = engine.round()
+            if engine.checkpointing is not None:
+                engine.checkpointing.join()  # the command ends next: the round's writes folded back first
+            summary["first_sync"] = round_summary(result)
+            if not result.ok:
+                summary["warning"] = (f"enrolled, but the first sync did not complete: {result.error}; the scheduled "
+                                      "rounds carry on (or run `lianfu sync`)")
         finally:
             link.close()
         return summary

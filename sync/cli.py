@@ -1,9 +1,10 @@
 """`lianfu sync`: a round now (with a progress bar on a terminal), and the state of this spoke's sync."""
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import click
 
@@ -33,26 +34,12 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
         ctx.obj = data_dir
         return
     from common.bootstrap import prepare_database
-    from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-
     from sync.client import SpokeSync
 
     settings, db, link = _spoke(data_dir)
     prepare_database(settings)
-    console = Console(stderr=True)
     try:
-        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
-                      TimeElapsedColumn(), console=console, disable=not console.is_terminal, transient=True) as bar:
-            tasks: dict[str, Any] = {}
-
-            def progress(phase: str, done: int, total: int | None) -> None:
-                label = {"push": "推送 push", "pull": "拉取 pull", "heal": "补传 heal"}.get(phase, phase)
-                if phase not in tasks:
-                    tasks[phase] = bar.add_task(label, total=total)
-                bar.update(tasks[phase], completed=done, total=total)
-
+        with progress_bar() as progress:
             engine = SpokeSync.for_settings(db, settings, link, progress)
             result = engine.round()
             if engine.checkpointing is not None:
@@ -60,13 +47,37 @@ def sync(ctx: click.Context, data_dir: str | None, once: bool) -> None:
     finally:
         link.close()
         db.dispose()
-    summary = {"ok": result.ok, "pushed": result.pushed, "pulled": result.pulled, "dropped": result.dropped,
-               "conflicts": result.conflicts, "rejected": len(result.rejected), "repaired": result.repaired,
-               "open_conflicts": result.open_conflicts, "queued": result.queued,
-               **({"healed": result.healed, "heal_taken": result.heal_taken} if result.healed else {}),
-               "lag_seconds": round(result.lag_seconds, 1), "seconds": round(result.seconds, 3), "error": result.error}
-    click.echo(json.dumps(summary, ensure_ascii=False))
+    click.echo(json.dumps(round_summary(result), ensure_ascii=False))
     sys.exit(0 if result.ok else 1)
+
+
+@contextlib.contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int | None], None]]:
+    """A round's progress as rows pushed and pulled, on standard error when it is a terminal (nothing otherwise)."""
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed} rows"),
+                  TimeElapsedColumn(), console=console, disable=not console.is_terminal, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(phase: str, done: int, total: int | None) -> None:
+            label = {"push": "推送 push", "pull": "拉取 pull", "heal": "补传 heal"}.get(phase, phase)
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(label, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield progress
+
+
+def round_summary(result: Any) -> dict[str, Any]:
+    """What `lianfu sync` prints of a round (and `lianfu spoke enroll` of the first one)."""
+    return {"ok": result.ok, "pushed": result.pushed, "pulled": result.pulled, "dropped": result.dropped,
+            "conflicts": result.conflicts, "rejected": len(result.rejected), "repaired": result.repaired,
+            "open_conflicts": result.open_conflicts, "queued": result.queued,
+            **({"healed": result.healed, "heal_taken": result.heal_taken} if result.healed else {}),
+            "lag_seconds": round(result.lag_seconds, 1), "seconds": round(result.seconds, 3), "error": result.error}
 
 
 @sync.command("status")

@@ -18,7 +18,7 @@ from joserfc.jws import extract_compact
 from sqlalchemy import select
 
 from common.db import Database
-from common.models import AuditEntry, OAuthClient, User
+from common.models import AuditEntry, Enterprise, OAuthClient, User
 from tests.live_federation import Federation
 from tests.live_hub import LIANFU, ROOT
 from tests.oidc_support import OAuth2Client
@@ -107,7 +107,17 @@ def test_enrollment_registers_the_spoke_and_keeps_its_private_key_at_home(fed: F
 def test_an_enrollment_code_works_once_and_a_bad_one_leaves_nothing_behind(fed: Federation) -> None:
     code = fed.enrollment_code("sc-suzhou")
     first = fed.enroll("sc-suzhou", code)
-    assert json.loads(first.stdout)["node"] == "sc-suzhou"
+    summary = json.loads(first.stdout)
+    assert summary["node"] == "sc-suzhou" and "warning" not in summary
+    # The first full sync ran with the enrollment: the node's own rows are there, and no other node's.
+    assert summary["first_sync"]["ok"] and summary["first_sync"]["pulled"] > 0
+    db = spoke_db(fed, "sc-suzhou")
+    try:
+        with db.reads() as session:
+            nodes = set(session.scalars(select(Enterprise.node_id).distinct()))
+    finally:
+        db.dispose()
+    assert "sc-suzhou" in nodes and not nodes & {"sc-shanghai", "ws-demo-1", "hub"}
     # The same code again, from another fresh machine: refused, and that machine keeps no half-made identity.
     fed.root.joinpath("again").mkdir()
     env = {**fed.spoke_environment("sc-suzhou"), "LIANFU_DATA_DIR": str(fed.root / "again")}

@@ -220,13 +220,16 @@ def hub_rows_with(fed: Federation, codes: set[str]) -> list[tuple[str, str]]:
 # --- driving rounds -------------------------------------------------------------------------------------------------
 
 def first_round(fed: Federation) -> dict[str, Any]:
-    """Enroll the spoke and run its first round (the seeded scope comes down); its recorded status afterwards."""
-    fed.enroll(NODE)
+    """Enroll the spoke (its first full sync brings the seeded scope down) and run a round; its recorded status
+    afterwards, with `pushed_so_far`: the changes the hub has applied from it by then."""
+    enrolled = json.loads(fed.enroll(NODE).stdout)
+    assert enrolled["first_sync"]["ok"] and enrolled["first_sync"]["pulled"] > 0, enrolled
     run = fed.run_sync(NODE)
     assert run.returncode == 0, run.output()
     status = recorded_status(fed)
     assert status["last_success"] and status["last_error"] is None and status["queued"] == 0, status
-    assert hub_pushed_total(fed) == status["last_round"]["pushed"]
+    status["pushed_so_far"] = hub_pushed_total(fed)
+    assert status["pushed_so_far"] == enrolled["first_sync"]["pushed"] + status["last_round"]["pushed"]
     return status
 
 
@@ -336,7 +339,7 @@ def test_sync_process_killed_mid_push_resumes_without_loss_or_duplicates(fed: Fe
     assert len(runs) == 1, [r.output() for r in runs]
     assert_completed(runs)
     assert_hub_holds_each_once(fed, codes)
-    assert hub_pushed_total(fed) == before["last_round"]["pushed"] + queued
+    assert hub_pushed_total(fed) == before["pushed_so_far"] + queued
     assert_spoke_equals_hub_scope(fed)
     assert_settled(fed)
 
@@ -366,7 +369,7 @@ def test_hub_killed_mid_push_resumes_without_loss_or_duplicates(fed: Federation)
     assert len(runs) == 1, [r.output() for r in runs]
     assert_completed(runs)
     assert_hub_holds_each_once(fed, codes)
-    assert hub_pushed_total(fed) == before["last_round"]["pushed"] + queued
+    assert hub_pushed_total(fed) == before["pushed_so_far"] + queued
     assert_spoke_equals_hub_scope(fed)
     assert_settled(fed)
 
@@ -617,7 +620,7 @@ def test_connection_cut_mid_answer_fails_the_round_and_the_next_one_completes(pi
         assert_completed(runs)
         assert len(proxy.cuts) == 2
         # Every change applied once: the batch whose answer was lost was answered again from the hub's record.
-        assert hub_pushed_total(fed) == before["last_round"]["pushed"] + queued
+        assert hub_pushed_total(fed) == before["pushed_so_far"] + queued
         assert cut_push.summary["pushed"] + cut_pull.summary["pushed"] == queued
         # The hub's sync page no longer shows the node as failing: its last success is after its last error.
         success, error = query(hub_db(fed), "SELECT last_success_at, last_error_at FROM sync_peer WHERE node_id = ?",
