@@ -53,6 +53,8 @@ JOBS: dict[str, Job] = {job.name: job for job in (
         "common.reports.cycle:semiannual_cycle"),
     Job("annual-cycle", 3600.0, N_("After a year: its figures as a draft for the annual summary."),
         "common.reports.cycle:annual_cycle"),
+    Job("upload-leftovers", 86400.0, N_("Clears uploads left unfinished for a week (complete files are kept)."),
+        "common.attachments.leftovers:run"),
 )}
 
 

@@ -52,3 +52,5 @@ class HubBlobChunk(Base):
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    # When the piece came: the pieces of an upload left unfinished for long are cleared (common/attachments/leftovers.py).
+    written_at: Mapped[datetime | None] = mapped_column(default=utcnow)

@@ -91,3 +91,39 @@ def test_files_an_older_hub_kept_on_disk_are_served_until_they_are_moved_in(db, 
     assert not store.has(missing)
     with pytest.raises(FileNotFoundError):
         b"".join(store.read(missing))
+
+
+def test_uploads_left_unfinished_for_a_week_are_cleared_and_complete_files_kept(db, settings: Settings) -> None:  # noqa: ANN001
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from common.attachments.leftovers import KEEP_DAYS, run
+    from common.models import utcnow
+
+    store = DatabaseBlobStore(db)
+    whole = os.urandom(CHUNK + 10)
+    kept = store.put(whole)
+    gone, going_on = os.urandom(CHUNK + 20), os.urandom(CHUNK + 30)
+    gone_sha, going_sha = hashlib.sha256(gone).hexdigest(), hashlib.sha256(going_on).hexdigest()
+    for sha, data in ((gone_sha, gone), (going_sha, going_on)):
+        assert store.append(sha, 0, data[:CHUNK]) == CHUNK
+    disk = BlobStore(settings.data_dir / "blobs")
+    disk_old, disk_new = hashlib.sha256(b"old").hexdigest(), hashlib.sha256(b"new").hexdigest()
+    assert disk.append(disk_old, 0, b"ol") == 2 and disk.append(disk_new, 0, b"ne") == 2
+    week_ago = utcnow() - timedelta(days=KEEP_DAYS, hours=1)
+    stamp = week_ago.timestamp()
+    os.utime(disk.partial(disk_old), (stamp, stamp))
+    with db.transaction() as session:
+        # The complete file's pieces are as old: complete files are never cleared, whatever their age.
+        session.execute(update(HubBlobChunk).where(HubBlobChunk.sha256.in_([gone_sha, kept])).values(written_at=week_ago))
+
+    assert run(db, settings, utcnow()) == {"disk": 1, "database": 1}
+    assert _chunks(db, gone_sha) == [] and store.offset(gone_sha) == 0  # it starts again from 0 if it comes back
+    assert store.offset(going_sha) == CHUNK and b"".join(store.read(kept)) == whole
+    assert not disk.partial(disk_old).exists() and disk.offset(disk_new) == 2
+    assert run(db, settings, utcnow()) == {"disk": 0, "database": 0}
+    # The one still going on is finished and served.
+    assert store.append(going_sha, CHUNK, going_on[CHUNK:]) == len(going_on)
+    store.complete(going_sha)
+    assert b"".join(store.read(going_sha)) == going_on
