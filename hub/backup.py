@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 
 from common import backup
 from common.backup import BackupError, Manifest
+from common.db import Database
 from common.settings import Settings, child_environment
 
 DUMP = "database.dump"
@@ -161,6 +162,26 @@ def _is_empty(settings: Settings) -> bool:
         engine.dispose()
 
 
+def _refuse_while_served(settings: Settings) -> None:
+    """A hub still serving this database would go on writing into the restored one, with what it holds in memory:
+    the restore waits until every host has stopped (`hub_host`: a clean stop says so; one killed falls silent within
+    a minute and a half)."""
+    from hub.hosts import LIVE_WITHIN, live_hosts
+
+    db = Database.connect(settings.database_url)
+    try:
+        serving = live_hosts(db)
+    except Exception:  # noqa: BLE001 - a database with no hosts' table or not readable as a hub: nothing serves it
+        serving = []
+    finally:
+        db.dispose()
+    if serving:
+        names = ", ".join(f"{h['host']}:{h['port']}" for h in serving)
+        raise BackupError(f"a hub is serving this database ({names}): stop it first (systemctl stop lianfu-hub on "
+                          f"each host); one that was killed counts as stopped {int(LIVE_WITHIN.total_seconds())} s "
+                          "after it was last heard of")
+
+
 def _kind(settings: Settings) -> str:
     return "sqlite" if settings.database_url.startswith("sqlite") else "postgresql"
 
@@ -276,8 +297,10 @@ def restore_hub(settings: Settings, source: Path, replace: Callable[[], bool], s
             from common.settings import ensure_secret_key
 
             ensure_secret_key(settings)  # refuses a production PostgreSQL hub without LIANFU_SECRET_KEY, before anything
-        if not _is_empty(settings) and not replace():
-            raise BackupError("the hub's database is not empty and was not replaced (--yes replaces it)")
+        if not _is_empty(settings):
+            _refuse_while_served(settings)
+            if not replace():
+                raise BackupError("the hub's database is not empty and was not replaced (--yes replaces it)")
         old = _old_lineage(settings)
         if kind == "sqlite":
             target = _sqlite_path(settings)

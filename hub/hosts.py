@@ -8,7 +8,7 @@ import socket
 import threading
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from common.db import Database
@@ -50,6 +50,27 @@ def beat(db: Database, settings: Settings, hostname: str | None = None) -> None:
     statement = build(HubHost.__table__).values(id=f"{hostname}:{settings.port}"[:300], **values)
     with db.transaction() as session:
         session.execute(statement.on_conflict_do_update(index_elements=["id"], set_=values))
+
+
+def mark_stopped(db: Database, settings: Settings, hostname: str | None = None) -> None:
+    """On a clean stop: this host's row no longer counts as serving (last seen moved back past LIVE_WITHIN), so that
+    `lianfu hub restore` need not wait for it to fall silent. Only the row of this serving process is touched."""
+    hostname = hostname or socket.gethostname()
+    pid, _, _ = serving_process(settings)
+    gone = utcnow() - LIVE_WITHIN - timedelta(seconds=1)
+    with db.transaction() as session:
+        session.execute(update(HubHost).where(HubHost.id == f"{hostname}:{settings.port}"[:300], HubHost.pid == pid)
+                        .values(last_seen_at=gone))
+
+
+def live_hosts(db: Database) -> list[dict[str, object]]:
+    """The hosts serving this database now (heard of within LIVE_WITHIN); none when the table is not there yet."""
+    from sqlalchemy import inspect
+
+    with db.engine.connect() as conn:
+        if not inspect(conn).has_table(HubHost.__tablename__):
+            return []
+    return [host for host in recent_hosts(db) if host["live"]]
 
 
 def recent_hosts(db: Database, now: datetime | None = None) -> list[dict[str, object]]:
@@ -94,3 +115,7 @@ class Heartbeat:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        try:
+            mark_stopped(self.db, self.settings)
+        except Exception as exc:  # noqa: BLE001 - the row falls silent on its own within LIVE_WITHIN
+            log.warning("could not record this host's stop in hub_host: %s", str(exc).splitlines()[0] if str(exc) else exc)

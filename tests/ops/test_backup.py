@@ -170,6 +170,11 @@ def test_a_hub_restored_from_an_older_backup_is_healed_by_its_spokes(tmp_path: P
             assert {sh_made, in_scope, hub_only} <= set(held) and sh_file in rows(hub_db, "attachment")
             assert ws_report in rows(hub_db, "info_report")
 
+            # Not while the hub serves this database: it would go on writing into the restored one.
+            with pytest.raises(AssertionError, match="a hub is serving this database") as serving:
+                fed.run_hub_command("restore", "--from", str(backup), "--yes")
+            assert "Traceback" not in str(serving.value) and held == rows(hub_db, "enterprise")
+            # Stopped cleanly, it says so at once: the restore need not wait for it to fall silent.
             fed.stop_hub()
             hub_db.dispose()
             if isinstance(hub_store, BlobStore):
