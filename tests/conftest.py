@@ -21,11 +21,18 @@ from pgserver import PostgresServer, find_pg_bin
 PG_ENV = "LIANFU_TEST_PG_URL"
 PG_SKIP_ENV = "LIANFU_TEST_PG_SKIP"
 _server: PostgresServer | None = None
+_seed_templates: Path | None = None
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The controller process starts one PostgreSQL server; xdist workers inherit its address."""
-    global _server
+    """The controller process starts one PostgreSQL server and makes the folder of seeded hub data dirs
+    (tests/live_hub.py: seed_demo_into); xdist workers inherit both."""
+    global _server, _seed_templates
+    from live_hub import SEED_TEMPLATES_ENV
+
+    if not hasattr(config, "workerinput") and not os.environ.get(SEED_TEMPLATES_ENV):
+        _seed_templates = Path(tempfile.mkdtemp(prefix="lianfu-seeded-"))
+        os.environ[SEED_TEMPLATES_ENV] = str(_seed_templates)
     if hasattr(config, "workerinput") or os.environ.get(PG_ENV) or os.environ.get(PG_SKIP_ENV):
         return
     if find_pg_bin() is None:
@@ -39,7 +46,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    global _server
+    global _server, _seed_templates
+    if _seed_templates is not None:
+        import shutil
+
+        shutil.rmtree(_seed_templates, ignore_errors=True)
+        _seed_templates = None
     if _server is not None:
         _server.stop()
         _server = None

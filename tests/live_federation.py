@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.live_hub import LIANFU, ROOT, HubStartError, _environment, _healthy, _stop, _tail, free_port
+from tests.live_hub import (
+    LIANFU, ROOT, HubStartError, _environment, _healthy, _stop, _tail, free_port, seed_demo_into,
+)
 
 
 class Federation:
@@ -49,7 +51,7 @@ class Federation:
 
     def __enter__(self) -> "Federation":
         try:
-            self.run_hub_command("seed-demo", "--enterprises", str(self.enterprises))
+            seed_demo_into(self.hub_dir, self.hub_env, self.enterprises, self.timeout)
             self.start_hub()
         except BaseException:
             self.close()

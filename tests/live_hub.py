@@ -15,6 +15,8 @@ run hubs side by side.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import shutil
 import socket
@@ -27,9 +29,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["HubStartError", "free_port", "live_hub"]
+__all__ = ["HubStartError", "free_port", "live_hub", "seed_demo_into"]
 
 ROOT = Path(__file__).resolve().parent.parent
+
+#: Where seeded data dirs are kept to be copied (set by tests/conftest.py for the whole run, shared by its workers).
+SEED_TEMPLATES_ENV = "LIANFU_TEST_SEED_TEMPLATES"
 
 #: ``python -m common.cli_entry`` is the ``lianfu`` command run by the interpreter that runs
 #: the tests (the venv's), so it works whether or not the console script is on PATH.
@@ -120,18 +125,48 @@ def _serve(data_dir: Path, env: dict[str, str], timeout: float) -> Iterator[str]
     raise HubStartError("could not find a free port for lianfu hub serve")
 
 
+def _run_seed_demo(data_dir: Path, env: dict[str, str], enterprises: int, timeout: float) -> None:
+    seeded = subprocess.run(
+        [*LIANFU, "hub", "seed-demo", "--enterprises", str(enterprises)],
+        cwd=ROOT, env={**env, "LIANFU_DATA_DIR": str(data_dir)}, stdin=subprocess.DEVNULL, capture_output=True,
+        text=True, timeout=max(timeout, 120),
+    )
+    if seeded.returncode != 0:
+        raise HubStartError(f"lianfu hub seed-demo exited with {seeded.returncode}:\n{seeded.stdout}\n{seeded.stderr}")
+
+
+def seed_demo_into(data_dir: Path, env: dict[str, str], enterprises: int, timeout: float = 120) -> None:
+    """Make `data_dir` what ``lianfu hub seed-demo --enterprises N`` makes of a fresh data dir under `env`.
+
+    The first hub of a run with a given N and settings is seeded by the command itself; its data dir (SQLite file and
+    secret key, nothing of it running) is kept and every later one is a copy of it, so a test that needs a seeded hub
+    pays for serving it, not for migrating and seeding it again. A hub on another database (LIANFU_DB) is always
+    seeded by the command."""
+    root = os.environ.get(SEED_TEMPLATES_ENV)
+    if not root or env.get("LIANFU_DB") or (data_dir.exists() and any(data_dir.iterdir())):
+        _run_seed_demo(data_dir, env, enterprises, timeout)
+        return
+    settings = sorted((k, v) for k, v in env.items() if k.startswith("LIANFU_") and k != "LIANFU_DATA_DIR")
+    key = hashlib.sha256(repr((enterprises, settings)).encode()).hexdigest()[:16]
+    template = Path(root) / key
+    with open(Path(root) / f"{key}.lock", "wb") as lock:
+        # Workers of one run share the templates: one seeds while the others wait for it.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (template / ".complete").exists():
+            shutil.rmtree(template, ignore_errors=True)
+            template.mkdir(parents=True)
+            _run_seed_demo(template, env, enterprises, timeout)
+            (template / ".complete").touch()
+        shutil.copytree(template, data_dir, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".complete"))
+
+
 @contextlib.contextmanager
 def live_hub(enterprises: int = 200, timeout: float = 60) -> Iterator[str]:
     """Seed a throwaway hub with ``enterprises`` demo enterprises, serve it, yield its base URL."""
     data_dir = Path(tempfile.mkdtemp(prefix="lianfu-live-hub-"))
     try:
         env = _environment(data_dir)
-        seeded = subprocess.run(
-            [*LIANFU, "hub", "seed-demo", "--enterprises", str(enterprises)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=max(timeout, 120),
-        )
-        if seeded.returncode != 0:
-            raise HubStartError(f"lianfu hub seed-demo exited with {seeded.returncode}:\n{seeded.stdout}\n{seeded.stderr}")
+        seed_demo_into(data_dir, env, enterprises, timeout)
         with _serve(data_dir, env, timeout) as base_url:
             yield base_url
     finally:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import tempfile
 import struct
 import zlib
@@ -21,7 +20,7 @@ from typing import Any
 import pytest
 
 from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, chromium_session
-from tests.live_hub import LIANFU, ROOT, HubStartError, _environment, _serve
+from tests.live_hub import _environment, _serve, seed_demo_into
 
 pytestmark = BROWSER_MARKS
 
@@ -78,10 +77,7 @@ def hub_with_attachments() -> Iterator[tuple[str, dict[str, str]]]:
     data_dir = Path(tempfile.mkdtemp(prefix="lianfu-attachments-hub-"))
     try:
         env = {**_environment(data_dir), "LIANFU_MAX_UPLOAD_MB": "1"}
-        seeded = subprocess.run([*LIANFU, "hub", "seed-demo", "--enterprises", "12"], cwd=ROOT, env=env,
-                                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
-        if seeded.returncode != 0:
-            raise HubStartError(f"seed-demo exited with {seeded.returncode}:\n{seeded.stdout}\n{seeded.stderr}")
+        seed_demo_into(data_dir, env, 12)
         made = _store_attachments(data_dir)
         with _serve(data_dir, env, 60) as base_url:
             yield base_url, made
