@@ -8,7 +8,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-from pypinyin import lazy_pinyin
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -93,6 +92,8 @@ def update_node(session: Session, p: Principal, node_id: str, data: dict[str, An
 
 def new_node_id(session: Session, kind: str, name: str) -> str:
     """A readable id from the name's pinyin (杭州分中心 → sc-hangzhou), made unique with a number."""
+    from pypinyin import lazy_pinyin  # here, not at import: see common.roster.service.name_pinyin
+
     stem = re.sub(r"(分中心|工作站|分部|中心)$", "", name.strip())
     slug = re.sub(r"[^a-z0-9]+", "-", "".join(lazy_pinyin(stem)).lower()).strip("-")[:40] or "node"
     base = f"{KIND_PREFIX.get(kind, 'n')}-{slug}"

@@ -1,6 +1,8 @@
 """Password hashing with argon2id (argon2-cffi) and the password policy."""
 from __future__ import annotations
 
+from functools import cache
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -8,8 +10,13 @@ from common.errors import InvalidField
 from common.i18n import N_
 
 _hasher = PasswordHasher()
-# A hash to verify against when the account does not exist, so timing does not tell which accounts exist.
-_DUMMY = _hasher.hash("lianfu-no-such-account")
+
+
+@cache
+def _dummy() -> str:
+    """A hash to verify against when the account does not exist, so timing does not tell which accounts exist.
+    Made at the first verification, not at import: every `lianfu` process imports this module, few verify."""
+    return _hasher.hash("lianfu-no-such-account")
 
 
 def hash_password(password: str) -> str:
@@ -17,8 +24,9 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    dummy = _dummy()  # made before the account decides which hash is verified, so the first call is no faster
     try:
-        return _hasher.verify(password_hash or _DUMMY, password) and password_hash is not None
+        return _hasher.verify(password_hash or dummy, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 

@@ -8,8 +8,6 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin
-from pypinyin.seg.simpleseg import seg
 from sqlalchemy import Select, String, Uuid, and_, column, literal_column, or_, select, table, text
 from sqlalchemy.orm import Session
 
@@ -37,6 +35,10 @@ def name_pinyin(name: str) -> str:
     (brackets, dots) dropped so it does not split a run. A very long name keeps every initial and loses the tail
     of its full pinyin to fit the column.
     """
+    # pypinyin is imported where it is used: its phrase dictionary takes a quarter of a second to load, paid by
+    # every process that imports this module otherwise (each `lianfu` command and server), most never reading it.
+    from pypinyin.seg.simpleseg import seg
+
     full: list[str] = []
     initials: list[str] = []
     # pypinyin reads a name word by word, each word on its own (what lazy_pinyin does): the words of company names
@@ -54,6 +56,8 @@ def name_pinyin(name: str) -> str:
 @lru_cache(maxsize=65536)
 def _word_pinyin(word: str) -> tuple[str, str]:
     """One word's full pinyin and initials, letters and digits only."""
+    from pypinyin import Style, lazy_pinyin
+
     return ("".join(_letters(lazy_pinyin(word))),
             "".join(_letters(lazy_pinyin(word, style=Style.FIRST_LETTER))))
 
