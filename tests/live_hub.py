@@ -6,7 +6,8 @@ Usage::
         ...  # e.g. "http://127.0.0.1:41873"
 
 It makes a throwaway data directory, seeds the demo world into its SQLite file with
-``lianfu hub seed-demo``, runs ``lianfu hub serve`` on a free loopback port, waits for
+``lianfu hub seed-demo`` (or copies the data dir that command made for an earlier hub of the
+run with the same settings: ``seed_demo_into``), runs ``lianfu hub serve`` on a free loopback port, waits for
 ``GET /healthz`` to answer 200, and on exit stops the server (SIGTERM, then SIGKILL) and
 removes the directory. Each call picks its own port, so several pytest-xdist workers can
 run hubs side by side.
