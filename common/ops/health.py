@@ -74,7 +74,17 @@ async def _no_login(_request: Request[Any, Any, Any]) -> None:
     return None
 
 
-@get("/healthz", tags=["ops"], before_request=_no_login,
+async def _token_only(request: Request[Any, Any, Any]) -> Any:
+    """A probe's session is not looked up (see `_no_login`); a bearer token sent along is checked as on every other
+    path, so a client's revoked token is refused here too."""
+    if request.headers.get("authorization", "")[:7].lower() == "bearer ":
+        from common.web.auth import before_request
+
+        return await before_request(request)
+    return None
+
+
+@get("/healthz", tags=["ops"], before_request=_token_only,
      summary="Liveness: this node and whether its database answers")
 async def healthz(request: Request) -> Response[dict[str, Any]]:
     from common.ops.version import package_version
