@@ -53,7 +53,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_seed_templates, ignore_errors=True)
         _seed_templates = None
     if _server is not None:
-        _server.stop()
+        _server.stop()  # removes the cluster it made inside the base folder
+        import shutil
+
+        shutil.rmtree(_server.base_dir, ignore_errors=True)
         _server = None
 
 
