@@ -121,16 +121,25 @@ def settled(world: World, db: Database, node: str) -> bool:
 
 def quiet(world: World, db: Database, log: Callable[[str], None], limit: float = QUIET_LIMIT) -> dict[str, Any]:
     """Rounds, asked for at each spoke's sync page as a person would (a round there waits for a scheduled one
-    under way), until every spoke is settled; how long it took, or that it did not within `limit`."""
+    under way), until every spoke is settled at once; how long it took, or that it did not within `limit`.
+
+    Every spoke is looked at again on each pass, and a pass that finds all settled is taken again before it counts:
+    one found settled turns stale when another spoke of its scope (a workstation under its sub-center) pushes its
+    last changes after it was looked at."""
     started = time.monotonic()
     waiting = sorted(world.spokes)
     asked: dict[str, int] = dict.fromkeys(waiting, 0)
     last_ask: dict[str, float] = {}
-    while waiting and time.monotonic() - started < limit:
-        for node in list(waiting):
-            if settled(world, db, node):
-                waiting.remove(node)
-                continue
+    confirmed = False
+    while time.monotonic() - started < limit:
+        waiting = [node for node in sorted(world.spokes) if not settled(world, db, node)]
+        if not waiting:
+            if confirmed:
+                break
+            confirmed = True
+            continue
+        confirmed = False
+        for node in waiting:
             if time.monotonic() - last_ask.get(node, 0.0) > 2.0:
                 spoke = world.spokes[node]
                 assert spoke.client is not None
