@@ -148,6 +148,12 @@ def load_settings(role: str = "hub", **overrides: object) -> Settings:
     return settings.with_overrides(**overrides)
 
 
+def export_to_workers(name: str, value: str) -> None:
+    """Put one setting into this process's environment, for the worker processes it starts (and libraries that read
+    it there when first imported): the loader is the one place the environment is read or written."""
+    os.environ[name] = value
+
+
 def child_environment(defaults: dict[str, str] | None = None, **overrides: str) -> dict[str, str]:
     """The environment a command started from this one runs with: this process's (the loader is the one place it is
     read), under `defaults` where it says nothing, with `overrides` on top."""

@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None, *, jobs: bool = False) -> Lites
     app = build_app(settings, db, node_name, api_handlers=HUB_API_HANDLERS, extra_handlers=[*OFFICE_HANDLERS, *OAUTH_HANDLERS, *ADMIN_HANDLERS, *ENROLLMENT_HANDLERS, *ACCOUNT_HANDLERS, directory, *SYNC_HANDLERS, *SYNC_PAGE_HANDLERS],
                     on_startup=on_startup, on_shutdown=on_shutdown, blobs=blob_store_for(settings, db))
     app.state.scheduler = scheduler
+    app.state.at_hub = True  # the applications' decisions and enrollment codes are the hub's (OFFICE_HANDLERS)
     # The API also takes the hub's own access tokens, verified against its signing keys.
     app.state.bearer_verifier = BearerVerifier(db, settings)
     # Signed checkpoints of the audit chain ride on the spokes' directory, which they keep as witnesses.

@@ -29,7 +29,6 @@ from common.attachments.service import add_attachment
 from common.web.errors import field_errors
 from common.web.auth import require_principal
 from common.web.htmx import redirect
-from common.web.mounted import serves
 from common.web.templating import render
 
 BULLETIN_PAGE = 30
@@ -67,7 +66,7 @@ def bulletins_page(request: Request, kind: FromQuery[str | None] = None, offset:
     filters = {"kind": kind if kind in BULLETIN_KINDS else ""}
     with request.app.state.db.reads() as session:
         context = _list_context(session, p, filters, max(0, offset))
-    context["can_publish"] = p.is_office and serves(request.app, "bulletins:create")
+    context["can_publish"] = p.is_office and request.app.state.at_hub
     return render(request, "bulletins/list.html", context, partial="bulletins/_rows.html")
 
 
@@ -174,7 +173,7 @@ def _detail_context(request: Request, p: Principal, bulletin_id: UUID) -> dict[s
     with request.app.state.db.reads() as session:
         bulletin = policy.get_visible(session, Bulletin, bulletin_id, p)
         context: dict[str, Any] = {"bulletin": bulletin, "attachments": _attachments(session, p, bulletin.id),
-                                   "is_publisher": p.is_office and serves(request.app, "bulletins:create")}
+                                   "is_publisher": p.is_office and request.app.state.at_hub}
         if p.is_office:
             audience = bulletins.audience_status(session, bulletin.id)
             context.update(audience=audience, pending=[row for row in audience if row["acknowledged_at"] is None],

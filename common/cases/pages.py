@@ -29,7 +29,6 @@ from common.cases.views import case_context, describe_error, error_messages, que
 from common.roster.picker import enterprise_picker
 from common.web.errors import field_errors
 from common.web.htmx import redirect
-from common.web.mounted import serves
 from common.web.templating import render
 
 CASE_FIELDS = ("enterprise_id", "channel", "category", "urgency", "jurisdiction", "title", "description")
@@ -250,7 +249,7 @@ def routing_page_response(request: Request, table: dict[str, Any], errors: dict[
     with request.app.state.db.reads() as session:
         units = unit_names(session)
     return render(request, "cases/routing.html", {"table": table, "errors": errors, "saved": saved, "units": units,
-                                                  "categories": CATEGORIES, "editable": serves(request.app, "cases:routing-save")},
+                                                  "categories": CATEGORIES},
                   status=status)
 
 

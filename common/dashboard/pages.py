@@ -9,7 +9,6 @@ from common.dashboard.home import dashboard_context
 from common.dashboard.stats_pages import STATS_HANDLERS
 from common.tasks import service as tasks
 from common.web.auth import require_principal
-from common.web.mounted import serves
 from common.web.templating import render
 
 
@@ -18,7 +17,7 @@ def home(request: Request) -> Response[Any]:
     p = require_principal(request)
     state = request.app.state
     with state.db.reads() as session:
-        context = dashboard_context(session, p, state.clock(), spokes=serves(request.app, "sync:resolve"))
+        context = dashboard_context(session, p, state.clock(), spokes=state.at_hub)
         context.update(my_tasks=tasks.my_open_tasks(session, p), today=tasks.today(state.clock()))
     return render(request, "home.html", context)
 

@@ -26,7 +26,6 @@ from common.web.auth import require_principal
 from common.cases.pages import _form, _status_of, one
 from common.cases.views import describe_error, error_messages
 from common.web.htmx import redirect
-from common.web.mounted import serves
 from common.web.templating import render
 
 # The code must never sit in a cache or the browser's history: it is shown on this one answer only.
@@ -152,7 +151,7 @@ def _detail(request: Request, p: Principal, application_id: UUID, *, code: str |
 
     def build(session: Any) -> Response[str]:
         application = policy.get_visible(session, NodeApplication, application_id, p)
-        context = views.detail_context(session, p, application, serves(request.app, "applications:decide"), state.clock())
+        context = views.detail_context(session, p, application, state.at_hub, state.clock())
         if code is not None:
             context.update(fresh_code=code, qr=views.qr_svg(code), enrollment_ttl=federation.ENROLLMENT_TTL)
         if head is not None:
@@ -180,7 +179,7 @@ async def print_page(request: Request, application_id: FromPath[UUID]) -> Respon
 
     def build(session: Any) -> Response[str]:
         application = policy.get_visible(session, NodeApplication, application_id, p)
-        context = views.detail_context(session, p, application, serves(request.app, "applications:decide"), state.clock())
+        context = views.detail_context(session, p, application, state.at_hub, state.clock())
         return render(request, "federation/print.html", context)
 
     return await _db_work(request, build)

@@ -2,13 +2,13 @@
 where the workers' metrics are added up."""
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from common.ops import logs
 from common.ops.metrics_dir import MULTIPROC_ENV
+from common.settings import export_to_workers
 
 
 def metrics_directory(data_dir: Path) -> Path:
@@ -26,5 +26,5 @@ def prepare_serving(data_dir: Path, log_file: Path | None = None) -> dict[str, A
     if reason:
         raise ValueError(reason)
     # Read by prometheus-client when it is first imported, in this process and in each worker.
-    os.environ[MULTIPROC_ENV] = str(metrics_directory(data_dir).resolve())
+    export_to_workers(MULTIPROC_ENV, str(metrics_directory(data_dir).resolve()))
     return logs.configure(log_file)

@@ -31,7 +31,6 @@ from common.visits import forms
 from common.visits import settings_page as visit_settings
 from common.attachments.pages import upload_limit
 from common.web.htmx import redirect
-from common.web.mounted import serves
 from common.web.templating import render
 
 VISIT_PAGE = 30
@@ -220,7 +219,7 @@ async def settings_page(request: Request, saved: FromQuery[str | None] = None) -
 
     def read() -> dict[str, Any]:
         with state.db.reads() as session:
-            return visit_settings.page_context(session, serves(request.app, "visits:settings-save"))
+            return visit_settings.page_context(session, request.app.state.at_hub)
 
     context = await anyio.to_thread.run_sync(read)
     return render(request, "visits/settings.html", {**context, "saved": bool(saved)})

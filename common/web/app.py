@@ -89,8 +89,9 @@ def build_app(settings: Settings, db: Database, node_name: str, extra_handlers: 
                         *login_handlers, *extra_handlers,
                         create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False)],
         # `clock` is what the login throttling and TOTP take as now: tests move it rather than sleep.
+        # `at_hub`: the office decides applications and issues enrollment codes here; hub/app.py says so.
         state=State({"settings": settings, "db": db, "node_name": node_name, "clock": utcnow,
-                     "blobs": blobs}),
+                     "blobs": blobs, "at_hub": False}),
         dependencies={"principal": Provide(require_principal, sync_to_thread=False)},
         before_request=before_request,
         middleware=[web_context_middleware],
